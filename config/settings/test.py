@@ -1,0 +1,18 @@
+"""Settings for the test suite: real database (SQLite, or DATABASE_URL), fast hashing."""
+
+import os
+import tempfile
+
+from .base import *  # noqa: F403
+from .base import VAR_DIR  # noqa: F401
+
+DEBUG = False
+SECRET_KEY = "test-suite-key-not-secret"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MEDIA_ROOT = os.environ.get("READERSTUDY_MEDIA_ROOT") or tempfile.mkdtemp(prefix="readerstudy-media-")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+READERSTUDY_DEMO_ACCOUNTS = True

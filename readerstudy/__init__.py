@@ -1,0 +1,1 @@
+"""The reader-study Django app: studies, cases, sessions, readings, scores, references, exports."""

@@ -1,0 +1,161 @@
+"""Django admin for every model. Day-to-day work happens on the coordinator pages;
+the admin is for staff who need to look at or repair raw records."""
+
+from django.contrib import admin
+
+from . import models as m
+
+
+class ConditionInline(admin.TabularInline):
+    model = m.Condition
+    extra = 0
+
+
+class QuestionInline(admin.StackedInline):
+    model = m.Question
+    extra = 0
+
+
+@admin.register(m.Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "status", "washout_days", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["coordinators", "statisticians"]
+    inlines = [ConditionInline, QuestionInline]
+
+
+@admin.register(m.Condition)
+class ConditionAdmin(admin.ModelAdmin):
+    list_display = ["label", "code", "study", "order"]
+    list_filter = ["study"]
+
+
+@admin.register(m.Case)
+class CaseAdmin(admin.ModelAdmin):
+    list_display = ["code", "study", "created_at"]
+    list_filter = ["study"]
+    search_fields = ["code"]
+
+
+@admin.register(m.ReaderParticipation)
+class ReaderParticipationAdmin(admin.ModelAdmin):
+    list_display = ["code", "user", "study", "group", "active"]
+    list_filter = ["study", "active"]
+
+
+@admin.register(m.Question)
+class QuestionAdmin(admin.ModelAdmin):
+    list_display = ["key", "text", "kind", "required", "study", "order"]
+    list_filter = ["study", "kind"]
+
+
+class DicomInstanceInline(admin.TabularInline):
+    model = m.DicomInstance
+    extra = 0
+    fields = ["slice_index", "instance_number", "sop_instance_uid", "sha256", "size"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(m.ImageSeries)
+class ImageSeriesAdmin(admin.ModelAdmin):
+    list_display = ["case", "condition", "modality", "rows", "columns", "num_slices", "created_at"]
+    list_filter = ["case__study", "condition__label", "modality"]
+    readonly_fields = ["public_id"]
+    inlines = [DicomInstanceInline]
+
+
+@admin.register(m.DicomInstance)
+class DicomInstanceAdmin(admin.ModelAdmin):
+    list_display = ["series", "slice_index", "instance_number", "sop_instance_uid", "size"]
+    list_filter = ["series__case__study"]
+
+
+@admin.register(m.SourceIdentity)
+class SourceIdentityAdmin(admin.ModelAdmin):
+    list_display = ["series", "patient_id", "accession_number", "study_date"]
+    list_filter = ["series__case__study"]
+
+
+@admin.register(m.ReadingSession)
+class ReadingSessionAdmin(admin.ModelAdmin):
+    list_display = ["participation", "number", "opens_at", "closes_at", "completed_at"]
+    list_filter = ["participation__study"]
+
+
+class AnswerInline(admin.TabularInline):
+    model = m.Answer
+    extra = 0
+
+
+class LesionMarkInline(admin.TabularInline):
+    model = m.LesionMark
+    extra = 0
+
+
+@admin.register(m.Reading)
+class ReadingAdmin(admin.ModelAdmin):
+    list_display = ["session", "position", "series", "status", "opened_at", "submitted_at"]
+    list_filter = ["session__participation__study", "status"]
+    readonly_fields = ["public_id"]
+    inlines = [AnswerInline, LesionMarkInline]
+
+
+@admin.register(m.Answer)
+class AnswerAdmin(admin.ModelAdmin):
+    list_display = ["reading", "question", "value", "present", "updated_at"]
+    list_filter = ["question__study"]
+
+
+@admin.register(m.LesionMark)
+class LesionMarkAdmin(admin.ModelAdmin):
+    list_display = ["reading", "slice_index", "x", "y", "rating", "label"]
+    list_filter = ["reading__session__participation__study"]
+
+
+class ReferenceLesionInline(admin.TabularInline):
+    model = m.ReferenceLesion
+    extra = 0
+
+
+class ReferenceFindingInline(admin.TabularInline):
+    model = m.ReferenceFinding
+    extra = 0
+
+
+@admin.register(m.ReferenceStandard)
+class ReferenceStandardAdmin(admin.ModelAdmin):
+    list_display = ["case", "source", "version", "is_abnormal", "locked", "locked_at"]
+    list_filter = ["case__study", "source", "locked"]
+    inlines = [ReferenceLesionInline, ReferenceFindingInline]
+
+
+@admin.register(m.ReferenceLesion)
+class ReferenceLesionAdmin(admin.ModelAdmin):
+    list_display = ["reference", "label", "lesion_type", "size_mm"]
+
+
+@admin.register(m.ReferenceFinding)
+class ReferenceFindingAdmin(admin.ModelAdmin):
+    list_display = ["reference", "key", "present"]
+
+
+@admin.register(m.AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is append-only."""
+
+    list_display = ["created_at", "actor", "action", "target_type", "target_repr", "study"]
+    list_filter = ["action", "study"]
+    search_fields = ["action", "target_repr"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,186 @@
+"""Studies and what a coordinator configures in them: conditions, cases, readers, questions."""
+
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def new_condition_code() -> str:
+    """An opaque, unguessable code shown to readers instead of the condition's label."""
+    return "C-" + secrets.token_hex(3).upper()
+
+
+def new_uid_salt() -> str:
+    return secrets.token_hex(16)
+
+
+def validate_scale(value: object) -> None:
+    """A scale is a list of ``{"value": int, "label": str}`` with distinct increasing values."""
+    if not isinstance(value, list):
+        raise ValidationError("A scale must be a list of points.")
+    previous = None
+    for point in value:
+        if not isinstance(point, dict) or set(point) != {"value", "label"}:
+            raise ValidationError('Each scale point must be {"value": int, "label": str}.')
+        if not isinstance(point["value"], int) or isinstance(point["value"], bool):
+            raise ValidationError("Scale values must be integers.")
+        if not isinstance(point["label"], str) or not point["label"].strip():
+            raise ValidationError("Scale labels must be non-empty text.")
+        if previous is not None and point["value"] <= previous:
+            raise ValidationError("Scale values must increase strictly.")
+        previous = point["value"]
+
+
+class Study(models.Model):
+    """A reader study: its conditions, cases, readers, questions and schedule."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Reading open"
+        LOCKED = "locked", "Locked"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    washout_days = models.PositiveIntegerField(
+        default=7, help_text="Minimum days between a reader's sessions."
+    )
+    mark_scale = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_scale],
+        help_text="Confidence scale of lesion marks; empty when the study has no lesion marking.",
+    )
+    uid_salt = models.CharField(
+        max_length=32,
+        default=new_uid_salt,
+        editable=False,
+        help_text="Secret salt that makes the de-identified DICOM UIDs of this study.",
+    )
+    coordinators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="coordinated_studies", blank=True
+    )
+    statisticians = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="analysed_studies", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Condition(models.Model):
+    """An arm of a study (e.g. LR, SR, HR). Readers only ever see ``code``."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="conditions")
+    label = models.CharField(max_length=50, help_text="True label, known to coordinators only.")
+    code = models.CharField(
+        max_length=20, default=new_condition_code, help_text="Opaque code shown to readers."
+    )
+    description = models.TextField(blank=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["study", "order", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "label"], name="condition_unique_label"),
+            models.UniqueConstraint(fields=["study", "code"], name="condition_unique_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}:{self.label}"
+
+
+class Case(models.Model):
+    """A de-identified patient exam, named by a study-local code."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="cases")
+    code = models.CharField(max_length=50)
+    attributes = models.JSONField(
+        default=dict, blank=True, help_text="Case attributes for stratification (e.g. site, size)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "code"], name="case_unique_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}:{self.code}"
+
+
+class ReaderParticipation(models.Model):
+    """A user taking part in a study as a reader."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="participations"
+    )
+    code = models.CharField(max_length=20, help_text="Reader code used in exports, e.g. R1.")
+    group = models.CharField(
+        max_length=20, blank=True, help_text="Reader group for split-plot designs."
+    )
+    active = models.BooleanField(default=True)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "user"], name="participation_unique_user"),
+            models.UniqueConstraint(fields=["study", "code"], name="participation_unique_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}:{self.code}"
+
+
+class Question(models.Model):
+    """An item a reader answers for every reading.
+
+    ``likert``: an ordinal scale with labelled points (e.g. 5-point overall quality).
+    ``finding``: a per-case finding ("meniscal tear present") answered present/absent,
+    with the confidence scale in ``scale`` (may be empty).
+    ``text``: a free-text comment.
+    """
+
+    class Kind(models.TextChoices):
+        LIKERT = "likert", "Likert / ordinal scale"
+        FINDING = "finding", "Finding present/absent with confidence"
+        TEXT = "text", "Free text"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="questions")
+    key = models.SlugField(max_length=60, help_text="Stable identifier used in exports.")
+    text = models.CharField(max_length=300)
+    help_text = models.TextField(blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    scale = models.JSONField(default=list, blank=True, validators=[validate_scale])
+    required = models.BooleanField(default=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["study", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "key"], name="question_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}:{self.key}"
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.LIKERT and len(self.scale) < 2:
+            raise ValidationError({"scale": "A Likert question needs at least two scale points."})
+        if self.kind == self.Kind.TEXT and self.scale:
+            raise ValidationError({"scale": "A free-text question has no scale."})
+
+    def scale_values(self) -> list[int]:
+        return [point["value"] for point in self.scale]

@@ -1,0 +1,69 @@
+"""Who may do what: the one place for the platform's permission rules.
+
+Three roles, each a Django group of the same name:
+
+* ``coordinator``: configures studies (conditions, cases, readers, questions,
+  references, imports); within a study only if listed in ``Study.coordinators``.
+  Coordinators never see readers' scores.
+* ``reader``: reads the series of their own readings; never sees condition
+  labels, references, or anybody else's readings.
+* ``statistician``: reads the unblinded results of the studies they are listed on
+  (``Study.statisticians``); changes nothing.
+
+Superusers pass every check.
+"""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from .models import Reading, Study
+
+COORDINATOR = "coordinator"
+READER = "reader"
+STATISTICIAN = "statistician"
+ROLES = (COORDINATOR, READER, STATISTICIAN)
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def has_role(user: User, role: str) -> bool:
+    """Whether the user holds a platform-wide role (is in the group of that name)."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    cached = getattr(user, "_readerstudy_roles", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._readerstudy_roles = cached
+    return role in cached
+
+
+def user_roles(user: User) -> list[str]:
+    """The roles a user holds, in the fixed order of ``ROLES``."""
+    return [role for role in ROLES if has_role(user, role)]
+
+
+def can_create_study(user: User) -> bool:
+    return has_role(user, COORDINATOR)
+
+
+def can_coordinate(user: User, study: Study) -> bool:
+    """Configure the study and see its unblinded set-up (labels, identities, references)."""
+    if not has_role(user, COORDINATOR):
+        return False
+    return user.is_superuser or study.coordinators.filter(pk=user.pk).exists()
+
+
+def can_view_results(user: User, study: Study) -> bool:
+    """See readers' answers and marks with condition labels (the analysis)."""
+    if not has_role(user, STATISTICIAN):
+        return False
+    return user.is_superuser or study.statisticians.filter(pk=user.pk).exists()
+
+
+def can_read(user: User, reading: Reading) -> bool:
+    """Open a reading and the images of its series: the reader's own, active participation."""
+    if not has_role(user, READER):
+        return False
+    participation = reading.session.participation
+    return participation.active and participation.user_id == user.pk

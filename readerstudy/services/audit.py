@@ -1,0 +1,33 @@
+"""Writing the audit log."""
+
+from typing import Any
+
+from django.db import models
+
+from ..models import AuditEvent, Study
+
+
+def audit_event_create(
+    *,
+    actor: Any,
+    action: str,
+    target: models.Model | None = None,
+    study: Study | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Record that ``actor`` did ``action`` to ``target`` (append-only).
+
+    ``actor`` may be ``None`` (or an anonymous user) for actions of the system itself,
+    e.g. a management command.
+    """
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    return AuditEvent.objects.create(
+        actor=actor,
+        action=action,
+        study=study,
+        target_type=target._meta.label if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_repr=str(target)[:200] if target is not None else "",
+        data=data or {},
+    )
