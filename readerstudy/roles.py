@@ -62,8 +62,14 @@ def can_view_results(user: User, study: Study) -> bool:
 
 
 def can_read(user: User, reading: Reading) -> bool:
-    """Open a reading and the images of its series: the reader's own, active participation."""
+    """Open a reading and the images of its series: the reader's own, active participation,
+    in a study whose reading is open. (Whether the session's time window is open is
+    checked separately, so that the reader can be told when it opens.)"""
     if not has_role(user, READER):
         return False
     participation = reading.session.participation
-    return participation.active and participation.user_id == user.pk
+    return (
+        participation.active
+        and participation.user_id == user.pk
+        and participation.study.status == Study.Status.ACTIVE
+    )

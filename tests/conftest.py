@@ -2,6 +2,8 @@
 
 import pytest
 
+from readerstudy.models import Study
+
 from . import factories as f
 
 
@@ -17,14 +19,16 @@ def statistician(db):
 
 @pytest.fixture
 def study(db, coordinator, statistician):
-    return f.StudyFactory(coordinators=[coordinator], statisticians=[statistician])
+    return f.StudyFactory(
+        coordinators=[coordinator], statisticians=[statistician], status=Study.Status.ACTIVE
+    )
 
 
 @pytest.fixture
 def reader_setup(study):
     """Two readers of ``study``, each with one session holding one reading of a shared case."""
-    cond_a = f.ConditionFactory(study=study, label="LR")
-    cond_b = f.ConditionFactory(study=study, label="SR")
+    cond_a = f.ConditionFactory(study=study, label="LR-secret-label")
+    cond_b = f.ConditionFactory(study=study, label="SR-secret-label")
     case = f.CaseFactory(study=study, code="K001")
     series_a = f.ImageSeriesFactory(case=case, condition=cond_a)
     series_b = f.ImageSeriesFactory(case=case, condition=cond_b)
