@@ -23,20 +23,28 @@ class Window:
 def slice_pixels(path: str) -> tuple[np.ndarray, Window]:
     """The slice's modality values (rescale applied) and its default window.
 
-    The default is the file's first WindowCenter/WindowWidth, or else the 0.5–99.5
+    The default is the file's first WindowCenter/WindowWidth, or else the 0.5 to 99.5
     percentile range of the slice.
     """
     ds = pydicom.dcmread(path)
     pixels = ds.pixel_array.astype(np.float64)
-    pixels = pixels * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    pixels = pixels * slope + intercept
     center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
     if center is not None and width is not None:
-        first = (lambda v: float(v[0]) if isinstance(v, pydicom.multival.MultiValue) else float(v))
-        window = Window(first(center), max(first(width), 1.0))
+        window = Window(_first(center), max(_first(width), 1.0))
     else:
         low, high = np.percentile(pixels, [0.5, 99.5])
         window = Window((low + high) / 2, max(float(high - low), 1.0))
     return pixels, window
+
+
+def _first(value: object) -> float:
+    """The first of a possibly multi-valued DICOM number."""
+    if isinstance(value, pydicom.multival.MultiValue):
+        return float(value[0])
+    return float(value)
 
 
 def render_png(pixels: np.ndarray, window: Window) -> bytes:

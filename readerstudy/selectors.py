@@ -6,7 +6,15 @@ from datetime import datetime
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from .models import Answer, ReaderParticipation, Reading, ReadingSession, ReferenceStandard, SourceIdentity, Study
+from .models import (
+    Answer,
+    ReaderParticipation,
+    Reading,
+    ReadingSession,
+    ReferenceStandard,
+    SourceIdentity,
+    Study,
+)
 
 
 def session_is_open(session: ReadingSession, now: datetime | None = None) -> bool:
@@ -34,9 +42,7 @@ def reader_sessions_list(user) -> QuerySet[ReadingSession]:
 
 def reading_for_reader(public_id) -> Reading:
     """A reading with what its page needs; raises Reading.DoesNotExist."""
-    return Reading.objects.select_related(
-        "session__participation__study", "series"
-    ).get(public_id=public_id)
+    return Reading.objects.select_related("session__participation__study", "series").get(public_id=public_id)
 
 
 def reading_neighbours(reading: Reading) -> tuple[Reading | None, Reading | None, int]:
@@ -77,16 +83,20 @@ def study_reader_progress(study: Study) -> list[ReaderProgress]:
             total=Count("id"), done=Count("id", filter=Q(status=Reading.Status.SUBMITTED))
         )
         last = (
-            readings.exclude(submitted_at=None).order_by("-submitted_at").values_list("submitted_at", flat=True)
+            readings.exclude(submitted_at=None)
+            .order_by("-submitted_at")
+            .values_list("submitted_at", flat=True)
         ).first()
         rows.append(ReaderProgress(participation, stats["done"], stats["total"], last))
     return rows
 
 
 def study_source_identities(study: Study) -> QuerySet[SourceIdentity]:
-    return SourceIdentity.objects.filter(series__case__study=study).select_related(
-        "series__case", "series__condition"
-    ).order_by("series__case__code", "series__condition__order")
+    return (
+        SourceIdentity.objects.filter(series__case__study=study)
+        .select_related("series__case", "series__condition")
+        .order_by("series__case__code", "series__condition__order")
+    )
 
 
 def study_references(study: Study) -> QuerySet[ReferenceStandard]:

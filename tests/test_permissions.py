@@ -60,7 +60,7 @@ def test_anonymous_is_sent_to_login_everywhere(client, study, reader_setup):
 
 
 def test_reader_sees_only_own_sessions(client, reader_setup):
-    reader1, reader2 = reader_setup["readers"]
+    reader1, _ = reader_setup["readers"]
     reading1, reading2 = reader_setup["readings"]
     f.ReadingSessionFactory(participation=reading2.session.participation, number=7)
     html = client_for(client, reader1).get(reverse("readerstudy:reader_sessions")).content.decode()

@@ -51,7 +51,9 @@ def test_save_keeps_answers_and_submit_requires_all_required(client, reading_wit
     reading.refresh_from_db()
     assert reading.status != Reading.Status.SUBMITTED
 
-    response = client.post(url(reading), {"q-overall": "4", "q-mets-present": "yes", "q-mets": "3", "submit": "1"})
+    response = client.post(
+        url(reading), {"q-overall": "4", "q-mets-present": "yes", "q-mets": "3", "submit": "1"}
+    )
     assert response.status_code == 302
     assert response["Location"] == url(second)
     reading.refresh_from_db()

@@ -8,8 +8,8 @@ Embedded defaults: SQLite under ``var/``, media files on local disk under
 ``READERSTUDY_MEDIA_ROOT``  where DICOM files and other uploads are stored
 """
 
-from pathlib import Path
 import os
+from pathlib import Path
 
 import dj_database_url
 
@@ -96,6 +96,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 # Upper bound for one uploaded archive on the import page (bytes).
 READERSTUDY_MAX_IMPORT_UPLOAD = int(os.environ.get("READERSTUDY_MAX_IMPORT_UPLOAD", 2 * 1024**3))
+# Upper bound for the uncompressed content of one imported zip archive (bytes).
+READERSTUDY_MAX_IMPORT_UNCOMPRESSED = int(os.environ.get("READERSTUDY_MAX_IMPORT_UNCOMPRESSED", 16 * 1024**3))
 
 LOGGING = {
     "version": 1,

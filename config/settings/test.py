@@ -7,7 +7,7 @@ from .base import *  # noqa: F403
 from .base import VAR_DIR  # noqa: F401
 
 DEBUG = False
-SECRET_KEY = "test-suite-key-not-secret"
+SECRET_KEY = "test-suite-key-not-secret"  # noqa: S105 (tests only)
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = os.environ.get("READERSTUDY_MEDIA_ROOT") or tempfile.mkdtemp(prefix="readerstudy-media-")

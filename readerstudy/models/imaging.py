@@ -61,9 +61,7 @@ class DicomInstance(models.Model):
     image_position = models.JSONField(help_text="ImagePositionPatient, mm.")
     file = models.FileField(upload_to=instance_upload_path, max_length=300)
     sha256 = models.CharField(max_length=64, help_text="Checksum of the stored, de-identified file.")
-    source_sha256 = models.CharField(
-        max_length=64, help_text="Checksum of the file as it was imported."
-    )
+    source_sha256 = models.CharField(max_length=64, help_text="Checksum of the file as it was imported.")
     size = models.PositiveBigIntegerField()
 
     class Meta:

@@ -11,9 +11,7 @@ from .study import Question, ReaderParticipation
 class ReadingSession(models.Model):
     """The k-th session of one reader: a time window and an ordered list of readings."""
 
-    participation = models.ForeignKey(
-        ReaderParticipation, on_delete=models.CASCADE, related_name="sessions"
-    )
+    participation = models.ForeignKey(ReaderParticipation, on_delete=models.CASCADE, related_name="sessions")
     number = models.PositiveIntegerField()
     opens_at = models.DateTimeField(null=True, blank=True)
     closes_at = models.DateTimeField(null=True, blank=True)

@@ -127,9 +127,7 @@ class ReaderParticipation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="participations"
     )
     code = models.CharField(max_length=20, help_text="Reader code used in exports, e.g. R1.")
-    group = models.CharField(
-        max_length=20, blank=True, help_text="Reader group for split-plot designs."
-    )
+    group = models.CharField(max_length=20, blank=True, help_text="Reader group for split-plot designs.")
     active = models.BooleanField(default=True)
     joined_at = models.DateTimeField(auto_now_add=True)
 

@@ -118,11 +118,7 @@ def reading_missing_answers(reading: Reading) -> list[Question]:
     """Required questions of the study not (fully) answered in this reading."""
     study = reading.session.participation.study
     stored = {a.question_id: a for a in reading.answers.all()}
-    return [
-        q
-        for q in study.questions.filter(required=True)
-        if not answer_is_complete(q, stored.get(q.pk))
-    ]
+    return [q for q in study.questions.filter(required=True) if not answer_is_complete(q, stored.get(q.pk))]
 
 
 def reading_submit(*, reading: Reading, user) -> list[Question]:

@@ -73,7 +73,9 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
             messages.info(request, "This reading was already submitted; nothing was changed.")
             return redirect("readerstudy:reader_sessions")
         try:
-            errors = answers_save(reading=reading, answers=_parse_answers(request, questions), user=request.user)
+            errors = answers_save(
+                reading=reading, answers=_parse_answers(request, questions), user=request.user
+            )
         except ReadingLocked as exc:
             messages.error(request, str(exc))
             return redirect("readerstudy:reader_sessions")

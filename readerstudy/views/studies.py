@@ -27,9 +27,13 @@ def _coordinates_or_analyses(user, study: Study) -> bool:
 @login_required
 def study_list(request: HttpRequest) -> HttpResponse:
     """Studies the user coordinates or analyses."""
-    if not (roles.has_role(request.user, roles.COORDINATOR) or roles.has_role(request.user, roles.STATISTICIAN)):
+    if not (
+        roles.has_role(request.user, roles.COORDINATOR) or roles.has_role(request.user, roles.STATISTICIAN)
+    ):
         raise PermissionDenied
-    return render(request, "readerstudy/study_list.html", {"studies": selectors.studies_for_user(request.user)})
+    return render(
+        request, "readerstudy/study_list.html", {"studies": selectors.studies_for_user(request.user)}
+    )
 
 
 @login_required
