@@ -7,6 +7,13 @@ from readerstudy.models import Study
 from . import factories as f
 
 
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path_factory):
+    """Every test stores its files in a fresh folder that pytest cleans up."""
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+    return settings.MEDIA_ROOT
+
+
 @pytest.fixture
 def coordinator(db):
     return f.UserFactory(username="coord", roles=["coordinator"])

@@ -10,7 +10,10 @@ DEBUG = False
 SECRET_KEY = "test-suite-key-not-secret"  # noqa: S105 (tests only)
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-MEDIA_ROOT = os.environ.get("READERSTUDY_MEDIA_ROOT") or tempfile.mkdtemp(prefix="readerstudy-media-")
+# tests/conftest.py points MEDIA_ROOT at a fresh temporary folder for every test.
+MEDIA_ROOT = os.environ.get("READERSTUDY_MEDIA_ROOT") or os.path.join(
+    tempfile.gettempdir(), "readerstudy-test-media"
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

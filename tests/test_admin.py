@@ -1,0 +1,61 @@
+"""Every model has a working Django admin; the audit log there is read-only."""
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.urls import reverse
+
+from readerstudy.models import ReferenceFinding
+from readerstudy.services.audit import audit_event_create
+from readerstudy.services.dicom_import import dicom_import
+
+from . import dicom_files
+from . import factories as f
+
+pytestmark = pytest.mark.django_db
+MODELS = list(apps.get_app_config("readerstudy").get_models())
+
+
+@pytest.fixture
+def admin_client_with_data(client, reader_setup, study, tmp_path):
+    dicom_files.write_series(tmp_path / "hr", slices=2)
+    report = dicom_import(
+        study=study,
+        source=tmp_path,
+        manifest=[{"case": "K2", "condition": reader_setup["conditions"][0].label, "folder": "hr"}],
+    )
+    assert report.ok, report.summary()
+    reference = f.ReferenceStandardFactory(case=reader_setup["case"])
+    ReferenceFinding.objects.create(reference=reference, key="mets", present=True)
+    f.AnswerFactory(reading=reader_setup["readings"][0], question=f.QuestionFactory(study=study))
+    f.LesionMarkFactory(reading=reader_setup["readings"][0])
+    f.ReferenceLesionFactory(reference=reference)
+    audit_event_create(actor=None, action="test", target=study, study=study)
+    superuser = f.UserFactory(username="admin", is_staff=True, is_superuser=True)
+    client.force_login(superuser)
+    return client
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_every_model_is_in_the_admin(model):
+    assert admin.site.is_registered(model)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_admin_pages_open(admin_client_with_data, model):
+    opts = model._meta
+    changelist = admin_client_with_data.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+    assert changelist.status_code == 200
+    obj = model.objects.first()
+    assert obj is not None, f"no {model.__name__} in the fixture data"
+    change = admin_client_with_data.get(
+        reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    )
+    assert change.status_code == 200
+
+
+def test_audit_log_cannot_be_added_or_deleted_in_admin(admin_client_with_data):
+    assert admin_client_with_data.get(reverse("admin:readerstudy_auditevent_add")).status_code == 403
+    event_pk = apps.get_model("readerstudy", "AuditEvent").objects.first().pk
+    url = reverse("admin:readerstudy_auditevent_delete", args=[event_pk])
+    assert admin_client_with_data.get(url).status_code == 403
