@@ -1,0 +1,88 @@
+"""A reader opens a case, scrolls its slices, answers and submits, all in the browser."""
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from readerstudy.models import Answer, Question, Reading, Study
+from readerstudy.services.dicom_import import dicom_import
+from tests import dicom_files
+from tests import factories as f
+
+pytestmark = pytest.mark.browser
+
+CONFIDENCE = [{"value": v, "label": label} for v, label in enumerate(["unlikely", "possible", "likely"], 1)]
+
+
+@pytest.fixture
+def two_cases(transactional_db, tmp_path):
+    study = f.StudyFactory(name="Brain study", status=Study.Status.ACTIVE)
+    condition = f.ConditionFactory(study=study, label="HR-secret-label")
+    for name in ("a", "b"):
+        dicom_files.write_series(tmp_path / name, slices=5, rows=40, columns=40)
+    report = dicom_import(
+        study=study,
+        source=tmp_path,
+        manifest=[
+            {"case": "K1", "condition": condition.label, "folder": "a"},
+            {"case": "K2", "condition": condition.label, "folder": "b"},
+        ],
+    )
+    assert report.ok, report.summary()
+    f.QuestionFactory(study=study, key="overall", text="Overall image quality", order=1)
+    f.QuestionFactory(
+        study=study,
+        key="mets",
+        text="Metastasis present",
+        kind=Question.Kind.FINDING,
+        scale=CONFIDENCE,
+        order=2,
+    )
+    participation = f.ReaderParticipationFactory(study=study, user__username="rita")
+    session = f.ReadingSessionFactory(participation=participation)
+    readings = [
+        f.ReadingFactory(session=session, series=series, position=i)
+        for i, series in enumerate(condition.series.order_by("case__code"), start=1)
+    ]
+    return readings
+
+
+def test_reader_scrolls_answers_and_submits(page: Page, login, live_server, two_cases):
+    first, second = two_cases
+    login(page, "rita")
+    page.goto(f"{live_server.url}/reading/")
+    page.get_by_role("link", name="Start").first.click()
+    expect(page.locator("h1")).to_contain_text("Case 1 of 2")
+    if shots := os.environ.get("READERSTUDY_SCREENSHOT_DIR"):
+        page.screenshot(path=str(Path(shots) / "reading_page.png"), full_page=True)
+
+    image = page.locator("#slice-image")
+    expect(page.locator("#slice-label")).to_have_text("Slice 3 / 5")
+    expect(image).to_have_js_property("naturalWidth", 40)
+    image.hover()
+    page.mouse.wheel(0, 120)
+    expect(page.locator("#slice-label")).to_have_text("Slice 4 / 5")
+    expect(image).to_have_attribute("src", f"/reading/{first.public_id}/slices/3.png")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    expect(page.locator("#slice-label")).to_have_text("Slice 2 / 5")
+
+    # Submitting with a required question unanswered keeps the reader on the case.
+    page.get_by_label("4 · Good").check()
+    page.get_by_role("button", name="Submit case").click()
+    expect(page.locator(".messages")).to_contain_text("Please answer: Metastasis present")
+    expect(page.get_by_label("4 · Good")).to_be_checked()
+
+    page.get_by_label("Present").check()
+    page.get_by_label("3 · likely").check()
+    page.get_by_role("button", name="Submit case").click()
+    expect(page.locator("h1")).to_contain_text("Case 2 of 2")
+    expect(page).to_have_url(f"{live_server.url}/reading/{second.public_id}/")
+
+    first.refresh_from_db()
+    assert first.status == Reading.Status.SUBMITTED
+    answers = {a.question.key: (a.value, a.present) for a in Answer.objects.filter(reading=first)}
+    assert answers == {"overall": (4, None), "mets": (3, True)}
+    assert "HR-secret-label" not in page.content()
