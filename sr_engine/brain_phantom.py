@@ -1,0 +1,176 @@
+"""Realistic brain volumes with metastasis-like lesions, for demos and tests.
+
+The anatomy is the ICBM 2009a nonlinear symmetric MNI152 T1 template (Fonov et al.,
+NeuroImage 54(1), 2011), read offline from the copy that the nilearn package ships
+in its own data folder; nothing is downloaded. Each case adds, deterministically
+from a seed:
+
+* lesions shaped like brain metastases on contrast-enhanced T1 images: bright
+  spheres, ring-enhancing with a dark necrotic centre when larger than 8 mm
+  (the appearance described by Fink & Fink, "Imaging of brain metastases",
+  Surg Neurol Int 4(Suppl 4), 2013), with a smooth edge;
+* a smooth multiplicative bias field of up to about ±10 %, as receive coils give;
+* Rician noise (Gudbjartsson & Patz, Magn Reson Med 34(6), 1995): the magnitude of
+  the signal plus complex Gaussian noise.
+"""
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+from .volume import Volume
+
+TEMPLATE = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+WHITE_MATTER = "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"
+GREY_MATTER = "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"
+
+#: Template intensities (0..255) are scaled by this to give a typical 12-bit MR range.
+INTENSITY_SCALE = 10.0
+
+
+@dataclass(frozen=True)
+class Lesion:
+    """A lesion's centre in patient coordinates (LPS, mm) and its diameter in mm."""
+
+    center_mm: tuple[float, float, float]
+    diameter_mm: float
+    ring_enhancing: bool
+
+
+@dataclass(frozen=True)
+class PhantomCase:
+    volume: Volume
+    lesions: tuple[Lesion, ...]
+
+
+def _template_path(name: str):
+    return resources.files("nilearn") / "datasets" / "data" / name
+
+
+@cache
+def _axial_template() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """T1, white- and grey-matter maps as axial stacks ``[slice, row, column]`` and their affine.
+
+    The template is RAS with an identity rotation; the axial DICOM layout has columns
+    running to the patient's left and rows to posterior, so both in-plane axes flip.
+    """
+    import nibabel  # imported here: only phantom users need it
+
+    def load(name: str) -> tuple[np.ndarray, np.ndarray]:
+        image = nibabel.load(str(_template_path(name)))
+        return np.asarray(image.dataobj, dtype=np.float32), image.affine
+
+    t1, ras_affine = load(TEMPLATE)
+    wm, _ = load(WHITE_MATTER)
+    gm, _ = load(GREY_MATTER)
+    if not np.allclose(ras_affine[:3, :3], np.eye(3)):
+        raise ValueError("Expected the MNI152 template on an axis-aligned 1 mm grid.")
+
+    def axial(array: np.ndarray) -> np.ndarray:  # [i, j, k] RAS -> [k, row, column]
+        return np.ascontiguousarray(array[::-1, ::-1, :].transpose(2, 1, 0))
+
+    n_i, n_j, _ = t1.shape
+    ras_first = ras_affine @ np.array([n_i - 1, n_j - 1, 0, 1.0])
+    lps_first = np.array([-ras_first[0], -ras_first[1], ras_first[2]])
+    affine = np.eye(4)
+    affine[:3, 3] = lps_first  # columns +x (left), rows +y (posterior), slices +z (superior)
+    return axial(t1), axial(wm) / 255.0, axial(gm) / 255.0, affine
+
+
+def brain_slab(first_slice: int = 60, slices: int = 64) -> tuple[Volume, np.ndarray]:
+    """An axial slab of the template cropped to the head, and its brain-tissue probability."""
+    t1, wm, gm, affine = _axial_template()
+    if not 0 <= first_slice < first_slice + slices <= t1.shape[0]:
+        raise ValueError(f"Slices {first_slice}..{first_slice + slices - 1} lie outside the template.")
+    rows = np.flatnonzero(t1.max(axis=(0, 2)) > 0)
+    cols = np.flatnonzero(t1.max(axis=(0, 1)) > 0)
+    r0, r1 = max(rows[0] - 6, 0), min(rows[-1] + 7, t1.shape[1])
+    c0, c1 = max(cols[0] - 6, 0), min(cols[-1] + 7, t1.shape[2])
+    box = np.s_[first_slice : first_slice + slices, r0:r1, c0:c1]
+    crop_affine = affine.copy()
+    crop_affine[:3, 3] = (affine @ np.array([c0, r0, first_slice, 1.0]))[:3]
+    tissue = np.clip(wm[box] + gm[box], 0.0, 1.0)
+    return Volume(t1[box] * INTENSITY_SCALE, crop_affine), tissue
+
+
+def _lesion_profile(distance: np.ndarray, radius: float, ring: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Enhancement (0..1) and necrosis (0..1) at ``distance`` mm from a lesion centre.
+
+    Solid lesions enhance throughout; ring-enhancing ones enhance in a rim about a
+    third of the radius thick around a non-enhancing, darker core. Edges are smooth
+    (logistic, 0.35 mm), like partial volume at the lesion border.
+    """
+    edge = 1.0 / (1.0 + np.exp((distance - radius) / 0.35))
+    if not ring:
+        return edge, np.zeros_like(edge)
+    core = 1.0 / (1.0 + np.exp((distance - 0.6 * radius) / 0.35))
+    return edge - core, core
+
+
+def brain_case(
+    seed: int,
+    n_lesions: int,
+    *,
+    first_slice: int = 60,
+    slices: int = 64,
+    noise_fraction: float = 0.02,
+) -> PhantomCase:
+    """A brain slab with ``n_lesions`` metastasis-like lesions (3 to 15 mm), bias field and noise.
+
+    The same seed gives the same case. Lesions lie in brain tissue, away from the slab's
+    top and bottom, and do not overlap. ``noise_fraction`` is the noise standard
+    deviation relative to white-matter signal.
+    """
+    rng = np.random.default_rng(seed)
+    slab, tissue = brain_slab(first_slice, slices)
+    data = slab.data.astype(np.float64)
+    n_s, n_r, n_c = data.shape
+    white = float(np.median(data[tissue > 0.9])) if np.any(tissue > 0.9) else float(data.max())
+
+    s_idx, r_idx, c_idx = np.meshgrid(np.arange(n_s), np.arange(n_r), np.arange(n_c), indexing="ij")
+    largest = min(15.0, n_s - 6.0)  # lesions stay inside the slab, 2 mm from its faces
+    if n_lesions and largest < 3.0:
+        raise ValueError(f"A slab of {n_s} slices is too thin for lesions of 3 mm or more.")
+    lesions: list[Lesion] = []
+    candidates = np.argwhere(tissue > 0.8)
+    attempts = 0
+    while len(lesions) < n_lesions:
+        attempts += 1
+        if attempts > 10_000:
+            raise RuntimeError("Could not place the lesions; ask for fewer or a thicker slab.")
+        diameter = float(rng.choice([rng.uniform(3, 5), rng.uniform(5, 10), rng.uniform(10, 15)]))
+        diameter = min(diameter, largest)
+        radius = diameter / 2
+        s, r, c = candidates[rng.integers(len(candidates))]
+        if s < radius + 2 or s > n_s - radius - 3:
+            continue
+        center = slab.index_to_patient(c, r, s)
+        if any(
+            np.linalg.norm(center - np.array(o.center_mm)) < radius + o.diameter_mm / 2 + 4 for o in lesions
+        ):
+            continue
+        ring = diameter > 8
+        lesions.append(Lesion(tuple(float(v) for v in center), round(diameter, 1), ring))
+        distance = np.sqrt((s_idx - s) ** 2 + (r_idx - r) ** 2 + (c_idx - c) ** 2)  # 1 mm voxels
+        near = distance < radius + 3
+        amplitude = rng.uniform(0.3, 0.7) * white
+        enhancement, necrosis = _lesion_profile(distance[near], radius, ring)
+        data[near] = data[near] * (1.0 - 0.5 * necrosis) + amplitude * enhancement
+
+    # Smooth bias field: a random low-order polynomial in normalised coordinates.
+    zs, ys, xs = (np.linspace(-1, 1, n) for n in (n_s, n_r, n_c))
+    coeffs = rng.uniform(-0.06, 0.06, size=4)
+    bias = (
+        1.0
+        + coeffs[0] * xs[None, None, :]
+        + coeffs[1] * ys[None, :, None]
+        + coeffs[2] * zs[:, None, None]
+        + coeffs[3] * (xs[None, None, :] * ys[None, :, None])
+    )
+    data *= bias * rng.uniform(0.9, 1.1)
+
+    sigma = noise_fraction * white
+    noisy = np.hypot(data + rng.normal(0, sigma, data.shape), rng.normal(0, sigma, data.shape))
+    return PhantomCase(Volume(noisy.astype(np.float32), slab.affine), tuple(lesions))
