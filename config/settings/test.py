@@ -4,7 +4,11 @@ import os
 import tempfile
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR  # noqa: F401
+from .base import DATABASES
+
+# Without DATABASE_URL the suite runs on an in-memory SQLite database (nothing on disk).
+if "DATABASE_URL" not in os.environ:
+    DATABASES = {"default": {**DATABASES["default"], "NAME": ":memory:"}}
 
 DEBUG = False
 SECRET_KEY = "test-suite-key-not-secret"  # noqa: S105 (tests only)

@@ -1,0 +1,101 @@
+"""Fixtures for browser tests: Debian's Chromium, headless, driven by Playwright.
+
+The browser talks to pytest-django's ``live_server`` (a real HTTP server in a
+thread, on a transactional test database). Playwright's sync API runs an event
+loop in the test's thread, so Django's "async unsafe" guard must be relaxed for
+the ORM calls tests make while a page is open.
+
+The browser is ``/usr/bin/chromium`` (``apt-get install chromium``), or the path
+in ``READERSTUDY_CHROMIUM``. Playwright never downloads a browser here. When the
+browser is missing the tests fail (not skip): ``bash bin/test`` installs it.
+"""
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from tests.factories import PASSWORD
+
+CHROMIUM = os.environ.get("READERSTUDY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+TIMEOUT_MS = 10_000
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder is a browser test."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Playwright]:
+    pw = sync_playwright().start()
+    try:
+        yield pw
+    finally:
+        pw.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}. The browser tests need Debian's chromium: "
+            "run `bash bin/test` (it installs it) or `apt-get install -y chromium` as root, "
+            "or set READERSTUDY_CHROMIUM to a Chromium executable.",
+            pytrace=False,
+        )
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page in a fresh browser context (no cookies shared between tests)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def login(live_server) -> Callable[..., Page]:
+    """``login(page, username, password=PASSWORD)``: log in through Django's login page.
+
+    Returns the page, on wherever the login redirected to.
+    """
+
+    def do_login(page: Page, username: str, password: str = PASSWORD) -> Page:
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        with page.expect_navigation():
+            page.click("form button[type=submit]")
+        return page
+
+    return do_login
