@@ -1,0 +1,1 @@
+"""Browser tests: real headless Chromium (Debian's) driven by Playwright against a live server."""
