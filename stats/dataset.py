@@ -1,0 +1,85 @@
+"""The reader-study data object: ratings of modalities x readers x cases, and the truth.
+
+The layout follows the one of Chakraborty's RJafroc (and of his book, *Observer
+Performance Methods for Diagnostic Imaging*, CRC Press 2017, ch. 13), so that its
+published figures of merit can be checked number for number:
+
+* cases are ordered normal first (``k < K1``), then abnormal (``K1 <= k < K``);
+* ``nl[i, j, k, m]`` is the rating of the m-th non-lesion localisation (NL) of reader
+  ``j`` in modality ``i`` on case ``k``; ``ll[i, j, k2, l]`` the rating of the lesion
+  localisation (LL) of lesion ``l`` of abnormal case ``k2``;
+* a missing mark is ``-inf``: it compares like any number, so two missing marks tie.
+
+ROC data is the special case with one "NL" per normal case (its rating) and one
+"lesion" per abnormal case (its rating).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+NO_MARK = -np.inf
+
+
+class DatasetError(ValueError):
+    """The data cannot form a reader study (bad sizes, truth or weights)."""
+
+
+@dataclass(frozen=True)
+class ReaderStudy:
+    """Ratings and truth of one reader study (see the module docstring for the layout)."""
+
+    kind: str  # "ROC", "FROC" or "LROC"
+    modality_ids: tuple[str, ...]
+    reader_ids: tuple[str, ...]
+    k1: int
+    nl: np.ndarray  # [I, J, K, maxNL]
+    ll: np.ndarray  # [I, J, K2, maxLL]
+    lesions_per_case: np.ndarray  # [K2] ints >= 1
+    weights: np.ndarray  # [K2, maxLL], rows sum to 1 over the case's lesions
+    lesion_ids: np.ndarray = field(default=None)  # [K2, maxLL]
+    case_ids: tuple[str, ...] = ()
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        i, j = len(self.modality_ids), len(self.reader_ids)
+        if self.nl.ndim != 4 or self.ll.ndim != 4:
+            raise DatasetError("NL and LL must be 4-dimensional [modality, reader, case, mark].")
+        if self.nl.shape[:2] != (i, j) or self.ll.shape[:2] != (i, j):
+            raise DatasetError("NL/LL arrays do not match the numbers of modalities and readers.")
+        k2 = self.ll.shape[2]
+        if self.nl.shape[2] != self.k1 + k2:
+            raise DatasetError(f"NL has {self.nl.shape[2]} cases, expected K1 + K2 = {self.k1 + k2}.")
+        if self.lesions_per_case.shape != (k2,) or np.any(self.lesions_per_case < 1):
+            raise DatasetError("Every abnormal case needs at least one lesion.")
+        if self.lesions_per_case.max(initial=0) > self.ll.shape[3]:
+            raise DatasetError("A case has more lesions than LL has slots.")
+        if self.weights.shape != (k2, self.ll.shape[3]):
+            raise DatasetError("Lesion weights must be [K2, maxLL].")
+        valid = self.lesion_mask
+        if np.any(self.weights[~valid] != 0):
+            raise DatasetError("Weights beyond a case's lesions must be 0.")
+        if k2 and not np.allclose(self.weights.sum(axis=1), 1.0, atol=1e-6):
+            raise DatasetError("The lesion weights of each abnormal case must sum to 1.")
+        if np.any(self.ll[:, :, ~valid] != NO_MARK):
+            raise DatasetError("LL ratings exist for lesion slots beyond a case's lesions.")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(I modalities, J readers, K cases)."""
+        return len(self.modality_ids), len(self.reader_ids), self.k1 + self.k2
+
+    @property
+    def k2(self) -> int:
+        return int(self.ll.shape[2])
+
+    @property
+    def lesion_mask(self) -> np.ndarray:
+        """[K2, maxLL]: True where the slot is a real lesion of the case."""
+        return np.arange(self.ll.shape[3])[None, :] < self.lesions_per_case[:, None]
+
+
+def equal_weights(lesions_per_case: np.ndarray, max_ll: int) -> np.ndarray:
+    """Weights 1/n for each of a case's n lesions (the default)."""
+    slots = np.arange(max_ll)[None, :] < lesions_per_case[:, None]
+    return np.where(slots, 1.0 / lesions_per_case[:, None], 0.0)

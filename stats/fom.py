@@ -1,0 +1,190 @@
+"""Figures of merit (FOMs) and their case-deletion jackknife, computed all at once.
+
+Definitions follow Chakraborty, *Observer Performance Methods for Diagnostic
+Imaging* (CRC Press, 2017), ch. 13-14, as implemented by RJafroc 2.1.3:
+
+* ``Wilcoxon``: empirical ROC AUC (Hanley & McNeil, Radiology 143, 1982); ties 1/2.
+* ``HrAuc``: the AUC of the ROC ratings inferred from FROC data, a normal case rated by
+  its highest NL, an abnormal case by its highest mark of any kind.
+* ``AFROC`` / ``wAFROC``: the probability that a lesion's rating exceeds the highest
+  NL rating of a normal case, lesions counted equally or weighted per case
+  (Chakraborty & Zhai, Med Phys 43, 2016). ``AFROC1`` / ``wAFROC1`` take the highest
+  NL rating of every case, abnormal ones included, as false-positive ratings.
+* ``HrSe`` / ``HrSp``: fraction of abnormal cases with at least one mark / of normal
+  cases without any mark. ``MaxLLF``: fraction of lesions marked; ``MaxNLF``: NL marks
+  per normal case; ``MaxNLFAllCases``: NL marks per case.
+
+Every comparison counts 1 if the lesion (or abnormal case) rating is higher, 1/2 on
+a tie (including two missing marks, both -inf) and 0 otherwise.
+
+The jackknife deletes one case at a time. All K deletions come from row and column
+sums of the comparison matrix (found by sorting, O(n log n)), never from K recalls.
+FOMs of normal cases only (HrSp, MaxNLF) delete only normal cases; those of abnormal
+cases only (HrSe, MaxLLF) only abnormal ones, as in RJafroc.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .dataset import NO_MARK, DatasetError, ReaderStudy
+
+ROC_FOMS = ("Wilcoxon",)
+FROC_FOMS = (
+    "wAFROC",
+    "AFROC",
+    "wAFROC1",
+    "AFROC1",
+    "HrAuc",
+    "HrSe",
+    "HrSp",
+    "MaxLLF",
+    "MaxNLF",
+    "MaxNLFAllCases",
+)
+
+
+@dataclass(frozen=True)
+class Jackknife:
+    """FOMs ``fom[I, J]`` and leave-one-case-out FOMs ``values[I, J, n]``.
+
+    ``cases`` says which cases were deleted: ``"all"`` (n = K), ``"normal"`` (n = K1)
+    or ``"abnormal"`` (n = K2).
+    """
+
+    fom: np.ndarray
+    values: np.ndarray
+    cases: str
+
+
+def _comparison_sums(fp: np.ndarray, tp: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column sums of ``w_b * psi(fp_a, tp_b)``, psi = 1 if tp > fp, 1/2 if equal.
+
+    Returns ``rows[a] = sum_b w_b psi(fp_a, tp_b)`` and ``cols[b] = w_b sum_a psi(fp_a, tp_b)``.
+    """
+    order = np.argsort(tp, kind="stable")
+    tp_sorted, w_sorted = tp[order], w[order]
+    cum = np.concatenate(([0.0], np.cumsum(w_sorted)))
+    above = cum[-1] - cum[np.searchsorted(tp_sorted, fp, side="right")]
+    at_or_above = cum[-1] - cum[np.searchsorted(tp_sorted, fp, side="left")]
+    rows = above + 0.5 * (at_or_above - above)
+    fp_sorted = np.sort(fp, kind="stable")
+    below = np.searchsorted(fp_sorted, tp, side="left")
+    at_or_below = np.searchsorted(fp_sorted, tp, side="right")
+    cols = w * (below + 0.5 * (at_or_below - below))
+    return rows, cols
+
+
+def _highest(ratings: np.ndarray) -> np.ndarray:
+    return ratings.max(axis=-1) if ratings.shape[-1] else np.full(ratings.shape[:-1], NO_MARK)
+
+
+def _afroc_family(data: ReaderStudy, *, weighted: bool, all_cases_fp: bool) -> Jackknife:
+    i_n, j_n, k = data.shape
+    k1, k2 = data.k1, data.k2
+    mask = data.lesion_mask
+    case_of_lesion = np.nonzero(mask)[0]
+    n_lesions = int(mask.sum())
+    w = data.weights[mask] if weighted else np.ones(n_lesions)
+    case_totals = data.weights.sum(axis=1) if weighted else data.lesions_per_case.astype(float)
+    total = float(k2) if weighted else float(n_lesions)
+    fom = np.empty((i_n, j_n))
+    jk = np.empty((i_n, j_n, k))
+    for i in range(i_n):
+        for j in range(j_n):
+            fp = _highest(data.nl[i, j])  # [K]
+            if not all_cases_fp:
+                fp = fp[:k1]
+            tp = data.ll[i, j][mask]
+            rows, cols = _comparison_sums(fp, tp, w)
+            by_case = np.bincount(case_of_lesion, weights=cols, minlength=k2)
+            s = rows.sum()
+            n_fp = len(fp)
+            fom[i, j] = s / (n_fp * total)
+            jk[i, j, :k1] = (s - rows[:k1]) / ((n_fp - 1) * total)
+            removed = by_case.copy()
+            if all_cases_fp:
+                # The abnormal case also leaves the false-positive set: remove its row and
+                # add back its own lesions' comparison with its own highest NL (counted twice).
+                own_fp = fp[k1:]
+                own = np.bincount(
+                    case_of_lesion,
+                    weights=w
+                    * np.where(
+                        tp > own_fp[case_of_lesion], 1.0, np.where(tp == own_fp[case_of_lesion], 0.5, 0.0)
+                    ),
+                    minlength=k2,
+                )
+                removed = removed + rows[k1:] - own
+                denominator = (n_fp - 1) * (total - case_totals)
+            else:
+                denominator = n_fp * (total - case_totals)
+            jk[i, j, k1:] = (s - removed) / denominator
+    return Jackknife(fom, jk, "all")
+
+
+def _hr_auc(data: ReaderStudy) -> Jackknife:
+    i_n, j_n, k = data.shape
+    k1, k2 = data.k1, data.k2
+    fom = np.empty((i_n, j_n))
+    jk = np.empty((i_n, j_n, k))
+    for i in range(i_n):
+        for j in range(j_n):
+            highest_nl = _highest(data.nl[i, j])
+            fp = highest_nl[:k1]
+            tp = np.maximum(highest_nl[k1:], _highest(data.ll[i, j]))
+            rows, cols = _comparison_sums(fp, tp, np.ones(k2))
+            s = rows.sum()
+            fom[i, j] = s / (k1 * k2)
+            jk[i, j, :k1] = (s - rows) / ((k1 - 1) * k2)
+            jk[i, j, k1:] = (s - cols) / (k1 * (k2 - 1))
+    return Jackknife(fom, jk, "all")
+
+
+def _fraction(counts: np.ndarray, sizes: np.ndarray, cases: str) -> Jackknife:
+    """FOM = sum(counts) / sum(sizes) over cases, and its leave-one-out values."""
+    total, size = counts.sum(axis=-1), sizes.sum()
+    fom = total / size
+    values = (total[..., None] - counts) / (size - sizes)
+    return Jackknife(fom, values, cases)
+
+
+def jackknife(data: ReaderStudy, fom: str) -> Jackknife:
+    """The FOM ``fom`` of every modality x reader and its case-deletion jackknife."""
+    k1 = data.k1
+    if data.k1 < 2 or data.k2 < 2:
+        raise DatasetError("A figure of merit needs at least two normal and two abnormal cases.")
+    if fom in ("Wilcoxon", "HrAuc"):
+        if fom == "Wilcoxon" and data.kind not in ("ROC", "LROC"):
+            raise DatasetError("Wilcoxon is the FOM of ROC data; use HrAuc for FROC data.")
+        return _hr_auc(data)
+    if data.kind == "ROC" and fom in FROC_FOMS:
+        raise DatasetError(f"{fom} needs FROC data; this dataset is ROC.")
+    marked_nl = np.isfinite(data.nl).sum(axis=-1).astype(float)  # [I, J, K]
+    if fom == "wAFROC":
+        return _afroc_family(data, weighted=True, all_cases_fp=False)
+    if fom == "AFROC":
+        return _afroc_family(data, weighted=False, all_cases_fp=False)
+    if fom == "wAFROC1":
+        return _afroc_family(data, weighted=True, all_cases_fp=True)
+    if fom == "AFROC1":
+        return _afroc_family(data, weighted=False, all_cases_fp=True)
+    if fom == "HrSe":
+        any_mark = np.maximum(_highest(data.nl[:, :, k1:]), _highest(data.ll)) > NO_MARK
+        return _fraction(any_mark.astype(float), np.ones(data.k2), "abnormal")
+    if fom == "HrSp":
+        unmarked = _highest(data.nl[:, :, :k1]) == NO_MARK
+        return _fraction(unmarked.astype(float), np.ones(k1), "normal")
+    if fom == "MaxLLF":
+        marked_ll = np.isfinite(data.ll).sum(axis=-1).astype(float)
+        return _fraction(marked_ll, data.lesions_per_case.astype(float), "abnormal")
+    if fom == "MaxNLF":
+        return _fraction(marked_nl[:, :, :k1], np.ones(k1), "normal")
+    if fom == "MaxNLFAllCases":
+        return _fraction(marked_nl, np.ones(data.shape[2]), "all")
+    raise DatasetError(f"Unknown figure of merit '{fom}'. Known: {', '.join(ROC_FOMS + FROC_FOMS)}.")
+
+
+def figure_of_merit(data: ReaderStudy, fom: str) -> np.ndarray:
+    """The FOM of every modality x reader, ``[I, J]``."""
+    return jackknife(data, fom).fom
