@@ -1,0 +1,395 @@
+"""Multi-reader multi-case (MRMC) significance testing: Obuchowski-Rockette and DBM.
+
+Both take a figure of merit and its case-deletion jackknife (``stats.fom``) and test
+whether the modalities' reader-averaged FOMs differ, treating readers and cases as
+random (RRRC), readers fixed (FRRC) or cases fixed (RRFC).
+
+* OR: Obuchowski & Rockette, Commun Stat Simul Comput 24(2), 1995, with Hillis's
+  denominator degrees of freedom (Hillis, Stat Med 26, 2007; Hillis, Berbaum & Metz,
+  Acad Radiol 15, 2008). Covariances are estimated from the jackknife FOMs,
+  ``cov = (n-1)/n * sum_k (x_k - mean x)(y_k - mean y)``.
+* DBM: Dorfman, Berbaum & Metz, Invest Radiol 27, 1992: a three-way ANOVA of
+  jackknife pseudovalues, with Hillis's modified error term for RRRC. Pseudovalues
+  are re-centred so that their mean over cases equals the FOM (as RJafroc does);
+  then DBM and OR give the same RRRC and RRFC results.
+
+Following RJafroc 2.1.3 (Chakraborty 2017, ch. 9-11): the RRRC error term adds
+``max(J (Cov2 - Cov3), 0)`` (OR) or ``max(MS(TC) - MS(TRC), 0)`` (DBM); OR FRRC is a
+chi-square test whose variance also clamps ``Cov2 - Cov3`` at 0 (an RJafroc addition);
+DBM FRRC is an F test with ``(I-1)(K-1)`` denominator degrees of freedom.
+"""
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+from scipy import stats as sps
+
+from .dataset import DatasetError, ReaderStudy
+from .fom import Jackknife, jackknife
+
+ALPHA = 0.05
+OPTIONS = ("RRRC", "FRRC", "RRFC")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One pairwise modality difference (first minus second) or one reader's difference."""
+
+    modalities: tuple[str, str]
+    estimate: float
+    stderr: float
+    df: float  # inf for a normal (z) test
+    statistic: float  # t or z
+    p: float
+    ci: tuple[float, float]
+    reader: str | None = None
+
+
+@dataclass(frozen=True)
+class ModalityEstimate:
+    """A modality's reader-averaged FOM with its standard error and confidence interval."""
+
+    modality: str
+    estimate: float
+    stderr: float
+    df: float
+    ci: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The overall test of equal modalities under one analysis option."""
+
+    option: str
+    statistic_name: str  # "F" or "Chisq"
+    statistic: float
+    ndf: float
+    ddf: float | None  # None for a chi-square test
+    p: float
+    differences: list[Difference]
+    modality_estimates: list[ModalityEstimate]
+    reader_differences: list[Difference] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MRMCResult:
+    method: str  # "OR" or "DBM"
+    fom_name: str
+    modality_ids: tuple[str, ...]
+    reader_ids: tuple[str, ...]
+    foms: np.ndarray  # [I, J]
+    variance_components: dict[str, float]
+    mean_squares: dict[str, float]
+    tests: dict[str, TestResult]
+
+    @property
+    def modality_means(self) -> np.ndarray:
+        return self.foms.mean(axis=1)
+
+
+def _p_two_sided(statistic: float, df: float) -> float:
+    if np.isinf(df):
+        return float(2 * sps.norm.sf(abs(statistic)))
+    return float(2 * sps.t.sf(abs(statistic), df))
+
+
+def _quantile(df: float) -> float:
+    return float(sps.norm.isf(ALPHA / 2) if np.isinf(df) else sps.t.isf(ALPHA / 2, df))
+
+
+def _difference(names, estimate, variance, df, reader=None) -> Difference:
+    stderr = float(np.sqrt(variance))
+    statistic = estimate / stderr if stderr > 0 else np.nan
+    half = _quantile(df) * stderr
+    return Difference(
+        names,
+        float(estimate),
+        stderr,
+        float(df),
+        float(statistic),
+        _p_two_sided(statistic, df),
+        (float(estimate - half), float(estimate + half)),
+        reader,
+    )
+
+
+def _modality_estimate(name, estimate, variance, df) -> ModalityEstimate:
+    stderr = float(np.sqrt(variance))
+    half = _quantile(df) * stderr
+    return ModalityEstimate(
+        name, float(estimate), stderr, float(df), (float(estimate - half), float(estimate + half))
+    )
+
+
+def _pairwise(data_ids, means: np.ndarray, variance: float, df: float) -> list[Difference]:
+    return [
+        _difference((data_ids[a], data_ids[b]), means[a] - means[b], variance, df)
+        for a, b in combinations(range(len(data_ids)), 2)
+    ]
+
+
+def _f_test(option, statistic, ndf, ddf, differences, estimates, readers=()) -> TestResult:
+    p = float(sps.f.sf(statistic, ndf, ddf)) if np.isfinite(statistic) else np.nan
+    return TestResult(
+        option, "F", float(statistic), float(ndf), float(ddf), p, differences, estimates, list(readers)
+    )
+
+
+def _check(data: ReaderStudy) -> None:
+    i_n, j_n, _ = data.shape
+    if i_n < 2:
+        raise DatasetError(
+            "Significance testing compares modalities; this dataset has one. Its FOMs can still be computed."
+        )
+    if j_n < 2:
+        raise DatasetError("MRMC analysis needs at least two readers.")
+
+
+def _fom_mean_squares(foms: np.ndarray) -> dict[str, float]:
+    """MS(T), MS(R), MS(TR) of the FOM table (OR's two-way layout)."""
+    i_n, j_n = foms.shape
+    grand = foms.mean()
+    by_mod, by_rdr = foms.mean(axis=1), foms.mean(axis=0)
+    ms_t = j_n * np.sum((by_mod - grand) ** 2) / (i_n - 1)
+    ms_r = i_n * np.sum((by_rdr - grand) ** 2) / (j_n - 1)
+    resid = foms - by_mod[:, None] - by_rdr[None, :] + grand
+    ms_tr = np.sum(resid**2) / ((i_n - 1) * (j_n - 1))
+    return {"MS(T)": float(ms_t), "MS(R)": float(ms_r), "MS(TR)": float(ms_tr)}
+
+
+def or_covariances(jk: Jackknife) -> tuple[np.ndarray, dict[str, float]]:
+    """The jackknife covariance matrix of the FOMs [I, J, I, J] and Var, Cov1, Cov2, Cov3.
+
+    Cov1: same reader, different modalities; Cov2: same modality, different readers;
+    Cov3: different modality and reader (Obuchowski & Rockette 1995).
+    """
+    i_n, j_n, n = jk.values.shape
+    flat = jk.values.reshape(i_n * j_n, n)
+    centred = flat - flat.mean(axis=1, keepdims=True)
+    cov = (centred @ centred.T * (n - 1) / n).reshape(i_n, j_n, i_n, j_n)
+    same_i = np.eye(i_n, dtype=bool)[:, None, :, None]
+    same_j = np.eye(j_n, dtype=bool)[None, :, None, :]
+    same_i, same_j = np.broadcast_to(same_i, cov.shape), np.broadcast_to(same_j, cov.shape)
+
+    def mean_where(mask):
+        return float(cov[mask].mean()) if mask.any() else 0.0
+
+    return cov, {
+        "Var": mean_where(same_i & same_j),
+        "Cov1": mean_where(~same_i & same_j),
+        "Cov2": mean_where(same_i & ~same_j),
+        "Cov3": mean_where(~same_i & ~same_j),
+    }
+
+
+def or_analysis(data: ReaderStudy, fom: str, jk: Jackknife | None = None) -> MRMCResult:
+    """Obuchowski-Rockette analysis (RRRC, FRRC, RRFC) with jackknife covariances."""
+    _check(data)
+    jk = jk or jackknife(data, fom)
+    foms = jk.fom
+    i_n, j_n = foms.shape
+    mods, rdrs = data.modality_ids, data.reader_ids
+    ms = _fom_mean_squares(foms)
+    cov, c = or_covariances(jk)
+    var, cov1, cov2, cov3 = c["Var"], c["Cov1"], c["Cov2"], c["Cov3"]
+    var_tr = ms["MS(TR)"] - var + cov1 + cov2 - cov3
+    var_r = (ms["MS(R)"] - var_tr - var - (i_n - 1) * cov1 + cov2 + (i_n - 1) * cov3) / i_n
+    means = foms.mean(axis=1)
+
+    # Per modality: reader mean square, variance and between-reader covariance.
+    ms_r_i = np.array([np.sum((foms[i] - means[i]) ** 2) / (j_n - 1) for i in range(i_n)])
+    var_i = np.array([np.mean([cov[i, j, i, j] for j in range(j_n)]) for i in range(i_n)])
+    cov2_i = np.array(
+        [np.mean([cov[i, a, i, b] for a in range(j_n) for b in range(j_n) if a != b]) for i in range(i_n)]
+    )
+
+    # RRRC (Hillis 2008).
+    error = ms["MS(TR)"] + max(j_n * (cov2 - cov3), 0.0)
+    ddf = error**2 / (ms["MS(TR)"] ** 2 / ((i_n - 1) * (j_n - 1)))
+    rrrc_est = []
+    for i in range(i_n):
+        e_i = ms_r_i[i] + j_n * max(cov2_i[i], 0.0)
+        rrrc_est.append(
+            _modality_estimate(mods[i], means[i], e_i / j_n, e_i**2 / (ms_r_i[i] ** 2 / (j_n - 1)))
+        )
+    rrrc = _f_test(
+        "RRRC", ms["MS(T)"] / error, i_n - 1, ddf, _pairwise(mods, means, 2 * error / j_n, ddf), rrrc_est
+    )
+
+    # FRRC: chi-square with (I-1) degrees of freedom.
+    frrc_error = var - cov1 + (j_n - 1) * max(cov2 - cov3, 0.0)
+    chisq = (i_n - 1) * ms["MS(T)"] / frrc_error
+    frrc_est = [
+        _modality_estimate(mods[i], means[i], (var_i[i] + (j_n - 1) * max(cov2_i[i], 0.0)) / j_n, np.inf)
+        for i in range(i_n)
+    ]
+    # Each reader alone: the variance of a difference pools that reader's variances and
+    # between-modality covariances over all modalities (as RJafroc does).
+    readers = []
+    for j in range(j_n):
+        var_j = np.mean([cov[i, j, i, j] for i in range(i_n)])
+        cov1_j = np.mean([cov[a, j, b, j] for a in range(i_n) for b in range(i_n) if a != b])
+        for a, b in combinations(range(i_n), 2):
+            readers.append(
+                _difference(
+                    (mods[a], mods[b]), foms[a, j] - foms[b, j], 2 * (var_j - cov1_j), np.inf, rdrs[j]
+                )
+            )
+    frrc = TestResult(
+        "FRRC",
+        "Chisq",
+        float(chisq),
+        float(i_n - 1),
+        None,
+        float(sps.chi2.sf(chisq, i_n - 1)),
+        _pairwise(mods, means, 2 * frrc_error / j_n, np.inf),
+        frrc_est,
+        readers,
+    )
+
+    # RRFC: cases fixed.
+    rrfc_ddf = (i_n - 1) * (j_n - 1)
+    rrfc_est = [_modality_estimate(mods[i], means[i], ms_r_i[i] / j_n, j_n - 1) for i in range(i_n)]
+    rrfc = _f_test(
+        "RRFC",
+        ms["MS(T)"] / ms["MS(TR)"],
+        i_n - 1,
+        rrfc_ddf,
+        _pairwise(mods, means, 2 * ms["MS(TR)"] / j_n, rrfc_ddf),
+        rrfc_est,
+    )
+    components = {"VarR": float(var_r), "VarTR": float(var_tr), **c}
+    return MRMCResult("OR", fom, mods, rdrs, foms, components, ms, {"RRRC": rrrc, "FRRC": frrc, "RRFC": rrfc})
+
+
+def pseudovalues(jk: Jackknife) -> np.ndarray:
+    """DBM pseudovalues ``n*FOM - (n-1)*FOM(k)``, re-centred to average to the FOM over cases."""
+    n = jk.values.shape[2]
+    raw = n * jk.fom[:, :, None] - (n - 1) * jk.values
+    return raw + (jk.fom - raw.mean(axis=2))[:, :, None]
+
+
+def dbm_mean_squares(y: np.ndarray) -> dict[str, float]:
+    """Mean squares of the three-way (treatment x reader x case) ANOVA of pseudovalues."""
+    i_n, j_n, k_n = y.shape
+    g = y.mean()
+    t, r, c = y.mean(axis=(1, 2)), y.mean(axis=(0, 2)), y.mean(axis=(0, 1))
+    tr, tc, rc = y.mean(axis=2), y.mean(axis=1), y.mean(axis=0)
+    ss = {
+        "T": j_n * k_n * np.sum((t - g) ** 2),
+        "R": i_n * k_n * np.sum((r - g) ** 2),
+        "C": i_n * j_n * np.sum((c - g) ** 2),
+        "TR": k_n * np.sum((tr - t[:, None] - r[None, :] + g) ** 2),
+        "TC": j_n * np.sum((tc - t[:, None] - c[None, :] + g) ** 2),
+        "RC": i_n * np.sum((rc - r[:, None] - c[None, :] + g) ** 2),
+    }
+    ss["TRC"] = np.sum((y - g) ** 2) - sum(ss.values())
+    df = {
+        "T": i_n - 1,
+        "R": j_n - 1,
+        "C": k_n - 1,
+        "TR": (i_n - 1) * (j_n - 1),
+        "TC": (i_n - 1) * (k_n - 1),
+        "RC": (j_n - 1) * (k_n - 1),
+        "TRC": (i_n - 1) * (j_n - 1) * (k_n - 1),
+    }
+    return {f"MS({key})": float(ss[key] / df[key]) for key in ss}
+
+
+def dbm_analysis(data: ReaderStudy, fom: str, jk: Jackknife | None = None) -> MRMCResult:
+    """Dorfman-Berbaum-Metz analysis (RRRC with Hillis's error term, FRRC, RRFC)."""
+    _check(data)
+    jk = jk or jackknife(data, fom)
+    foms = jk.fom
+    y = pseudovalues(jk)
+    i_n, j_n, k_n = y.shape
+    mods, rdrs = data.modality_ids, data.reader_ids
+    ms = dbm_mean_squares(y)
+    means = foms.mean(axis=1)
+    components = {
+        "VarR": (ms["MS(R)"] - ms["MS(TR)"] - ms["MS(RC)"] + ms["MS(TRC)"]) / (i_n * k_n),
+        "VarC": (ms["MS(C)"] - ms["MS(TC)"] - ms["MS(RC)"] + ms["MS(TRC)"]) / (i_n * j_n),
+        "VarTR": (ms["MS(TR)"] - ms["MS(TRC)"]) / k_n,
+        "VarTC": (ms["MS(TC)"] - ms["MS(TRC)"]) / j_n,
+        "VarRC": (ms["MS(RC)"] - ms["MS(TRC)"]) / i_n,
+        "VarErr": ms["MS(TRC)"],
+    }
+    # Per modality: two-way (reader x case) mean squares of that modality's pseudovalues.
+    per_mod = []
+    for i in range(i_n):
+        yi = y[i]
+        gi = yi.mean()
+        ms_r = k_n * np.sum((yi.mean(axis=1) - gi) ** 2) / (j_n - 1)
+        ms_c = j_n * np.sum((yi.mean(axis=0) - gi) ** 2) / (k_n - 1)
+        resid = yi - yi.mean(axis=1, keepdims=True) - yi.mean(axis=0, keepdims=True) + gi
+        ms_rc = np.sum(resid**2) / ((j_n - 1) * (k_n - 1))
+        per_mod.append((ms_r, ms_c, ms_rc))
+
+    # RRRC with Hillis's error term.
+    error = ms["MS(TR)"] + max(ms["MS(TC)"] - ms["MS(TRC)"], 0.0)
+    ddf = error**2 / (ms["MS(TR)"] ** 2 / ((i_n - 1) * (j_n - 1)))
+    rrrc_est = []
+    for i, (ms_r, ms_c, ms_rc) in enumerate(per_mod):
+        e_i = ms_r + max(ms_c - ms_rc, 0.0)
+        rrrc_est.append(
+            _modality_estimate(mods[i], means[i], e_i / (j_n * k_n), e_i**2 / (ms_r**2 / (j_n - 1)))
+        )
+    rrrc = _f_test(
+        "RRRC",
+        ms["MS(T)"] / error,
+        i_n - 1,
+        ddf,
+        _pairwise(mods, means, 2 * error / (j_n * k_n), ddf),
+        rrrc_est,
+    )
+
+    # FRRC: readers fixed, F test with MS(TC).
+    frrc_ddf = (i_n - 1) * (k_n - 1)
+    frrc_est = [
+        _modality_estimate(mods[i], means[i], m[1] / (j_n * k_n), k_n - 1) for i, m in enumerate(per_mod)
+    ]
+    # Each reader alone: MS(TC) of that reader's pseudovalues, K - 1 degrees of freedom (RJafroc).
+    readers = []
+    for j in range(j_n):
+        yj = y[:, j, :]
+        gj = yj.mean()
+        resid = yj - yj.mean(axis=1, keepdims=True) - yj.mean(axis=0, keepdims=True) + gj
+        ms_tc_j = np.sum(resid**2) / ((i_n - 1) * (k_n - 1))
+        for a, b in combinations(range(i_n), 2):
+            readers.append(
+                _difference((mods[a], mods[b]), foms[a, j] - foms[b, j], 2 * ms_tc_j / k_n, k_n - 1, rdrs[j])
+            )
+    frrc = _f_test(
+        "FRRC",
+        ms["MS(T)"] / ms["MS(TC)"],
+        i_n - 1,
+        frrc_ddf,
+        _pairwise(mods, means, 2 * ms["MS(TC)"] / (j_n * k_n), frrc_ddf),
+        frrc_est,
+        readers,
+    )
+
+    # RRFC: cases fixed.
+    rrfc_ddf = (i_n - 1) * (j_n - 1)
+    rrfc_est = [
+        _modality_estimate(mods[i], means[i], m[0] / (j_n * k_n), j_n - 1) for i, m in enumerate(per_mod)
+    ]
+    rrfc = _f_test(
+        "RRFC",
+        ms["MS(T)"] / ms["MS(TR)"],
+        i_n - 1,
+        rrfc_ddf,
+        _pairwise(mods, means, 2 * ms["MS(TR)"] / (j_n * k_n), rrfc_ddf),
+        rrfc_est,
+    )
+    return MRMCResult(
+        "DBM",
+        fom,
+        mods,
+        rdrs,
+        foms,
+        {k: float(v) for k, v in components.items()},
+        ms,
+        {"RRRC": rrrc, "FRRC": frrc, "RRFC": rrfc},
+    )
