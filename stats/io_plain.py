@@ -34,6 +34,10 @@ def read_plain(folder: str | Path) -> ReaderStudy:
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{folder / 'meta.json'}: not valid JSON ({exc}).") from None
     kind = meta.get("type", "FROC")
+    if "modality_ids" not in meta:
+        raise DatasetError(f"{folder}: crossed-modality datasets (two modality factors) are not supported.")
+    if kind not in ("ROC", "FROC", "LROC"):
+        raise DatasetError(f"{folder}: {kind} data is not supported (ROC, FROC and LROC are).")
     modalities = [str(m) for m in meta["modality_ids"]]
     readers = [str(r) for r in meta["reader_ids"]]
     mod_index = {m: n for n, m in enumerate(modalities)}

@@ -1,0 +1,156 @@
+"""Command line: ``python -m stats fom PATH`` and ``python -m stats mrmc PATH``.
+
+PATH is a dataset folder in the plain layout (NL.csv, LL.csv, truth.csv, meta.json).
+Tables go to the screen; ``--json`` prints machine-readable results. Bad input ends
+with a one-line error naming the file and the problem, and exit status 2.
+"""
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import DatasetError, ReaderStudy
+from .fom import FROC_FOMS, ROC_FOMS, jackknife
+from .io_plain import read_plain
+from .mrmc import OPTIONS, MRMCResult, dbm_analysis, or_analysis
+
+
+def load(path: str) -> ReaderStudy:
+    """Read a dataset from PATH (a plain-layout folder)."""
+    p = Path(path)
+    if not p.exists():
+        raise DatasetError(f"{path}: no such file or folder.")
+    if p.is_dir():
+        return read_plain(p)
+    raise DatasetError(f"{path}: not a dataset folder (NL.csv, LL.csv, truth.csv, meta.json).")
+
+
+def default_fom(data: ReaderStudy) -> str:
+    return "wAFROC" if data.kind == "FROC" else "Wilcoxon"
+
+
+def _number(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def fom_payload(data: ReaderStudy, fom: str, foms: np.ndarray) -> dict:
+    return {
+        "fom": fom,
+        "foms": {
+            m: {r: float(foms[i, j]) for j, r in enumerate(data.reader_ids)}
+            for i, m in enumerate(data.modality_ids)
+        },
+        "modality_means": {m: float(foms[i].mean()) for i, m in enumerate(data.modality_ids)},
+    }
+
+
+def mrmc_payload(data: ReaderStudy, result: MRMCResult) -> dict:
+    payload = fom_payload(data, result.fom_name, result.foms)
+    payload["method"] = result.method
+    for option in OPTIONS:
+        test = result.tests[option]
+        payload[option] = {
+            "statistic_name": test.statistic_name,
+            "statistic": _number(test.statistic),
+            "ndf": _number(test.ndf),
+            "ddf": _number(test.ddf) if test.ddf is not None else None,
+            "p": _number(test.p),
+            "differences": [
+                {
+                    "modalities": list(d.modalities),
+                    "estimate": d.estimate,
+                    "stderr": d.stderr,
+                    "df": _number(d.df),
+                    "p": _number(d.p),
+                    "ci": list(d.ci),
+                }
+                for d in test.differences
+            ],
+            "modality_estimates": [
+                {
+                    "modality": e.modality,
+                    "estimate": e.estimate,
+                    "stderr": e.stderr,
+                    "df": _number(e.df),
+                    "ci": list(e.ci),
+                }
+                for e in test.modality_estimates
+            ],
+        }
+    payload["variance_components"] = result.variance_components
+    return payload
+
+
+def _print_foms(payload: dict) -> None:
+    readers = list(next(iter(payload["foms"].values())))
+    print(f"{payload['fom']} per modality (rows) and reader (columns)")
+    print("modality".ljust(12) + "".join(r[:10].rjust(11) for r in readers) + "mean".rjust(11))
+    for m, row in payload["foms"].items():
+        print(
+            m[:12].ljust(12)
+            + "".join(f"{row[r]:11.4f}" for r in readers)
+            + f"{payload['modality_means'][m]:11.4f}"
+        )
+
+
+def _print_mrmc(payload: dict) -> None:
+    _print_foms(payload)
+    for option in OPTIONS:
+        t = payload[option]
+        ddf = "" if t["ddf"] is None else f", ddf = {t['ddf']:.2f}"
+        print(
+            f"\n{payload['method']} {option}: {t['statistic_name']} = {t['statistic']:.4f}, "
+            f"ndf = {t['ndf']:g}{ddf}, p = {t['p']:.4g}"
+        )
+        for d in t["differences"]:
+            a, b = d["modalities"]
+            print(
+                f"  {a} - {b}: {d['estimate']:+.4f} (SE {d['stderr']:.4f}), p = {d['p']:.4g}, "
+                f"95% CI [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]"
+            )
+    print(
+        "\nvariance components: "
+        + ", ".join(f"{k} = {v:.6g}" for k, v in payload["variance_components"].items())
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stats", description="Reader-study statistics.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, helptext in (
+        ("fom", "figures of merit per modality and reader"),
+        ("mrmc", "DBM or OR significance test"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("path", help="dataset folder (plain layout)")
+        p.add_argument(
+            "--fom", choices=ROC_FOMS + FROC_FOMS, help="figure of merit (default: wAFROC or Wilcoxon)"
+        )
+        p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+        if name == "mrmc":
+            p.add_argument("--method", choices=("OR", "DBM"), default="OR")
+    args = parser.parse_args(argv)
+    try:
+        data = load(args.path)
+        fom = args.fom or default_fom(data)
+        if args.command == "fom":
+            payload = fom_payload(data, fom, jackknife(data, fom).fom)
+            show = _print_foms
+        else:
+            run = or_analysis if args.method == "OR" else dbm_analysis
+            payload = mrmc_payload(data, run(data, fom))
+            show = _print_mrmc
+    except (DatasetError, OSError, KeyError, ValueError) as exc:
+        message = str(exc) if str(exc).startswith(args.path) else f"{args.path}: {exc}"
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(payload, sys.stdout, indent=2)
+        print()
+    else:
+        show(payload)
+    return 0

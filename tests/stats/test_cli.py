@@ -1,0 +1,81 @@
+"""`python -m stats` as a statistician uses it: on dataset folders, with --json."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from stats.cli import main
+
+from .reference import DATASETS, fom_table, reference
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stats", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_fom_json_matches_rjafroc():
+    result = run("fom", str(DATASETS / "dataset04"), "--fom", "wAFROC", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["fom"] == "wAFROC"
+    want = reference("dataset04")["FOMs"]["wAFROC"]
+    for modality, row in payload["foms"].items():
+        for reader, value in row.items():
+            assert value == pytest.approx(want[f"trt{modality}"][f"rdr{reader}"], rel=1e-9)
+    assert set(payload["modality_means"]) == {"1", "2", "3", "4", "5"}
+
+
+@pytest.mark.parametrize("method", ["OR", "DBM"])
+def test_mrmc_json_has_every_option(method):
+    result = run("mrmc", str(DATASETS / "dataset05"), "--fom", "wAFROC", "--method", method, "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    ref = reference("dataset05")["St"][method]["summary"]
+    for option in ("RRRC", "FRRC", "RRFC"):
+        assert payload[option]["statistic"] == pytest.approx(ref[option]["statistic"], rel=1e-9)
+        assert payload[option]["p"] == pytest.approx(ref[option]["p"], rel=1e-9, abs=1e-12)
+        difference = payload[option]["differences"][0]
+        assert difference["modalities"] == ["1", "2"]
+        assert len(difference["ci"]) == 2
+    assert payload["FRRC"]["ddf"] is None if method == "OR" else payload["FRRC"]["ddf"] > 0
+    assert payload["RRRC"]["p"] == pytest.approx(0.0116, abs=5e-5)  # published wAFROC RRRC p
+    assert "VarR" in payload["variance_components"]
+    foms = fom_table(reference("dataset05")["FOMs"]["wAFROC"], ["1", "2"], [str(r) for r in range(1, 10)])
+    assert payload["foms"]["2"]["9"] == pytest.approx(foms[1, 8], rel=1e-9)
+
+
+def test_table_output_for_people():
+    result = run("mrmc", str(DATASETS / "dataset02"))
+    assert result.returncode == 0
+    assert "OR RRRC: F = 4.4563, ndf = 1, ddf = 15.26, p = 0.05167" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("fom", "/no/such/dataset"), "no such file or folder"),
+        (("mrmc", str(DATASETS / "dataset09")), "this dataset has one"),
+        (("fom", str(DATASETS / "dataset02"), "--fom", "wAFROC"), "needs FROC data"),
+        (("fom", str(DATASETS / "datasetX")), "crossed-modality"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2(args, message):
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: {args[1]}")
+
+
+def test_every_factorial_dataset_runs(capsys):
+    for folder in sorted(DATASETS.iterdir()):
+        meta = json.loads((folder / "meta.json").read_text())
+        if meta.get("type") not in ("ROC", "FROC") or "modality_ids" not in meta:
+            continue
+        assert main(["fom", str(folder), "--json"]) == 0, folder.name
+        if len(meta["modality_ids"]) > 1 and len(meta["reader_ids"]) > 1:
+            assert main(["mrmc", str(folder), "--json"]) == 0, folder.name
+            assert main(["mrmc", str(folder), "--method", "DBM"]) == 0, folder.name
+        assert "error" not in capsys.readouterr().err
