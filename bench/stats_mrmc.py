@@ -1,0 +1,50 @@
+"""Benchmark of stats/: FOM and DBM + OR analyses on RJafroc's larger datasets.
+
+Run by hand: ``.venv/bin/python bench/stats_mrmc.py`` (needs ../shared beside the
+project). Prints the best wall time of several runs for each step.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stats.fom import jackknife  # noqa: E402
+from stats.io_plain import read_plain  # noqa: E402
+from stats.mrmc import dbm_analysis, or_analysis  # noqa: E402
+
+DATASETS = ROOT.parent / "shared" / "datasets" / "rjafroc"
+
+
+def best_of(fn, repeat: int = 7) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    for name, fom in (("dataset07", "wAFROC"), ("dataset11", "wAFROC")):
+        data = read_plain(DATASETS / name)
+        i, j, k = data.shape
+        print(f"{name} ({i} modalities x {j} readers x {k} cases, {fom}):")
+        print(f"  FOM + jackknife          {best_of(lambda: jackknife(data, fom)) * 1e3:8.1f} ms")
+        print(f"  OR (RRRC, FRRC, RRFC)    {best_of(lambda: or_analysis(data, fom)) * 1e3:8.1f} ms")
+        print(f"  DBM (RRRC, FRRC, RRFC)   {best_of(lambda: dbm_analysis(data, fom)) * 1e3:8.1f} ms")
+        print(f"  DBM + OR, one jackknife  {best_of(lambda: both(data, fom)) * 1e3:8.1f} ms")
+    data = read_plain(DATASETS / "datasetBinned123")
+    print(f"datasetBinned123 ({data.k1} normal + {data.k2} abnormal cases, 2 readers):")
+    print(f"  Wilcoxon FOM + jackknife {best_of(lambda: jackknife(data, 'Wilcoxon')) * 1e3:8.1f} ms")
+
+
+def both(data, fom):
+    jk = jackknife(data, fom)
+    return or_analysis(data, fom, jk), dbm_analysis(data, fom, jk)
+
+
+if __name__ == "__main__":
+    main()
