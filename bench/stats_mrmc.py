@@ -27,18 +27,21 @@ def best_of(fn, repeat: int = 7) -> float:
     return min(times)
 
 
-def main() -> None:
-    for name, fom in (("dataset07", "wAFROC"), ("dataset11", "wAFROC")):
-        data = read_plain(DATASETS / name)
-        i, j, k = data.shape
-        print(f"{name} ({i} modalities x {j} readers x {k} cases, {fom}):")
-        print(f"  FOM + jackknife          {best_of(lambda: jackknife(data, fom)) * 1e3:8.1f} ms")
+def report(name: str, fom: str) -> None:
+    data = read_plain(DATASETS / name)
+    i, j, k = data.shape
+    print(f"{name} ({i} modalities x {j} readers x {k} cases, {fom}):")
+    print(f"  FOM + jackknife          {best_of(lambda: jackknife(data, fom)) * 1e3:8.1f} ms")
+    if i > 1:
         print(f"  OR (RRRC, FRRC, RRFC)    {best_of(lambda: or_analysis(data, fom)) * 1e3:8.1f} ms")
         print(f"  DBM (RRRC, FRRC, RRFC)   {best_of(lambda: dbm_analysis(data, fom)) * 1e3:8.1f} ms")
         print(f"  DBM + OR, one jackknife  {best_of(lambda: both(data, fom)) * 1e3:8.1f} ms")
-    data = read_plain(DATASETS / "datasetBinned123")
-    print(f"datasetBinned123 ({data.k1} normal + {data.k2} abnormal cases, 2 readers):")
-    print(f"  Wilcoxon FOM + jackknife {best_of(lambda: jackknife(data, 'Wilcoxon')) * 1e3:8.1f} ms")
+
+
+def main() -> None:
+    report("dataset07", "wAFROC")
+    report("dataset11", "wAFROC")
+    report("datasetBinned123", "Wilcoxon")
 
 
 def both(data, fom):

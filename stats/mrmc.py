@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
-from scipy import stats as sps
+from scipy import special
 
 from .dataset import DatasetError, ReaderStudy
 from .fom import Jackknife, jackknife
@@ -89,13 +89,17 @@ class MRMCResult:
 
 
 def _p_two_sided(statistic: float, df: float) -> float:
+    """Two-sided p of a t (or, for infinite df, standard normal) statistic."""
     if np.isinf(df):
-        return float(2 * sps.norm.sf(abs(statistic)))
-    return float(2 * sps.t.sf(abs(statistic), df))
+        return float(2 * special.ndtr(-abs(statistic)))
+    return float(2 * special.stdtr(df, -abs(statistic)))
 
 
 def _quantile(df: float) -> float:
-    return float(sps.norm.isf(ALPHA / 2) if np.isinf(df) else sps.t.isf(ALPHA / 2, df))
+    """The 1 - alpha/2 quantile of t with ``df`` degrees of freedom (normal if infinite)."""
+    if np.isinf(df):
+        return float(special.ndtri(1 - ALPHA / 2))
+    return float(special.stdtrit(df, 1 - ALPHA / 2))
 
 
 def _difference(names, estimate, variance, df, reader=None) -> Difference:
@@ -130,7 +134,7 @@ def _pairwise(data_ids, means: np.ndarray, variance: float, df: float) -> list[D
 
 
 def _f_test(option, statistic, ndf, ddf, differences, estimates, readers=()) -> TestResult:
-    p = float(sps.f.sf(statistic, ndf, ddf)) if np.isfinite(statistic) else np.nan
+    p = float(special.fdtrc(ndf, ddf, statistic)) if np.isfinite(statistic) else np.nan
     return TestResult(
         option, "F", float(statistic), float(ndf), float(ddf), p, differences, estimates, list(readers)
     )
@@ -242,7 +246,7 @@ def or_analysis(data: ReaderStudy, fom: str, jk: Jackknife | None = None) -> MRM
         float(chisq),
         float(i_n - 1),
         None,
-        float(sps.chi2.sf(chisq, i_n - 1)),
+        float(special.chdtrc(i_n - 1, chisq)),
         _pairwise(mods, means, 2 * frrc_error / j_n, np.inf),
         frrc_est,
         readers,
