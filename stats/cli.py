@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .covariance import COVARIANCE_METHODS
 from .dataset import DatasetError, ReaderStudy
 from .fom import FROC_FOMS, ROC_FOMS, jackknife
 from .io_plain import read_plain
@@ -133,6 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--json", action="store_true", help="print JSON instead of tables")
         if name == "mrmc":
             p.add_argument("--method", choices=("OR", "DBM"), default="OR")
+            p.add_argument(
+                "--covariance",
+                choices=COVARIANCE_METHODS,
+                default="jackknife",
+                help="OR covariance estimator (default jackknife; DeLong for ROC AUC only)",
+            )
+            p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples (default 200)")
+            p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     args = parser.parse_args(argv)
     try:
         data = load(args.path)
@@ -141,8 +150,15 @@ def main(argv: list[str] | None = None) -> int:
             payload = fom_payload(data, fom, jackknife(data, fom).fom)
             show = _print_foms
         else:
-            run = or_analysis if args.method == "OR" else dbm_analysis
-            payload = mrmc_payload(data, run(data, fom))
+            if args.method == "OR":
+                result = or_analysis(
+                    data, fom, covariance=args.covariance, n_boot=args.n_boot, seed=args.seed
+                )
+            elif args.covariance != "jackknife":
+                raise DatasetError("DBM uses jackknife pseudovalues; --covariance applies to --method OR.")
+            else:
+                result = dbm_analysis(data, fom)
+            payload = mrmc_payload(data, result)
             show = _print_mrmc
     except (DatasetError, OSError, KeyError, ValueError) as exc:
         message = str(exc) if str(exc).startswith(args.path) else f"{args.path}: {exc}"

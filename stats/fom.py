@@ -57,7 +57,7 @@ class Jackknife:
     cases: str
 
 
-def _comparison_sums(fp: np.ndarray, tp: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def comparison_sums(fp: np.ndarray, tp: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row and column sums of ``w_b * psi(fp_a, tp_b)``, psi = 1 if tp > fp, 1/2 if equal.
 
     Returns ``rows[a] = sum_b w_b psi(fp_a, tp_b)`` and ``cols[b] = w_b sum_a psi(fp_a, tp_b)``.
@@ -96,7 +96,7 @@ def _afroc_family(data: ReaderStudy, *, weighted: bool, all_cases_fp: bool) -> J
             if not all_cases_fp:
                 fp = fp[:k1]
             tp = data.ll[i, j][mask]
-            rows, cols = _comparison_sums(fp, tp, w)
+            rows, cols = comparison_sums(fp, tp, w)
             by_case = np.bincount(case_of_lesion, weights=cols, minlength=k2)
             s = rows.sum()
             n_fp = len(fp)
@@ -133,7 +133,7 @@ def _hr_auc(data: ReaderStudy) -> Jackknife:
             highest_nl = _highest(data.nl[i, j])
             fp = highest_nl[:k1]
             tp = np.maximum(highest_nl[k1:], _highest(data.ll[i, j]))
-            rows, cols = _comparison_sums(fp, tp, np.ones(k2))
+            rows, cols = comparison_sums(fp, tp, np.ones(k2))
             s = rows.sum()
             fom[i, j] = s / (k1 * k2)
             jk[i, j, :k1] = (s - rows) / ((k1 - 1) * k2)

@@ -25,6 +25,13 @@ from itertools import combinations
 import numpy as np
 from scipy import special
 
+from .covariance import (
+    COVARIANCE_METHODS,
+    covariance_bootstrap,
+    covariance_delong,
+    covariance_jackknife,
+    covariance_summary,
+)
 from .dataset import DatasetError, ReaderStudy
 from .fom import Jackknife, jackknife
 
@@ -162,40 +169,37 @@ def _fom_mean_squares(foms: np.ndarray) -> dict[str, float]:
     return {"MS(T)": float(ms_t), "MS(R)": float(ms_r), "MS(TR)": float(ms_tr)}
 
 
-def or_covariances(jk: Jackknife) -> tuple[np.ndarray, dict[str, float]]:
-    """The jackknife covariance matrix of the FOMs [I, J, I, J] and Var, Cov1, Cov2, Cov3.
+def or_analysis(
+    data: ReaderStudy,
+    fom: str,
+    jk: Jackknife | None = None,
+    *,
+    covariance: str = "jackknife",
+    n_boot: int = 200,
+    seed: int | None = 0,
+) -> MRMCResult:
+    """Obuchowski-Rockette analysis (RRRC, FRRC, RRFC).
 
-    Cov1: same reader, different modalities; Cov2: same modality, different readers;
-    Cov3: different modality and reader (Obuchowski & Rockette 1995).
+    ``covariance`` is ``"jackknife"`` (RJafroc's default), ``"bootstrap"`` (``n_boot``
+    stratified resamples, seeded) or ``"DeLong"`` (ROC AUC only); see stats.covariance.
     """
-    i_n, j_n, n = jk.values.shape
-    flat = jk.values.reshape(i_n * j_n, n)
-    centred = flat - flat.mean(axis=1, keepdims=True)
-    cov = (centred @ centred.T * (n - 1) / n).reshape(i_n, j_n, i_n, j_n)
-    same_i = np.eye(i_n, dtype=bool)[:, None, :, None]
-    same_j = np.eye(j_n, dtype=bool)[None, :, None, :]
-    same_i, same_j = np.broadcast_to(same_i, cov.shape), np.broadcast_to(same_j, cov.shape)
-
-    def mean_where(mask):
-        return float(cov[mask].mean()) if mask.any() else 0.0
-
-    return cov, {
-        "Var": mean_where(same_i & same_j),
-        "Cov1": mean_where(~same_i & same_j),
-        "Cov2": mean_where(same_i & ~same_j),
-        "Cov3": mean_where(~same_i & ~same_j),
-    }
-
-
-def or_analysis(data: ReaderStudy, fom: str, jk: Jackknife | None = None) -> MRMCResult:
-    """Obuchowski-Rockette analysis (RRRC, FRRC, RRFC) with jackknife covariances."""
     _check(data)
     jk = jk or jackknife(data, fom)
     foms = jk.fom
     i_n, j_n = foms.shape
     mods, rdrs = data.modality_ids, data.reader_ids
     ms = _fom_mean_squares(foms)
-    cov, c = or_covariances(jk)
+    if covariance == "jackknife":
+        cov = covariance_jackknife(jk)
+    elif covariance == "bootstrap":
+        cov = covariance_bootstrap(data, fom, n_boot, seed)
+    elif covariance == "DeLong":
+        cov = covariance_delong(data, fom)
+    else:
+        raise DatasetError(
+            f"Unknown covariance method '{covariance}'; use one of {', '.join(COVARIANCE_METHODS)}."
+        )
+    c = covariance_summary(cov)
     var, cov1, cov2, cov3 = c["Var"], c["Cov1"], c["Cov2"], c["Cov3"]
     var_tr = ms["MS(TR)"] - var + cov1 + cov2 - cov3
     var_r = (ms["MS(R)"] - var_tr - var - (i_n - 1) * cov1 + cov2 + (i_n - 1) * cov3) / i_n
@@ -264,7 +268,10 @@ def or_analysis(data: ReaderStudy, fom: str, jk: Jackknife | None = None) -> MRM
         rrfc_est,
     )
     components = {"VarR": float(var_r), "VarTR": float(var_tr), **c}
-    return MRMCResult("OR", fom, mods, rdrs, foms, components, ms, {"RRRC": rrrc, "FRRC": frrc, "RRFC": rrfc})
+    method = "OR" if covariance == "jackknife" else f"OR ({covariance} covariance)"
+    return MRMCResult(
+        method, fom, mods, rdrs, foms, components, ms, {"RRRC": rrrc, "FRRC": frrc, "RRFC": rrfc}
+    )
 
 
 def pseudovalues(jk: Jackknife) -> np.ndarray:

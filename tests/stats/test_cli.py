@@ -79,3 +79,11 @@ def test_every_factorial_dataset_runs(capsys):
             assert main(["mrmc", str(folder), "--json"]) == 0, folder.name
             assert main(["mrmc", str(folder), "--method", "DBM"]) == 0, folder.name
         assert "error" not in capsys.readouterr().err
+
+
+def test_or_with_delong_covariance_from_the_command_line(capsys):
+    assert main(["mrmc", str(DATASETS / "dataset02"), "--covariance", "DeLong", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["method"] == "OR (DeLong covariance)"
+    assert main(["mrmc", str(DATASETS / "dataset02"), "--method", "DBM", "--covariance", "DeLong"]) == 2
+    assert "applies to --method OR" in capsys.readouterr().err
