@@ -18,6 +18,7 @@ from .dataset import DatasetError, ReaderStudy
 from .fom import FROC_FOMS, ROC_FOMS, jackknife
 from .io_plain import read_plain
 from .mrmc import OPTIONS, MRMCResult, dbm_analysis, or_analysis
+from .power import cases_for_power, pilot_components, power_or
 
 
 def load(path: str) -> ReaderStudy:
@@ -119,12 +120,43 @@ def _print_mrmc(payload: dict) -> None:
     )
 
 
+def power_payload(data: ReaderStudy, fom: str, args: argparse.Namespace) -> dict:
+    components, pilot_cases = pilot_components(data, fom)
+    common = dict(readers=args.readers, effect_size=args.effect_size, option=args.option, alpha=args.alpha)
+    if args.cases:
+        result = power_or(components, pilot_cases, cases=args.cases, **common)
+    else:
+        result = cases_for_power(components, pilot_cases, desired_power=args.power, **common)
+    return {
+        "fom": fom,
+        "option": result.option,
+        "readers": result.readers,
+        "cases": result.cases,
+        "effect_size": result.effect_size,
+        "alpha": result.alpha,
+        "power": result.power,
+        "ddf": _number(result.ddf),
+        "pilot_cases": pilot_cases,
+        "pilot_modalities": list(data.modality_ids[:2]),
+    }
+
+
+def _print_power(payload: dict) -> None:
+    print(
+        f"{payload['option']} ({payload['fom']}, effect size {payload['effect_size']}): "
+        f"{payload['readers']} readers and {payload['cases']} cases give power {payload['power']:.4f} "
+        f"at alpha {payload['alpha']} (pilot: {payload['pilot_cases']} cases, "
+        f"modalities {', '.join(payload['pilot_modalities'])})"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stats", description="Reader-study statistics.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, helptext in (
         ("fom", "figures of merit per modality and reader"),
         ("mrmc", "DBM or OR significance test"),
+        ("power", "cases needed (or power) for a planned study, from this pilot dataset"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("path", help="dataset folder (plain layout)")
@@ -142,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples (default 200)")
             p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+        if name == "power":
+            p.add_argument("--readers", type=int, required=True, help="readers in the planned study")
+            p.add_argument("--effect-size", type=float, required=True, help="difference of FOMs to detect")
+            p.add_argument("--cases", type=int, help="cases in the planned study (omit to find how many)")
+            p.add_argument("--power", type=float, default=0.8, help="desired power (default 0.8)")
+            p.add_argument("--option", choices=OPTIONS, default="RRRC")
+            p.add_argument("--alpha", type=float, default=0.05)
     args = parser.parse_args(argv)
     try:
         data = load(args.path)
@@ -149,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fom":
             payload = fom_payload(data, fom, jackknife(data, fom).fom)
             show = _print_foms
+        elif args.command == "power":
+            payload = power_payload(data, fom, args)
+            show = _print_power
         else:
             if args.method == "OR":
                 result = or_analysis(

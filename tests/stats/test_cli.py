@@ -87,3 +87,14 @@ def test_or_with_delong_covariance_from_the_command_line(capsys):
     assert payload["method"] == "OR (DeLong covariance)"
     assert main(["mrmc", str(DATASETS / "dataset02"), "--method", "DBM", "--covariance", "DeLong"]) == 2
     assert "applies to --method OR" in capsys.readouterr().err
+
+
+def test_power_from_the_command_line(capsys):
+    assert (
+        main(["power", str(DATASETS / "dataset03"), "--readers", "6", "--effect-size", "0.05", "--json"]) == 0
+    )
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["cases"] == 121
+    assert payload["power"] == pytest.approx(0.8004469, abs=1e-7)
+    assert main(["power", str(DATASETS / "dataset02"), "--readers", "2", "--effect-size", "0.001"]) == 2
+    assert "cannot reach power" in capsys.readouterr().err
