@@ -1,6 +1,7 @@
 """Command line: ``python -m stats fom PATH`` and ``python -m stats mrmc PATH``.
 
-PATH is a dataset folder in the plain layout (NL.csv, LL.csv, truth.csv, meta.json).
+PATH is a dataset folder in the plain layout (NL.csv, LL.csv, truth.csv, meta.json), an
+RJafroc Excel file (.xlsx), an iMRMC file (.imrmc) or a tidy ROC table (.csv).
 Tables go to the screen; ``--json`` prints machine-readable results. Bad input ends
 with a one-line error naming the file and the problem, and exit status 2.
 """
@@ -16,19 +17,28 @@ import numpy as np
 from .covariance import COVARIANCE_METHODS
 from .dataset import DatasetError, ReaderStudy
 from .fom import FROC_FOMS, ROC_FOMS, jackknife
+from .io_excel import read_excel
+from .io_imrmc import read_imrmc
 from .io_plain import read_plain
+from .io_tidy import read_tidy
 from .mrmc import OPTIONS, MRMCResult, dbm_analysis, or_analysis
 from .power import cases_for_power, pilot_components, power_or
 
 
 def load(path: str) -> ReaderStudy:
-    """Read a dataset from PATH (a plain-layout folder)."""
+    """Read a dataset from PATH: a plain-layout folder, or an .xlsx (RJafroc), .imrmc or tidy .csv file."""
     p = Path(path)
     if not p.exists():
         raise DatasetError(f"{path}: no such file or folder.")
     if p.is_dir():
         return read_plain(p)
-    raise DatasetError(f"{path}: not a dataset folder (NL.csv, LL.csv, truth.csv, meta.json).")
+    readers = {".xlsx": read_excel, ".imrmc": read_imrmc, ".csv": read_tidy}
+    if p.suffix.lower() in readers:
+        return readers[p.suffix.lower()](path)
+    raise DatasetError(
+        f"{path}: not a dataset folder (NL.csv, LL.csv, truth.csv, meta.json) "
+        "nor an .xlsx (RJafroc), .imrmc (iMRMC) or .csv (tidy) file."
+    )
 
 
 def default_fom(data: ReaderStudy) -> str:
@@ -159,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         ("power", "cases needed (or power) for a planned study, from this pilot dataset"),
     ):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("path", help="dataset folder (plain layout)")
+        p.add_argument("path", help="dataset folder (plain layout), or .xlsx, .imrmc or tidy .csv file")
         p.add_argument(
             "--fom", choices=ROC_FOMS + FROC_FOMS, help="figure of merit (default: wAFROC or Wilcoxon)"
         )

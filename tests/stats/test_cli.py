@@ -98,3 +98,38 @@ def test_power_from_the_command_line(capsys):
     assert payload["power"] == pytest.approx(0.8004469, abs=1e-7)
     assert main(["power", str(DATASETS / "dataset02"), "--readers", "2", "--effect-size", "0.001"]) == 2
     assert "cannot reach power" in capsys.readouterr().err
+
+
+RJAFROC_FILES = DATASETS.parent / "rjafroc-files"
+
+
+def fom_json_of(path, capsys, *extra: str) -> dict:
+    assert main(["fom", str(path), "--json", *extra]) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+def test_fom_of_an_rjafroc_excel_file(capsys):
+    payload = fom_json_of(RJAFROC_FILES / "Froc.xlsx", capsys, "--fom", "wAFROC")
+    want = reference("dataset04")["FOMs"]["wAFROC"]
+    assert set(payload["foms"]) == {"4", "5"}
+    for modality, row in payload["foms"].items():
+        for reader, value in row.items():
+            assert value == pytest.approx(want[f"trt{modality}"][f"rdr{reader}"], rel=1e-12)
+
+
+def test_fom_of_an_imrmc_file(capsys):
+    payload = fom_json_of(RJAFROC_FILES / "RocData.imrmc", capsys)
+    want = reference("dataset02")["FOMs"]["Wilcoxon"]
+    assert payload["fom"] == "Wilcoxon"
+    assert payload["foms"]["1"]["4"] == pytest.approx(want["trt1"]["rdr4"], rel=1e-12)
+
+
+def test_fom_of_a_tidy_csv_file(capsys):
+    payload = fom_json_of(RJAFROC_FILES / "RocData.csv", capsys)
+    want = reference("dataset02")["FOMs"]["Wilcoxon"]
+    assert payload["foms"]["0"]["2"] == pytest.approx(want["trt0"]["rdr2"], rel=1e-12)
+    bad = RJAFROC_FILES / "toyFiles" / "ROC" / "bad" / "non-numeric-weight.xlsx"
+    assert main(["fom", str(bad)]) == 2
+    assert capsys.readouterr().err == f"error: {bad}: TRUTH row 5: Weight 'abc' is not a number\n"
+    assert main(["fom", str(RJAFROC_FILES / "RocData.lrc")]) == 2
+    assert "nor an .xlsx (RJafroc), .imrmc (iMRMC) or .csv (tidy) file" in capsys.readouterr().err
