@@ -17,7 +17,8 @@ cases) of FOM(i, j) and FOM(i', j'):
 import numpy as np
 
 from .dataset import DatasetError, ReaderStudy
-from .fom import Jackknife, comparison_sums, jackknife
+from .diagnostic import delong_covariance
+from .fom import Jackknife, jackknife
 
 COVARIANCE_METHODS = ("jackknife", "bootstrap", "DeLong")
 
@@ -58,21 +59,15 @@ def covariance_bootstrap(data: ReaderStudy, fom: str, n_boot: int = 200, seed: i
 
 
 def covariance_delong(data: ReaderStudy, fom: str) -> np.ndarray:
-    """DeLong covariance of empirical ROC AUCs (``Wilcoxon`` or ``HrAuc``)."""
+    """DeLong covariance of empirical ROC AUCs (``Wilcoxon`` or ``HrAuc``), via stats.diagnostic."""
     if fom not in ("Wilcoxon", "HrAuc"):
         raise DatasetError(f"DeLong covariance applies to the ROC AUC (Wilcoxon or HrAuc), not {fom}.")
-    i_n, j_n, _ = data.shape
-    k1, k2 = data.k1, data.k2
-    v10 = np.empty((i_n * j_n, k2))
-    v01 = np.empty((i_n * j_n, k1))
-    for n, (i, j) in enumerate(np.ndindex(i_n, j_n)):
-        highest_nl = data.nl[i, j].max(axis=-1)
-        fp = highest_nl[:k1]
-        tp = np.maximum(highest_nl[k1:], data.ll[i, j].max(axis=-1))
-        rows, cols = comparison_sums(fp, tp, np.ones(k2))
-        v10[n] = cols / k1
-        v01[n] = rows / k2
-    cov = np.cov(v10, ddof=1) / k2 + np.cov(v01, ddof=1) / k1
+    i_n, j_n, k = data.shape
+    highest_nl = data.nl.max(axis=-1)  # [I, J, K]
+    scores = highest_nl.copy()
+    scores[:, :, data.k1 :] = np.maximum(highest_nl[:, :, data.k1 :], data.ll.max(axis=-1))
+    truth = np.arange(k) >= data.k1
+    _, cov = delong_covariance(truth, scores.reshape(i_n * j_n, k))
     return np.atleast_2d(cov).reshape(i_n, j_n, i_n, j_n)
 
 
