@@ -16,7 +16,7 @@ import numpy as np
 
 from .covariance import COVARIANCE_METHODS
 from .dataset import DatasetError, ReaderStudy
-from .fom import FROC_FOMS, ROC_FOMS, jackknife
+from .fom import FROC_FOMS, ROC_FOMS, ROI_FOMS, jackknife
 from .io_excel import read_excel
 from .io_imrmc import read_imrmc
 from .io_plain import read_plain
@@ -42,7 +42,7 @@ def load(path: str) -> ReaderStudy:
 
 
 def default_fom(data: ReaderStudy) -> str:
-    return "wAFROC" if data.kind == "FROC" else "Wilcoxon"
+    return {"FROC": "wAFROC", "ROI": "ROI"}.get(data.kind, "Wilcoxon")
 
 
 def _number(x: float) -> float | None:
@@ -171,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("path", help="dataset folder (plain layout), or .xlsx, .imrmc or tidy .csv file")
         p.add_argument(
-            "--fom", choices=ROC_FOMS + FROC_FOMS, help="figure of merit (default: wAFROC or Wilcoxon)"
+            "--fom",
+            choices=ROC_FOMS + FROC_FOMS + ROI_FOMS,
+            help="figure of merit (default: wAFROC or Wilcoxon)",
         )
         p.add_argument("--json", action="store_true", help="print JSON instead of tables")
         if name == "mrmc":

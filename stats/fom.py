@@ -10,6 +10,9 @@ Imaging* (CRC Press, 2017), ch. 13-14, as implemented by RJafroc 2.1.3:
   NL rating of a normal case, lesions counted equally or weighted per case
   (Chakraborty & Zhai, Med Phys 43, 2016). ``AFROC1`` / ``wAFROC1`` take the highest
   NL rating of every case, abnormal ones included, as false-positive ratings.
+* ``ROI``: the region-of-interest AUC of Obuchowski, Lieber & Powell (Acad Radiol 7,
+  2000): every normal ROI (an NL rating, on any case) against every lesion ROI, ties 1/2,
+  averaged over all pairs.
 * ``HrSe`` / ``HrSp``: fraction of abnormal cases with at least one mark / of normal
   cases without any mark. ``MaxLLF``: fraction of lesions marked; ``MaxNLF``: NL marks
   per normal case; ``MaxNLFAllCases``: NL marks per case.
@@ -30,6 +33,7 @@ import numpy as np
 from .dataset import NO_MARK, DatasetError, ReaderStudy
 
 ROC_FOMS = ("Wilcoxon",)
+ROI_FOMS = ("ROI",)
 FROC_FOMS = (
     "wAFROC",
     "AFROC",
@@ -141,6 +145,39 @@ def _hr_auc(data: ReaderStudy) -> Jackknife:
     return Jackknife(fom, jk, "all")
 
 
+def _roi(data: ReaderStudy) -> Jackknife:
+    """ROI AUC and its case-deletion jackknife (a deleted case takes all its ROIs along)."""
+    i_n, j_n, k = data.shape
+    k1 = data.k1
+    mask = data.lesion_mask
+    case_of_lesion = np.nonzero(mask)[0] + k1
+    fom = np.empty((i_n, j_n))
+    jk = np.empty((i_n, j_n, k))
+    for i in range(i_n):
+        for j in range(j_n):
+            nl = data.nl[i, j]
+            finite = np.isfinite(nl)
+            fp, case_of_fp = nl[finite], np.nonzero(finite)[0]
+            tp = data.ll[i, j][mask]
+            rows, cols = comparison_sums(fp, tp, np.ones(len(tp)))
+            s = rows.sum()
+            fom[i, j] = s / (len(fp) * len(tp))
+            fp_by_case = np.bincount(case_of_fp, weights=rows, minlength=k)
+            tp_by_case = np.bincount(case_of_lesion, weights=cols, minlength=k)
+            n_fp = np.bincount(case_of_fp, minlength=k)
+            n_tp = np.bincount(case_of_lesion, minlength=k)
+            # Comparisons within one case are removed twice by the row and column sums.
+            within = np.zeros(k)
+            for case in range(k1, k):
+                own_fp = nl[case][np.isfinite(nl[case])]
+                own_tp = data.ll[i, j, case - k1][mask[case - k1]]
+                if own_fp.size and own_tp.size:
+                    within[case] = comparison_sums(own_fp, own_tp, np.ones(own_tp.size))[0].sum()
+            removed = fp_by_case + tp_by_case - within
+            jk[i, j] = (s - removed) / ((len(fp) - n_fp) * (len(tp) - n_tp))
+    return Jackknife(fom, jk, "all")
+
+
 def _fraction(counts: np.ndarray, sizes: np.ndarray, cases: str) -> Jackknife:
     """FOM = sum(counts) / sum(sizes) over cases, and its leave-one-out values."""
     total, size = counts.sum(axis=-1), sizes.sum()
@@ -154,6 +191,10 @@ def jackknife(data: ReaderStudy, fom: str) -> Jackknife:
     k1 = data.k1
     if data.k1 < 2 or data.k2 < 2:
         raise DatasetError("A figure of merit needs at least two normal and two abnormal cases.")
+    if (fom == "ROI") != (data.kind == "ROI"):
+        raise DatasetError("ROI data takes the ROI figure of merit, and the ROI figure of merit ROI data.")
+    if fom == "ROI":
+        return _roi(data)
     if fom in ("Wilcoxon", "HrAuc"):
         if fom == "Wilcoxon" and data.kind not in ("ROC", "LROC"):
             raise DatasetError("Wilcoxon is the FOM of ROC data; use HrAuc for FROC data.")
@@ -182,7 +223,9 @@ def jackknife(data: ReaderStudy, fom: str) -> Jackknife:
         return _fraction(marked_nl[:, :, :k1], np.ones(k1), "normal")
     if fom == "MaxNLFAllCases":
         return _fraction(marked_nl, np.ones(data.shape[2]), "all")
-    raise DatasetError(f"Unknown figure of merit '{fom}'. Known: {', '.join(ROC_FOMS + FROC_FOMS)}.")
+    raise DatasetError(
+        f"Unknown figure of merit '{fom}'. Known: {', '.join(ROC_FOMS + FROC_FOMS + ROI_FOMS)}."
+    )
 
 
 def figure_of_merit(data: ReaderStudy, fom: str) -> np.ndarray:

@@ -36,8 +36,13 @@ def read_plain(folder: str | Path) -> ReaderStudy:
     kind = meta.get("type", "FROC")
     if "modality_ids" not in meta:
         raise DatasetError(f"{folder}: crossed-modality datasets (two modality factors) are not supported.")
-    if kind not in ("ROC", "FROC", "LROC"):
-        raise DatasetError(f"{folder}: {kind} data is not supported (ROC, FROC and LROC are).")
+    if kind not in ("ROC", "FROC", "LROC", "ROI"):
+        raise DatasetError(f"{folder}: {kind} data is not supported (ROC, FROC, LROC and ROI are).")
+    if meta.get("design", "FCTRL") != "FCTRL":
+        raise DatasetError(
+            f"{folder}: the {meta['design']} design (readers read different cases) is not supported; "
+            "only fully crossed (factorial) studies are."
+        )
     modalities = [str(m) for m in meta["modality_ids"]]
     readers = [str(r) for r in meta["reader_ids"]]
     mod_index = {m: n for n, m in enumerate(modalities)}

@@ -149,6 +149,11 @@ def _f_test(option, statistic, ndf, ddf, differences, estimates, readers=()) -> 
 
 def _check(data: ReaderStudy) -> None:
     i_n, j_n, _ = data.shape
+    if data.kind == "ROI":
+        raise DatasetError(
+            "ROI data needs Obuchowski's ROI covariance for significance testing, which is not "
+            "implemented; its ROI figures of merit can be computed."
+        )
     if i_n < 2:
         raise DatasetError(
             "Significance testing compares modalities; this dataset has one. Its FOMs can still be computed."

@@ -72,7 +72,7 @@ def test_bad_input_is_one_line_and_exit_status_2(args, message):
 def test_every_factorial_dataset_runs(capsys):
     for folder in sorted(DATASETS.iterdir()):
         meta = json.loads((folder / "meta.json").read_text())
-        if meta.get("type") not in ("ROC", "FROC") or "modality_ids" not in meta:
+        if meta.get("type") not in ("ROC", "FROC") or meta.get("design") != "FCTRL":
             continue
         assert main(["fom", str(folder), "--json"]) == 0, folder.name
         if len(meta["modality_ids"]) > 1 and len(meta["reader_ids"]) > 1:
@@ -133,3 +133,12 @@ def test_fom_of_a_tidy_csv_file(capsys):
     assert capsys.readouterr().err == f"error: {bad}: TRUTH row 5: Weight 'abc' is not a number\n"
     assert main(["fom", str(RJAFROC_FILES / "RocData.lrc")]) == 2
     assert "nor an .xlsx (RJafroc), .imrmc (iMRMC) or .csv (tidy) file" in capsys.readouterr().err
+
+
+def test_roi_data_gets_foms_and_a_clear_message_for_mrmc(capsys):
+    assert main(["fom", str(DATASETS / "datasetROI"), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["fom"] == "ROI"
+    assert all(0.5 < v < 1 for row in payload["foms"].values() for v in row.values())
+    assert main(["mrmc", str(DATASETS / "datasetROI")]) == 2
+    assert "ROI figures of merit can be computed" in capsys.readouterr().err

@@ -104,3 +104,48 @@ def test_wrong_fom_for_the_data_is_a_clear_error():
         jackknife(data, "wAFROC")
     with pytest.raises(DatasetError, match="Unknown figure of merit"):
         jackknife(data, "AUCX")
+
+
+def random_roi(seed: int) -> ReaderStudy:
+    """Every case has 3 ROIs; abnormal cases have 1-3 lesion ROIs, the rest normal ROIs."""
+    rng = np.random.default_rng(seed)
+    k1, k2, rois = 5, 4, 3
+    lesions = rng.integers(1, rois + 1, size=k2)
+    nl = np.full((2, 2, k1 + k2, rois), NO_MARK)
+    nl[:, :, :k1] = rng.integers(1, 5, (2, 2, k1, rois))
+    for k, n in enumerate(lesions):
+        nl[:, :, k1 + k, : rois - n] = rng.integers(1, 5, (2, 2, rois - n))
+    slots = np.arange(rois)[None, :] < lesions[:, None]
+    ll = np.where(slots, rng.integers(2, 6, (2, 2, k2, rois)), NO_MARK).astype(float)
+    return ReaderStudy("ROI", ("A", "B"), ("r1", "r2"), k1, nl, ll, lesions, equal_weights(lesions, rois))
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_roi_jackknife_equals_deleting_each_case(seed):
+    data = random_roi(seed)
+    np.testing.assert_allclose(jackknife(data, "ROI").values, brute_force_jackknife(data, "ROI"), rtol=1e-12)
+
+
+def test_roi_auc_by_hand():
+    # Normal ROIs: 1, 3 (case 1), 2.5 (case 2), 2 (case 3, which also has a lesion ROI 2);
+    # lesion ROIs: 2 (case 3), 4 (case 4). Pairs (normal, lesion) scoring 1, 1/2 or 0:
+    # 1: 1 + 1; 3: 0 + 1; 2.5: 0 + 1; 2: 1/2 + 1  ->  5.5 / (4 x 2)
+    nl = np.full((1, 1, 4, 2), NO_MARK)
+    nl[0, 0, 0] = [1.0, 3.0]
+    nl[0, 0, 1, 0] = 2.5
+    nl[0, 0, 2, 0] = 2.0
+    ll = np.array([[2.0], [4.0]]).reshape(1, 1, 2, 1)
+    data = ReaderStudy("ROI", ("m",), ("r",), 2, nl, ll, np.array([1, 1]), np.ones((2, 1)))
+    assert jackknife(data, "ROI").fom[0, 0] == pytest.approx(5.5 / 8)
+
+
+def test_roi_and_other_foms_do_not_mix():
+    with pytest.raises(DatasetError, match="ROI data takes the ROI figure of merit"):
+        jackknife(random_roi(1), "Wilcoxon")
+    with pytest.raises(DatasetError, match="ROI data takes the ROI figure of merit"):
+        jackknife(read_plain(DATASETS / "dataset02"), "ROI")
+
+
+def test_split_plot_designs_are_refused_clearly():
+    with pytest.raises(DatasetError, match="SPLIT-PLOT-C design"):
+        read_plain(DATASETS / "datasetFROCSpC")
