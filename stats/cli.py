@@ -23,6 +23,7 @@ from .io_plain import read_plain
 from .io_tidy import read_tidy
 from .mrmc import OPTIONS, MRMCResult, dbm_analysis, or_analysis
 from .power import cases_for_power, pilot_components, power_or
+from .rjafroc_engine import rjafroc_report
 
 
 def load(path: str) -> ReaderStudy:
@@ -176,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
             help="figure of merit (default: wAFROC or Wilcoxon)",
         )
         p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+        if name in ("fom", "mrmc"):
+            p.add_argument(
+                "--engine",
+                choices=("python", "rjafroc"),
+                default="python",
+                help="rjafroc: run the same analysis in R's RJafroc (needs R, rpy2, RJafroc) to cross-check",
+            )
         if name == "mrmc":
             p.add_argument("--method", choices=("OR", "DBM"), default="OR")
             p.add_argument(
@@ -197,6 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = load(args.path)
         fom = args.fom or default_fom(data)
+        if getattr(args, "engine", "python") == "rjafroc":
+            if args.json:
+                raise DatasetError(
+                    "--json needs the python engine; RJafroc's output is printed as R prints it."
+                )
+            method = args.method if args.command == "mrmc" else None
+            print(rjafroc_report(data, fom, method=method))
+            return 0
         if args.command == "fom":
             payload = fom_payload(data, fom, jackknife(data, fom).fom)
             show = _print_foms

@@ -142,3 +142,16 @@ def test_roi_data_gets_foms_and_a_clear_message_for_mrmc(capsys):
     assert all(0.5 < v < 1 for row in payload["foms"].values() for v in row.values())
     assert main(["mrmc", str(DATASETS / "datasetROI")]) == 2
     assert "ROI figures of merit can be computed" in capsys.readouterr().err
+
+
+def test_rjafroc_engine_says_clearly_what_is_missing(capsys):
+    from stats.rjafroc_engine import rjafroc_unavailable
+
+    reason = rjafroc_unavailable()
+    if reason is None:
+        assert main(["fom", str(DATASETS / "dataset02"), "--engine", "rjafroc"]) == 0
+        assert "0.9196" in capsys.readouterr().out
+    else:
+        assert main(["fom", str(DATASETS / "dataset02"), "--engine", "rjafroc"]) == 2
+        assert reason in capsys.readouterr().err
+    assert main(["fom", str(DATASETS / "dataset02"), "--engine", "rjafroc", "--json"]) == 2
