@@ -19,7 +19,7 @@ def rjafroc_unavailable() -> str | None:
     try:
         from rpy2.robjects.packages import isinstalled
     except ImportError:
-        return "the RJafroc engine needs R and the Python package rpy2 (pip install rpy2); rpy2 is not installed"
+        return "the RJafroc engine needs R and the Python package rpy2, which is not installed"
     except Exception as exc:  # rpy2 installed but R cannot be loaded
         return f"the RJafroc engine could not start R ({exc})"
     if not isinstalled("RJafroc"):
