@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import home, imports, reader, studies
+from .views import dicomweb, home, imports, reader, studies
 
 app_name = "readerstudy"
 
@@ -11,6 +11,28 @@ urlpatterns = [
     path("reading/", reader.reader_sessions, name="reader_sessions"),
     path("reading/<uuid:public_id>/", reader.reading_detail, name="reading_detail"),
     path("reading/<uuid:public_id>/slices/<int:index>.png", reader.reading_slice, name="reading_slice"),
+    path("dicomweb/r/<uuid:public_id>/wado", dicomweb.wado_uri, name="wado_uri"),
+    path(
+        "dicomweb/r/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances",
+        dicomweb.series_instances,
+        name="qido_instances",
+    ),
+    path(
+        "dicomweb/r/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/metadata",
+        dicomweb.series_metadata,
+        name="wado_metadata",
+    ),
+    path(
+        "dicomweb/r/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances/<str:sop_uid>",
+        dicomweb.instance,
+        name="wado_instance",
+    ),
+    path(
+        "dicomweb/r/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances/<str:sop_uid>"
+        "/frames/<str:frames>",
+        dicomweb.frames,
+        name="wado_frames",
+    ),
     path("studies/", studies.study_list, name="study_list"),
     path("studies/<slug:slug>/", studies.study_detail, name="study_detail"),
     path("studies/<slug:slug>/import/", imports.study_import, name="study_import"),

@@ -8,9 +8,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from .. import rendering, roles, selectors
+from .. import blinding, rendering, roles, selectors
 from ..models import Question, Reading
 from ..services.readings import AnswerInput, ReadingLocked, answers_save, reading_open, reading_submit
 
@@ -26,7 +27,7 @@ def reader_sessions(request: HttpRequest) -> HttpResponse:
     return render(request, "readerstudy/reader_sessions.html", {"sessions": sessions})
 
 
-def _reading_or_404(request: HttpRequest, public_id) -> Reading:
+def reading_for_reader_request(request: HttpRequest, public_id) -> Reading:
     """The reading if it is the user's own in an open session; 404 otherwise (no existence leak)."""
     try:
         reading = selectors.reading_for_reader(public_id)
@@ -65,7 +66,7 @@ def _parse_answers(request: HttpRequest, questions: list[Question]) -> dict[Ques
 @require_http_methods(["GET", "POST"])
 def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
     """One reading: its questions; POST saves the answers and, with ``submit``, submits."""
-    reading = _reading_or_404(request, public_id)
+    reading = reading_for_reader_request(request, public_id)
     study = reading.session.participation.study
     questions = list(study.questions.all())
     if request.method == "POST":
@@ -113,6 +114,9 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
             "following": following,
             "locked": reading.status == Reading.Status.SUBMITTED,
             "num_slices": series.instances.count(),
+            "dicomweb_root": reverse("readerstudy:wado_uri", args=[reading.public_id]).removesuffix("wado"),
+            "study_uid": blinding.reading_uid(reading, series.study_instance_uid),
+            "series_uid": blinding.reading_uid(reading, series.series_instance_uid),
             "start_slice": reading.last_slice if reading.last_slice is not None else series.num_slices // 2,
         },
     )
@@ -122,7 +126,7 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
 @require_http_methods(["GET"])
 def reading_slice(request: HttpRequest, public_id, index: int) -> HttpResponse:
     """Slice ``index`` of the reading's series as a PNG; optional window ``?c=&w=``."""
-    reading = _reading_or_404(request, public_id)
+    reading = reading_for_reader_request(request, public_id)
     instance = reading.series.instances.filter(slice_index=index).first()
     if instance is None:
         raise Http404

@@ -1,0 +1,142 @@
+"""DICOMweb for readers: QIDO-RS, WADO-RS and WADO-URI over the series of one reading.
+
+Each reading is its own DICOMweb root, ``/dicomweb/r/<reading public id>/``, and only
+its reader can use it while the session is open (``views.reader.reading_for_reader_request``).
+Everything served is blinded (``readerstudy.blinding``): the study, series and
+instance UIDs in URLs and bodies are the reading-specific ones.
+References: DICOM PS3.18 (Web Services), sections 10.4 (WADO-RS), 10.6 (QIDO-RS) and
+9 (URI service).
+"""
+
+import pydicom
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+
+from .. import blinding
+from ..models import DicomInstance, Reading
+from .reader import reading_for_reader_request
+
+BOUNDARY = "readerstudy-boundary"
+DICOM_JSON = "application/dicom+json"
+
+
+def _series_of(request: HttpRequest, public_id, study_uid: str, series_uid: str) -> Reading:
+    reading = reading_for_reader_request(request, public_id)
+    series = reading.series
+    if study_uid != blinding.reading_uid(
+        reading, series.study_instance_uid
+    ) or series_uid != blinding.reading_uid(reading, series.series_instance_uid):
+        raise Http404
+    return reading
+
+
+def _instances_by_uid(reading: Reading) -> dict[str, DicomInstance]:
+    return {
+        blinding.reading_uid(reading, instance.sop_instance_uid): instance
+        for instance in reading.series.instances.order_by("slice_index")
+    }
+
+
+def _instance(reading: Reading, sop_uid: str) -> DicomInstance:
+    instance = _instances_by_uid(reading).get(sop_uid)
+    if instance is None:
+        raise Http404
+    return instance
+
+
+def _multipart(parts: list[bytes], part_type: str) -> HttpResponse:
+    body = (
+        b"".join(
+            b"--"
+            + BOUNDARY.encode()
+            + b"\r\nContent-Type: "
+            + part_type.encode()
+            + b"\r\n\r\n"
+            + part
+            + b"\r\n"
+            for part in parts
+        )
+        + b"--"
+        + BOUNDARY.encode()
+        + b"--\r\n"
+    )
+    response = HttpResponse(body, content_type=f'multipart/related; type="{part_type}"; boundary={BOUNDARY}')
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+def series_instances(request: HttpRequest, public_id, study_uid: str, series_uid: str) -> HttpResponse:
+    """QIDO-RS: the series' instances in slice order (SOP UIDs and instance numbers)."""
+    reading = _series_of(request, public_id, study_uid, series_uid)
+    results = []
+    for position, sop_uid in enumerate(_instances_by_uid(reading), start=1):
+        results.append(
+            {
+                "0020000D": {"vr": "UI", "Value": [study_uid]},
+                "0020000E": {"vr": "UI", "Value": [series_uid]},
+                "00080018": {"vr": "UI", "Value": [sop_uid]},
+                "00080016": {"vr": "UI", "Value": [str(pydicom.uid.MRImageStorage)]},
+                "00200013": {"vr": "IS", "Value": [position]},
+            }
+        )
+    return JsonResponse(results, safe=False, content_type=DICOM_JSON)
+
+
+@login_required
+@require_GET
+def series_metadata(request: HttpRequest, public_id, study_uid: str, series_uid: str) -> HttpResponse:
+    """WADO-RS metadata: every blinded instance as DICOM JSON, pixel data left out."""
+    reading = _series_of(request, public_id, study_uid, series_uid)
+    metadata = []
+    for instance in reading.series.instances.order_by("slice_index"):
+        with instance.file.open("rb") as handle:
+            ds = pydicom.dcmread(handle, stop_before_pixels=True)
+        blinding.blind_dataset(ds, reading)
+        metadata.append(ds.to_json_dict())
+    return JsonResponse(metadata, safe=False, content_type=DICOM_JSON)
+
+
+@login_required
+@require_GET
+def instance(request: HttpRequest, public_id, study_uid: str, series_uid: str, sop_uid: str) -> HttpResponse:
+    """WADO-RS instance: the blinded Part 10 file in a multipart/related response."""
+    reading = _series_of(request, public_id, study_uid, series_uid)
+    return _multipart(
+        [blinding.blinded_instance_bytes(_instance(reading, sop_uid), reading)], "application/dicom"
+    )
+
+
+@login_required
+@require_GET
+def frames(
+    request: HttpRequest, public_id, study_uid: str, series_uid: str, sop_uid: str, frames: str
+) -> HttpResponse:
+    """WADO-RS frames: the uncompressed pixel data of frame 1 (instances are single-frame)."""
+    reading = _series_of(request, public_id, study_uid, series_uid)
+    stored = _instance(reading, sop_uid)
+    if frames.strip() != "1":
+        raise Http404("Instances are single-frame: only frame 1 exists.")
+    with stored.file.open("rb") as handle:
+        ds = pydicom.dcmread(handle)
+    return _multipart([ds.PixelData], "application/octet-stream")
+
+
+@login_required
+@require_GET
+def wado_uri(request: HttpRequest, public_id) -> HttpResponse:
+    """WADO-URI (PS3.18 section 9): ``?requestType=WADO&studyUID=&seriesUID=&objectUID=``."""
+    params = request.GET
+    if params.get("requestType") != "WADO":
+        return HttpResponse("requestType must be WADO.", status=400, content_type="text/plain")
+    if params.get("contentType", "application/dicom") != "application/dicom":
+        return HttpResponse(
+            "Only contentType=application/dicom is served.", status=406, content_type="text/plain"
+        )
+    reading = _series_of(request, public_id, params.get("studyUID", ""), params.get("seriesUID", ""))
+    body = blinding.blinded_instance_bytes(_instance(reading, params.get("objectUID", "")), reading)
+    response = HttpResponse(body, content_type="application/dicom")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
