@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import dicomweb, home, imports, reader, studies
+from .views import api, dicomweb, home, imports, reader, studies
 
 app_name = "readerstudy"
 
@@ -11,6 +11,10 @@ urlpatterns = [
     path("reading/", reader.reader_sessions, name="reader_sessions"),
     path("reading/<uuid:public_id>/", reader.reading_detail, name="reading_detail"),
     path("reading/<uuid:public_id>/slices/<int:index>.png", reader.reading_slice, name="reading_slice"),
+    path("api/readings/<uuid:public_id>/state", api.reading_state, name="api_reading_state"),
+    path("api/readings/<uuid:public_id>/answers", api.answer_put, name="api_answer"),
+    path("api/readings/<uuid:public_id>/marks/<uuid:client_id>", api.mark_put, name="api_mark"),
+    path("api/readings/<uuid:public_id>/position", api.position_put, name="api_position"),
     path("dicomweb/r/<uuid:public_id>/wado", dicomweb.wado_uri, name="wado_uri"),
     path(
         "dicomweb/r/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances",

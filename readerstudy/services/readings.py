@@ -145,3 +145,10 @@ def reading_submit(*, reading: Reading, user) -> list[Question]:
             actor=user, action="reading.submit", target=reading, study=session.participation.study
         )
     return []
+
+
+def reading_position_save(*, reading: Reading, slice_index: int) -> None:
+    """Remember the slice the reader is on, so that the reading resumes there."""
+    if not 0 <= slice_index < reading.series.num_slices:
+        raise ValueError(f"Slice {slice_index} is outside the series.")
+    Reading.objects.filter(pk=reading.pk).update(last_slice=slice_index)

@@ -1,0 +1,108 @@
+"""Writes of lesion marks: placed, moved, re-rated or deleted by a reader, idempotently."""
+
+import uuid
+
+import numpy as np
+from django.db import transaction
+
+from ..models import ImageSeries, LesionMark, Reading
+from .audit import audit_event_create
+from .readings import ReadingLocked
+
+
+class MarkInvalid(ValueError):
+    """The mark does not fit the series or the study's confidence scale."""
+
+
+def patient_position(
+    series: ImageSeries, slice_index: float, x: float, y: float
+) -> tuple[float, float, float]:
+    """Patient coordinates (LPS, mm) of image point (column x, row y) on a slice (DICOM PS3.3 C.7.6.2.1.1)."""
+    orientation = np.array(series.orientation, dtype=float)
+    row_dir, col_dir = orientation[:3], orientation[3:]
+    row_spacing, col_spacing = (float(v) for v in series.pixel_spacing)
+    normal = np.cross(row_dir, col_dir)
+    point = (
+        np.array(series.origin, dtype=float)
+        + x * col_spacing * row_dir
+        + y * row_spacing * col_dir
+        + slice_index * float(series.slice_spacing or 0.0) * normal
+    )
+    return tuple(float(v) for v in point)  # type: ignore[return-value]
+
+
+def mark_save(
+    *,
+    reading: Reading,
+    client_id: uuid.UUID,
+    slice_index: int,
+    x: float,
+    y: float,
+    rating: int,
+    label: str = "",
+    user,
+) -> tuple[LesionMark, bool]:
+    """Create or update the mark with this client id; returns (mark, created). Same input, same result."""
+    if reading.status == Reading.Status.SUBMITTED:
+        raise ReadingLocked("This reading has been submitted and can no longer be changed.")
+    series = reading.series
+    study = reading.session.participation.study
+    scale = [point["value"] for point in study.mark_scale]
+    if not scale:
+        raise MarkInvalid("This study has no lesion marking.")
+    if rating not in scale:
+        raise MarkInvalid(f"Confidence {rating} is not on the study's scale ({', '.join(map(str, scale))}).")
+    if not 0 <= slice_index < series.num_slices:
+        raise MarkInvalid(f"Slice {slice_index} is outside the series (0 to {series.num_slices - 1}).")
+    if not (0 <= x < series.columns and 0 <= y < series.rows):
+        raise MarkInvalid("The mark lies outside the image.")
+    px, py, pz = patient_position(series, slice_index, x, y)
+    values = {
+        "slice_index": slice_index,
+        "x": x,
+        "y": y,
+        "patient_x": px,
+        "patient_y": py,
+        "patient_z": pz,
+        "rating": rating,
+        "label": label.strip()[:200],
+    }
+    with transaction.atomic():
+        mark = LesionMark.objects.select_for_update().filter(reading=reading, client_id=client_id).first()
+        if mark is not None and all(getattr(mark, k) == v for k, v in values.items()):
+            return mark, False
+        created = mark is None
+        if created:
+            mark = LesionMark.objects.create(reading=reading, client_id=client_id, **values)
+        else:
+            for key, value in values.items():
+                setattr(mark, key, value)
+            mark.save()
+        if reading.status == Reading.Status.PENDING:
+            reading.status = Reading.Status.IN_PROGRESS
+            reading.save(update_fields=["status"])
+        audit_event_create(
+            actor=user,
+            action="mark.create" if created else "mark.update",
+            target=reading,
+            study=study,
+            data={"client_id": str(client_id), **values},
+        )
+    return mark, created
+
+
+def mark_delete(*, reading: Reading, client_id: uuid.UUID, user) -> bool:
+    """Delete the mark with this client id; False if there was none (deleting twice is harmless)."""
+    if reading.status == Reading.Status.SUBMITTED:
+        raise ReadingLocked("This reading has been submitted and can no longer be changed.")
+    with transaction.atomic():
+        deleted, _ = LesionMark.objects.filter(reading=reading, client_id=client_id).delete()
+        if deleted:
+            audit_event_create(
+                actor=user,
+                action="mark.delete",
+                target=reading,
+                study=reading.session.participation.study,
+                data={"client_id": str(client_id)},
+            )
+    return bool(deleted)

@@ -1,0 +1,143 @@
+"""The reading API the workstation autosaves through (JSON, same-origin, CSRF-protected).
+
+``GET  /api/readings/<id>/state``              answers, marks and last slice (resume)
+``POST /api/readings/<id>/answers``            {"question": key, "value", "present", "text"}
+``PUT  /api/readings/<id>/marks/<client id>``  {"slice", "x", "y", "rating", "label"}
+``DELETE /api/readings/<id>/marks/<client id>``
+``POST /api/readings/<id>/position``           {"slice": n}
+
+Every write is idempotent (repeating it changes nothing) so the client may retry freely.
+Only the reading's own reader may call it, while the session is open.
+"""
+
+import json
+import uuid
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ..models import Question, Reading
+from ..services.marks import MarkInvalid, mark_delete, mark_save
+from ..services.readings import AnswerInput, ReadingLocked, answers_save, reading_position_save
+from .reader import reading_for_reader_request
+
+
+def _error(message: str, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _body(request: HttpRequest) -> dict:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ValueError("The request body must be a JSON object.")
+    return data
+
+
+def _state(reading: Reading) -> dict:
+    return {
+        "status": reading.status,
+        "last_slice": reading.last_slice,
+        "answers": {
+            a.question.key: {"value": a.value, "present": a.present, "text": a.text}
+            for a in reading.answers.select_related("question")
+        },
+        "marks": [
+            {
+                "client_id": str(m.client_id),
+                "slice": m.slice_index,
+                "x": m.x,
+                "y": m.y,
+                "rating": m.rating,
+                "label": m.label,
+            }
+            for m in reading.marks.order_by("created_at")
+        ],
+    }
+
+
+@login_required
+@require_GET
+def reading_state(request: HttpRequest, public_id) -> JsonResponse:
+    return JsonResponse(_state(reading_for_reader_request(request, public_id)))
+
+
+@login_required
+@require_POST
+def answer_put(request: HttpRequest, public_id) -> JsonResponse:
+    reading = reading_for_reader_request(request, public_id)
+    try:
+        data = _body(request)
+        question = reading.session.participation.study.questions.get(key=data.get("question"))
+    except ValueError as exc:
+        return _error(str(exc))
+    except Question.DoesNotExist:
+        return _error("Unknown question.")
+    value, present, text = data.get("value"), data.get("present"), data.get("text", "")
+    if (value is not None and not isinstance(value, int)) or isinstance(value, bool):
+        return _error("value must be an integer or null.")
+    if present is not None and not isinstance(present, bool):
+        return _error("present must be true, false or null.")
+    if not isinstance(text, str):
+        return _error("text must be a string.")
+    try:
+        errors = answers_save(
+            reading=reading,
+            answers={question: AnswerInput(value=value, present=present, text=text)},
+            user=request.user,
+        )
+    except ReadingLocked as exc:
+        return _error(str(exc), status=409)
+    if errors:
+        return _error(errors[question.key])
+    reading.refresh_from_db()
+    return JsonResponse(_state(reading))
+
+
+@login_required
+@require_http_methods(["PUT", "DELETE"])
+def mark_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonResponse:
+    reading = reading_for_reader_request(request, public_id)
+    try:
+        if request.method == "DELETE":
+            mark_delete(reading=reading, client_id=client_id, user=request.user)
+            return JsonResponse(_state(reading))
+        data = _body(request)
+        numbers = {key: data.get(key) for key in ("slice", "x", "y", "rating")}
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers.values()):
+            return _error("slice, x, y and rating must be numbers.")
+        if not (float(numbers["slice"]).is_integer() and float(numbers["rating"]).is_integer()):
+            return _error("slice and rating must be whole numbers.")
+        mark_save(
+            reading=reading,
+            client_id=client_id,
+            slice_index=int(numbers["slice"]),
+            x=float(numbers["x"]),
+            y=float(numbers["y"]),
+            rating=int(numbers["rating"]),
+            label=str(data.get("label", "")),
+            user=request.user,
+        )
+    except ReadingLocked as exc:
+        return _error(str(exc), status=409)
+    except (ValueError, MarkInvalid) as exc:
+        return _error(str(exc))
+    reading.refresh_from_db()
+    return JsonResponse(_state(reading))
+
+
+@login_required
+@require_POST
+def position_put(request: HttpRequest, public_id) -> JsonResponse:
+    reading = reading_for_reader_request(request, public_id)
+    try:
+        slice_index = _body(request).get("slice")
+        if not isinstance(slice_index, int) or isinstance(slice_index, bool):
+            return _error("slice must be an integer.")
+        reading_position_save(reading=reading, slice_index=slice_index)
+    except ValueError as exc:
+        return _error(str(exc))
+    return JsonResponse({"last_slice": slice_index})
