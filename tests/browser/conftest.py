@@ -62,9 +62,7 @@ def browser(playwright_instance: Playwright) -> Iterator[Browser]:
             "or set READERSTUDY_CHROMIUM to a Chromium executable.",
             pytrace=False,
         )
-    browser = playwright_instance.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-    )
+    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     try:
         yield browser
     finally:
