@@ -10,6 +10,7 @@ urlpatterns = [
     path("", home.home, name="home"),
     path("reading/", reader.reader_sessions, name="reader_sessions"),
     path("reading/<uuid:public_id>/", reader.reading_detail, name="reading_detail"),
+    path("reading/<uuid:public_id>/complete/", reader.session_complete, name="session_complete"),
     path("reading/<uuid:public_id>/slices/<int:index>.png", reader.reading_slice, name="reading_slice"),
     path("api/readings/<uuid:public_id>/state", api.reading_state, name="api_reading_state"),
     path("api/readings/<uuid:public_id>/answers", api.answer_put, name="api_answer"),

@@ -88,3 +88,23 @@ def test_session_completes_when_all_readings_are_submitted(client, reading_with_
         client.post(url(r), {"q-overall": "3", "q-mets-present": "no", "submit": "1"})
     reading.session.refresh_from_db()
     assert reading.session.completed_at is not None
+
+
+def test_last_submission_leads_to_the_completion_page_with_the_next_session_date(
+    client, reading_with_questions
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    reading, second, reader = reading_with_questions
+    opens = timezone.now() + timedelta(days=7)
+    f.ReadingSessionFactory(participation=reading.session.participation, number=2, opens_at=opens)
+    client.force_login(reader)
+    data = {"q-overall": "3", "q-mets-present": "no", "submit": "1"}
+    assert client.post(url(second), data)["Location"] == url(reading)  # back to the one not yet submitted
+    response = client.post(url(reading), data, follow=True)
+    html = response.content.decode()
+    assert response.redirect_chain[-1][0] == reverse("readerstudy:session_complete", args=[reading.public_id])
+    assert "Session 1 complete" in html and "2 of 2" in html
+    assert "Session 2 opens on" in html

@@ -5,8 +5,13 @@ Everything is generated: the anatomy is the MNI152 template shipped with nilearn
 thick-slice condition is simulated with ``sr_engine.slice_profile``. The series are
 written as DICOM with made-up patient identifiers and go through the regular DICOM
 import, so they are de-identified like real data.
+
+Loading is idempotent: an existing demo study is left as it is. To rebuild it, the
+old one is archived (renamed, locked, readers deactivated), never deleted, because
+the append-only audit log refers to it.
 """
 
+import csv
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +32,7 @@ from .. import roles
 from ..models import (
     Case,
     Condition,
+    ImageSeries,
     Question,
     ReaderParticipation,
     Reading,
@@ -114,9 +120,13 @@ def demo_study_archive() -> Study | None:
     return study
 
 
-def _write_cases(root: Path, n_cases: int, slices: int, seed: int) -> tuple[list[dict], dict[str, tuple]]:
-    """Write every case's HR and LR series under ``root``; return the manifest and the lesions."""
-    manifest: list[dict[str, str]] = []
+def _write_cases(root: Path, n_cases: int, slices: int, seed: int) -> tuple[Path, dict[str, tuple]]:
+    """Write every case's HR and LR series under ``root`` and a manifest CSV beside them.
+
+    Returns the manifest's path and each case's lesions (patient coordinates, LPS mm,
+    the frame of the written series).
+    """
+    rows: list[dict[str, str]] = []
     lesions: dict[str, tuple] = {}
     for number in range(1, n_cases + 1):
         code = f"BM{number:02d}"
@@ -138,11 +148,49 @@ def _write_cases(root: Path, n_cases: int, slices: int, seed: int) -> tuple[list
         )
         write_dicom_series(phantom.volume, root / code / "HR", hr)
         write_dicom_series(thicken_slices(phantom.volume, THICK_FACTOR), root / code / "LR", lr)
-        manifest += [
+        rows += [
             {"case": code, "condition": "HR", "folder": f"{code}/HR"},
             {"case": code, "condition": "LR", "folder": f"{code}/LR"},
         ]
+    manifest = root / "manifest.csv"
+    with manifest.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["case", "condition", "folder"])
+        writer.writeheader()
+        writer.writerows(rows)
     return manifest, lesions
+
+
+def _references_create(cases: list[Case], lesions: dict[str, tuple]) -> None:
+    """A locked consensus reference per case holding exactly the lesions the generator inserted."""
+    now = timezone.now()
+    for case in cases:
+        found = lesions[case.code]
+        ring = [f"L{n}" for n, lesion in enumerate(found, start=1) if lesion.ring_enhancing]
+        notes = "Lesions inserted by the demo generator (exact)."
+        if ring:
+            notes += f" Ring-enhancing: {', '.join(ring)}."
+        reference = ReferenceStandard.objects.create(
+            case=case,
+            source=ReferenceStandard.Source.CONSENSUS,
+            is_abnormal=bool(found),
+            notes=notes,
+            locked=True,
+            locked_at=now,
+        )
+        ReferenceLesion.objects.bulk_create(
+            ReferenceLesion(
+                reference=reference,
+                label=f"L{n}",
+                lesion_type="metastasis",
+                size_mm=lesion.diameter_mm,
+                x_mm=lesion.center_mm[0],
+                y_mm=lesion.center_mm[1],
+                z_mm=lesion.center_mm[2],
+            )
+            for n, lesion in enumerate(found, start=1)
+        )
+        case.attributes = {**case.attributes, "lesion_count": len(found)}
+        case.save(update_fields=["attributes"])
 
 
 def _accounts() -> dict[str, object]:
@@ -157,106 +205,115 @@ def _accounts() -> dict[str, object]:
     return users
 
 
+def _hr_first_halves(n_cases: int, n_readers: int, rng: np.random.Generator) -> list[frozenset[int]]:
+    """For each reader, the case indexes read HR in session 1: half the cases, a different half each.
+
+    Repeats are allowed only when there are fewer distinct halves than readers.
+    """
+    halves: list[frozenset[int]] = []
+    for _ in range(n_readers):
+        for _attempt in range(100):
+            half = frozenset(rng.permutation(n_cases)[: n_cases // 2].tolist())
+            if half not in halves:
+                break
+        halves.append(half)
+    return halves
+
+
 def _schedule(study: Study, readers: list, cases: list[Case], seed: int) -> None:
     """Two sessions per reader, each case once per session, conditions swapped between them.
 
-    For each reader a random half of the cases is read HR in session 1 and LR in
-    session 2, the other half the reverse; the order within a session is random.
-    Session 2 opens after the washout.
+    For each reader one half of the cases is read HR in session 1 and LR in session 2,
+    the other half the reverse (a different half for each reader); the order within a
+    session is shuffled per reader. Session 2 opens after the washout.
     """
-    conditions = {c.label: c for c in study.conditions.all()}
-    series = {(s.case_id, s.condition.label): s for s in study.conditions.get(label="HR").series.all()}
-    series |= {(s.case_id, s.condition.label): s for s in conditions["LR"].series.all()}
+    series = {
+        (s.case_id, s.condition.label): s
+        for s in ImageSeries.objects.filter(case__study=study).select_related("condition")
+    }
+    rng = np.random.default_rng(seed)
+    halves = _hr_first_halves(len(cases), len(readers), rng)
     now = timezone.now()
-    for index, user in enumerate(readers, start=1):
-        rng = np.random.default_rng(seed * 100 + index)
+    for index, (user, hr_first) in enumerate(zip(readers, halves, strict=True), start=1):
         participation = ReaderParticipation.objects.create(study=study, user=user, code=f"R{index}")
-        first_half = {cases[i].pk for i in rng.permutation(len(cases))[: len(cases) // 2]}
         for number in (1, 2):
             session = ReadingSession.objects.create(
                 participation=participation,
                 number=number,
                 opens_at=now if number == 1 else now + timedelta(days=study.washout_days),
             )
-            order = rng.permutation(len(cases))
-            for position, case_index in enumerate(order, start=1):
-                case = cases[case_index]
-                hr_first = case.pk in first_half
-                label = "HR" if hr_first == (number == 1) else "LR"
-                Reading.objects.create(session=session, series=series[(case.pk, label)], position=position)
+            readings = []
+            for position, i in enumerate(rng.permutation(len(cases)).tolist(), start=1):
+                label = "HR" if (i in hr_first) == (number == 1) else "LR"
+                readings.append(
+                    Reading(session=session, series=series[(cases[i].pk, label)], position=position)
+                )
+            Reading.objects.bulk_create(readings)
 
 
 def demo_study_create(
     *, n_cases: int = 8, slices: int = 64, seed: int = 2026, stdout: TextIO | None = None
 ) -> Study:
-    """Build the demo study (or return the existing one); see the module docstring."""
+    """Build the demo study, or return it unchanged when it exists; see the module docstring.
+
+    Everything is written in one transaction: an interrupted run leaves no half-built
+    study behind (only, at worst, unreferenced files under MEDIA_ROOT).
+    """
     existing = Study.objects.filter(slug=DEMO_SLUG).first()
     if existing is not None:
         return existing
     if n_cases < 2:
         raise ValueError("The demo needs at least two cases.")
+    if slices < 4 * THICK_FACTOR or slices % THICK_FACTOR:
+        raise ValueError(f"The demo needs a multiple of {THICK_FACTOR} slices, at least {4 * THICK_FACTOR}.")
 
     def say(message: str) -> None:
         if stdout is not None:
             stdout.write(message + "\n")
 
-    study = Study.objects.create(
-        name="Demo: brain metastases, thin vs thick slices",
-        slug=DEMO_SLUG,
-        description=(
-            "Generated demo: contrast-enhanced T1 brain MRI (MNI152 anatomy) with metastasis-like "
-            f"lesions, read as 1 mm slices (HR) and simulated {THICK_FACTOR} mm slices (LR)."
-        ),
-        washout_days=7,
-        mark_scale=CONFIDENCE,
-    )
-    Condition.objects.create(study=study, label="HR", description="1 mm slices", order=0)
-    Condition.objects.create(
-        study=study, label="LR", description=f"{THICK_FACTOR} mm slices (simulated)", order=1
-    )
-    for order, question in enumerate(QUESTIONS):
-        Question.objects.create(study=study, order=order, **question)
-    audit_event_create(actor=None, action="demo.create", target=study, study=study)
-
-    with tempfile.TemporaryDirectory(prefix="readerstudy-demo-") as folder:
-        say(f"Generating {n_cases} cases x 2 conditions ...")
-        manifest, lesions = _write_cases(Path(folder), n_cases, slices, seed)
-        say("Importing the DICOM series ...")
-        report = dicom_import(study=study, source=Path(folder), manifest=manifest)
-    if not report.ok or len(report.imported) != 2 * n_cases:
-        raise RuntimeError(f"The demo import failed: {report.summary()}")
-    say(report.summary())
-
-    cases = list(study.cases.order_by("code"))
-    now = timezone.now()
-    for case in cases:
-        reference = ReferenceStandard.objects.create(
-            case=case,
-            source=ReferenceStandard.Source.CONSENSUS,
-            is_abnormal=bool(lesions[case.code]),
-            notes="Lesions inserted by the demo generator (exact).",
-            locked=True,
-            locked_at=now,
+    with transaction.atomic():
+        study = Study.objects.create(
+            name="Demo: brain metastases, thin vs thick slices",
+            slug=DEMO_SLUG,
+            description=(
+                "Generated demo: contrast-enhanced T1 brain MRI (MNI152 anatomy) with metastasis-like "
+                f"lesions, read as 1 mm slices (HR) and simulated {THICK_FACTOR} mm slices (LR)."
+            ),
+            washout_days=7,
+            mark_scale=CONFIDENCE,
         )
-        for number, lesion in enumerate(lesions[case.code], start=1):
-            x, y, z = lesion.center_mm
-            ReferenceLesion.objects.create(
-                reference=reference,
-                label=f"L{number}",
-                lesion_type="metastasis (ring-enhancing)" if lesion.ring_enhancing else "metastasis",
-                size_mm=lesion.diameter_mm,
-                x_mm=x,
-                y_mm=y,
-                z_mm=z,
-            )
+        Condition.objects.create(study=study, label="HR", description="1 mm slices", order=0)
+        Condition.objects.create(
+            study=study, label="LR", description=f"{THICK_FACTOR} mm slices (simulated)", order=1
+        )
+        for order, question in enumerate(QUESTIONS):
+            Question.objects.create(study=study, order=order, **question)
+        audit_event_create(
+            actor=None,
+            action="demo.create",
+            target=study,
+            study=study,
+            data={"cases": n_cases, "slices": slices, "seed": seed},
+        )
 
-    if getattr(settings, "READERSTUDY_DEMO_ACCOUNTS", False):
-        users = _accounts()
-        study.coordinators.add(users["coordinator"])
-        study.statisticians.add(users["statistician"])
-        _schedule(study, [users[f"reader{i}"] for i in (1, 2, 3)], cases, seed)
-    else:
-        say("Demo accounts are only made under the demo settings (config.settings.local).")
-    study.status = Study.Status.ACTIVE
-    study.save(update_fields=["status"])
+        with tempfile.TemporaryDirectory(prefix="readerstudy-demo-") as folder:
+            say(f"Generating {n_cases} cases x 2 conditions ...")
+            manifest, lesions = _write_cases(Path(folder), n_cases, slices, seed)
+            say("Importing the DICOM series ...")
+            report = dicom_import(study=study, source=Path(folder), manifest=manifest)
+        if not report.ok or len(report.imported) != 2 * n_cases:
+            raise RuntimeError(f"The demo import failed: {report.summary()}")
+        say(report.summary())
+
+        cases = list(study.cases.order_by("code"))
+        _references_create(cases, lesions)
+        if getattr(settings, "READERSTUDY_DEMO_ACCOUNTS", False):
+            users = _accounts()
+            study.coordinators.add(users["coordinator"])
+            study.statisticians.add(users["statistician"])
+            _schedule(study, [users[f"reader{i}"] for i in (1, 2, 3)], cases, seed)
+        else:
+            say("Demo accounts are only made under the demo settings (config.settings.local).")
+        study.status = Study.Status.ACTIVE
+        study.save(update_fields=["status"])
     return study

@@ -89,10 +89,12 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
                     messages.error(request, f"Please answer: {q.text}")
             else:
                 messages.success(request, f"Case {reading.position} submitted.")
-                _, following, _ = selectors.reading_neighbours(reading)
-                if following is not None and following.status != Reading.Status.SUBMITTED:
-                    return redirect("readerstudy:reading_detail", public_id=following.public_id)
-                return redirect("readerstudy:reader_sessions")
+                remaining = reading.session.readings.exclude(status=Reading.Status.SUBMITTED)
+                after = remaining.filter(position__gt=reading.position).order_by("position").first()
+                upcoming = after or remaining.order_by("position").first()
+                if upcoming is not None:
+                    return redirect("readerstudy:reading_detail", public_id=upcoming.public_id)
+                return redirect("readerstudy:session_complete", public_id=reading.public_id)
         elif not errors:
             messages.success(request, "Saved.")
         return redirect("readerstudy:reading_detail", public_id=reading.public_id)
@@ -139,3 +141,22 @@ def reading_slice(request: HttpRequest, public_id, index: int) -> HttpResponse:
     response = HttpResponse(rendering.render_png(pixels, window), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@login_required
+@require_http_methods(["GET"])
+def session_complete(request: HttpRequest, public_id) -> HttpResponse:
+    """The page after the last reading of a session: what was done and when the next session opens."""
+    reading = reading_for_reader_request(request, public_id)
+    session = reading.session
+    following = session.participation.sessions.filter(number__gt=session.number).order_by("number").first()
+    return render(
+        request,
+        "readerstudy/session_complete.html",
+        {
+            "session": session,
+            "total": session.readings.count(),
+            "done": session.readings.filter(status=Reading.Status.SUBMITTED).count(),
+            "next_session": following,
+        },
+    )

@@ -40,6 +40,17 @@ def test_lesions_are_bright_spots_inside_brain_tissue(case):
         assert data[enhancing].mean() > 1.05 * data[surrounding].mean()
 
 
+def test_shape_type_and_lesions_inside_the_slab(case):
+    assert case.volume.data.dtype == np.float32
+    assert case.volume.shape[0] == 40
+    assert case.volume.spacing == pytest.approx((1.0, 1.0, 1.0))
+    first_z = case.volume.slice_position(0)[2]
+    last_z = case.volume.slice_position(39)[2]
+    for lesion in case.lesions:
+        radius = lesion.diameter_mm / 2
+        assert first_z + radius <= lesion.center_mm[2] <= last_z - radius
+
+
 def test_normal_case_has_no_lesions():
     assert brain_case(1, 0, slices=20).lesions == ()
 

@@ -53,6 +53,34 @@ def test_dicom_round_trip_keeps_geometry_and_values(tmp_path):
     np.testing.assert_array_equal(back.data, volume.data)
 
 
+def test_every_slice_is_a_valid_mr_file_at_its_own_position(tmp_path):
+    volume = oblique_volume()
+    info = SeriesInfo(
+        patient_name="TEST^TWO", patient_id="T2", series_description="thick", slice_thickness=3.0
+    )
+    paths = write_dicom_series(volume, tmp_path, info)
+    datasets = [pydicom.dcmread(path) for path in paths]  # strict read: preamble and file meta
+    assert len({ds.SOPInstanceUID for ds in datasets}) == len(paths)
+    assert len({ds.FrameOfReferenceUID for ds in datasets}) == 1
+    for index, ds in enumerate(datasets):
+        assert ds.file_meta.MediaStorageSOPClassUID == pydicom.uid.MRImageStorage
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        assert ds.Modality == "MR" and ds.InstanceNumber == index + 1
+        assert [float(v) for v in ds.ImagePositionPatient] == pytest.approx(volume.slice_position(index))
+        assert [float(v) for v in ds.ImageOrientationPatient] == pytest.approx(volume.orientation)
+        assert float(ds.SliceThickness) == pytest.approx(3.0)
+        assert float(ds.WindowWidth) > 0
+        np.testing.assert_array_equal(ds.pixel_array, volume.data[index].astype(np.uint16))
+
+
+def test_round_trip_rounds_values_to_the_stored_integers(tmp_path):
+    volume = oblique_volume()
+    noisy = Volume(volume.data + np.float32(0.3), volume.affine)
+    write_dicom_series(noisy, tmp_path, SeriesInfo(patient_name="A", patient_id="B", series_description="c"))
+    back = read_dicom_series(tmp_path)
+    assert np.abs(back.data - noisy.data).max() <= 0.5
+
+
 def test_reader_refuses_a_series_with_a_missing_slice(tmp_path):
     paths = write_dicom_series(
         oblique_volume(), tmp_path, SeriesInfo(patient_name="A", patient_id="B", series_description="c")

@@ -1,23 +1,34 @@
 """``manage.py load_demo``: load the demo study and its accounts (non-interactive)."""
 
+import os
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...services import demo
 
 
 class Command(BaseCommand):
-    help = "Load the demo study (generated brain MRI, 2 conditions) and the demo accounts."
+    help = (
+        "Load the demo study (generated brain MRI, HR vs LR) and, under the demo settings, "
+        "its accounts. Does nothing when the demo study exists, unless --reset is given."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--cases", type=int, default=8, help="number of cases (default 8)")
         parser.add_argument(
             "--reset", action="store_true", help="archive the current demo study and build a new one"
         )
+        parser.add_argument(
+            "--port",
+            default=os.environ.get("PORT", "8000"),
+            help="port shown in the login URL (default: $PORT or 8000)",
+        )
 
-    def handle(self, *args, cases: int, reset: bool, **options) -> None:
+    def handle(self, *args, cases: int, reset: bool, port: str, **options) -> None:
+        if cases < 2:
+            raise CommandError("--cases must be at least 2.")
         if reset:
             archived = demo.demo_study_archive()
             if archived is not None:
@@ -31,9 +42,14 @@ class Command(BaseCommand):
                 self.style.SUCCESS(f"Loaded '{study.name}' in {time.monotonic() - started:.1f} s.")
             )
         if getattr(settings, "READERSTUDY_DEMO_ACCOUNTS", False):
-            self.stdout.write("\nDemo logins (password for all: demo):")
-            for username, role in demo.DEMO_ACCOUNTS:
-                self.stdout.write(f"  {username:<13} {role}")
-            self.stdout.write(
-                "\nLog in at /accounts/login/ on the server (bin/demo serves http://127.0.0.1:8000)."
-            )
+            self._print_logins(port)
+        else:
+            self.stdout.write("No demo accounts under these settings (use config.settings.local).")
+
+    def _print_logins(self, port: str) -> None:
+        self.stdout.write("\nDemo logins:")
+        self.stdout.write(f"  {'username':<14}{'password':<10}role")
+        self.stdout.write(f"  {'-' * 12:<14}{'-' * 8:<10}{'-' * 12}")
+        for username, role in demo.DEMO_ACCOUNTS:
+            self.stdout.write(f"  {username:<14}{demo.DEMO_PASSWORD:<10}{role}")
+        self.stdout.write(f"\nLog in at http://127.0.0.1:{port}/accounts/login/")
