@@ -15,7 +15,7 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-from .volume import Volume
+from .volume import Volume, dicom_affine, slice_normal
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ def write_dicom_series(volume: Volume, out_dir: Path, info: SeriesInfo) -> list[
     pixels = np.clip(np.rint(volume.data), 0, 65535).astype(np.uint16)
     center, width = _window(pixels)
     col_spacing, row_spacing, slice_spacing = volume.spacing
+    normal = slice_normal(volume.orientation)
     now = datetime.now()
     paths = []
     for index in range(volume.shape[0]):
@@ -86,12 +87,7 @@ def write_dicom_series(volume: Volume, out_dir: Path, info: SeriesInfo) -> list[
         ds.PixelSpacing = [row_spacing, col_spacing]
         ds.SliceThickness = info.slice_thickness if info.slice_thickness is not None else slice_spacing
         ds.SpacingBetweenSlices = slice_spacing
-        ds.SliceLocation = float(
-            np.dot(
-                volume.slice_position(index),
-                np.cross(np.array(volume.orientation[:3]), np.array(volume.orientation[3:])),
-            )
-        )
+        ds.SliceLocation = float(np.dot(volume.slice_position(index), normal))
         ds.Rows, ds.Columns = pixels.shape[1], pixels.shape[2]
         ds.SamplesPerPixel = 1
         ds.PhotometricInterpretation = "MONOCHROME2"
@@ -117,9 +113,8 @@ def read_dicom_series(folder: Path) -> Volume:
     datasets = [pydicom.dcmread(path) for path in sorted(Path(folder).glob("*.dcm"))]
     if not datasets:
         raise ValueError(f"No DICOM files (*.dcm) in {folder}.")
-    orientation = np.array([float(v) for v in datasets[0].ImageOrientationPatient])
-    row_dir, col_dir = orientation[:3], orientation[3:]
-    normal = np.cross(row_dir, col_dir)
+    orientation = [float(v) for v in datasets[0].ImageOrientationPatient]
+    normal = slice_normal(orientation)
     datasets.sort(key=lambda ds: float(np.dot(normal, [float(v) for v in ds.ImagePositionPatient])))
     positions = np.array([[float(v) for v in ds.ImagePositionPatient] for ds in datasets])
     if len(datasets) > 1:
@@ -129,12 +124,7 @@ def read_dicom_series(folder: Path) -> Volume:
         slice_vector = (positions[-1] - positions[0]) / (len(datasets) - 1)
     else:
         slice_vector = normal * float(getattr(datasets[0], "SliceThickness", 1.0) or 1.0)
-    row_spacing, col_spacing = (float(v) for v in datasets[0].PixelSpacing)
-    affine = np.eye(4)
-    affine[:3, 0] = row_dir * col_spacing
-    affine[:3, 1] = col_dir * row_spacing
-    affine[:3, 2] = slice_vector
-    affine[:3, 3] = positions[0]
+    affine = dicom_affine(orientation, datasets[0].PixelSpacing, slice_vector, positions[0])
     data = np.stack(
         [
             ds.pixel_array.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1) or 1)

@@ -14,6 +14,33 @@ Conventions (those of DICOM, so that series round-trip without surprises):
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+
+def dicom_affine(
+    orientation: ArrayLike, pixel_spacing: ArrayLike, slice_vector: ArrayLike, origin: ArrayLike
+) -> np.ndarray:
+    """The affine of the module docstring from DICOM geometry (PS3.3 C.7.6.2.1.1).
+
+    ``orientation`` is ImageOrientationPatient (row direction, then column direction),
+    ``pixel_spacing`` is PixelSpacing (row spacing, column spacing), ``slice_vector`` the
+    step from one slice centre to the next (mm, LPS), ``origin`` the first slice's
+    ImagePositionPatient.
+    """
+    orientation = np.asarray(orientation, dtype=float)
+    row_spacing, col_spacing = (float(v) for v in pixel_spacing)
+    affine = np.eye(4)
+    affine[:3, 0] = orientation[:3] * col_spacing
+    affine[:3, 1] = orientation[3:] * row_spacing
+    affine[:3, 2] = np.asarray(slice_vector, dtype=float)
+    affine[:3, 3] = np.asarray(origin, dtype=float)
+    return affine
+
+
+def slice_normal(orientation: ArrayLike) -> np.ndarray:
+    """The unit normal of the image plane: row direction x column direction."""
+    orientation = np.asarray(orientation, dtype=float)
+    return np.cross(orientation[:3], orientation[3:])
 
 
 @dataclass(frozen=True)

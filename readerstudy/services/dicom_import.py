@@ -43,6 +43,8 @@ from django.db import DatabaseError, transaction
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from sr_engine.volume import slice_normal
+
 from ..models import Case, Condition, DicomInstance, ImageSeries, SourceIdentity, Study
 from .audit import audit_event_create
 from .deidentify import dataset_deidentify, uid_pseudonymize
@@ -626,8 +628,7 @@ def _series_check(uid: str, files: list[_ParsedFile], report: ImportReport) -> _
             report.rejected.append(RejectedFile(f.rel, reason))
         files = [f for f in files if key(f) == majority]
 
-    orientation = np.array(files[0].orientation)
-    normal = np.cross(orientation[:3], orientation[3:])
+    normal = slice_normal(files[0].orientation)
     distances = {f.rel: float(np.dot(f.position, normal)) for f in files}
     files.sort(key=lambda f: distances[f.rel])
     gaps = [distances[b.rel] - distances[a.rel] for a, b in itertools.pairwise(files)]

@@ -5,6 +5,8 @@ import uuid
 import numpy as np
 from django.db import transaction
 
+from sr_engine.volume import dicom_affine, slice_normal
+
 from ..models import ImageSeries, LesionMark, Reading
 from .audit import audit_event_create
 from .readings import ReadingLocked
@@ -18,17 +20,9 @@ def patient_position(
     series: ImageSeries, slice_index: float, x: float, y: float
 ) -> tuple[float, float, float]:
     """Patient coordinates (LPS, mm) of image point (column x, row y) on a slice (DICOM PS3.3 C.7.6.2.1.1)."""
-    orientation = np.array(series.orientation, dtype=float)
-    row_dir, col_dir = orientation[:3], orientation[3:]
-    row_spacing, col_spacing = (float(v) for v in series.pixel_spacing)
-    normal = np.cross(row_dir, col_dir)
-    point = (
-        np.array(series.origin, dtype=float)
-        + x * col_spacing * row_dir
-        + y * row_spacing * col_dir
-        + slice_index * float(series.slice_spacing or 0.0) * normal
-    )
-    return tuple(float(v) for v in point)  # type: ignore[return-value]
+    slice_vector = slice_normal(series.orientation) * float(series.slice_spacing or 0.0)
+    affine = dicom_affine(series.orientation, series.pixel_spacing, slice_vector, series.origin)
+    return tuple(float(v) for v in (affine @ np.array([x, y, slice_index, 1.0]))[:3])  # type: ignore[return-value]
 
 
 def mark_save(
