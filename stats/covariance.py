@@ -30,20 +30,6 @@ def covariance_jackknife(jk: Jackknife) -> np.ndarray:
     return (centred @ centred.T * (n - 1) / n).reshape(i_n, j_n, i_n, j_n)
 
 
-def _subset(data: ReaderStudy, normal: np.ndarray, abnormal: np.ndarray) -> ReaderStudy:
-    """The study restricted to (possibly repeated) normal and abnormal case indexes."""
-    return ReaderStudy(
-        kind=data.kind,
-        modality_ids=data.modality_ids,
-        reader_ids=data.reader_ids,
-        k1=len(normal),
-        nl=data.nl[:, :, np.concatenate([normal, data.k1 + abnormal])],
-        ll=data.ll[:, :, abnormal],
-        lesions_per_case=data.lesions_per_case[abnormal],
-        weights=data.weights[abnormal],
-    )
-
-
 def covariance_bootstrap(data: ReaderStudy, fom: str, n_boot: int = 200, seed: int | None = 0) -> np.ndarray:
     """Bootstrap covariance from ``n_boot`` stratified case resamples (same seed, same result)."""
     if n_boot < 2:
@@ -54,7 +40,7 @@ def covariance_bootstrap(data: ReaderStudy, fom: str, n_boot: int = 200, seed: i
     for b in range(n_boot):
         normal = rng.integers(0, data.k1, data.k1)
         abnormal = rng.integers(0, data.k2, data.k2)
-        foms[b] = jackknife(_subset(data, normal, abnormal), fom).fom.ravel()
+        foms[b] = jackknife(data.subset(normal=normal, abnormal=abnormal), fom).fom.ravel()
     return np.cov(foms, rowvar=False, ddof=1).reshape(i_n, j_n, i_n, j_n)
 
 

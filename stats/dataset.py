@@ -14,6 +14,7 @@ ROC data is the special case with one "NL" per normal case (its rating) and one
 "lesion" per abnormal case (its rating).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +73,33 @@ class ReaderStudy:
     @property
     def k2(self) -> int:
         return int(self.ll.shape[2])
+
+    def subset(
+        self,
+        *,
+        modalities: Sequence[int] | None = None,
+        normal: Sequence[int] | np.ndarray | None = None,
+        abnormal: Sequence[int] | np.ndarray | None = None,
+    ) -> "ReaderStudy":
+        """The study restricted to some modalities and to (possibly repeated) normal and
+        abnormal cases, given as 0-based indexes within each group (all when None)."""
+        mods = np.arange(self.shape[0]) if modalities is None else np.asarray(modalities, dtype=int)
+        norm = np.arange(self.k1) if normal is None else np.asarray(normal, dtype=int)
+        abn = np.arange(self.k2) if abnormal is None else np.asarray(abnormal, dtype=int)
+        cases = np.concatenate([norm, self.k1 + abn])
+        return ReaderStudy(
+            kind=self.kind,
+            modality_ids=tuple(self.modality_ids[i] for i in mods),
+            reader_ids=self.reader_ids,
+            k1=len(norm),
+            nl=self.nl[mods][:, :, cases],
+            ll=self.ll[mods][:, :, abn],
+            lesions_per_case=self.lesions_per_case[abn],
+            weights=self.weights[abn],
+            lesion_ids=None if self.lesion_ids is None else self.lesion_ids[abn],
+            case_ids=tuple(self.case_ids[k] for k in cases) if self.case_ids else (),
+            name=self.name,
+        )
 
     @property
     def lesion_mask(self) -> np.ndarray:

@@ -120,16 +120,6 @@ def cases_for_power(
 def pilot_components(data: ReaderStudy, fom: str, modalities: tuple[int, int] = (0, 1)) -> tuple[dict, int]:
     """OR variance components of a pilot dataset (two of its modalities) and its number of cases."""
     if data.shape[0] > 2:
-        keep = list(modalities)
-        data = ReaderStudy(
-            kind=data.kind,
-            modality_ids=tuple(data.modality_ids[i] for i in keep),
-            reader_ids=data.reader_ids,
-            k1=data.k1,
-            nl=data.nl[keep],
-            ll=data.ll[keep],
-            lesions_per_case=data.lesions_per_case,
-            weights=data.weights,
-        )
+        data = data.subset(modalities=modalities)
     result = or_analysis(data, fom)
     return result.variance_components, data.shape[2]

@@ -149,3 +149,16 @@ def test_roi_and_other_foms_do_not_mix():
 def test_split_plot_designs_are_refused_clearly():
     with pytest.raises(DatasetError, match="SPLIT-PLOT-C design"):
         read_plain(DATASETS / "datasetFROCSpC")
+
+
+def test_subset_keeps_the_chosen_modalities_and_cases():
+    data = read_plain(DATASETS / "dataset04")
+    full = jackknife(data, "wAFROC").fom
+    two = data.subset(modalities=[3, 4])
+    assert two.modality_ids == ("4", "5")
+    np.testing.assert_allclose(jackknife(two, "wAFROC").fom, full[[3, 4]], rtol=1e-12)
+    same = data.subset(normal=range(data.k1), abnormal=range(data.k2))
+    np.testing.assert_array_equal(same.nl, data.nl)
+    fewer = data.subset(normal=[0, 0, 5], abnormal=[1, 2])
+    assert (fewer.k1, fewer.k2) == (3, 2)
+    np.testing.assert_array_equal(fewer.ll[:, :, 1], data.ll[:, :, 2])
