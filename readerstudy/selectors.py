@@ -54,6 +54,14 @@ def reading_neighbours(reading: Reading) -> tuple[Reading | None, Reading | None
     return previous, following, len(siblings)
 
 
+def reading_next_unsubmitted(reading: Reading) -> Reading | None:
+    """The reading to go to after this one: the next unsubmitted one in the session's order,
+    else the first unsubmitted one before it; None when the session is done."""
+    remaining = reading.session.readings.exclude(status=Reading.Status.SUBMITTED).exclude(pk=reading.pk)
+    after = remaining.filter(position__gt=reading.position).order_by("position").first()
+    return after or remaining.order_by("position").first()
+
+
 def studies_for_user(user) -> QuerySet[Study]:
     """Studies the user coordinates or analyses (all of them for a superuser)."""
     studies = Study.objects.all()

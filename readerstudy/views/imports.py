@@ -7,14 +7,14 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from ..models import Study
 from ..roles import can_coordinate
 from ..services.dicom_import import DicomImportError, ImportReport, dicom_import
+from .studies import study_for_request
 
 
 class StudyImportForm(forms.Form):
@@ -38,9 +38,7 @@ class StudyImportForm(forms.Form):
 @login_required
 def study_import(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: the upload form. POST: import the uploaded zip with its manifest and show the report."""
-    study = get_object_or_404(Study, slug=slug)
-    if not can_coordinate(request.user, study):
-        raise PermissionDenied
+    study = study_for_request(request, slug, allowed=can_coordinate)
     report = None
     form = StudyImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():

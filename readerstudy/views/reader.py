@@ -89,9 +89,7 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
                     messages.error(request, f"Please answer: {q.text}")
             else:
                 messages.success(request, f"Case {reading.position} submitted.")
-                remaining = reading.session.readings.exclude(status=Reading.Status.SUBMITTED)
-                after = remaining.filter(position__gt=reading.position).order_by("position").first()
-                upcoming = after or remaining.order_by("position").first()
+                upcoming = selectors.reading_next_unsubmitted(reading)
                 if upcoming is not None:
                     return redirect("readerstudy:reading_detail", public_id=upcoming.public_id)
                 return redirect("readerstudy:session_complete", public_id=reading.public_id)

@@ -12,7 +12,7 @@ from .. import roles, selectors
 from ..models import Study
 
 
-def _study_for(request: HttpRequest, slug: str, *, allowed) -> Study:
+def study_for_request(request: HttpRequest, slug: str, *, allowed) -> Study:
     """The study if ``allowed(user, study)``; 404 for unknown slugs, 403 otherwise."""
     study = get_object_or_404(Study, slug=slug)
     if not allowed(request.user, study):
@@ -39,7 +39,7 @@ def study_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """Overview: conditions (with labels), questions, cases and series, reader progress (no scores)."""
-    study = _study_for(request, slug, allowed=_coordinates_or_analyses)
+    study = study_for_request(request, slug, allowed=_coordinates_or_analyses)
     cases = study.cases.prefetch_related("series__condition").order_by("code")
     return render(
         request,
@@ -59,7 +59,7 @@ def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def study_identities(request: HttpRequest, slug: str) -> HttpResponse:
     """The private mapping from de-identified series to their original identifiers."""
-    study = _study_for(request, slug, allowed=roles.can_coordinate)
+    study = study_for_request(request, slug, allowed=roles.can_coordinate)
     return render(
         request,
         "readerstudy/study_identities.html",
@@ -70,7 +70,7 @@ def study_identities(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def study_references(request: HttpRequest, slug: str) -> HttpResponse:
     """The reference standard of every case (coordinators edit it; statisticians analyse with it)."""
-    study = _study_for(request, slug, allowed=_coordinates_or_analyses)
+    study = study_for_request(request, slug, allowed=_coordinates_or_analyses)
     return render(
         request,
         "readerstudy/study_references.html",
@@ -81,7 +81,7 @@ def study_references(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def study_results_csv(request: HttpRequest, slug: str) -> HttpResponse:
     """Every answer as one row of a long CSV table, with condition labels (statisticians only)."""
-    study = _study_for(request, slug, allowed=roles.can_view_results)
+    study = study_for_request(request, slug, allowed=roles.can_view_results)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-answers.csv"'
     writer = csv.DictWriter(response, fieldnames=selectors.RESULT_COLUMNS)
