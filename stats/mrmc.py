@@ -162,16 +162,23 @@ def _check(data: ReaderStudy) -> None:
         raise DatasetError("MRMC analysis needs at least two readers.")
 
 
+def _two_way_mean_squares(table: np.ndarray) -> tuple[float, float, float]:
+    """Mean squares of rows, columns and their interaction of a two-way table with one
+    observation per cell (the residual), e.g. modality x reader FOMs."""
+    n_rows, n_cols = table.shape
+    grand = table.mean()
+    row_means, col_means = table.mean(axis=1), table.mean(axis=0)
+    ms_rows = n_cols * np.sum((row_means - grand) ** 2) / (n_rows - 1)
+    ms_cols = n_rows * np.sum((col_means - grand) ** 2) / (n_cols - 1)
+    resid = table - row_means[:, None] - col_means[None, :] + grand
+    ms_inter = np.sum(resid**2) / ((n_rows - 1) * (n_cols - 1))
+    return float(ms_rows), float(ms_cols), float(ms_inter)
+
+
 def _fom_mean_squares(foms: np.ndarray) -> dict[str, float]:
     """MS(T), MS(R), MS(TR) of the FOM table (OR's two-way layout)."""
-    i_n, j_n = foms.shape
-    grand = foms.mean()
-    by_mod, by_rdr = foms.mean(axis=1), foms.mean(axis=0)
-    ms_t = j_n * np.sum((by_mod - grand) ** 2) / (i_n - 1)
-    ms_r = i_n * np.sum((by_rdr - grand) ** 2) / (j_n - 1)
-    resid = foms - by_mod[:, None] - by_rdr[None, :] + grand
-    ms_tr = np.sum(resid**2) / ((i_n - 1) * (j_n - 1))
-    return {"MS(T)": float(ms_t), "MS(R)": float(ms_r), "MS(TR)": float(ms_tr)}
+    ms_t, ms_r, ms_tr = _two_way_mean_squares(foms)
+    return {"MS(T)": ms_t, "MS(R)": ms_r, "MS(TR)": ms_tr}
 
 
 def or_analysis(
@@ -211,11 +218,10 @@ def or_analysis(
     means = foms.mean(axis=1)
 
     # Per modality: reader mean square, variance and between-reader covariance.
-    ms_r_i = np.array([np.sum((foms[i] - means[i]) ** 2) / (j_n - 1) for i in range(i_n)])
-    var_i = np.array([np.mean([cov[i, j, i, j] for j in range(j_n)]) for i in range(i_n)])
-    cov2_i = np.array(
-        [np.mean([cov[i, a, i, b] for a in range(j_n) for b in range(j_n) if a != b]) for i in range(i_n)]
-    )
+    ms_r_i = np.sum((foms - means[:, None]) ** 2, axis=1) / (j_n - 1)
+    by_modality = [covariance_summary(cov[i : i + 1, :, i : i + 1, :]) for i in range(i_n)]
+    var_i = np.array([c_i["Var"] for c_i in by_modality])
+    cov2_i = np.array([c_i["Cov2"] for c_i in by_modality])
 
     # RRRC (Hillis 2008).
     error = ms["MS(TR)"] + max(j_n * (cov2 - cov3), 0.0)
@@ -241,8 +247,8 @@ def or_analysis(
     # between-modality covariances over all modalities (as RJafroc does).
     readers = []
     for j in range(j_n):
-        var_j = np.mean([cov[i, j, i, j] for i in range(i_n)])
-        cov1_j = np.mean([cov[a, j, b, j] for a in range(i_n) for b in range(i_n) if a != b])
+        c_j = covariance_summary(cov[:, j : j + 1, :, j : j + 1])
+        var_j, cov1_j = c_j["Var"], c_j["Cov1"]
         for a, b in combinations(range(i_n), 2):
             readers.append(
                 _difference(
@@ -332,15 +338,7 @@ def dbm_analysis(data: ReaderStudy, fom: str, jk: Jackknife | None = None) -> MR
         "VarErr": ms["MS(TRC)"],
     }
     # Per modality: two-way (reader x case) mean squares of that modality's pseudovalues.
-    per_mod = []
-    for i in range(i_n):
-        yi = y[i]
-        gi = yi.mean()
-        ms_r = k_n * np.sum((yi.mean(axis=1) - gi) ** 2) / (j_n - 1)
-        ms_c = j_n * np.sum((yi.mean(axis=0) - gi) ** 2) / (k_n - 1)
-        resid = yi - yi.mean(axis=1, keepdims=True) - yi.mean(axis=0, keepdims=True) + gi
-        ms_rc = np.sum(resid**2) / ((j_n - 1) * (k_n - 1))
-        per_mod.append((ms_r, ms_c, ms_rc))
+    per_mod = [_two_way_mean_squares(y[i]) for i in range(i_n)]  # (MS(R), MS(C), MS(RC)) each
 
     # RRRC with Hillis's error term.
     error = ms["MS(TR)"] + max(ms["MS(TC)"] - ms["MS(TRC)"], 0.0)
@@ -368,10 +366,7 @@ def dbm_analysis(data: ReaderStudy, fom: str, jk: Jackknife | None = None) -> MR
     # Each reader alone: MS(TC) of that reader's pseudovalues, K - 1 degrees of freedom (RJafroc).
     readers = []
     for j in range(j_n):
-        yj = y[:, j, :]
-        gj = yj.mean()
-        resid = yj - yj.mean(axis=1, keepdims=True) - yj.mean(axis=0, keepdims=True) + gj
-        ms_tc_j = np.sum(resid**2) / ((i_n - 1) * (k_n - 1))
+        ms_tc_j = _two_way_mean_squares(y[:, j, :])[2]
         for a, b in combinations(range(i_n), 2):
             readers.append(
                 _difference((mods[a], mods[b]), foms[a, j] - foms[b, j], 2 * ms_tc_j / k_n, k_n - 1, rdrs[j])
