@@ -18,7 +18,15 @@ class QuestionInline(admin.StackedInline):
 
 @admin.register(m.Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "status", "washout_days", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "status",
+        "washout_days",
+        "navigation",
+        "submitted_editable",
+        "created_at",
+    ]
     list_filter = ["status"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -114,6 +122,13 @@ class AnswerAdmin(admin.ModelAdmin):
 class LesionMarkAdmin(admin.ModelAdmin):
     list_display = ["reading", "slice_index", "x", "y", "rating", "label"]
     list_filter = ["reading__session__participation__study"]
+
+
+@admin.register(m.ReadingVisit)
+class ReadingVisitAdmin(admin.ModelAdmin):
+    list_display = ["reading", "started_at", "active_ms", "first_mark_ms", "window_changes", "updated_at"]
+    list_filter = ["reading__session__participation__study"]
+    readonly_fields = ["client_id", "started_at", "updated_at"]
 
 
 class ReferenceLesionInline(admin.TabularInline):

@@ -73,3 +73,19 @@ def can_read(user: User, reading: Reading) -> bool:
         and participation.user_id == user.pk
         and participation.study.status == Study.Status.ACTIVE
     )
+
+
+def can_open_in_order(reading: Reading) -> bool:
+    """Whether the study's navigation lets the reader open this reading now.
+
+    Free navigation: any reading of the session. Sequential: the submitted ones (to see
+    them) and the first unsubmitted one in the reader's order, nothing ahead of it.
+    """
+    if reading.session.participation.study.navigation == Study.Navigation.FREE:
+        return True
+    if reading.status == Reading.Status.SUBMITTED:
+        return True
+    first_open = (
+        reading.session.readings.exclude(status=Reading.Status.SUBMITTED).order_by("position").first()
+    )
+    return first_open is not None and first_open.pk == reading.pk

@@ -11,6 +11,7 @@ from .models import (
     ReaderParticipation,
     Reading,
     ReadingSession,
+    ReadingVisit,
     ReferenceStandard,
     SourceIdentity,
     Study,
@@ -60,6 +61,49 @@ def reading_next_unsubmitted(reading: Reading) -> Reading | None:
     remaining = reading.session.readings.exclude(status=Reading.Status.SUBMITTED).exclude(pk=reading.pk)
     after = remaining.filter(position__gt=reading.position).order_by("position").first()
     return after or remaining.order_by("position").first()
+
+
+def session_progress(session: ReadingSession) -> tuple[int, int]:
+    """(submitted readings, all readings) of a session."""
+    counts = session.readings.aggregate(
+        total=Count("id"), done=Count("id", filter=Q(status=Reading.Status.SUBMITTED))
+    )
+    return counts["done"], counts["total"]
+
+
+@dataclass(frozen=True)
+class ReadingTelemetry:
+    """What the workstation measured over all visits to one reading."""
+
+    visits: int
+    active_seconds: float
+    time_to_first_mark_seconds: float | None
+    slices_visited: int
+    window_changes: int
+
+
+def reading_telemetry(reading: Reading, visits: list[ReadingVisit] | None = None) -> ReadingTelemetry:
+    """Sum the reading's visits: active time, active time before the first mark (over the
+    visits in order), distinct slices shown, and window/level changes."""
+    if visits is None:
+        visits = list(reading.visits.order_by("started_at", "pk"))
+    active_before = 0
+    first_mark = None
+    for visit in visits:
+        if visit.first_mark_ms is not None:
+            first_mark = (active_before + visit.first_mark_ms) / 1000
+            break
+        active_before += visit.active_ms
+    slices: set[int] = set()
+    for visit in visits:
+        slices.update(visit.slices)
+    return ReadingTelemetry(
+        visits=len(visits),
+        active_seconds=sum(v.active_ms for v in visits) / 1000,
+        time_to_first_mark_seconds=first_mark,
+        slices_visited=len(slices),
+        window_changes=sum(v.window_changes for v in visits),
+    )
 
 
 def studies_for_user(user) -> QuerySet[Study]:
@@ -166,6 +210,62 @@ def study_answer_rows(study: Study) -> list[dict[str, object]]:
                 "text": answer.text,
                 "reading_status": reading.status,
                 "submitted_at": reading.submitted_at.isoformat() if reading.submitted_at else "",
+            }
+        )
+    return rows
+
+
+READING_COLUMNS = [
+    "study",
+    "reader",
+    "session",
+    "position",
+    "case",
+    "condition",
+    "reading_status",
+    "opened_at",
+    "submitted_at",
+    "marks",
+    "visits",
+    "active_seconds",
+    "time_to_first_mark_seconds",
+    "slices_visited",
+    "window_changes",
+]
+
+
+def study_reading_rows(study: Study) -> list[dict[str, object]]:
+    """One row per reading, unblinded, with its marks count and telemetry (statisticians)."""
+    readings = (
+        Reading.objects.filter(session__participation__study=study)
+        .select_related("session__participation", "series__case", "series__condition")
+        .annotate(n_marks=Count("marks", distinct=True))
+        .prefetch_related("visits")
+        .order_by("session__participation__code", "session__number", "position")
+    )
+    rows = []
+    for reading in readings:
+        visits = sorted(reading.visits.all(), key=lambda v: (v.started_at, v.pk))
+        telemetry = reading_telemetry(reading, visits)
+        rows.append(
+            {
+                "study": study.slug,
+                "reader": reading.session.participation.code,
+                "session": reading.session.number,
+                "position": reading.position,
+                "case": reading.series.case.code,
+                "condition": reading.series.condition.label,
+                "reading_status": reading.status,
+                "opened_at": reading.opened_at.isoformat() if reading.opened_at else "",
+                "submitted_at": reading.submitted_at.isoformat() if reading.submitted_at else "",
+                "marks": reading.n_marks,
+                "visits": telemetry.visits,
+                "active_seconds": round(telemetry.active_seconds, 3),
+                "time_to_first_mark_seconds": ""
+                if telemetry.time_to_first_mark_seconds is None
+                else round(telemetry.time_to_first_mark_seconds, 3),
+                "slices_visited": telemetry.slices_visited,
+                "window_changes": telemetry.window_changes,
             }
         )
     return rows

@@ -11,11 +11,11 @@ urlpatterns = [
     path("reading/", reader.reader_sessions, name="reader_sessions"),
     path("reading/<uuid:public_id>/", reader.reading_detail, name="reading_detail"),
     path("reading/<uuid:public_id>/complete/", reader.session_complete, name="session_complete"),
-    path("reading/<uuid:public_id>/slices/<int:index>.png", reader.reading_slice, name="reading_slice"),
     path("api/readings/<uuid:public_id>/state", api.reading_state, name="api_reading_state"),
     path("api/readings/<uuid:public_id>/answers", api.answer_put, name="api_answer"),
     path("api/readings/<uuid:public_id>/marks/<uuid:client_id>", api.mark_put, name="api_mark"),
     path("api/readings/<uuid:public_id>/position", api.position_put, name="api_position"),
+    path("api/readings/<uuid:public_id>/visits/<uuid:client_id>", api.visit_put, name="api_visit"),
     path("dicomweb/r/<uuid:public_id>/wado", dicomweb.wado_uri, name="wado_uri"),
     path(
         "dicomweb/r/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances",
@@ -44,4 +44,5 @@ urlpatterns = [
     path("studies/<slug:slug>/identities/", studies.study_identities, name="study_identities"),
     path("studies/<slug:slug>/references/", studies.study_references, name="study_references"),
     path("studies/<slug:slug>/results/answers.csv", studies.study_results_csv, name="study_results_csv"),
+    path("studies/<slug:slug>/results/readings.csv", studies.study_readings_csv, name="study_readings_csv"),
 ]

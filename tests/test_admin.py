@@ -1,11 +1,13 @@
 """Every model has a working Django admin; the audit log there is read-only."""
 
+import uuid
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
-from readerstudy.models import ReferenceFinding
+from readerstudy.models import ReadingVisit, ReferenceFinding
 from readerstudy.services.audit import audit_event_create
 from readerstudy.services.dicom_import import dicom_import
 
@@ -29,6 +31,7 @@ def admin_client_with_data(client, reader_setup, study, tmp_path):
     ReferenceFinding.objects.create(reference=reference, key="mets", present=True)
     f.AnswerFactory(reading=reader_setup["readings"][0], question=f.QuestionFactory(study=study))
     f.LesionMarkFactory(reading=reader_setup["readings"][0])
+    ReadingVisit.objects.create(reading=reader_setup["readings"][0], client_id=uuid.uuid4(), slices=[0])
     f.ReferenceLesionFactory(reference=reference)
     audit_event_create(actor=None, action="test", target=study, study=study)
     superuser = f.UserFactory(username="admin", is_staff=True, is_superuser=True)

@@ -74,7 +74,9 @@ def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydi
     assert page.status_code == 200
     bodies.append(page.content)
     bodies.append(client.get(reverse("readerstudy:reader_sessions")).content)
-    bodies.append(client.get(reverse("readerstudy:reading_slice", args=[reading.public_id, 0])).content)
+    state = client.get(reverse("readerstudy:api_reading_state", args=[reading.public_id]))
+    assert state.status_code == 200
+    bodies.append(state.content)
     html = page.content.decode()
     assert blinding.reading_uid(reading, reading.series.series_instance_uid) in html
     qido = client.get(series_url(reading) + "/instances")

@@ -2,7 +2,7 @@
 
 from .audit import AuditEvent
 from .imaging import DicomInstance, ImageSeries, SourceIdentity
-from .reading import Answer, LesionMark, Reading, ReadingSession
+from .reading import Answer, LesionMark, Reading, ReadingSession, ReadingVisit
 from .reference import ReferenceFinding, ReferenceLesion, ReferenceStandard
 from .study import Case, Condition, Question, ReaderParticipation, Study
 
@@ -18,6 +18,7 @@ __all__ = [
     "ReaderParticipation",
     "Reading",
     "ReadingSession",
+    "ReadingVisit",
     "ReferenceFinding",
     "ReferenceLesion",
     "ReferenceStandard",

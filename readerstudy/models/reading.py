@@ -104,3 +104,32 @@ class LesionMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reading}: mark on slice {self.slice_index} ({self.rating})"
+
+
+class ReadingVisit(models.Model):
+    """Telemetry of one page visit to a reading, reported by the workstation.
+
+    A visit's figures are cumulative and only grow, so the client reports them again and
+    again under the same ``client_id`` (idempotent; retries and late reports are harmless).
+    ``selectors.reading_telemetry`` sums the visits of a reading.
+    """
+
+    reading = models.ForeignKey(Reading, on_delete=models.CASCADE, related_name="visits")
+    client_id = models.UUIDField(help_text="Id the workstation generated for this page visit.")
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    active_ms = models.PositiveBigIntegerField(default=0, help_text="Active reading time (idle excluded).")
+    first_mark_ms = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Active time in this visit when the first mark was placed."
+    )
+    slices = models.JSONField(default=list, blank=True, help_text="Slice indices shown in this visit.")
+    window_changes = models.PositiveIntegerField(default=0, help_text="Window/level adjustments.")
+
+    class Meta:
+        ordering = ["reading", "started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["reading", "client_id"], name="visit_unique_client_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reading} visit {self.client_id}"

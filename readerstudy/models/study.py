@@ -54,6 +54,16 @@ class Study(models.Model):
         validators=[validate_scale],
         help_text="Confidence scale of lesion marks; empty when the study has no lesion marking.",
     )
+
+    class Navigation(models.TextChoices):
+        FREE = "free", "Readers may go back and forth between the readings of a session"
+        SEQUENTIAL = "sequential", "Readers read in their order and cannot go back"
+
+    navigation = models.CharField(max_length=12, choices=Navigation.choices, default=Navigation.FREE)
+    submitted_editable = models.BooleanField(
+        default=False,
+        help_text="Submitted readings stay editable until the session closes (otherwise they lock).",
+    )
     uid_salt = models.CharField(
         max_length=32,
         default=new_uid_salt,

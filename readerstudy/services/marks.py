@@ -9,7 +9,7 @@ from sr_engine.volume import dicom_affine, slice_normal
 
 from ..models import ImageSeries, LesionMark, Reading
 from .audit import audit_event_create
-from .readings import ReadingLocked
+from .readings import reading_check_editable
 
 
 class MarkInvalid(ValueError):
@@ -37,8 +37,7 @@ def mark_save(
     user,
 ) -> tuple[LesionMark, bool]:
     """Create or update the mark with this client id; returns (mark, created). Same input, same result."""
-    if reading.status == Reading.Status.SUBMITTED:
-        raise ReadingLocked("This reading has been submitted and can no longer be changed.")
+    reading_check_editable(reading)
     series = reading.series
     study = reading.session.participation.study
     scale = [point["value"] for point in study.mark_scale]
@@ -87,8 +86,7 @@ def mark_save(
 
 def mark_delete(*, reading: Reading, client_id: uuid.UUID, user) -> bool:
     """Delete the mark with this client id; False if there was none (deleting twice is harmless)."""
-    if reading.status == Reading.Status.SUBMITTED:
-        raise ReadingLocked("This reading has been submitted and can no longer be changed.")
+    reading_check_editable(reading)
     with transaction.atomic():
         deleted, _ = LesionMark.objects.filter(reading=reading, client_id=client_id).delete()
         if deleted:

@@ -22,6 +22,22 @@ class AnswerInput:
     text: str = ""
 
 
+def reading_is_locked(reading: Reading) -> bool:
+    """Whether the reading can no longer change: it was submitted and the study does not keep
+    submitted readings editable (those stay editable while their session is open; the views
+    refuse closed sessions)."""
+    return (
+        reading.status == Reading.Status.SUBMITTED
+        and not reading.session.participation.study.submitted_editable
+    )
+
+
+def reading_check_editable(reading: Reading) -> None:
+    """Raise ReadingLocked when the reading can no longer change."""
+    if reading_is_locked(reading):
+        raise ReadingLocked("This reading has been submitted and can no longer be changed.")
+
+
 def _validate(question: Question, given: AnswerInput) -> str | None:
     """The reason ``given`` is not a valid answer to ``question``, or None."""
     if question.kind == Question.Kind.TEXT:
@@ -74,8 +90,7 @@ def answers_save(*, reading: Reading, answers: dict[Question, AnswerInput], user
 
     Valid answers are saved even when others are invalid, so nothing a reader entered is lost.
     """
-    if reading.status == Reading.Status.SUBMITTED:
-        raise ReadingLocked("This reading has been submitted and can no longer be changed.")
+    reading_check_editable(reading)
     errors: dict[str, str] = {}
     changed: dict[str, dict[str, object]] = {}
     with transaction.atomic():
@@ -83,6 +98,10 @@ def answers_save(*, reading: Reading, answers: dict[Question, AnswerInput], user
             if question.study_id != reading.session.participation.study_id:
                 raise ValueError("Question of another study.")
             reason = _validate(question, given)
+            if reason is None and reading.status == Reading.Status.SUBMITTED and question.required:
+                draft = Answer(value=given.value, present=given.present, text=given.text)
+                if not answer_is_complete(question, draft):
+                    reason = f"'{question.text}' is required and this reading was submitted."
             if reason:
                 errors[question.key] = reason
                 continue

@@ -5,6 +5,7 @@
 ``PUT  /api/readings/<id>/marks/<client id>``  {"slice", "x", "y", "rating", "label"}
 ``DELETE /api/readings/<id>/marks/<client id>``
 ``POST /api/readings/<id>/position``           {"slice": n}
+``PUT  /api/readings/<id>/visits/<client id>`` {"active_ms", "first_mark_ms", "slices", "window_changes"}
 
 Every write is idempotent (repeating it changes nothing) so the client may retry freely.
 Only the reading's own reader may call it, while the session is open.
@@ -19,7 +20,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from ..models import Question, Reading
 from ..services.marks import MarkInvalid, mark_delete, mark_save
-from ..services.readings import AnswerInput, ReadingLocked, answers_save, reading_position_save
+from ..services.readings import (
+    AnswerInput,
+    ReadingLocked,
+    answers_save,
+    reading_is_locked,
+    reading_position_save,
+)
+from ..services.telemetry import TelemetryInvalid, VisitReport, reading_visit_record
 from .reader import reading_for_reader_request
 
 
@@ -40,6 +48,7 @@ def _body(request: HttpRequest) -> dict:
 def _state(reading: Reading) -> dict:
     return {
         "status": reading.status,
+        "editable": not reading_is_locked(reading),
         "last_slice": reading.last_slice,
         "answers": {
             a.question.key: {"value": a.value, "present": a.present, "text": a.text}
@@ -141,3 +150,40 @@ def position_put(request: HttpRequest, public_id) -> JsonResponse:
     except ValueError as exc:
         return _error(str(exc))
     return JsonResponse({"last_slice": slice_index})
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@login_required
+@require_http_methods(["PUT"])
+def visit_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonResponse:
+    """Telemetry of one page visit (cumulative figures; repeating a report changes nothing)."""
+    reading = reading_for_reader_request(request, public_id)
+    try:
+        data = _body(request)
+    except ValueError as exc:
+        return _error(str(exc))
+    first_mark = data.get("first_mark_ms")
+    slices = data.get("slices", [])
+    if not (_whole(data.get("active_ms")) and _whole(data.get("window_changes", 0))):
+        return _error("active_ms and window_changes must be whole numbers.")
+    if first_mark is not None and not _whole(first_mark):
+        return _error("first_mark_ms must be a whole number or null.")
+    if not isinstance(slices, list) or not all(_whole(s) for s in slices):
+        return _error("slices must be a list of slice numbers.")
+    try:
+        visit = reading_visit_record(
+            reading=reading,
+            client_id=client_id,
+            report=VisitReport(
+                active_ms=data["active_ms"],
+                first_mark_ms=first_mark,
+                slices=slices,
+                window_changes=data.get("window_changes", 0),
+            ),
+        )
+    except TelemetryInvalid as exc:
+        return _error(str(exc))
+    return JsonResponse({"active_ms": visit.active_ms, "slices": len(visit.slices)})

@@ -3,6 +3,8 @@
 Nothing here shows a condition label, a case code or a reference: readers are blinded.
 """
 
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -11,9 +13,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from .. import blinding, rendering, roles, selectors
-from ..models import Question, Reading
-from ..services.readings import AnswerInput, ReadingLocked, answers_save, reading_open, reading_submit
+from .. import blinding, roles, selectors
+from ..models import Question, Reading, Study
+from ..services.readings import AnswerInput, answers_save, reading_is_locked, reading_open, reading_submit
+
+_ZERO_UUID = uuid.UUID(int=0)
 
 
 @login_required
@@ -24,11 +28,19 @@ def reader_sessions(request: HttpRequest) -> HttpResponse:
     sessions = list(selectors.reader_sessions_list(request.user))
     for session in sessions:
         session.is_open = selectors.session_is_open(session)
+        session.rows = [
+            {"reading": r, "can_open": roles.can_open_in_order(r), "locked": reading_is_locked(r)}
+            for r in session.readings.all()
+        ]
     return render(request, "readerstudy/reader_sessions.html", {"sessions": sessions})
 
 
-def reading_for_reader_request(request: HttpRequest, public_id) -> Reading:
-    """The reading if it is the user's own in an open session; 404 otherwise (no existence leak)."""
+def reading_for_reader_request(request: HttpRequest, public_id, *, in_order: bool = True) -> Reading:
+    """The reading if it is the user's own in an open session; 404 otherwise (no existence leak).
+
+    With ``in_order`` (the default), a reading the study's navigation does not allow yet
+    (sequential reading) is refused with 403 as well.
+    """
     try:
         reading = selectors.reading_for_reader(public_id)
     except Reading.DoesNotExist:
@@ -37,6 +49,8 @@ def reading_for_reader_request(request: HttpRequest, public_id) -> Reading:
         raise Http404
     if not selectors.session_is_open(reading.session):
         raise PermissionDenied("This session is not open.")
+    if in_order and not roles.can_open_in_order(reading):
+        raise PermissionDenied("The readings of this session are read in order.")
     return reading
 
 
@@ -62,24 +76,34 @@ def _parse_answers(request: HttpRequest, questions: list[Question]) -> dict[Ques
     return parsed
 
 
+def _after_submit(reading: Reading) -> HttpResponse:
+    upcoming = selectors.reading_next_unsubmitted(reading)
+    if upcoming is not None:
+        return redirect("readerstudy:reading_detail", public_id=upcoming.public_id)
+    return redirect("readerstudy:session_complete", public_id=reading.public_id)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
-    """One reading: its questions; POST saves the answers and, with ``submit``, submits."""
-    reading = reading_for_reader_request(request, public_id)
+    """The workstation for one reading; POST saves the answers and, with ``submit``, submits.
+
+    The workstation script autosaves through ``views.api``; the form POST is the submit
+    (and the no-script fallback).
+    """
+    reading = reading_for_reader_request(request, public_id, in_order=False)
+    if not roles.can_open_in_order(reading):
+        upcoming = selectors.reading_next_unsubmitted(reading)
+        messages.info(request, "The readings of this session are read in order.")
+        return redirect("readerstudy:reading_detail", public_id=upcoming.public_id)
     study = reading.session.participation.study
     questions = list(study.questions.all())
     if request.method == "POST":
-        if reading.status == Reading.Status.SUBMITTED:
+        if reading_is_locked(reading):
             messages.info(request, "This reading was already submitted; nothing was changed.")
-            return redirect("readerstudy:reader_sessions")
-        try:
-            errors = answers_save(
-                reading=reading, answers=_parse_answers(request, questions), user=request.user
-            )
-        except ReadingLocked as exc:
-            messages.error(request, str(exc))
-            return redirect("readerstudy:reader_sessions")
+            return _after_submit(reading)
+        was_submitted = reading.status == Reading.Status.SUBMITTED
+        errors = answers_save(reading=reading, answers=_parse_answers(request, questions), user=request.user)
         for reason in errors.values():
             messages.error(request, reason)
         if "submit" in request.POST and not errors:
@@ -88,11 +112,9 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
                 for q in missing:
                     messages.error(request, f"Please answer: {q.text}")
             else:
-                messages.success(request, f"Case {reading.position} submitted.")
-                upcoming = selectors.reading_next_unsubmitted(reading)
-                if upcoming is not None:
-                    return redirect("readerstudy:reading_detail", public_id=upcoming.public_id)
-                return redirect("readerstudy:session_complete", public_id=reading.public_id)
+                verb = "updated" if was_submitted else "submitted"
+                messages.success(request, f"Reading {reading.position} {verb}.")
+                return _after_submit(reading)
         elif not errors:
             messages.success(request, "Saved.")
         return redirect("readerstudy:reading_detail", public_id=reading.public_id)
@@ -100,45 +122,57 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
     reading = reading_open(reading=reading, user=request.user)
     stored = {a.question_id: a for a in reading.answers.all()}
     previous, following, total = selectors.reading_neighbours(reading)
+    if study.navigation == Study.Navigation.SEQUENTIAL:
+        previous = None
+        following = following if following and roles.can_open_in_order(following) else None
+    done, _ = selectors.session_progress(reading.session)
     items = [{"question": q, "answer": stored.get(q.pk)} for q in questions]
     series = reading.series
+    editable = not reading_is_locked(reading)
+    config = {
+        "reading": str(reading.public_id),
+        "editable": editable,
+        "submitted": reading.status == Reading.Status.SUBMITTED,
+        "dicomwebRoot": reverse("readerstudy:wado_uri", args=[reading.public_id]).removesuffix("wado"),
+        "studyUid": blinding.reading_uid(reading, series.study_instance_uid),
+        "seriesUid": blinding.reading_uid(reading, series.series_instance_uid),
+        "numSlices": series.num_slices,
+        "startSlice": reading.last_slice if reading.last_slice is not None else series.num_slices // 2,
+        "markScale": study.mark_scale,
+        "api": {
+            "state": reverse("readerstudy:api_reading_state", args=[reading.public_id]),
+            "answers": reverse("readerstudy:api_answer", args=[reading.public_id]),
+            "position": reverse("readerstudy:api_position", args=[reading.public_id]),
+            "marks": reverse("readerstudy:api_mark", args=[reading.public_id, _ZERO_UUID]).removesuffix(
+                str(_ZERO_UUID)
+            ),
+            "visits": reverse("readerstudy:api_visit", args=[reading.public_id, _ZERO_UUID]).removesuffix(
+                str(_ZERO_UUID)
+            ),
+        },
+        "previousUrl": reverse("readerstudy:reading_detail", args=[previous.public_id]) if previous else None,
+        "nextUrl": reverse("readerstudy:reading_detail", args=[following.public_id]) if following else None,
+    }
     return render(
         request,
         "readerstudy/reading_detail.html",
         {
             "reading": reading,
             "session": reading.session,
+            "study": study,
             "items": items,
             "total": total,
+            "done": done,
+            "progress_percent": round(100 * done / total) if total else 0,
             "previous": previous,
             "following": following,
-            "locked": reading.status == Reading.Status.SUBMITTED,
-            "num_slices": series.instances.count(),
-            "dicomweb_root": reverse("readerstudy:wado_uri", args=[reading.public_id]).removesuffix("wado"),
-            "study_uid": blinding.reading_uid(reading, series.study_instance_uid),
-            "series_uid": blinding.reading_uid(reading, series.series_instance_uid),
-            "start_slice": reading.last_slice if reading.last_slice is not None else series.num_slices // 2,
+            "editable": editable,
+            "submitted": reading.status == Reading.Status.SUBMITTED,
+            "mark_scale": study.mark_scale,
+            "num_slices": series.num_slices,
+            "workstation_config": config,
         },
     )
-
-
-@login_required
-@require_http_methods(["GET"])
-def reading_slice(request: HttpRequest, public_id, index: int) -> HttpResponse:
-    """Slice ``index`` of the reading's series as a PNG; optional window ``?c=&w=``."""
-    reading = reading_for_reader_request(request, public_id)
-    instance = reading.series.instances.filter(slice_index=index).first()
-    if instance is None:
-        raise Http404
-    pixels, window = rendering.slice_pixels(instance.file.path)
-    try:
-        if "c" in request.GET and "w" in request.GET:
-            window = rendering.Window(float(request.GET["c"]), max(float(request.GET["w"]), 1.0))
-    except ValueError:
-        return HttpResponse("Window centre and width must be numbers.", status=400, content_type="text/plain")
-    response = HttpResponse(rendering.render_png(pixels, window), content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
 
 
 @login_required

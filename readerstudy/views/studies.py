@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
 
 from .. import roles, selectors
 from ..models import Study
@@ -87,4 +88,17 @@ def study_results_csv(request: HttpRequest, slug: str) -> HttpResponse:
     writer = csv.DictWriter(response, fieldnames=selectors.RESULT_COLUMNS)
     writer.writeheader()
     writer.writerows(selectors.study_answer_rows(study))
+    return response
+
+
+@login_required
+@require_GET
+def study_readings_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """One row per reading with status, marks count and reading telemetry (statisticians only)."""
+    study = study_for_request(request, slug, allowed=roles.can_view_results)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-readings.csv"'
+    writer = csv.DictWriter(response, fieldnames=selectors.READING_COLUMNS)
+    writer.writeheader()
+    writer.writerows(selectors.study_reading_rows(study))
     return response

@@ -25,7 +25,10 @@ from tests.factories import PASSWORD
 CHROMIUM = os.environ.get("READERSTUDY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
-    "--disable-gpu",
+    # WebGL for the Cornerstone3D viewer, rendered in software (SwiftShader) without a GPU.
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--ignore-gpu-blocklist",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",

@@ -65,13 +65,13 @@ def test_reader_logs_in_and_sees_own_sessions(page: Page, login, live_server, re
     expect(first.locator("h3")).to_contain_text("1 of 3 done")
     rows = first.locator("tbody tr")
     expect(rows).to_have_count(3)
-    expect(rows.nth(0)).to_contain_text("Case 1 of 3")
+    expect(rows.nth(0)).to_contain_text("Reading 1 of 3")
     expect(rows.nth(0)).to_contain_text("Submitted")
     expect(rows.nth(0).get_by_role("link")).to_have_count(0)
-    expect(rows.nth(1)).to_contain_text("Case 2 of 3")
+    expect(rows.nth(1)).to_contain_text("Reading 2 of 3")
     expect(rows.nth(1)).to_contain_text("In progress")
     expect(rows.nth(1).get_by_role("link", name="Continue")).to_be_visible()
-    expect(rows.nth(2)).to_contain_text("Case 3 of 3")
+    expect(rows.nth(2)).to_contain_text("Reading 3 of 3")
     expect(rows.nth(2)).to_contain_text("Not started")
     expect(rows.nth(2).get_by_role("link", name="Start")).to_be_visible()
 
@@ -102,7 +102,7 @@ def test_second_reader_sees_only_own_session(page: Page, login, live_server, rea
     expect(sessions).to_have_count(1)
     expect(sessions.first.locator("h3")).to_contain_text("Session 9")
     expect(sessions.first.locator("tbody tr")).to_have_count(1)
-    expect(sessions.first.locator("tbody tr").first).to_contain_text("Case 1 of 1")
+    expect(sessions.first.locator("tbody tr").first).to_contain_text("Reading 1 of 1")
     html = page.content()
     assert "Session 1" not in html
     assert "Session 2" not in html

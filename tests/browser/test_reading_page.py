@@ -54,32 +54,35 @@ def test_reader_scrolls_answers_and_submits(page: Page, login, live_server, two_
     login(page, "rita")
     page.goto(f"{live_server.url}/reading/")
     page.get_by_role("link", name="Start").first.click()
-    expect(page.locator("h1")).to_contain_text("Case 1 of 2")
+    expect(page.locator("h1")).to_contain_text("Reading 1 of 2")
+    expect(page.locator("#progress-label")).to_have_text("0 of 2 submitted")
+    expect(page.locator("body")).to_have_attribute("data-workstation", "ready")
     if shots := os.environ.get("READERSTUDY_SCREENSHOT_DIR"):
         page.screenshot(path=str(Path(shots) / "reading_page.png"), full_page=True)
 
-    image = page.locator("#slice-image")
-    expect(page.locator("#slice-label")).to_have_text("Slice 3 / 5")
-    expect(image).to_have_js_property("naturalWidth", 40)
-    image.hover()
+    slice_label = page.locator("#overlay-slice")
+    expect(slice_label).to_have_text("Slice 3 / 5")
+    page.locator("#viewport").hover()
     page.mouse.wheel(0, 120)
-    expect(page.locator("#slice-label")).to_have_text("Slice 4 / 5")
-    expect(image).to_have_attribute("src", f"/reading/{first.public_id}/slices/3.png")
+    expect(slice_label).to_have_text("Slice 4 / 5")
     page.keyboard.press("ArrowUp")
     page.keyboard.press("ArrowUp")
-    expect(page.locator("#slice-label")).to_have_text("Slice 2 / 5")
+    expect(slice_label).to_have_text("Slice 2 / 5")
+    # No lesion marking in this study: no marks panel.
+    expect(page.locator("#marks-list")).to_have_count(0)
 
-    # Submitting with a required question unanswered keeps the reader on the case.
+    # Submitting with a required question unanswered keeps the reader on the reading.
     page.get_by_label("4 · Good").check()
-    page.get_by_role("button", name="Submit case").click()
+    page.get_by_role("button", name="Submit reading").click()
     expect(page.locator(".messages")).to_contain_text("Please answer: Metastasis present")
     expect(page.get_by_label("4 · Good")).to_be_checked()
 
     page.get_by_label("Present").check()
     page.get_by_label("3 · likely").check()
-    page.get_by_role("button", name="Submit case").click()
-    expect(page.locator("h1")).to_contain_text("Case 2 of 2")
+    page.get_by_role("button", name="Submit reading").click()
+    expect(page.locator("h1")).to_contain_text("Reading 2 of 2")
     expect(page).to_have_url(f"{live_server.url}/reading/{second.public_id}/")
+    expect(page.locator("#progress-label")).to_have_text("1 of 2 submitted")
 
     first.refresh_from_db()
     assert first.status == Reading.Status.SUBMITTED

@@ -1,0 +1,84 @@
+// Bundle the reader workstation with esbuild into static/readerstudy/build/.
+//
+//   node frontend/build.mjs          # production bundle (minified, with source maps)
+//
+// Outputs (served by Django's static files):
+//   workstation.js                 the page script (ES module)
+//   decodeImageFrameWorker.js      the DICOM image loader's decode worker; the bundle
+//                                  starts it as ./decodeImageFrameWorker.js beside itself
+//   wasm/*.wasm                    codecs for compressed transfer syntaxes
+import { build } from "esbuild";
+import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const outdir = join(root, "static", "readerstudy", "build");
+const require = createRequire(join(root, "package.json"));
+
+rmSync(outdir, { recursive: true, force: true });
+mkdirSync(join(outdir, "wasm"), { recursive: true });
+
+const loaderDir = dirname(require.resolve("@cornerstonejs/dicom-image-loader"));
+// Node built-ins that Emscripten glue and vtk.js's XML writer mention (EventEmitter comes
+// from the "events" package); they are only
+// reached under Node, so in the browser they resolve to an empty module.
+const nodeBuiltinsEmpty = {
+  name: "node-builtins-empty",
+  setup(b) {
+    b.onResolve({ filter: /^(fs|path|url|crypto|module|worker_threads)$/ }, (args) => ({
+      path: args.path,
+      namespace: "node-builtin-empty",
+    }));
+    b.onLoad({ filter: /.*/, namespace: "node-builtin-empty" }, () => ({ contents: "module.exports = {};" }));
+  },
+};
+
+const common = {
+  plugins: [nodeBuiltinsEmpty],
+  bundle: true,
+  format: "esm",
+  target: "es2022",
+  minify: true,
+  sourcemap: true,
+  logLevel: "warning",
+  legalComments: "linked",
+  define: { "process.env.NODE_ENV": '"production"' },
+  loader: { ".wasm": "file" },
+};
+
+await build({
+  ...common,
+  entryPoints: { workstation: join(root, "frontend", "src", "workstation.js") },
+  outdir,
+});
+await build({
+  ...common,
+  entryPoints: { decodeImageFrameWorker: join(loaderDir, "decodeImageFrameWorker.js") },
+  outdir,
+});
+
+// The codecs' WebAssembly that the loader's decoders request by name (wasmBasePath).
+const WASM = [
+  "charlswasm_decode.wasm",
+  "jpegxlwasm_decode.wasm",
+  "libjpegturbowasm_decode.wasm",
+  "openjpegwasm_decode.wasm",
+  "openjphjs.wasm",
+];
+const codecs = join(root, "node_modules", "@cornerstonejs");
+const found = new Map();
+const walk = (dir) => {
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) walk(path);
+    else if (WASM.includes(entry)) found.set(entry, path);
+  }
+};
+for (const name of readdirSync(codecs).filter((n) => n.startsWith("codec-"))) walk(join(codecs, name));
+for (const name of WASM) {
+  if (!found.has(name)) throw new Error(`frontend/build.mjs: ${name} not found under node_modules/@cornerstonejs`);
+  copyFileSync(found.get(name), join(outdir, "wasm", name));
+}
+console.log(`frontend/build.mjs: bundled the workstation into ${outdir}`);

@@ -1,0 +1,121 @@
+// The scoring panel: the study's questions as a form that autosaves every answer.
+//
+// The form is rendered by Django (it also works without this script); here each change is
+// sent to the answers API as soon as it is made. Number keys answer the active question
+// (the one with the keyboard focus, else the first unanswered one); on a finding, 0 means
+// absent and a digit means present with that confidence.
+
+const TEXT_DELAY_MS = 600;
+
+export class ScoringPanel {
+  /**
+   * @param {HTMLFormElement} form
+   * @param {(key: string, answer: {value: ?number, present: ?boolean, text: string}) => void} onAnswer
+   */
+  constructor(form, onAnswer) {
+    this.form = form;
+    this.onAnswer = onAnswer;
+    this.fieldsets = [...form.querySelectorAll("fieldset.question")];
+    this.timers = new Map();
+    for (const fieldset of this.fieldsets) {
+      fieldset.addEventListener("change", () => this.changed(fieldset));
+      fieldset.addEventListener("input", (event) => {
+        if (event.target.tagName === "TEXTAREA") this.changedLater(fieldset);
+      });
+      fieldset.addEventListener("focusin", () => this.activate(fieldset));
+      this.syncFinding(fieldset);
+    }
+    this.activate(this.firstIncomplete());
+  }
+
+  answerOf(fieldset) {
+    const key = fieldset.dataset.key;
+    const kind = fieldset.dataset.kind;
+    const checked = (name) => fieldset.querySelector(`input[name="${name}"]:checked`);
+    if (kind === "text") return { value: null, present: null, text: fieldset.querySelector("textarea").value };
+    const valueInput = checked(`q-${key}`);
+    const value = valueInput ? Number(valueInput.value) : null;
+    if (kind === "finding") {
+      const presentInput = checked(`q-${key}-present`);
+      const present = presentInput ? presentInput.value === "yes" : null;
+      return { value: present ? value : null, present, text: "" };
+    }
+    return { value, present: null, text: "" };
+  }
+
+  isComplete(fieldset) {
+    const answer = this.answerOf(fieldset);
+    const kind = fieldset.dataset.kind;
+    if (kind === "text") return Boolean(answer.text.trim());
+    if (kind === "finding") {
+      const hasScale = fieldset.querySelector(".confidence") !== null;
+      return answer.present === false || (answer.present === true && (!hasScale || answer.value !== null));
+    }
+    return answer.value !== null;
+  }
+
+  firstIncomplete() {
+    return this.fieldsets.find((f) => !f.disabled && !this.isComplete(f)) || null;
+  }
+
+  activate(fieldset) {
+    this.active = fieldset;
+    for (const f of this.fieldsets) f.classList.toggle("active", f === fieldset);
+  }
+
+  /** A finding marked absent takes no confidence: clear and grey out the confidence. */
+  syncFinding(fieldset) {
+    if (fieldset.dataset.kind !== "finding") return;
+    const confidence = fieldset.querySelector(".confidence");
+    if (!confidence) return;
+    const absent = this.answerOf(fieldset).present !== true;
+    confidence.setAttribute("aria-disabled", String(absent));
+    if (this.answerOf(fieldset).present === false) {
+      for (const input of confidence.querySelectorAll("input")) input.checked = false;
+    }
+  }
+
+  changed(fieldset) {
+    this.syncFinding(fieldset);
+    clearTimeout(this.timers.get(fieldset));
+    this.onAnswer(fieldset.dataset.key, this.answerOf(fieldset));
+  }
+
+  changedLater(fieldset) {
+    clearTimeout(this.timers.get(fieldset));
+    this.timers.set(fieldset, setTimeout(() => this.changed(fieldset), TEXT_DELAY_MS));
+  }
+
+  /** A number key: answer the active question. Returns whether the key was used. */
+  numberKey(digit) {
+    const fieldset = this.active && !this.active.disabled ? this.active : this.firstIncomplete();
+    if (!fieldset || fieldset.dataset.kind === "text") return false;
+    const key = fieldset.dataset.key;
+    const pick = (name, value) => {
+      const input = fieldset.querySelector(`input[name="${name}"][value="${value}"]`);
+      if (input) input.checked = true;
+      return Boolean(input);
+    };
+    let used = false;
+    if (fieldset.dataset.kind === "finding") {
+      if (digit === 0) used = pick(`q-${key}-present`, "no");
+      else {
+        used = pick(`q-${key}-present`, "yes");
+        if (fieldset.querySelector(".confidence")) used = pick(`q-${key}`, String(digit)) && used;
+      }
+    } else {
+      used = pick(`q-${key}`, String(digit));
+    }
+    if (!used) return false;
+    this.changed(fieldset);
+    if (this.isComplete(fieldset)) this.activate(this.firstIncomplete() || fieldset);
+    return true;
+  }
+
+  /** The unanswered required questions' texts. */
+  missingRequired() {
+    return this.fieldsets
+      .filter((f) => f.querySelector("legend").textContent.includes("(required)") && !this.isComplete(f))
+      .map((f) => f.querySelector("legend").textContent.replace("(required)", "").trim());
+  }
+}
