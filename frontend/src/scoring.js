@@ -1,9 +1,9 @@
 // The scoring panel: the study's questions as a form that autosaves every answer.
 //
 // The form is rendered by Django (it also works without this script); here each change is
-// sent to the answers API as soon as it is made. Number keys answer the active question
-// (the one with the keyboard focus, else the first unanswered one); on a finding, 0 means
-// absent and a digit means present with that confidence.
+// sent to the answers API as soon as it is made. Number keys answer the active question:
+// the one with the keyboard focus, or, once a question is answered, the next unanswered
+// one. On a finding, 0 means absent and a digit means present with that confidence.
 
 const TEXT_DELAY_MS = 600;
 
@@ -18,7 +18,11 @@ export class ScoringPanel {
     this.fieldsets = [...form.querySelectorAll("fieldset.question")];
     this.timers = new Map();
     for (const fieldset of this.fieldsets) {
-      fieldset.addEventListener("change", () => this.changed(fieldset));
+      fieldset.addEventListener("change", (event) => {
+        this.changed(fieldset);
+        // A question answered with the mouse: number keys go on with the next open one.
+        if (event.target.type === "radio" && this.isComplete(fieldset)) this.advanceFrom(fieldset);
+      });
       fieldset.addEventListener("input", (event) => {
         if (event.target.tagName === "TEXTAREA") this.changedLater(fieldset);
       });
@@ -56,6 +60,13 @@ export class ScoringPanel {
 
   firstIncomplete() {
     return this.fieldsets.find((f) => !f.disabled && !this.isComplete(f)) || null;
+  }
+
+  /** Make the next unanswered question after `fieldset` (else the first one) active. */
+  advanceFrom(fieldset) {
+    const after = this.fieldsets.slice(this.fieldsets.indexOf(fieldset) + 1);
+    const next = after.find((f) => !f.disabled && !this.isComplete(f)) || this.firstIncomplete();
+    this.activate(next || fieldset);
   }
 
   activate(fieldset) {
@@ -108,7 +119,7 @@ export class ScoringPanel {
     }
     if (!used) return false;
     this.changed(fieldset);
-    if (this.isComplete(fieldset)) this.activate(this.firstIncomplete() || fieldset);
+    if (this.isComplete(fieldset)) this.advanceFrom(fieldset);
     return true;
   }
 
