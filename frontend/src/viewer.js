@@ -62,7 +62,9 @@ function sub(a, b) {
 }
 
 async function fetchJson(url) {
-  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/dicom+json" } });
+  // No custom headers: the page preloads this URL (<link rel=preload as=fetch>) and a plain
+  // same-origin GET reuses that response.
+  const response = await fetch(url, { credentials: "same-origin" });
   if (!response.ok) throw new Error(`${url}: ${response.status} ${response.statusText}`);
   return response.json();
 }

@@ -129,13 +129,16 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
     items = [{"question": q, "answer": stored.get(q.pk)} for q in questions]
     series = reading.series
     editable = not reading_is_locked(reading)
+    dicomweb_root = reverse("readerstudy:wado_uri", args=[reading.public_id]).removesuffix("wado")
+    study_uid = blinding.reading_uid(reading, series.study_instance_uid)
+    series_uid = blinding.reading_uid(reading, series.series_instance_uid)
     config = {
         "reading": str(reading.public_id),
         "editable": editable,
         "submitted": reading.status == Reading.Status.SUBMITTED,
-        "dicomwebRoot": reverse("readerstudy:wado_uri", args=[reading.public_id]).removesuffix("wado"),
-        "studyUid": blinding.reading_uid(reading, series.study_instance_uid),
-        "seriesUid": blinding.reading_uid(reading, series.series_instance_uid),
+        "dicomwebRoot": dicomweb_root,
+        "studyUid": study_uid,
+        "seriesUid": series_uid,
         "numSlices": series.num_slices,
         "startSlice": reading.last_slice if reading.last_slice is not None else series.num_slices // 2,
         "markScale": study.mark_scale,
@@ -171,6 +174,7 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
             "mark_scale": study.mark_scale,
             "num_slices": series.num_slices,
             "workstation_config": config,
+            "metadata_url": f"{dicomweb_root}studies/{study_uid}/series/{series_uid}/metadata",
         },
     )
 
