@@ -113,6 +113,7 @@ export class SaveQueue {
     }
     this.inFlight = null;
     if (status >= 200 && status < 300) {
+      if (this.attempt > 0) this.lastError = ""; // the failure we were retrying is over
       this.attempt = 0;
     } else if (isTransient(status)) {
       // Put it back in front unless a newer change with the same key arrived meanwhile.
