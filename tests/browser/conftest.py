@@ -74,14 +74,32 @@ def browser(playwright_instance: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page in a fresh browser context (no cookies shared between tests)."""
+    """A fresh page in a fresh browser context (no cookies shared between tests).
+
+    At the end the page leaves for about:blank (the workstation then sends what it has
+    not saved yet) and the requests still under way are waited for, so none reaches the
+    live server while the test database is flushed. Tests list their database fixtures
+    before ``page`` so that the page closes first.
+    """
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(TIMEOUT_MS)
+    under_way: set = set()
+    context.on("request", lambda request: under_way.add(request))
+    context.on("requestfinished", lambda request: under_way.discard(request))
+    context.on("requestfailed", lambda request: under_way.discard(request))
+    page = context.new_page()
     try:
-        yield context.new_page()
+        yield page
     finally:
-        context.close()
+        try:
+            page.goto("about:blank")
+            for _ in range(100):  # at most 5 s
+                if not under_way:
+                    break
+                page.wait_for_timeout(50)
+        finally:
+            context.close()
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def two_cases(transactional_db, tmp_path):
     return readings
 
 
-def test_reader_scrolls_answers_and_submits(page: Page, login, live_server, two_cases):
+def test_reader_scrolls_answers_and_submits(two_cases, live_server, page: Page, login):
     first, second = two_cases
     login(page, "rita")
     page.goto(f"{live_server.url}/reading/")

@@ -50,7 +50,7 @@ def wait_saved(page: Page) -> None:
     page.wait_for_function("window.workstation.queue.idle")
 
 
-def test_reader_reads_marks_resumes_and_submits(page: Page, browser: Browser, login, live_server, demo):
+def test_reader_reads_marks_resumes_and_submits(demo, live_server, page: Page, browser: Browser, login):
     reading = open_first_reading(page, login, live_server)
     expect(page.locator("h1")).to_contain_text(f"Reading 1 of {reading.session.readings.count()}")
 
@@ -151,7 +151,7 @@ def test_reader_reads_marks_resumes_and_submits(page: Page, browser: Browser, lo
         context.close()
 
 
-def test_answers_made_offline_are_saved_when_the_network_returns(page: Page, login, live_server, demo):
+def test_answers_made_offline_are_saved_when_the_network_returns(demo, live_server, page: Page, login):
     reading = open_first_reading(page, login, live_server)
     wait_saved(page)
     page.context.set_offline(True)
@@ -163,7 +163,7 @@ def test_answers_made_offline_are_saved_when_the_network_returns(page: Page, log
     assert Answer.objects.get(reading=reading, question__key="overall_quality").value == 5
 
 
-def test_a_placed_mark_needs_a_confidence_before_submitting(page: Page, login, live_server, demo):
+def test_a_placed_mark_needs_a_confidence_before_submitting(demo, live_server, page: Page, login):
     reading = open_first_reading(page, login, live_server)
     cx, cy = viewport_centre(page)
     page.mouse.click(cx, cy)
@@ -177,7 +177,7 @@ def test_a_placed_mark_needs_a_confidence_before_submitting(page: Page, login, l
     expect(page.locator("#marks-list li")).to_have_count(0)
 
 
-def test_coronal_and_sagittal_reformats_render(page: Page, login, live_server, demo):
+def test_coronal_and_sagittal_reformats_render(demo, live_server, page: Page, login):
     open_first_reading(page, login, live_server)
     page.get_by_role("button", name="Coronal").click()
     expect(page.locator("#overlay-slice")).to_contain_text("(coronal)")
