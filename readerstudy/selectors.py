@@ -6,6 +6,7 @@ from datetime import datetime
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from . import roles
 from .models import (
     Answer,
     ReaderParticipation,
@@ -47,11 +48,17 @@ def reading_for_reader(public_id) -> Reading:
 
 
 def reading_neighbours(reading: Reading) -> tuple[Reading | None, Reading | None, int]:
-    """The previous and next reading of the same session and the session's size."""
+    """The previous and next reading of the same session that the study's navigation lets
+    the reader go to (``roles.can_open_in_order``; none back in a sequential study), and
+    the session's size."""
     siblings = list(reading.session.readings.order_by("position"))
     index = next(i for i, r in enumerate(siblings) if r.pk == reading.pk)
     previous = siblings[index - 1] if index > 0 else None
     following = siblings[index + 1] if index + 1 < len(siblings) else None
+    if reading.session.participation.study.navigation == Study.Navigation.SEQUENTIAL:
+        previous = None
+        if following is not None and not roles.can_open_in_order(following):
+            following = None
     return previous, following, len(siblings)
 
 
@@ -63,12 +70,16 @@ def reading_next_unsubmitted(reading: Reading) -> Reading | None:
     return after or remaining.order_by("position").first()
 
 
-def session_progress(session: ReadingSession) -> tuple[int, int]:
-    """(submitted readings, all readings) of a session."""
-    counts = session.readings.aggregate(
+def _done_and_total(readings: QuerySet[Reading]) -> tuple[int, int]:
+    counts = readings.aggregate(
         total=Count("id"), done=Count("id", filter=Q(status=Reading.Status.SUBMITTED))
     )
     return counts["done"], counts["total"]
+
+
+def session_progress(session: ReadingSession) -> tuple[int, int]:
+    """(submitted readings, all readings) of a session."""
+    return _done_and_total(session.readings.all())
 
 
 @dataclass(frozen=True)
@@ -131,15 +142,13 @@ def study_reader_progress(study: Study) -> list[ReaderProgress]:
     participations = study.participations.select_related("user").order_by("code")
     for participation in participations:
         readings = Reading.objects.filter(session__participation=participation)
-        stats = readings.aggregate(
-            total=Count("id"), done=Count("id", filter=Q(status=Reading.Status.SUBMITTED))
-        )
+        done, total = _done_and_total(readings)
         last = (
             readings.exclude(submitted_at=None)
             .order_by("-submitted_at")
             .values_list("submitted_at", flat=True)
         ).first()
-        rows.append(ReaderProgress(participation, stats["done"], stats["total"], last))
+        rows.append(ReaderProgress(participation, done, total, last))
     return rows
 
 
@@ -160,13 +169,28 @@ def study_references(study: Study) -> QuerySet[ReferenceStandard]:
     )
 
 
+#: The columns that say which reading a row of a results table belongs to (unblinded).
+READING_KEY_COLUMNS = ["study", "reader", "session", "position", "case", "condition"]
+
+
+def _reading_key(study: Study, reading: Reading) -> dict[str, object]:
+    """The READING_KEY_COLUMNS of a reading (needs its participation, case and condition)."""
+    return {
+        "study": study.slug,
+        "reader": reading.session.participation.code,
+        "session": reading.session.number,
+        "position": reading.position,
+        "case": reading.series.case.code,
+        "condition": reading.series.condition.label,
+    }
+
+
+def _isoformat(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
 RESULT_COLUMNS = [
-    "study",
-    "reader",
-    "session",
-    "position",
-    "case",
-    "condition",
+    *READING_KEY_COLUMNS,
     "question",
     "value",
     "present",
@@ -198,30 +222,20 @@ def study_answer_rows(study: Study) -> list[dict[str, object]]:
         reading = answer.reading
         rows.append(
             {
-                "study": study.slug,
-                "reader": reading.session.participation.code,
-                "session": reading.session.number,
-                "position": reading.position,
-                "case": reading.series.case.code,
-                "condition": reading.series.condition.label,
+                **_reading_key(study, reading),
                 "question": answer.question.key,
                 "value": "" if answer.value is None else answer.value,
                 "present": "" if answer.present is None else int(answer.present),
                 "text": answer.text,
                 "reading_status": reading.status,
-                "submitted_at": reading.submitted_at.isoformat() if reading.submitted_at else "",
+                "submitted_at": _isoformat(reading.submitted_at),
             }
         )
     return rows
 
 
 READING_COLUMNS = [
-    "study",
-    "reader",
-    "session",
-    "position",
-    "case",
-    "condition",
+    *READING_KEY_COLUMNS,
     "reading_status",
     "opened_at",
     "submitted_at",
@@ -249,15 +263,10 @@ def study_reading_rows(study: Study) -> list[dict[str, object]]:
         telemetry = reading_telemetry(reading, visits)
         rows.append(
             {
-                "study": study.slug,
-                "reader": reading.session.participation.code,
-                "session": reading.session.number,
-                "position": reading.position,
-                "case": reading.series.case.code,
-                "condition": reading.series.condition.label,
+                **_reading_key(study, reading),
                 "reading_status": reading.status,
-                "opened_at": reading.opened_at.isoformat() if reading.opened_at else "",
-                "submitted_at": reading.submitted_at.isoformat() if reading.submitted_at else "",
+                "opened_at": _isoformat(reading.opened_at),
+                "submitted_at": _isoformat(reading.submitted_at),
                 "marks": reading.n_marks,
                 "visits": telemetry.visits,
                 "active_seconds": round(telemetry.active_seconds, 3),

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from .. import blinding, roles, selectors
-from ..models import Question, Reading, Study
+from ..models import Question, Reading
 from ..services.readings import AnswerInput, answers_save, reading_is_locked, reading_open, reading_submit
 
 _ZERO_UUID = uuid.UUID(int=0)
@@ -122,9 +122,6 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
     reading = reading_open(reading=reading, user=request.user)
     stored = {a.question_id: a for a in reading.answers.all()}
     previous, following, total = selectors.reading_neighbours(reading)
-    if study.navigation == Study.Navigation.SEQUENTIAL:
-        previous = None
-        following = following if following and roles.can_open_in_order(following) else None
     done, _ = selectors.session_progress(reading.session)
     items = [{"question": q, "answer": stored.get(q.pk)} for q in questions]
     series = reading.series

@@ -21,6 +21,16 @@ def study_for_request(request: HttpRequest, slug: str, *, allowed) -> Study:
     return study
 
 
+def _csv_response(filename: str, columns: list[str], rows: list[dict[str, object]]) -> HttpResponse:
+    """A CSV download with a header row."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.DictWriter(response, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return response
+
+
 def _coordinates_or_analyses(user, study: Study) -> bool:
     return roles.can_coordinate(user, study) or roles.can_view_results(user, study)
 
@@ -83,12 +93,9 @@ def study_references(request: HttpRequest, slug: str) -> HttpResponse:
 def study_results_csv(request: HttpRequest, slug: str) -> HttpResponse:
     """Every answer as one row of a long CSV table, with condition labels (statisticians only)."""
     study = study_for_request(request, slug, allowed=roles.can_view_results)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-answers.csv"'
-    writer = csv.DictWriter(response, fieldnames=selectors.RESULT_COLUMNS)
-    writer.writeheader()
-    writer.writerows(selectors.study_answer_rows(study))
-    return response
+    return _csv_response(
+        f"{study.slug}-answers.csv", selectors.RESULT_COLUMNS, selectors.study_answer_rows(study)
+    )
 
 
 @login_required
@@ -96,9 +103,6 @@ def study_results_csv(request: HttpRequest, slug: str) -> HttpResponse:
 def study_readings_csv(request: HttpRequest, slug: str) -> HttpResponse:
     """One row per reading with status, marks count and reading telemetry (statisticians only)."""
     study = study_for_request(request, slug, allowed=roles.can_view_results)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-readings.csv"'
-    writer = csv.DictWriter(response, fieldnames=selectors.READING_COLUMNS)
-    writer.writeheader()
-    writer.writerows(selectors.study_reading_rows(study))
-    return response
+    return _csv_response(
+        f"{study.slug}-readings.csv", selectors.READING_COLUMNS, selectors.study_reading_rows(study)
+    )
