@@ -11,6 +11,8 @@ browser is missing the tests fail (not skip): ``bash bin/test`` installs it.
 """
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -100,6 +102,21 @@ def page(browser: Browser) -> Iterator[Page]:
                 page.wait_for_timeout(50)
         finally:
             context.close()
+            _wait_for_live_server_requests()
+
+
+def _wait_for_live_server_requests(timeout_s: float = 5.0) -> None:
+    """Wait until the live server (in this process) has no request in progress.
+
+    Its request threads run ``process_request_thread`` (socketserver.ThreadingMixIn), which
+    Python names them after; a request still running when the test database is flushed
+    could deadlock with the flush.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not any("process_request_thread" in t.name for t in threading.enumerate() if t.is_alive()):
+            return
+        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -40,6 +40,11 @@ def open_first_reading(page: Page, login, live_server) -> Reading:
     return Reading.objects.get(public_id=public_id)
 
 
+def wait_for_image(page: Page) -> None:
+    """Wait until an image is on the canvas (a reformat fills in as its volume streams in)."""
+    page.wait_for_function(f"({CANVAS_LIT_FRACTION})() > 0.05")
+
+
 def viewport_centre(page: Page) -> tuple[float, float]:
     box = page.locator("#viewport").bounding_box()
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -181,9 +186,9 @@ def test_coronal_and_sagittal_reformats_render(demo, live_server, page: Page, lo
     open_first_reading(page, login, live_server)
     page.get_by_role("button", name="Coronal").click()
     expect(page.locator("#overlay-slice")).to_contain_text("(coronal)")
-    assert page.evaluate(CANVAS_LIT_FRACTION) > 0.05
+    wait_for_image(page)
     page.keyboard.press("s")
     expect(page.locator("#overlay-slice")).to_contain_text("(sagittal)")
-    assert page.evaluate(CANVAS_LIT_FRACTION) > 0.05
+    wait_for_image(page)
     page.keyboard.press("a")
     expect(page.locator("#overlay-slice")).not_to_contain_text("(")
