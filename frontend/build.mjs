@@ -3,7 +3,9 @@
 //   node frontend/build.mjs          # production bundle (minified, with source maps)
 //
 // Outputs (served by Django's static files):
-//   workstation.js                 the page script (ES module)
+//   workstation.js                 the page script (ES module): scoring, autosave, first image
+//   viewer.js                      the Cornerstone viewer (ES module), which the page script
+//                                  loads with import() once it has drawn the first image
 //   decodeImageFrameWorker.js      the DICOM image loader's decode worker; the bundle
 //                                  starts it as ./decodeImageFrameWorker.js beside itself
 //   wasm/*.wasm                    codecs for compressed transfer syntaxes
@@ -50,7 +52,10 @@ const common = {
 
 await build({
   ...common,
-  entryPoints: { workstation: join(root, "frontend", "src", "workstation.js") },
+  entryPoints: {
+    workstation: join(root, "frontend", "src", "workstation.js"),
+    viewer: join(root, "frontend", "src", "viewer.js"),
+  },
   outdir,
 });
 await build({

@@ -12,16 +12,29 @@ condition or links two conditions of the same case:
 * attributes that can reveal how an image was made are removed or neutralised
   (``CONDITION_REVEALING``), together with private tags, dates and times;
 * ImageType is set to ORIGINAL\\PRIMARY for every condition.
+
+The WADO-RS metadata of a series is blinded in two steps, because reading and
+blinding every header on each request is slow (about 3 ms per instance): the
+reading-independent part (everything but UIDs and patient name/ID) is computed once
+per series and stored beside its instances (``series_metadata_neutral``); each request
+then only remaps the UIDs and sets the pseudonym (``series_metadata_blinded``). The
+stored file's name carries a digest of the blinding rules, so changing the rules
+makes a new one.
 """
 
 import hashlib
+import json
 from io import BytesIO
+from typing import Any
 
 import pydicom
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from pydicom.dataset import Dataset
 
-from .models import DicomInstance, Reading
-from .services.deidentify import dataset_deidentify, uid_pseudonymize
+from .models import ImageSeries, Reading
+from .services.deidentify import PROFILE_ACTIONS, dataset_deidentify, uid_pseudonymize
 
 #: Attributes removed from every served instance because they can reveal the condition.
 CONDITION_REVEALING = (
@@ -74,7 +87,11 @@ def reading_uid(reading: Reading, stored_uid: str) -> str:
 
 def blind_dataset(ds: Dataset, reading: Reading) -> Dataset:
     """Blind ``ds`` (a stored instance of the reading's series) in place and return it."""
-    dataset_deidentify(ds, case_code=reading_pseudonym(reading), uid_salt=reading_salt(reading))
+    return _blind(ds, pseudonym=reading_pseudonym(reading), uid_salt=reading_salt(reading))
+
+
+def _blind(ds: Dataset, *, pseudonym: str, uid_salt: str | None) -> Dataset:
+    dataset_deidentify(ds, case_code=pseudonym, uid_salt=uid_salt)
     for keyword in CONDITION_REVEALING:
         if keyword in ds:
             delattr(ds, keyword)
@@ -83,11 +100,85 @@ def blind_dataset(ds: Dataset, reading: Reading) -> Dataset:
     return ds
 
 
-def blinded_instance_bytes(instance: DicomInstance, reading: Reading) -> bytes:
-    """The instance as the reader receives it: a DICOM Part 10 file, blinded."""
-    with instance.file.open("rb") as handle:
+def reading_instance_files(reading: Reading) -> dict[str, str]:
+    """Reading-specific SOP instance UID -> storage name of the stored file, in slice order.
+
+    Cached (``django.core.cache``) per reading: a series' instances never change after
+    import, and hashing every UID of the series on each frame request is slow.
+    """
+    key = f"readerstudy:instance-files:{reading.public_id}:{reading.series_id}"
+    files = cache.get(key)
+    if files is None:
+        instances = reading.series.instances.order_by("slice_index").only("sop_instance_uid", "file")
+        files = {reading_uid(reading, i.sop_instance_uid): i.file.name for i in instances}
+        cache.set(key, files, timeout=24 * 3600)
+    return files
+
+
+def blinded_instance_bytes(name: str, reading: Reading) -> bytes:
+    """The stored instance ``name`` as the reader receives it: a DICOM Part 10 file, blinded."""
+    with default_storage.open(name, "rb") as handle:
         ds = pydicom.dcmread(handle)
     blind_dataset(ds, reading)
     buffer = BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------- series metadata
+
+#: Digest of the rules above: part of the stored metadata's file name.
+RULES_DIGEST = hashlib.sha256(repr((CONDITION_REVEALING, PROFILE_ACTIONS)).encode()).hexdigest()[:12]
+_PATIENT_NAME, _PATIENT_ID = "00100010", "00100020"
+#: Stands in for the pseudonym in the stored, reading-independent metadata.
+_PLACEHOLDER = "R-PSEUDONYM"
+
+
+def series_metadata_path(series: ImageSeries) -> str:
+    """Storage name of the series' reading-independent metadata for the current rules."""
+    return f"dicom/study-{series.case.study_id}/series-{series.public_id}/metadata-{RULES_DIGEST}.json"
+
+
+def series_metadata_neutral(series: ImageSeries) -> list[dict[str, Any]]:
+    """Every instance's header (DICOM JSON, PS3.18 F.2), blinded except UIDs and patient name/ID.
+
+    Read from storage; made and stored on first use (at import, or on the first request
+    after the blinding rules changed).
+    """
+    name = series_metadata_path(series)
+    if default_storage.exists(name):
+        with default_storage.open(name, "rb") as handle:
+            return json.load(handle)
+    metadata = []
+    for instance in series.instances.order_by("slice_index"):
+        with instance.file.open("rb") as handle:
+            ds = pydicom.dcmread(handle, stop_before_pixels=True)
+        metadata.append(_blind(ds, pseudonym=_PLACEHOLDER, uid_salt=None).to_json_dict())
+    saved = default_storage.save(name, ContentFile(json.dumps(metadata).encode()))
+    if saved != name:  # another request stored it meanwhile: keep theirs
+        default_storage.delete(saved)
+    return metadata
+
+
+def series_metadata_blinded(reading: Reading) -> list[dict[str, Any]]:
+    """The WADO-RS metadata the reader receives: the same as ``blind_dataset`` on every header."""
+    salt, pseudonym = reading_salt(reading), reading_pseudonym(reading)
+    metadata = series_metadata_neutral(reading.series)
+    for instance in metadata:
+        _personalize(instance, salt=salt, pseudonym=pseudonym)
+    return metadata
+
+
+def _personalize(item: dict[str, Any], *, salt: str, pseudonym: str) -> None:
+    """Remap the UIDs of one DICOM JSON dataset (and its sequences) and set the pseudonym."""
+    for tag, element in item.items():
+        vr = element.get("vr")
+        if tag == _PATIENT_NAME:
+            element["Value"] = [{"Alphabetic": pseudonym}]
+        elif tag == _PATIENT_ID:
+            element["Value"] = [pseudonym]
+        elif vr == "UI" and "Value" in element:
+            element["Value"] = [uid_pseudonymize(uid, salt=salt) if uid else uid for uid in element["Value"]]
+        elif vr == "SQ":
+            for child in element.get("Value", []):
+                _personalize(child, salt=salt, pseudonym=pseudonym)

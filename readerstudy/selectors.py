@@ -44,7 +44,9 @@ def reader_sessions_list(user) -> QuerySet[ReadingSession]:
 
 def reading_for_reader(public_id) -> Reading:
     """A reading with what its page needs; raises Reading.DoesNotExist."""
-    return Reading.objects.select_related("session__participation__study", "series").get(public_id=public_id)
+    return Reading.objects.select_related("session__participation__study", "series__case__study").get(
+        public_id=public_id
+    )
 
 
 def reading_neighbours(reading: Reading) -> tuple[Reading | None, Reading | None, int]:

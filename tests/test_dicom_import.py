@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from pydicom.uid import generate_uid
 
+from readerstudy import blinding
 from readerstudy.models import AuditEvent, Case, DicomInstance, ImageSeries, SourceIdentity, Study
 from readerstudy.services.deidentify import uid_pseudonymize
 from readerstudy.services.dicom_import import DicomImportError, dicom_import, manifest_parse
@@ -391,7 +392,8 @@ def test_storage_failure_leaves_no_partial_series(study, conditions, folder, med
     survivor = report.imported[0].series
     assert row_counts() == {"cases": 1, "series": 1, "instances": 6, "identities": 1}
     assert sorted(p.name for p in stored_files(media_root)) == sorted(
-        Path(i.file.name).name for i in survivor.instances.all()
+        [Path(i.file.name).name for i in survivor.instances.all()]
+        + [Path(blinding.series_metadata_path(survivor)).name]
     )
 
 

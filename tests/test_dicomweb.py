@@ -180,3 +180,43 @@ def test_bad_wado_requests_are_refused(client, two_conditions):
     sop = client.get(series_url(reading) + "/instances").json()[0]["00080018"]["Value"][0]
     assert client.get(f"{series_url(reading)}/instances/{sop}/frames/2").status_code == 404
     assert client.get(f"{series_url(reading)}/instances/1.2.3").status_code == 404
+
+
+def test_series_metadata_is_every_header_blinded_for_the_reading(client, two_conditions):
+    """The stored, reading-independent metadata plus the per-reading remap equals blinding each header."""
+    from django.core.files.storage import default_storage
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    user, readings = two_conditions
+    # Give one stored header nested UIDs and a nested patient name, as real files have.
+    stored = readings[0].series.instances.order_by("slice_index").first()
+    with stored.file.open("rb") as handle:
+        ds = pydicom.dcmread(handle)
+    reference, patient = Dataset(), Dataset()
+    reference.ReferencedSOPClassUID = pydicom.uid.MRImageStorage
+    reference.ReferencedSOPInstanceUID = "2.25.123456789"
+    patient.PatientName = "Nested^Name"
+    patient.PatientID = "NESTED-ID"
+    ds.ReferencedInstanceSequence = Sequence([reference])
+    ds.SourcePatientGroupIdentificationSequence = Sequence([patient])
+    with default_storage.open(stored.file.name, "wb") as handle:
+        ds.save_as(handle, enforce_file_format=True)
+    default_storage.delete(blinding.series_metadata_path(readings[0].series))
+
+    client.force_login(user)
+    for reading in readings:
+        served = client.get(series_url(reading) + "/metadata").json()
+        expected = []
+        for instance in reading.series.instances.order_by("slice_index"):
+            with instance.file.open("rb") as handle:
+                header = pydicom.dcmread(handle, stop_before_pixels=True)
+            expected.append(blinding.blind_dataset(header, reading).to_json_dict())
+        assert served == expected
+        assert default_storage.exists(blinding.series_metadata_path(reading.series))
+    nested = client.get(series_url(readings[0]) + "/metadata").json()[0]
+    uid = nested["0008114A"]["Value"][0]["00081155"]["Value"][0]
+    assert uid == blinding.reading_uid(readings[0], "2.25.123456789")
+    assert nested["00100026"]["Value"][0]["00100010"]["Value"] == [
+        {"Alphabetic": blinding.reading_pseudonym(readings[0])}
+    ]

@@ -5,6 +5,9 @@
 // reformats: an orthographic volume viewport over the same images (needs WebGL; without it
 // the viewer renders the stack on the CPU and offers no reformats).
 //
+// The page script loads this module (its own bundle, viewer.js) with import() after it has
+// drawn the first image itself (firstpaint.js).
+//
 // Mouse: left-drag window/level, right-drag zoom, middle-drag pan, wheel scrolls slices.
 
 import {
@@ -61,14 +64,6 @@ function sub(a, b) {
   return [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
 }
 
-async function fetchJson(url) {
-  // No custom headers: the page preloads this URL (<link rel=preload as=fetch>) and a plain
-  // same-origin GET reuses that response.
-  const response = await fetch(url, { credentials: "same-origin" });
-  if (!response.ok) throw new Error(`${url}: ${response.status} ${response.statusText}`);
-  return response.json();
-}
-
 let cornerstoneReady = null;
 
 /** Initialise Cornerstone, its DICOM loader and tools once per page. */
@@ -111,16 +106,15 @@ export class Viewer extends EventTarget {
     this.toolGroup = null;
   }
 
-  /** Load the series' metadata, show the start slice, then load the rest of the series. */
-  async start() {
+  /**
+   * Show the start slice, then load the rest of the series.
+   * @param {string} seriesUrl  the series' WADO-RS URL (absolute)
+   * @param {object[]} metadata its WADO-RS metadata (DICOM JSON, one object per instance, in slice order)
+   */
+  async start(seriesUrl, metadata) {
     const { gpu } = await initCornerstone(this.staticBase);
     this.gpu = gpu;
     performance.mark("workstation:cornerstone-ready");
-    const { dicomwebRoot, studyUid, seriesUid } = this.config;
-    const seriesUrl = `${location.origin}${dicomwebRoot}studies/${studyUid}/series/${seriesUid}`;
-    const metadata = await fetchJson(`${seriesUrl}/metadata`);
-    if (!metadata.length) throw new Error("This series has no images.");
-    performance.mark("workstation:metadata");
     this.imageIds = metadata.map((instance) => {
       const sop = instance["00080018"].Value[0];
       const imageId = `wadors:${seriesUrl}/instances/${sop}/frames/1`;
@@ -150,7 +144,7 @@ export class Viewer extends EventTarget {
 
     const start = Math.min(Math.max(this.config.startSlice || 0, 0), this.imageIds.length - 1);
     await this.showAcquired(start);
-    performance.mark("workstation:first-image");
+    performance.mark("workstation:viewer-ready");
     this.emit("firstimage");
     this.prefetch(start).then(() => {
       performance.mark("workstation:series-loaded");

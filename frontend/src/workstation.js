@@ -2,13 +2,19 @@
 // telemetry and keyboard shortcuts of the reading page (templates/readerstudy/reading_detail.html).
 //
 // The page's configuration is the JSON in #workstation-config (views.reader.reading_detail).
+//
+// Loading order, so that the reader sees the image as early as possible: this small script
+// sets up the scoring panel and autosave, fetches the series' metadata (preloaded by the
+// page) and draws the start slice itself (firstpaint.js); only then does it evaluate the
+// Cornerstone viewer, a separate and much larger bundle (config.viewerScript, fetched in
+// parallel through <link rel=modulepreload>), which takes over the image.
 
 import { SaveQueue } from "./autosave.js";
+import { firstPaint } from "./firstpaint.js";
 import { uuid4 } from "./ids.js";
 import { MarkLayer } from "./marks.js";
 import { ScoringPanel } from "./scoring.js";
 import { Telemetry } from "./telemetry.js";
-import { Viewer } from "./viewer.js";
 
 const TELEMETRY_EVERY_MS = 15000;
 const POSITION_DELAY_MS = 400;
@@ -25,10 +31,33 @@ function showMessage(text) {
   box.hidden = !text;
 }
 
+async function fetchJson(url) {
+  // No custom headers: the page preloads this URL (<link rel=preload as=fetch>) and a plain
+  // same-origin GET reuses that response.
+  const response = await fetch(url, { credentials: "same-origin" });
+  if (!response.ok) throw new Error(`${url}: ${response.status} ${response.statusText}`);
+  return response.json();
+}
+
+/** Draw the start slice before the viewer is loaded; never fails (the viewer draws it anyway). */
+async function firstImage(config, seriesUrl, metadata) {
+  const index = Math.min(Math.max(config.startSlice || 0, 0), metadata.length - 1);
+  const sop = metadata[index]["00080018"].Value[0];
+  try {
+    if (await firstPaint($("#first-paint"), `${seriesUrl}/instances/${sop}/frames/1`, metadata[index])) {
+      performance.mark("workstation:first-image");
+    }
+  } catch (error) {
+    console.warn("The first image is left to the viewer:", error);
+  }
+}
+
 function main() {
   performance.mark("workstation:script");
   const config = JSON.parse($("#workstation-config").textContent);
   const staticBase = new URL(".", import.meta.url).href;
+  const { dicomwebRoot, studyUid, seriesUid } = config;
+  const seriesUrl = `${location.origin}${dicomwebRoot}studies/${studyUid}/series/${seriesUid}`;
   const visitId = uuid4();
   const form = $("#reading-form");
 
@@ -52,103 +81,11 @@ function main() {
   };
   setInterval(reportVisit, TELEMETRY_EVERY_MS);
 
-  // ---- viewer ------------------------------------------------------------------------
-  const element = $("#viewport");
-  const viewer = new Viewer(element, config, staticBase);
-  const slider = $("#slice-slider");
-  const overlaySlice = $("#overlay-slice");
-  const overlayWindow = $("#overlay-window");
-  const overlayPosition = $("#overlay-position");
-  let positionTimer = null;
-
-  const marks = config.markScale.length
-    ? new MarkLayer({
-        viewer,
-        svg: $("#mark-layer"),
-        list: $("#marks-list"),
-        rowTemplate: $("#mark-row"),
-        countLabel: $("#marks-count"),
-        scale: config.markScale,
-        editable: config.editable,
-        onSave: (mark) =>
-          queue.put(`mark:${mark.client_id}`, "PUT", `${config.api.marks}${mark.client_id}`, {
-            slice: mark.slice,
-            x: mark.x,
-            y: mark.y,
-            rating: mark.rating,
-            label: mark.label,
-          }),
-        onDelete: (mark) => queue.put(`mark:${mark.client_id}`, "DELETE", `${config.api.marks}${mark.client_id}`),
-        onFirstMark: () => telemetry.markPlaced(),
-      })
-    : null;
-
-  viewer.addEventListener("slice", ({ detail }) => {
-    slider.max = String(detail.count - 1);
-    slider.value = String(detail.index);
-    const planeName = viewer.plane === "acquired" ? "" : ` (${viewer.plane})`;
-    overlaySlice.textContent = `Slice ${detail.index + 1} / ${detail.count}${planeName}`;
-    overlayPosition.textContent = viewer.positionText();
-    if (viewer.plane === "acquired") {
-      telemetry.sliceShown(detail.index);
-      clearTimeout(positionTimer);
-      positionTimer = setTimeout(
-        () => queue.put("position", "POST", config.api.position, { slice: detail.index }),
-        POSITION_DELAY_MS,
-      );
-    }
-    element.dataset.slice = String(detail.index);
-  });
-
-  let windowDragged = false;
-  let presetApplying = false;
-  viewer.addEventListener("window", () => {
-    const w = viewer.window;
-    if (w) overlayWindow.textContent = `W ${Math.round(w.width)}  L ${Math.round(w.center)}`;
-    if (!presetApplying) windowDragged = true;
-  });
-  // One drag is one window/level change, however many mouse moves it takes.
-  element.addEventListener("pointerup", () => {
-    if (windowDragged) telemetry.windowChanged();
-    windowDragged = false;
-  });
-  viewer.addEventListener("rendered", () => marks && marks.draw());
-  viewer.addEventListener("error", ({ detail }) => showMessage(detail.message));
-
-  slider.addEventListener("input", () => viewer.scrollTo(Number(slider.value)));
-
-  const applyPreset = (preset) => {
-    presetApplying = true;
-    viewer.setWindow(preset.window);
-    presetApplying = false;
-    telemetry.windowChanged();
-  };
-  const renderPresets = () => {
-    const box = $("#presets");
-    box.replaceChildren(
-      ...viewer.presets().map((preset, i) => {
-        const button = document.createElement("button");
-        button.type = "button";
-        button.textContent = preset.name;
-        button.title = `${preset.name} window (Shift+${i + 1})`;
-        button.addEventListener("click", () => applyPreset(preset));
-        return button;
-      }),
-    );
-  };
-
-  const planeButtons = [...document.querySelectorAll("[data-plane]")];
-  const setPlane = async (plane) => {
-    try {
-      await viewer.setPlane(plane);
-      for (const b of planeButtons) b.setAttribute("aria-pressed", String(b.dataset.plane === viewer.plane));
-      marks && marks.draw();
-    } catch (error) {
-      showMessage(error.message);
-    }
-  };
-  for (const button of planeButtons) button.addEventListener("click", () => setPlane(button.dataset.plane));
-  $("#reset-view").addEventListener("click", () => viewer.reset());
+  let viewer = null;
+  let viewerReady = false;
+  let marks = null;
+  let applyPreset = () => {};
+  let setPlane = async () => {};
 
   // ---- scoring -------------------------------------------------------------------------
   const scoring = new ScoringPanel(form, (key, answer) =>
@@ -204,9 +141,120 @@ function main() {
     if (!queue.idle && !submitting) event.preventDefault();
   });
 
+  /** Create the viewer (once its bundle is loaded) and wire it to the page. */
+  const viewerWire = (Viewer) => {
+    // ---- viewer ------------------------------------------------------------------------
+    const element = $("#viewport");
+    viewer = new Viewer(element, config, staticBase);
+    const slider = $("#slice-slider");
+    const overlaySlice = $("#overlay-slice");
+    const overlayWindow = $("#overlay-window");
+    const overlayPosition = $("#overlay-position");
+    let positionTimer = null;
+
+    marks = config.markScale.length
+      ? new MarkLayer({
+          viewer,
+          svg: $("#mark-layer"),
+          list: $("#marks-list"),
+          rowTemplate: $("#mark-row"),
+          countLabel: $("#marks-count"),
+          scale: config.markScale,
+          editable: config.editable,
+          onSave: (mark) =>
+            queue.put(`mark:${mark.client_id}`, "PUT", `${config.api.marks}${mark.client_id}`, {
+              slice: mark.slice,
+              x: mark.x,
+              y: mark.y,
+              rating: mark.rating,
+              label: mark.label,
+            }),
+          onDelete: (mark) => queue.put(`mark:${mark.client_id}`, "DELETE", `${config.api.marks}${mark.client_id}`),
+          onFirstMark: () => telemetry.markPlaced(),
+        })
+      : null;
+
+    viewer.addEventListener("slice", ({ detail }) => {
+      slider.max = String(detail.count - 1);
+      slider.value = String(detail.index);
+      const planeName = viewer.plane === "acquired" ? "" : ` (${viewer.plane})`;
+      overlaySlice.textContent = `Slice ${detail.index + 1} / ${detail.count}${planeName}`;
+      overlayPosition.textContent = viewer.positionText();
+      if (viewer.plane === "acquired") {
+        telemetry.sliceShown(detail.index);
+        clearTimeout(positionTimer);
+        positionTimer = setTimeout(
+          () => queue.put("position", "POST", config.api.position, { slice: detail.index }),
+          POSITION_DELAY_MS,
+        );
+      }
+      element.dataset.slice = String(detail.index);
+    });
+
+    let windowDragged = false;
+    let presetApplying = false;
+    viewer.addEventListener("window", () => {
+      const w = viewer.window;
+      if (w) overlayWindow.textContent = `W ${Math.round(w.width)}  L ${Math.round(w.center)}`;
+      if (!presetApplying) windowDragged = true;
+    });
+    // One drag is one window/level change, however many mouse moves it takes.
+    element.addEventListener("pointerup", () => {
+      if (windowDragged) telemetry.windowChanged();
+      windowDragged = false;
+    });
+    viewer.addEventListener("rendered", () => marks && marks.draw());
+    viewer.addEventListener("error", ({ detail }) => showMessage(detail.message));
+
+    slider.addEventListener("input", () => viewer.scrollTo(Number(slider.value)));
+
+    applyPreset = (preset) => {
+      presetApplying = true;
+      viewer.setWindow(preset.window);
+      presetApplying = false;
+      telemetry.windowChanged();
+    };
+    const renderPresets = () => {
+      const box = $("#presets");
+      box.replaceChildren(
+        ...viewer.presets().map((preset, i) => {
+          const button = document.createElement("button");
+          button.type = "button";
+          button.textContent = preset.name;
+          button.title = `${preset.name} window (Shift+${i + 1})`;
+          button.addEventListener("click", () => applyPreset(preset));
+          return button;
+        }),
+      );
+    };
+
+    const planeButtons = [...document.querySelectorAll("[data-plane]")];
+    setPlane = async (plane) => {
+      try {
+        await viewer.setPlane(plane);
+        for (const b of planeButtons) b.setAttribute("aria-pressed", String(b.dataset.plane === viewer.plane));
+        marks && marks.draw();
+      } catch (error) {
+        showMessage(error.message);
+      }
+    };
+    for (const button of planeButtons) button.addEventListener("click", () => setPlane(button.dataset.plane));
+    $("#reset-view").addEventListener("click", () => viewer.reset());
+    // Called once the viewer shows the series.
+    return () => {
+      renderPresets();
+      for (const b of planeButtons) if (b.dataset.plane !== "acquired") b.disabled = !viewer.canReformat;
+    };
+  };
+
   // ---- keyboard ----------------------------------------------------------------------
   const help = $("#help");
   $("#help-toggle").addEventListener("click", () => help.showModal());
+  // Keys that act on the image do nothing until the viewer shows the series.
+  const onViewer = (action) => {
+    if (viewerReady) action();
+    return viewerReady;
+  };
   document.addEventListener("keydown", (event) => {
     const target = event.target;
     if (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "text")) return;
@@ -214,8 +262,10 @@ function main() {
     const digit = /^Digit(\d)$/.exec(event.code);
     let handled = true;
     if (digit && event.shiftKey) {
-      const preset = viewer.presets()[Number(digit[1]) - 1];
-      if (preset) applyPreset(preset);
+      handled = onViewer(() => {
+        const preset = viewer.presets()[Number(digit[1]) - 1];
+        if (preset) applyPreset(preset);
+      });
     } else if (digit) {
       const value = Number(digit[1]);
       handled = (marks && marks.rateSelected(value)) || scoring.numberKey(value);
@@ -223,33 +273,33 @@ function main() {
       switch (event.key) {
         case "ArrowUp":
         case "PageUp":
-          viewer.scrollBy(event.key === "PageUp" ? -10 : -1);
+          handled = onViewer(() => viewer.scrollBy(event.key === "PageUp" ? -10 : -1));
           break;
         case "ArrowDown":
         case "PageDown":
-          viewer.scrollBy(event.key === "PageDown" ? 10 : 1);
+          handled = onViewer(() => viewer.scrollBy(event.key === "PageDown" ? 10 : 1));
           break;
         case "Home":
-          viewer.scrollTo(0);
+          handled = onViewer(() => viewer.scrollTo(0));
           break;
         case "End":
-          viewer.scrollTo(Infinity);
+          handled = onViewer(() => viewer.scrollTo(Infinity));
           break;
         case "r":
         case "R":
-          viewer.reset();
+          handled = onViewer(() => viewer.reset());
           break;
         case "a":
         case "A":
-          setPlane("acquired");
+          handled = onViewer(() => setPlane("acquired"));
           break;
         case "c":
         case "C":
-          setPlane("coronal");
+          handled = onViewer(() => setPlane("coronal"));
           break;
         case "s":
         case "S":
-          setPlane("sagittal");
+          handled = onViewer(() => setPlane("sagittal"));
           break;
         case "n":
         case "N":
@@ -265,7 +315,7 @@ function main() {
           else handled = false;
           break;
         case "Tab":
-          handled = target === element && marks ? marks.selectNext() : false;
+          handled = target === $("#viewport") && marks ? marks.selectNext() : false;
           break;
         case "Escape":
           if (marks) marks.select(null);
@@ -281,31 +331,39 @@ function main() {
   });
 
   // ---- start -------------------------------------------------------------------------
-  window.workstation = { config, viewer, marks, queue, telemetry, scoring };
-  viewer
-    .start()
-    .then(async () => {
-      renderPresets();
-      for (const b of planeButtons) if (b.dataset.plane !== "acquired") b.disabled = !viewer.canReformat;
-      if (marks) {
-        const response = await fetch(config.api.state, { credentials: "same-origin" });
-        if (response.ok) marks.load((await response.json()).marks);
-        // Changes restored from localStorage win over the server's copy until they are sent.
-        for (const change of queue.restoredChanges()) {
-          const id = change.key.startsWith("mark:") ? change.key.slice(5) : null;
-          if (!id) continue;
-          if (change.method === "DELETE") marks.marks.delete(id);
-          else marks.marks.set(id, { client_id: id, ...change.body });
-        }
-        marks.refresh();
+  const workstation = { config, viewer: null, marks: null, queue, telemetry, scoring };
+  window.workstation = workstation;
+  (async () => {
+    const metadata = await fetchJson(`${seriesUrl}/metadata`);
+    if (!metadata.length) throw new Error("This series has no images.");
+    performance.mark("workstation:metadata");
+    await firstImage(config, seriesUrl, metadata);
+    const { Viewer } = await import(config.viewerScript);
+    const viewerShown = viewerWire(Viewer);
+    workstation.viewer = viewer;
+    workstation.marks = marks;
+    await viewer.start(seriesUrl, metadata);
+    $("#first-paint").hidden = true;
+    viewerReady = true;
+    viewerShown();
+    if (marks) {
+      const response = await fetch(config.api.state, { credentials: "same-origin" });
+      if (response.ok) marks.load((await response.json()).marks);
+      // Changes restored from localStorage win over the server's copy until they are sent.
+      for (const change of queue.restoredChanges()) {
+        const id = change.key.startsWith("mark:") ? change.key.slice(5) : null;
+        if (!id) continue;
+        if (change.method === "DELETE") marks.marks.delete(id);
+        else marks.marks.set(id, { client_id: id, ...change.body });
       }
-      document.body.dataset.workstation = "ready";
-    })
-    .catch((error) => {
-      console.error(error);
-      showMessage(`The images could not be shown: ${error.message}`);
-      document.body.dataset.workstation = "error";
-    });
+      marks.refresh();
+    }
+    document.body.dataset.workstation = "ready";
+  })().catch((error) => {
+    console.error(error);
+    showMessage(`The images could not be shown: ${error.message}`);
+    document.body.dataset.workstation = "error";
+  });
 }
 
 main();

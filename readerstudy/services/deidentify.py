@@ -323,24 +323,26 @@ for _keyword, _action in PROFILE_ACTIONS:
 _DATE_TIME_VRS = {"DA", "DT", "TM"}
 
 
-def uid_pseudonymize(uid: str, *, salt: str) -> str:
+def uid_pseudonymize(uid: str, *, salt: str | None) -> str:
     """The de-identified replacement of ``uid``: the same for the same salt and UID.
 
     DICOM-defined UIDs (SOP classes, transfer syntaxes, coding schemes: root
-    ``1.2.840.10008``) identify nothing and are returned unchanged.
+    ``1.2.840.10008``) identify nothing and are returned unchanged. With ``salt=None``
+    every UID is returned unchanged (for a caller that remaps UIDs itself, later).
     """
     uid = str(uid).strip()
-    if not uid or uid.startswith(DICOM_UID_ROOT):
+    if salt is None or not uid or uid.startswith(DICOM_UID_ROOT):
         return uid
     name_based = uuid.uuid5(_UID_NAMESPACE, f"{salt}|{uid}")
     return f"2.25.{name_based.int}"
 
 
-def dataset_deidentify(ds: Dataset, *, case_code: str, uid_salt: str) -> Dataset:
+def dataset_deidentify(ds: Dataset, *, case_code: str, uid_salt: str | None) -> Dataset:
     """De-identify ``ds`` in place (PS3.15 Annex E Basic Profile) and return it.
 
     Patient name and ID become ``case_code``; UIDs are replaced with
-    :func:`uid_pseudonymize`; the file meta information is rebuilt to match.
+    :func:`uid_pseudonymize` (kept when ``uid_salt`` is None); the file meta
+    information is rebuilt to match.
     """
     _clean(ds, case_code=case_code, uid_salt=uid_salt)
     ds.PatientName = case_code
@@ -355,7 +357,7 @@ def dataset_deidentify(ds: Dataset, *, case_code: str, uid_salt: str) -> Dataset
     return ds
 
 
-def _clean(ds: Dataset, *, case_code: str, uid_salt: str) -> None:
+def _clean(ds: Dataset, *, case_code: str, uid_salt: str | None) -> None:
     """Apply the profile to one dataset and, recursively, to its sequence items."""
     ds.remove_private_tags()
     for elem in list(ds):
@@ -381,7 +383,7 @@ def _is_overlay_or_curve(tag: int) -> bool:
     return 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF
 
 
-def _replace_uids(elem: DataElement, *, uid_salt: str) -> None:
+def _replace_uids(elem: DataElement, *, uid_salt: str | None) -> None:
     if elem.value is None or elem.value == "":
         return
     if isinstance(elem.value, MultiValue | list):

@@ -45,6 +45,7 @@ from pydicom.errors import InvalidDicomError
 
 from sr_engine.volume import slice_normal
 
+from .. import blinding
 from ..models import Case, Condition, DicomInstance, ImageSeries, SourceIdentity, Study
 from .audit import audit_event_create
 from .deidentify import dataset_deidentify, uid_pseudonymize
@@ -838,6 +839,10 @@ def _series_import(
         logger.warning("Import of series %s failed: %s", candidate.uid, exc)
         _reject_series(report, candidate.uid, candidate.files, f"could not be stored: {exc}")
         return
+    try:  # made now so that the first reader does not wait for it
+        blinding.series_metadata_neutral(series)
+    except OSError as exc:  # made on first use instead
+        logger.warning("The blinded metadata of series %s could not be stored: %s", series.public_id, exc)
     report.imported.append(ImportedSeries(case_code, condition.label, len(candidate.files), series))
 
 

@@ -10,11 +10,12 @@ References: DICOM PS3.18 (Web Services), sections 10.4 (WADO-RS), 10.6 (QIDO-RS)
 
 import pydicom
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 from .. import blinding
-from ..models import DicomInstance, Reading
+from ..models import Reading
 from .reader import reading_for_reader_request
 
 BOUNDARY = "readerstudy-boundary"
@@ -31,18 +32,12 @@ def _series_of(request: HttpRequest, public_id, study_uid: str, series_uid: str)
     return reading
 
 
-def _instances_by_uid(reading: Reading) -> dict[str, DicomInstance]:
-    return {
-        blinding.reading_uid(reading, instance.sop_instance_uid): instance
-        for instance in reading.series.instances.order_by("slice_index")
-    }
-
-
-def _instance(reading: Reading, sop_uid: str) -> DicomInstance:
-    instance = _instances_by_uid(reading).get(sop_uid)
-    if instance is None:
+def _instance_file(reading: Reading, sop_uid: str) -> str:
+    """Storage name of the reading's instance ``sop_uid`` (a reading-specific UID)."""
+    name = blinding.reading_instance_files(reading).get(sop_uid)
+    if name is None:
         raise Http404
-    return instance
+    return name
 
 
 def _multipart(parts: list[bytes], part_type: str) -> HttpResponse:
@@ -72,7 +67,7 @@ def series_instances(request: HttpRequest, public_id, study_uid: str, series_uid
     """QIDO-RS: the series' instances in slice order (SOP UIDs and instance numbers)."""
     reading = _series_of(request, public_id, study_uid, series_uid)
     results = []
-    for position, sop_uid in enumerate(_instances_by_uid(reading), start=1):
+    for position, sop_uid in enumerate(blinding.reading_instance_files(reading), start=1):
         results.append(
             {
                 "0020000D": {"vr": "UI", "Value": [study_uid]},
@@ -90,13 +85,7 @@ def series_instances(request: HttpRequest, public_id, study_uid: str, series_uid
 def series_metadata(request: HttpRequest, public_id, study_uid: str, series_uid: str) -> HttpResponse:
     """WADO-RS metadata: every blinded instance as DICOM JSON, pixel data left out."""
     reading = _series_of(request, public_id, study_uid, series_uid)
-    metadata = []
-    for instance in reading.series.instances.order_by("slice_index"):
-        with instance.file.open("rb") as handle:
-            ds = pydicom.dcmread(handle, stop_before_pixels=True)
-        blinding.blind_dataset(ds, reading)
-        metadata.append(ds.to_json_dict())
-    return JsonResponse(metadata, safe=False, content_type=DICOM_JSON)
+    return JsonResponse(blinding.series_metadata_blinded(reading), safe=False, content_type=DICOM_JSON)
 
 
 @login_required
@@ -105,7 +94,7 @@ def instance(request: HttpRequest, public_id, study_uid: str, series_uid: str, s
     """WADO-RS instance: the blinded Part 10 file in a multipart/related response."""
     reading = _series_of(request, public_id, study_uid, series_uid)
     return _multipart(
-        [blinding.blinded_instance_bytes(_instance(reading, sop_uid), reading)], "application/dicom"
+        [blinding.blinded_instance_bytes(_instance_file(reading, sop_uid), reading)], "application/dicom"
     )
 
 
@@ -116,10 +105,10 @@ def frames(
 ) -> HttpResponse:
     """WADO-RS frames: the uncompressed pixel data of frame 1 (instances are single-frame)."""
     reading = _series_of(request, public_id, study_uid, series_uid)
-    stored = _instance(reading, sop_uid)
+    name = _instance_file(reading, sop_uid)
     if frames.strip() != "1":
         raise Http404("Instances are single-frame: only frame 1 exists.")
-    with stored.file.open("rb") as handle:
+    with default_storage.open(name, "rb") as handle:
         ds = pydicom.dcmread(handle)
     return _multipart([ds.PixelData], "application/octet-stream")
 
@@ -136,7 +125,7 @@ def wado_uri(request: HttpRequest, public_id) -> HttpResponse:
             "Only contentType=application/dicom is served.", status=406, content_type="text/plain"
         )
     reading = _series_of(request, public_id, params.get("studyUID", ""), params.get("seriesUID", ""))
-    body = blinding.blinded_instance_bytes(_instance(reading, params.get("objectUID", "")), reading)
+    body = blinding.blinded_instance_bytes(_instance_file(reading, params.get("objectUID", "")), reading)
     response = HttpResponse(body, content_type="application/dicom")
     response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
@@ -152,6 +153,7 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
         },
         "previousUrl": reverse("readerstudy:reading_detail", args=[previous.public_id]) if previous else None,
         "nextUrl": reverse("readerstudy:reading_detail", args=[following.public_id]) if following else None,
+        "viewerScript": static("readerstudy/build/viewer.js"),
     }
     return render(
         request,

@@ -6,6 +6,8 @@ check that an image is really on it.
 
 import re
 
+import numpy as np
+import pydicom
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -50,6 +52,10 @@ def viewport_centre(page: Page) -> tuple[float, float]:
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
+def first_value(value) -> float:
+    return float(value[0] if isinstance(value, pydicom.multival.MultiValue) else value)
+
+
 def wait_saved(page: Page) -> None:
     expect(page.locator("#save-state")).to_have_attribute("data-state", "saved")
     page.wait_for_function("window.workstation.queue.idle")
@@ -59,8 +65,14 @@ def test_reader_reads_marks_resumes_and_submits(demo, live_server, page: Page, b
     reading = open_first_reading(page, login, live_server)
     expect(page.locator("h1")).to_contain_text(f"Reading 1 of {reading.session.readings.count()}")
 
-    # The first image is on the canvas.
+    # The first image is on the viewer's canvas; the page's own first paint made way for it,
+    # and came before the viewer was ready.
     assert page.evaluate(CANVAS_LIT_FRACTION) > 0.05
+    expect(page.locator("#first-paint")).to_be_hidden()
+    marks = page.evaluate(
+        "() => Object.fromEntries(performance.getEntriesByType('mark').map(m => [m.name, m.startTime]))"
+    )
+    assert marks["workstation:first-image"] < marks["workstation:viewer-ready"]
 
     # Scroll with the wheel and the keyboard.
     slice_label = page.locator("#overlay-slice")
@@ -192,3 +204,51 @@ def test_coronal_and_sagittal_reformats_render(demo, live_server, page: Page, lo
     wait_for_image(page)
     page.keyboard.press("a")
     expect(page.locator("#overlay-slice")).not_to_contain_text("(")
+
+
+def test_the_first_image_is_drawn_before_and_without_the_viewer(demo, live_server, page: Page, login):
+    """With the viewer's bundle unreachable, the page still shows the start slice, windowed as DICOM says."""
+    page.route("**/readerstudy/build/viewer.js", lambda route: route.abort())
+    login(page, "reader1", DEMO_PASSWORD)
+    page.goto(f"{live_server.url}/reading/")
+    page.get_by_role("link", name="Start").first.click()
+    expect(page.locator("body")).to_have_attribute("data-workstation", "error", timeout=20_000)
+    expect(page.locator("#first-paint")).to_be_visible()
+    expect(page.locator("#viewer-message")).to_contain_text("could not be shown")
+
+    reading = Reading.objects.get(public_id=re.search(r"/reading/([0-9a-f-]{36})/", page.url).group(1))
+    series = reading.series
+    start = reading.last_slice if reading.last_slice is not None else series.num_slices // 2
+    with series.instances.get(slice_index=start).file.open("rb") as handle:
+        ds = pydicom.dcmread(handle)
+    # PS3.3 C.11.1 (rescale) and C.11.2.1.2.1 (linear VOI) with the header's first window.
+    values = ds.pixel_array.astype(float) * float(getattr(ds, "RescaleSlope", 1)) + float(
+        getattr(ds, "RescaleIntercept", 0)
+    )
+    if "WindowCenter" in ds:
+        center, width = first_value(ds.WindowCenter), first_value(ds.WindowWidth)
+    else:  # the frame's full range
+        center, width = (values.max() + values.min()) / 2, max(values.max() - values.min(), 1)
+    grey = np.clip(((values - (center - 0.5)) / (width - 1) + 0.5) * 255, 0, 255)
+
+    drawn = page.evaluate(
+        """() => {
+          const canvas = document.querySelector('#first-paint');
+          const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+          let sum = 0;
+          for (let i = 0; i < data.length; i += 4) sum += data[i];
+          return { mean: sum / (data.length / 4), width: canvas.width, height: canvas.height };
+        }"""
+    )
+    # The image is fitted inside the canvas (aspect from Pixel Spacing); the rest is black.
+    row_spacing, column_spacing = (float(v) for v in ds.PixelSpacing)
+    image_w, image_h = ds.Columns * column_spacing, ds.Rows * row_spacing
+    fit = min(drawn["width"] / image_w, drawn["height"] / image_h)
+    covered = (image_w * fit) * (image_h * fit) / (drawn["width"] * drawn["height"])
+    assert drawn["mean"] == pytest.approx(grey.mean() * covered, abs=2.0)
+    assert grey.mean() > 10  # a real image, not a black one
+
+    # Scoring still works: the answer is saved.
+    page.get_by_label("5 · excellent").check()
+    wait_saved(page)
+    assert Answer.objects.get(reading=reading, question__key="overall_quality").value == 5
