@@ -1,7 +1,8 @@
 """Settings for bench/workstation.py: the local settings served like production, over plain HTTP.
 
-DEBUG is off (as in production), and WhiteNoise serves the static files straight from
-their source folders (``WHITENOISE_USE_FINDERS``), so no ``collectstatic`` is needed.
+DEBUG is off and the static files are served as in production: collected
+(``bench/workstation.py`` runs ``collectstatic`` into the benchmark's own folder) with
+WhiteNoise's compressed manifest storage, so the bundles go out hashed and gzipped.
 Not for real use: the secret key and the demo-account switch come from the local settings.
 """
 
@@ -13,7 +14,10 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
 # WhiteNoise right after the security middleware, as in config/settings/production.py.
 MIDDLEWARE = [LOCAL_MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *LOCAL_MIDDLEWARE[1:]]
-WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # Only warnings and errors in the server log (every request would otherwise be logged).
 LOGGING = {

@@ -6,8 +6,8 @@ Run by hand: ``.venv/bin/python bench/workstation.py`` (needs Debian's chromium 
 Everything lives in a temporary folder that is removed at the end: an SQLite database
 (``READERSTUDY_VAR_DIR``), a generated 160 x 512 x 512 MR series brought in by the real
 DICOM import, a study with one reader and one open reading. The app is served by
-gunicorn on 127.0.0.1 with ``bench/settings_bench.py`` (DEBUG off, WhiteNoise for the
-static files).
+gunicorn on 127.0.0.1 with ``bench/settings_bench.py`` (DEBUG off, WhiteNoise serving
+the collected, compressed static files, as in production).
 
 Prints, next to the issue's targets, with the machine (platform, CPU count):
 
@@ -159,12 +159,13 @@ def study_create(folder: Path, password: str) -> dict[str, Any]:
 
 
 def setup_main() -> None:
-    """``--setup``: migrate the (empty) database, build the study and print it as JSON."""
+    """``--setup``: migrate the database, collect the static files, build the study; print it as JSON."""
     import django
     from django.core.management import call_command
 
     django.setup()
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
     with tempfile.TemporaryDirectory(prefix="workstation-bench-dicom-") as folder:
         result = study_create(Path(folder), os.environ[PASSWORD_ENV])
     print(json.dumps(result))

@@ -220,3 +220,15 @@ def test_series_metadata_is_every_header_blinded_for_the_reading(client, two_con
     assert nested["00100026"]["Value"][0]["00100010"]["Value"] == [
         {"Alphabetic": blinding.reading_pseudonym(readings[0])}
     ]
+
+
+def test_series_metadata_is_gzipped_for_clients_that_accept_it(client, two_conditions):
+    import gzip
+    import json
+
+    user, (reading, _) = two_conditions
+    client.force_login(user)
+    plain = client.get(series_url(reading) + "/metadata")
+    zipped = client.get(series_url(reading) + "/metadata", HTTP_ACCEPT_ENCODING="gzip")
+    assert zipped["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(zipped.content)) == plain.json()

@@ -5,9 +5,10 @@
 //
 // Loading order, so that the reader sees the image as early as possible: this small script
 // sets up the scoring panel and autosave, fetches the series' metadata (preloaded by the
-// page) and draws the start slice itself (firstpaint.js); only then does it evaluate the
-// Cornerstone viewer, a separate and much larger bundle (config.viewerScript, fetched in
-// parallel through <link rel=modulepreload>), which takes over the image.
+// page) and draws the start slice itself (firstpaint.js); only then does it load the
+// Cornerstone viewer, a separate and much larger bundle (config.viewerScript; cached by the
+// browser after the first reading), which takes over the image. Loading it earlier, in
+// parallel, only slowed the first image down on a 2-core machine (bench/workstation.py).
 
 import { SaveQueue } from "./autosave.js";
 import { firstPaint } from "./firstpaint.js";
