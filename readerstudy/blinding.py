@@ -34,6 +34,7 @@ from django.core.files.storage import default_storage
 from pydicom.dataset import Dataset
 
 from .models import ImageSeries, Reading
+from .models.imaging import series_folder
 from .services.deidentify import PROFILE_ACTIONS, dataset_deidentify, uid_pseudonymize
 
 #: Attributes removed from every served instance because they can reveal the condition.
@@ -136,7 +137,7 @@ _PLACEHOLDER = "R-PSEUDONYM"
 
 def series_metadata_path(series: ImageSeries) -> str:
     """Storage name of the series' reading-independent metadata for the current rules."""
-    return f"dicom/study-{series.case.study_id}/series-{series.public_id}/metadata-{RULES_DIGEST}.json"
+    return f"{series_folder(series)}/metadata-{RULES_DIGEST}.json"
 
 
 def series_metadata_neutral(series: ImageSeries) -> list[dict[str, Any]]:

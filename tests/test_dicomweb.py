@@ -6,14 +6,19 @@ condition label or description, patient identifier, case code or stored/original
 appears in any of it, and that the two conditions share no UID.
 """
 
+import gzip
 import io
+import json
 import re
 from datetime import timedelta
 
 import pydicom
 import pytest
+from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 
 from readerstudy import blinding
 from readerstudy.models import SourceIdentity
@@ -184,10 +189,6 @@ def test_bad_wado_requests_are_refused(client, two_conditions):
 
 def test_series_metadata_is_every_header_blinded_for_the_reading(client, two_conditions):
     """The stored, reading-independent metadata plus the per-reading remap equals blinding each header."""
-    from django.core.files.storage import default_storage
-    from pydicom.dataset import Dataset
-    from pydicom.sequence import Sequence
-
     user, readings = two_conditions
     # Give one stored header nested UIDs and a nested patient name, as real files have.
     stored = readings[0].series.instances.order_by("slice_index").first()
@@ -223,9 +224,6 @@ def test_series_metadata_is_every_header_blinded_for_the_reading(client, two_con
 
 
 def test_series_metadata_is_gzipped_for_clients_that_accept_it(client, two_conditions):
-    import gzip
-    import json
-
     user, (reading, _) = two_conditions
     client.force_login(user)
     plain = client.get(series_url(reading) + "/metadata")

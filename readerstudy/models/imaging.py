@@ -7,9 +7,13 @@ from django.db import models
 from .study import Case, Condition
 
 
+def series_folder(series: "ImageSeries") -> str:
+    """Storage folder of a series' files (its instances and their blinded metadata)."""
+    return f"dicom/study-{series.case.study_id}/series-{series.public_id}"
+
+
 def instance_upload_path(instance: "DicomInstance", filename: str) -> str:
-    series = instance.series
-    return f"dicom/study-{series.case.study_id}/series-{series.public_id}/{filename}"
+    return f"{series_folder(instance.series)}/{filename}"
 
 
 class ImageSeries(models.Model):
