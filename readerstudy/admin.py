@@ -90,7 +90,7 @@ class SourceIdentityAdmin(admin.ModelAdmin):
 
 @admin.register(m.ReadingSession)
 class ReadingSessionAdmin(admin.ModelAdmin):
-    list_display = ["participation", "number", "opens_at", "closes_at", "completed_at"]
+    list_display = ["participation", "number", "opens_at", "closes_at", "completed_at", "washout_waived_at"]
     list_filter = ["participation__study"]
 
 
@@ -141,10 +141,18 @@ class ReferenceFindingInline(admin.TabularInline):
     extra = 0
 
 
+@admin.register(m.ReferenceSet)
+class ReferenceSetAdmin(admin.ModelAdmin):
+    list_display = ["study", "source", "version", "status", "locked_at", "locked_by"]
+    list_filter = ["study", "source", "status"]
+    filter_horizontal = ["reviewers"]
+
+
 @admin.register(m.ReferenceStandard)
 class ReferenceStandardAdmin(admin.ModelAdmin):
-    list_display = ["case", "source", "version", "is_abnormal", "locked", "locked_at"]
-    list_filter = ["case__study", "source", "locked"]
+    list_display = ["case", "reference_set", "kind", "author", "is_abnormal", "submitted_at"]
+    list_filter = ["case__study", "reference_set__source", "kind"]
+    readonly_fields = ["public_id"]
     inlines = [ReferenceLesionInline, ReferenceFindingInline]
 
 
@@ -155,7 +163,30 @@ class ReferenceLesionAdmin(admin.ModelAdmin):
 
 @admin.register(m.ReferenceFinding)
 class ReferenceFindingAdmin(admin.ModelAdmin):
-    list_display = ["reference", "key", "present"]
+    list_display = ["reference", "key", "present", "grade"]
+
+
+@admin.register(m.ReadingSchedule)
+class ReadingScheduleAdmin(admin.ModelAdmin):
+    """Read-only: schedules change only through the coordinator's schedule page (new versions)."""
+
+    list_display = ["study", "version", "status", "kind", "seed", "created_at", "activated_at"]
+    list_filter = ["study", "status"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.AnalysisRun)
+class AnalysisRunAdmin(admin.ModelAdmin):
+    list_display = ["study", "kind", "interim", "requested_by", "created_at"]
+    list_filter = ["study", "interim"]
 
 
 @admin.register(m.AuditEvent)

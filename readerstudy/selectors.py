@@ -164,10 +164,10 @@ def study_source_identities(study: Study) -> QuerySet[SourceIdentity]:
 
 def study_references(study: Study) -> QuerySet[ReferenceStandard]:
     return (
-        ReferenceStandard.objects.filter(case__study=study)
-        .select_related("case")
+        ReferenceStandard.objects.filter(case__study=study, kind=ReferenceStandard.Kind.FINAL)
+        .select_related("case", "reference_set")
         .prefetch_related("lesions", "findings")
-        .order_by("case__code", "source", "-version")
+        .order_by("case__code", "reference_set__source", "-reference_set__version")
     )
 
 

@@ -160,12 +160,20 @@ class LesionMarkFactory(factory.django.DjangoModelFactory):
     rating = 3
 
 
+class ReferenceSetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.ReferenceSet
+
+    study = factory.SubFactory(StudyFactory)
+    source = m.ReferenceSet.Source.CONSENSUS
+
+
 class ReferenceStandardFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = m.ReferenceStandard
 
     case = factory.SubFactory(CaseFactory)
-    source = m.ReferenceStandard.Source.CONSENSUS
+    reference_set = factory.SubFactory(ReferenceSetFactory, study=factory.SelfAttribute("..case.study"))
     is_abnormal = True
 
 

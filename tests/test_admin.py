@@ -7,7 +7,8 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
-from readerstudy.models import ReadingVisit, ReferenceFinding
+from readerstudy.design import CaseInput, DesignSpec, ReaderInput, schedule_generate
+from readerstudy.models import AnalysisRun, ReadingSchedule, ReadingVisit, ReferenceFinding
 from readerstudy.services.audit import audit_event_create
 from readerstudy.services.dicom_import import dicom_import
 
@@ -35,6 +36,18 @@ def admin_client_with_data(client, reader_setup, study, tmp_path):
     f.ReferenceLesionFactory(reference=reference)
     audit_event_create(actor=None, action="test", target=study, study=study)
     superuser = f.UserFactory(username="admin", is_staff=True, is_superuser=True)
+    schedule = schedule_generate(DesignSpec(("A",), (CaseInput("K1"),), (ReaderInput("R1"),)))
+    ReadingSchedule.objects.create(
+        study=study,
+        version=1,
+        kind="crossed",
+        seed="0",
+        spec={},
+        plan=[[r.reader, r.session, r.position, r.case, r.condition] for r in schedule.readings],
+        balance=schedule.balance(),
+    )
+    run = AnalysisRun.objects.create(study=study, kind="answers.csv", requested_by=superuser)
+    run.reference_sets.add(reference.reference_set)
     client.force_login(superuser)
     return client
 

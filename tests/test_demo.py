@@ -14,6 +14,7 @@ from readerstudy.models import (
     Reading,
     ReadingSession,
     ReferenceLesion,
+    ReferenceSet,
     ReferenceStandard,
     Study,
 )
@@ -59,7 +60,9 @@ def test_demo_study_has_cases_conditions_questions_and_references(demo):
 def test_references_are_locked_and_hold_the_inserted_lesions(demo):
     references = ReferenceStandard.objects.filter(case__study=demo)
     assert references.count() == N_CASES
-    assert all(r.locked and r.source == ReferenceStandard.Source.CONSENSUS for r in references)
+    reference_set = demo.reference_sets.get()
+    assert reference_set.locked and reference_set.source == ReferenceSet.Source.SIMULATION
+    assert all(r.reference_set == reference_set and r.kind == ReferenceStandard.Kind.FINAL for r in references)
     counts = Counter(r.is_abnormal for r in references)
     assert counts[True] and counts[False]
     for reference in references:

@@ -1,12 +1,15 @@
 """The reader-study data model, one module per part of the domain."""
 
+from .analysis import AnalysisRun
 from .audit import AuditEvent
 from .imaging import DicomInstance, ImageSeries, SourceIdentity
 from .reading import Answer, LesionMark, Reading, ReadingSession, ReadingVisit
-from .reference import ReferenceFinding, ReferenceLesion, ReferenceStandard
+from .reference import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceSource, ReferenceStandard
+from .schedule import ReadingSchedule, ScheduleImmutable
 from .study import Case, Condition, Question, ReaderParticipation, Study
 
 __all__ = [
+    "AnalysisRun",
     "Answer",
     "AuditEvent",
     "Case",
@@ -17,11 +20,15 @@ __all__ = [
     "Question",
     "ReaderParticipation",
     "Reading",
+    "ReadingSchedule",
     "ReadingSession",
     "ReadingVisit",
     "ReferenceFinding",
     "ReferenceLesion",
+    "ReferenceSet",
+    "ReferenceSource",
     "ReferenceStandard",
+    "ScheduleImmutable",
     "SourceIdentity",
     "Study",
 ]

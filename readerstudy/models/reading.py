@@ -2,14 +2,21 @@
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 from .imaging import ImageSeries
+from .schedule import ReadingSchedule
 from .study import Question, ReaderParticipation
 
 
 class ReadingSession(models.Model):
-    """The k-th session of one reader: a time window and an ordered list of readings."""
+    """The k-th session of one reader: a time window and an ordered list of readings.
+
+    When a session opens is a rule (``selectors.session_window``): not before ``opens_at``,
+    and for k > 1 not before the study's washout has passed since session k-1 was
+    completed, unless a coordinator waived the washout for this session (with a reason).
+    """
 
     participation = models.ForeignKey(ReaderParticipation, on_delete=models.CASCADE, related_name="sessions")
     number = models.PositiveIntegerField()
@@ -17,6 +24,11 @@ class ReadingSession(models.Model):
     closes_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    washout_waived_at = models.DateTimeField(null=True, blank=True)
+    washout_waived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    washout_waiver_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["participation", "number"]
@@ -38,6 +50,14 @@ class Reading(models.Model):
 
     session = models.ForeignKey(ReadingSession, on_delete=models.CASCADE, related_name="readings")
     series = models.ForeignKey(ImageSeries, on_delete=models.PROTECT, related_name="readings")
+    schedule = models.ForeignKey(
+        ReadingSchedule,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="readings",
+        help_text="The schedule version that planned this reading.",
+    )
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     position = models.PositiveIntegerField(help_text="1-based position in the reader's order.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)

@@ -38,6 +38,7 @@ from ..models import (
     Reading,
     ReadingSession,
     ReferenceLesion,
+    ReferenceSet,
     ReferenceStandard,
     Study,
 )
@@ -160,22 +161,26 @@ def _write_cases(root: Path, n_cases: int, slices: int, seed: int) -> tuple[Path
     return manifest, lesions
 
 
-def _references_create(cases: list[Case], lesions: dict[str, tuple]) -> None:
-    """A locked consensus reference per case holding exactly the lesions the generator inserted."""
+def _references_create(study: Study, cases: list[Case], lesions: dict[str, tuple]) -> ReferenceSet:
+    """A locked reference set whose finals hold exactly the lesions the generator inserted."""
     now = timezone.now()
+    reference_set = ReferenceSet.objects.create(
+        study=study,
+        source=ReferenceSet.Source.SIMULATION,
+        status=ReferenceSet.Status.LOCKED,
+        locked_at=now,
+        notes="Lesions inserted by the demo generator (exact).",
+        provenance={"generator": "readerstudy.services.demo", "cases": len(cases)},
+    )
     for case in cases:
         found = lesions[case.code]
         ring = [f"L{n}" for n, lesion in enumerate(found, start=1) if lesion.ring_enhancing]
-        notes = "Lesions inserted by the demo generator (exact)."
-        if ring:
-            notes += f" Ring-enhancing: {', '.join(ring)}."
         reference = ReferenceStandard.objects.create(
+            reference_set=reference_set,
             case=case,
-            source=ReferenceStandard.Source.CONSENSUS,
+            kind=ReferenceStandard.Kind.FINAL,
             is_abnormal=bool(found),
-            notes=notes,
-            locked=True,
-            locked_at=now,
+            notes=f"Ring-enhancing: {', '.join(ring)}." if ring else "",
         )
         ReferenceLesion.objects.bulk_create(
             ReferenceLesion(
@@ -191,6 +196,7 @@ def _references_create(cases: list[Case], lesions: dict[str, tuple]) -> None:
         )
         case.attributes = {**case.attributes, "lesion_count": len(found)}
         case.save(update_fields=["attributes"])
+    return reference_set
 
 
 def _accounts() -> dict[str, object]:
@@ -306,7 +312,7 @@ def demo_study_create(
         say(report.summary())
 
         cases = list(study.cases.order_by("code"))
-        _references_create(cases, lesions)
+        _references_create(study, cases, lesions)
         if getattr(settings, "READERSTUDY_DEMO_ACCOUNTS", False):
             users = _accounts()
             study.coordinators.add(users["coordinator"])
