@@ -6,6 +6,8 @@
 //   workstation.js                 the page script (ES module): scoring, autosave, first image
 //   viewer.js                      the Cornerstone viewer (ES module), which the page script
 //                                  loads with import() once it has drawn the first image
+//   reference.js                   the reference drafting page's script (ES module); it loads
+//                                  the same viewer.js with import()
 //   decodeImageFrameWorker.js      the DICOM image loader's decode worker; the bundle
 //                                  starts it as ./decodeImageFrameWorker.js beside itself
 //   wasm/*.wasm                    codecs for compressed transfer syntaxes
@@ -55,6 +57,7 @@ await build({
   entryPoints: {
     workstation: join(root, "frontend", "src", "workstation.js"),
     viewer: join(root, "frontend", "src", "viewer.js"),
+    reference: join(root, "frontend", "src", "reference.js"),
   },
   outdir,
 });

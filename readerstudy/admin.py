@@ -131,25 +131,55 @@ class ReadingVisitAdmin(admin.ModelAdmin):
     readonly_fields = ["client_id", "started_at", "updated_at"]
 
 
-class ReferenceLesionInline(admin.TabularInline):
+
+
+def _locked_set(obj) -> bool:
+    """Whether ``obj`` (a reference set, standard, lesion or finding) belongs to a locked set."""
+    if obj is None:
+        return False
+    if isinstance(obj, m.ReferenceSet):
+        return obj.locked
+    if isinstance(obj, m.ReferenceStandard):
+        return obj.reference_set.locked
+    return obj.reference.reference_set.locked
+
+
+class LockedReferenceReadOnly:
+    """A locked reference set never changes, not even in the admin (a change is a new version)."""
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and not _locked_set(obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and not _locked_set(obj)
+
+
+class LockedReferenceInline(LockedReferenceReadOnly):
+    """Inlines of a reference standard: nothing added, changed or deleted once its set is locked."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return super().has_add_permission(request, obj) and not _locked_set(obj)
+
+
+class ReferenceLesionInline(LockedReferenceInline, admin.TabularInline):
     model = m.ReferenceLesion
     extra = 0
 
 
-class ReferenceFindingInline(admin.TabularInline):
+class ReferenceFindingInline(LockedReferenceInline, admin.TabularInline):
     model = m.ReferenceFinding
     extra = 0
 
 
 @admin.register(m.ReferenceSet)
-class ReferenceSetAdmin(admin.ModelAdmin):
+class ReferenceSetAdmin(LockedReferenceReadOnly, admin.ModelAdmin):
     list_display = ["study", "source", "version", "status", "locked_at", "locked_by"]
     list_filter = ["study", "source", "status"]
     filter_horizontal = ["reviewers"]
 
 
 @admin.register(m.ReferenceStandard)
-class ReferenceStandardAdmin(admin.ModelAdmin):
+class ReferenceStandardAdmin(LockedReferenceReadOnly, admin.ModelAdmin):
     list_display = ["case", "reference_set", "kind", "author", "is_abnormal", "submitted_at"]
     list_filter = ["case__study", "reference_set__source", "kind"]
     readonly_fields = ["public_id"]
@@ -157,12 +187,12 @@ class ReferenceStandardAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.ReferenceLesion)
-class ReferenceLesionAdmin(admin.ModelAdmin):
+class ReferenceLesionAdmin(LockedReferenceReadOnly, admin.ModelAdmin):
     list_display = ["reference", "label", "lesion_type", "size_mm"]
 
 
 @admin.register(m.ReferenceFinding)
-class ReferenceFindingAdmin(admin.ModelAdmin):
+class ReferenceFindingAdmin(LockedReferenceReadOnly, admin.ModelAdmin):
     list_display = ["reference", "key", "present", "grade"]
 
 

@@ -15,7 +15,7 @@ Superusers pass every check.
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-from .models import Reading, Study
+from .models import ReaderParticipation, Reading, ReferenceSet, ReferenceStandard, Study
 
 COORDINATOR = "coordinator"
 READER = "reader"
@@ -89,3 +89,56 @@ def can_open_in_order(reading: Reading) -> bool:
         reading.session.readings.exclude(status=Reading.Status.SUBMITTED).order_by("position").first()
     )
     return first_open is not None and first_open.pk == reading.pk
+
+
+# ----------------------------------------------------------------------------- reference standard
+# Readers never see references: every rule below refuses a user who reads in the study
+# (an active participation), whatever other role they hold, superusers included.
+
+
+def reads_study(user: User, study: Study) -> bool:
+    """Whether the user is an active reader of the study."""
+    if not user.is_authenticated:
+        return False
+    return ReaderParticipation.objects.filter(study=study, user_id=user.pk, active=True).exists()
+
+
+def can_manage_references(user: User, study: Study) -> bool:
+    """Create reference sets, import external references, lock sets, follow the drafts and
+    their discrepancies: coordinators of the study."""
+    return can_coordinate(user, study) and not reads_study(user, study)
+
+
+def can_view_references(user: User, study: Study) -> bool:
+    """See the reference sets of the study and their final versions: coordinators and
+    statisticians of the study."""
+    return (can_coordinate(user, study) or can_view_results(user, study)) and not reads_study(user, study)
+
+
+def can_draft_reference(user: User, reference_set: ReferenceSet) -> bool:
+    """Draft cases in the set: its reviewers, while the set is open."""
+    return (
+        user.is_authenticated
+        and not reference_set.locked
+        and reference_set.reviewers.filter(pk=user.pk).exists()
+        and not reads_study(user, reference_set.study)
+    )
+
+
+def can_open_draft(user: User, draft: ReferenceStandard) -> bool:
+    """Open a draft (its page, its images, its lesions): only its own reviewer, while the set is open."""
+    return (
+        draft.kind == ReferenceStandard.Kind.DRAFT
+        and draft.author_id == user.pk
+        and can_draft_reference(user, draft.reference_set)
+    )
+
+
+def can_adjudicate_reference(user: User, reference_set: ReferenceSet) -> bool:
+    """Settle the discrepancies of the set's drafts into finals: the set's adjudicator, or a
+    coordinator of the study when the set names none; only while the set is open."""
+    if not user.is_authenticated or reference_set.locked or reads_study(user, reference_set.study):
+        return False
+    if reference_set.adjudicator_id is not None:
+        return reference_set.adjudicator_id == user.pk
+    return can_coordinate(user, reference_set.study)

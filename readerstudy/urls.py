@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import api, dicomweb, home, imports, reader, studies
+from .views import api, dicomweb, home, imports, reader, references, schedules, studies, study_setup
 
 app_name = "readerstudy"
 
@@ -42,7 +42,103 @@ urlpatterns = [
     path("studies/<slug:slug>/", studies.study_detail, name="study_detail"),
     path("studies/<slug:slug>/import/", imports.study_import, name="study_import"),
     path("studies/<slug:slug>/identities/", studies.study_identities, name="study_identities"),
-    path("studies/<slug:slug>/references/", studies.study_references, name="study_references"),
+    path("studies/<slug:slug>/references/", references.reference_overview, name="study_references"),
+    path("studies/<slug:slug>/results/", studies.study_results, name="study_results"),
     path("studies/<slug:slug>/results/answers.csv", studies.study_results_csv, name="study_results_csv"),
     path("studies/<slug:slug>/results/readings.csv", studies.study_readings_csv, name="study_readings_csv"),
+    # Reading schedule and sessions
+    path("studies/<slug:slug>/schedule/", schedules.study_schedule, name="study_schedule"),
+    path(
+        "studies/<slug:slug>/sessions/<int:session_id>/waive-washout/",
+        schedules.session_waive_washout,
+        name="session_waive_washout",
+    ),
+    # Study set-up
+    path("new-study/", study_setup.study_create, name="study_create"),
+    path("studies/<slug:slug>/questions/", study_setup.study_questions, name="study_questions"),
+    path(
+        "studies/<slug:slug>/questions/<int:question_id>/edit/",
+        study_setup.study_questions,
+        name="study_question_edit",
+    ),
+    path(
+        "studies/<slug:slug>/questions/<int:question_id>/delete/",
+        study_setup.study_question_delete,
+        name="study_question_delete",
+    ),
+    path(
+        "studies/<slug:slug>/questions/<int:question_id>/move/",
+        study_setup.study_question_move,
+        name="study_question_move",
+    ),
+    path("studies/<slug:slug>/readers/", study_setup.study_readers, name="study_readers"),
+    path(
+        "studies/<slug:slug>/readers/<int:participation_id>/deactivate/",
+        study_setup.study_reader_deactivate,
+        name="study_reader_deactivate",
+    ),
+    path(
+        "studies/<slug:slug>/readers/<int:participation_id>/reactivate/",
+        study_setup.study_reader_reactivate,
+        name="study_reader_reactivate",
+    ),
+    path(
+        "studies/<slug:slug>/readers/<int:participation_id>/link/",
+        study_setup.study_reader_link,
+        name="study_reader_link",
+    ),
+    path("studies/<slug:slug>/lock/", study_setup.study_lock, name="study_lock"),
+    # Reference standard
+    path("references/", references.reference_mine, name="reference_mine"),
+    path("references/<int:set_id>/cases/", references.reference_cases, name="reference_cases"),
+    path("references/<int:set_id>/lock/", references.reference_set_lock_view, name="reference_set_lock"),
+    path(
+        "references/<int:set_id>/cases/<int:case_id>/discrepancies/",
+        references.reference_discrepancies_view,
+        name="reference_discrepancies",
+    ),
+    path(
+        "references/<int:set_id>/cases/<int:case_id>/final/",
+        references.reference_final_view,
+        name="reference_final",
+    ),
+    path("references/drafts/<uuid:public_id>/", references.reference_draft, name="reference_draft"),
+    path("studies/<slug:slug>/references/new/", references.reference_set_new, name="reference_set_create"),
+    path("studies/<slug:slug>/references/import/", references.reference_import, name="reference_import"),
+    path(
+        "api/reference-drafts/<uuid:public_id>/state",
+        references.api_reference_draft_state,
+        name="api_reference_draft_state",
+    ),
+    path(
+        "api/reference-drafts/<uuid:public_id>/lesions/<uuid:client_id>",
+        references.api_reference_lesion,
+        name="api_reference_lesion",
+    ),
+    path("dicomweb/d/<uuid:public_id>/wado", dicomweb.wado_uri, {"root": "draft"}, name="draft_wado_uri"),
+    path(
+        "dicomweb/d/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances",
+        dicomweb.series_instances,
+        {"root": "draft"},
+        name="draft_qido_instances",
+    ),
+    path(
+        "dicomweb/d/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/metadata",
+        dicomweb.series_metadata,
+        {"root": "draft"},
+        name="draft_wado_metadata",
+    ),
+    path(
+        "dicomweb/d/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances/<str:sop_uid>",
+        dicomweb.instance,
+        {"root": "draft"},
+        name="draft_wado_instance",
+    ),
+    path(
+        "dicomweb/d/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances/<str:sop_uid>"
+        "/frames/<str:frames>",
+        dicomweb.frames,
+        {"root": "draft"},
+        name="draft_wado_frames",
+    ),
 ]

@@ -75,3 +75,21 @@ def test_audit_log_cannot_be_added_or_deleted_in_admin(admin_client_with_data):
     event_pk = apps.get_model("readerstudy", "AuditEvent").objects.first().pk
     url = reverse("admin:readerstudy_auditevent_delete", args=[event_pk])
     assert admin_client_with_data.get(url).status_code == 403
+
+
+def test_a_locked_reference_set_is_read_only_in_the_admin(admin_client_with_data, reader_setup):
+    from readerstudy.models import ReferenceSet, ReferenceStandard
+
+    standard = ReferenceStandard.objects.get(case=reader_setup["case"])
+    reference_set = standard.reference_set
+    reference_set.status = ReferenceSet.Status.LOCKED
+    reference_set.save()
+    url = reverse("admin:readerstudy_referencestandard_change", args=[standard.pk])
+    response = admin_client_with_data.post(url, {"is_abnormal": "false", "kind": "final"})
+    assert response.status_code == 403
+    set_url = reverse("admin:readerstudy_referenceset_change", args=[reference_set.pk])
+    assert admin_client_with_data.post(set_url, {"status": "open"}).status_code == 403
+    delete = reverse("admin:readerstudy_referencelesion_delete", args=[standard.lesions.get().pk])
+    assert admin_client_with_data.post(delete, {"post": "yes"}).status_code == 403
+    reference_set.refresh_from_db()
+    assert reference_set.locked and standard.lesions.exists()

@@ -12,12 +12,14 @@ from readerstudy.models import (
     AuditEvent,
     ImageSeries,
     Reading,
+    ReadingSchedule,
     ReadingSession,
     ReferenceLesion,
     ReferenceSet,
     ReferenceStandard,
     Study,
 )
+from readerstudy.selectors import session_window
 from readerstudy.services import demo as demo_service
 from readerstudy.services.demo import DEMO_SLUG, demo_study_create
 
@@ -62,7 +64,9 @@ def test_references_are_locked_and_hold_the_inserted_lesions(demo):
     assert references.count() == N_CASES
     reference_set = demo.reference_sets.get()
     assert reference_set.locked and reference_set.source == ReferenceSet.Source.SIMULATION
-    assert all(r.reference_set == reference_set and r.kind == ReferenceStandard.Kind.FINAL for r in references)
+    assert all(
+        r.reference_set == reference_set and r.kind == ReferenceStandard.Kind.FINAL for r in references
+    )
     counts = Counter(r.is_abnormal for r in references)
     assert counts[True] and counts[False]
     for reference in references:
@@ -119,15 +123,19 @@ def test_demo_accounts_have_their_roles(demo):
     assert codes == {"R1": "reader1", "R2": "reader2", "R3": "reader3"}
 
 
-def test_sessions_are_counterbalanced_and_separated_by_the_washout(demo):
+def test_sessions_follow_the_active_counterbalanced_schedule(demo):
+    schedule = demo.schedules.get()
+    assert schedule.status == ReadingSchedule.Status.ACTIVE and not schedule.problems
     hr_first_halves, orders = [], []
     for participation in demo.participations.all():
         sessions = list(participation.sessions.order_by("number"))
         assert [s.number for s in sessions] == [1, 2]
-        assert (sessions[1].opens_at - sessions[0].opens_at).days == demo.washout_days
+        assert session_window(sessions[0]).is_open
+        assert session_window(sessions[1]).waiting_for == 1  # washout counted from completion
         seen = {}
         for session in sessions:
             readings = list(session.readings.select_related("series__case", "series__condition"))
+            assert all(r.schedule == schedule for r in readings)
             assert [r.position for r in readings] == list(range(1, N_CASES + 1))
             assert len({r.series.case.code for r in readings}) == N_CASES  # every case once
             assert Counter(r.series.condition.label for r in readings) == {"HR": 3, "LR": 3}
@@ -135,7 +143,7 @@ def test_sessions_are_counterbalanced_and_separated_by_the_washout(demo):
             orders.append(tuple(r.series.case.code for r in readings))
         assert all(seen[1][case] != seen[2][case] for case in seen[1])  # conditions swapped
         hr_first_halves.append(frozenset(c for c, label in seen[1].items() if label == "HR"))
-    assert len(set(hr_first_halves)) == 3  # a different half for each reader
+    assert len(set(hr_first_halves)) == 2  # AB/BA: the two halves alternate over the readers
     assert len(set(orders)) > 1  # shuffled
 
 

@@ -33,7 +33,10 @@ DESCRIPTIONS = {"HR-secret-label": "T1 MPRAGE 1mm ORIGINAL", "SR-secret-label": 
 
 @pytest.fixture
 def two_conditions(tmp_path, study):
-    """One case imported under two conditions; one reader reads each in its own open session."""
+    """One case imported under two conditions; one reader reads each in its own session.
+
+    Session 1 was completed longer ago than the washout, so session 2 is open as well.
+    """
     conditions = [f.ConditionFactory(study=study, label=label) for label in DESCRIPTIONS]
     for condition in conditions:
         dicom_files.write_series(
@@ -52,7 +55,8 @@ def two_conditions(tmp_path, study):
     participation = f.ReaderParticipationFactory(study=study, user__username="blindreader")
     readings = []
     for number, condition in enumerate(conditions, start=1):
-        session = f.ReadingSessionFactory(participation=participation, number=number)
+        completed = timezone.now() - timedelta(days=study.washout_days + 1) if number == 1 else None
+        session = f.ReadingSessionFactory(participation=participation, number=number, completed_at=completed)
         readings.append(f.ReadingFactory(session=session, series=condition.series.get(), position=1))
     return participation.user, readings
 

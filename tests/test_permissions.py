@@ -158,6 +158,8 @@ def test_reader_cannot_use_the_admin(client, reader_setup):
 def test_statistician_reads_results_with_condition_labels(client, study, statistician, reader_setup):
     question = f.QuestionFactory(study=study, key="overall")
     f.AnswerFactory(reading=reader_setup["readings"][0], question=question, value=4)
+    study.status = study.Status.LOCKED  # the unblinding rule: results once the study is locked
+    study.save()
     response = client_for(client, statistician).get(study_urls(study)["results"])
     assert response.status_code == 200
     body = response.content.decode()

@@ -120,6 +120,8 @@ def test_statistician_downloads_readings_with_telemetry(
     client.force_login(coordinator)
     assert client.get(url).status_code == 403
     client.force_login(statistician)
+    study.status = Study.Status.LOCKED  # results are unblinded once the study is locked
+    study.save()
     response = client.get(url)
     assert response.status_code == 200
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))

@@ -99,6 +99,11 @@ READERSTUDY_MAX_IMPORT_UPLOAD = int(os.environ.get("READERSTUDY_MAX_IMPORT_UPLOA
 # Upper bound for the uncompressed content of one imported zip archive (bytes).
 READERSTUDY_MAX_IMPORT_UNCOMPRESSED = int(os.environ.get("READERSTUDY_MAX_IMPORT_UNCOMPRESSED", 16 * 1024**3))
 
+# Reader invitations are emailed; locally the console backend prints them. Set
+# DJANGO_EMAIL_BACKEND (and Django's EMAIL_* settings) to send real mail.
+EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "readerstudy@localhost")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

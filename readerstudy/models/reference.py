@@ -58,13 +58,17 @@ class ReferenceSet(models.Model):
     )
     locked_at = models.DateTimeField(null=True, blank=True)
     provenance = models.JSONField(
-        default=dict, blank=True, help_text="Where the locked version came from: drafts, adjudications, files."
+        default=dict,
+        blank=True,
+        help_text="Where the locked version came from: drafts, adjudications, files.",
     )
 
     class Meta:
         ordering = ["study", "source", "-version"]
         constraints = [
-            models.UniqueConstraint(fields=["study", "source", "version"], name="reference_set_unique_version"),
+            models.UniqueConstraint(
+                fields=["study", "source", "version"], name="reference_set_unique_version"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -150,7 +154,9 @@ class ReferenceLesion(models.Model):
     x_mm = models.FloatField()
     y_mm = models.FloatField()
     z_mm = models.FloatField()
-    slice_index = models.PositiveIntegerField(null=True, blank=True, help_text="Where it was marked, if drafted.")
+    slice_index = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Where it was marked, if drafted."
+    )
     x = models.FloatField(null=True, blank=True, help_text="Column in pixels, if drafted.")
     y = models.FloatField(null=True, blank=True, help_text="Row in pixels, if drafted.")
     weight = models.FloatField(
@@ -174,7 +180,9 @@ class ReferenceFinding(models.Model):
     reference = models.ForeignKey(ReferenceStandard, on_delete=models.CASCADE, related_name="findings")
     key = models.SlugField(max_length=60, help_text="Matches the key of a finding question.")
     present = models.BooleanField()
-    grade = models.IntegerField(null=True, blank=True, help_text="Severity grade, where the source gives one.")
+    grade = models.IntegerField(
+        null=True, blank=True, help_text="Severity grade, where the source gives one."
+    )
     notes = models.TextField(blank=True)
 
     class Meta:

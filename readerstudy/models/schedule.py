@@ -34,7 +34,9 @@ class ReadingSchedule(models.Model):
     )
     balance = models.JSONField(help_text="Balance report (readerstudy.design.schedule_balance).")
     problems = models.JSONField(
-        default=list, blank=True, help_text="Rule violations and missing series; a draft with any cannot be activated."
+        default=list,
+        blank=True,
+        help_text="Rule violations and missing series; a draft with any cannot be activated.",
     )
     carried_over = models.JSONField(
         default=list,

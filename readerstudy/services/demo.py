@@ -13,11 +13,9 @@ the append-only audit log refers to it.
 
 import csv
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
-import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -32,11 +30,8 @@ from .. import roles
 from ..models import (
     Case,
     Condition,
-    ImageSeries,
     Question,
     ReaderParticipation,
-    Reading,
-    ReadingSession,
     ReferenceLesion,
     ReferenceSet,
     ReferenceStandard,
@@ -44,6 +39,7 @@ from ..models import (
 )
 from .audit import audit_event_create
 from .dicom_import import dicom_import
+from .schedules import schedule_activate, schedule_draft_create
 
 DEMO_SLUG = "demo-brain-mets"
 DEMO_PASSWORD = "demo"  # noqa: S105 (demo accounts exist only under the demo settings)
@@ -211,50 +207,17 @@ def _accounts() -> dict[str, object]:
     return users
 
 
-def _hr_first_halves(n_cases: int, n_readers: int, rng: np.random.Generator) -> list[frozenset[int]]:
-    """For each reader, the case indexes read HR in session 1: half the cases, a different half each.
+def _schedule(study: Study, readers: list, seed: int) -> None:
+    """Enrol the readers and activate a crossed two-session schedule (``services.schedules``).
 
-    Repeats are allowed only when there are fewer distinct halves than readers.
+    Each reader reads every case once per session, half of the cases as HR in session 1
+    and LR in session 2, the other half the reverse, in a random order of their own;
+    session 2 opens once the reader has completed session 1 and the washout has passed.
     """
-    halves: list[frozenset[int]] = []
-    for _ in range(n_readers):
-        for _attempt in range(100):
-            half = frozenset(rng.permutation(n_cases)[: n_cases // 2].tolist())
-            if half not in halves:
-                break
-        halves.append(half)
-    return halves
-
-
-def _schedule(study: Study, readers: list, cases: list[Case], seed: int) -> None:
-    """Two sessions per reader, each case once per session, conditions swapped between them.
-
-    For each reader one half of the cases is read HR in session 1 and LR in session 2,
-    the other half the reverse (a different half for each reader); the order within a
-    session is shuffled per reader. Session 2 opens after the washout.
-    """
-    series = {
-        (s.case_id, s.condition.label): s
-        for s in ImageSeries.objects.filter(case__study=study).select_related("condition")
-    }
-    rng = np.random.default_rng(seed)
-    halves = _hr_first_halves(len(cases), len(readers), rng)
-    now = timezone.now()
-    for index, (user, hr_first) in enumerate(zip(readers, halves, strict=True), start=1):
-        participation = ReaderParticipation.objects.create(study=study, user=user, code=f"R{index}")
-        for number in (1, 2):
-            session = ReadingSession.objects.create(
-                participation=participation,
-                number=number,
-                opens_at=now if number == 1 else now + timedelta(days=study.washout_days),
-            )
-            readings = []
-            for position, i in enumerate(rng.permutation(len(cases)).tolist(), start=1):
-                label = "HR" if (i in hr_first) == (number == 1) else "LR"
-                readings.append(
-                    Reading(session=session, series=series[(cases[i].pk, label)], position=position)
-                )
-            Reading.objects.bulk_create(readings)
+    for index, user in enumerate(readers, start=1):
+        ReaderParticipation.objects.create(study=study, user=user, code=f"R{index}")
+    draft = schedule_draft_create(study=study, actor=None, seed=seed)
+    schedule_activate(schedule=draft, actor=None)
 
 
 def demo_study_create(
@@ -317,7 +280,7 @@ def demo_study_create(
             users = _accounts()
             study.coordinators.add(users["coordinator"])
             study.statisticians.add(users["statistician"])
-            _schedule(study, [users[f"reader{i}"] for i in (1, 2, 3)], cases, seed)
+            _schedule(study, [users[f"reader{i}"] for i in (1, 2, 3)], seed)
         else:
             say("Demo accounts are only made under the demo settings (config.settings.local).")
         study.status = Study.Status.ACTIVE

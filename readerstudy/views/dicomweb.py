@@ -1,9 +1,13 @@
-"""DICOMweb for readers: QIDO-RS, WADO-RS and WADO-URI over the series of one reading.
+"""DICOMweb for readers and reference reviewers: QIDO-RS, WADO-RS and WADO-URI over one series.
 
 Each reading is its own DICOMweb root, ``/dicomweb/r/<reading public id>/``, and only
 its reader can use it while the session is open (``views.reader.reading_for_reader_request``).
+Each reviewer's draft of a reference case is a root too, ``/dicomweb/d/<draft public id>/``,
+that only the draft's reviewer can use while the set is open
+(``views.references.draft_for_reviewer_request``); the URL patterns pass ``root="draft"``.
 Everything served is blinded (``readerstudy.blinding``): the study, series and
-instance UIDs in URLs and bodies are the reading-specific ones.
+instance UIDs in URLs and bodies are specific to the reading (or draft). A draft has what
+the blinding needs of a reading (``public_id`` and ``series``), so the same functions serve it.
 References: DICOM PS3.18 (Web Services), sections 10.4 (WADO-RS), 10.6 (QIDO-RS) and
 9 (URI service).
 """
@@ -16,15 +20,28 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
 from .. import blinding
-from ..models import Reading
+from ..models import Reading, ReferenceStandard
 from .reader import reading_for_reader_request
+from .references import draft_for_reviewer_request
 
 BOUNDARY = "readerstudy-boundary"
 DICOM_JSON = "application/dicom+json"
 
 
-def _series_of(request: HttpRequest, public_id, study_uid: str, series_uid: str) -> Reading:
-    reading = reading_for_reader_request(request, public_id)
+#: What a DICOMweb root is: a reading (readers) or a reference draft (reviewers).
+Root = Reading | ReferenceStandard
+
+
+def _root(request: HttpRequest, public_id, root: str) -> Root:
+    if root == "draft":
+        return draft_for_reviewer_request(request, public_id)
+    return reading_for_reader_request(request, public_id)
+
+
+def _series_of(
+    request: HttpRequest, public_id, study_uid: str, series_uid: str, root: str = "reading"
+) -> Root:
+    reading = _root(request, public_id, root)
     series = reading.series
     if study_uid != blinding.reading_uid(
         reading, series.study_instance_uid
@@ -33,8 +50,8 @@ def _series_of(request: HttpRequest, public_id, study_uid: str, series_uid: str)
     return reading
 
 
-def _instance_file(reading: Reading, sop_uid: str) -> str:
-    """Storage name of the reading's instance ``sop_uid`` (a reading-specific UID)."""
+def _instance_file(reading: Root, sop_uid: str) -> str:
+    """Storage name of the reading's (or draft's) instance ``sop_uid`` (a reading-specific UID)."""
     name = blinding.reading_instance_files(reading).get(sop_uid)
     if name is None:
         raise Http404
@@ -65,9 +82,11 @@ def _multipart(parts: list[bytes], part_type: str) -> HttpResponse:
 @login_required
 @require_GET
 @gzip_page
-def series_instances(request: HttpRequest, public_id, study_uid: str, series_uid: str) -> HttpResponse:
+def series_instances(
+    request: HttpRequest, public_id, study_uid: str, series_uid: str, root: str = "reading"
+) -> HttpResponse:
     """QIDO-RS: the series' instances in slice order (SOP UIDs and instance numbers)."""
-    reading = _series_of(request, public_id, study_uid, series_uid)
+    reading = _series_of(request, public_id, study_uid, series_uid, root)
     results = []
     for position, sop_uid in enumerate(blinding.reading_instance_files(reading), start=1):
         results.append(
@@ -85,20 +104,24 @@ def series_instances(request: HttpRequest, public_id, study_uid: str, series_uid
 @login_required
 @require_GET
 @gzip_page
-def series_metadata(request: HttpRequest, public_id, study_uid: str, series_uid: str) -> HttpResponse:
+def series_metadata(
+    request: HttpRequest, public_id, study_uid: str, series_uid: str, root: str = "reading"
+) -> HttpResponse:
     """WADO-RS metadata: every blinded instance as DICOM JSON, pixel data left out.
 
     Gzipped when the client accepts it (a 160-slice series' JSON shrinks about tenfold).
     """
-    reading = _series_of(request, public_id, study_uid, series_uid)
+    reading = _series_of(request, public_id, study_uid, series_uid, root)
     return JsonResponse(blinding.series_metadata_blinded(reading), safe=False, content_type=DICOM_JSON)
 
 
 @login_required
 @require_GET
-def instance(request: HttpRequest, public_id, study_uid: str, series_uid: str, sop_uid: str) -> HttpResponse:
+def instance(
+    request: HttpRequest, public_id, study_uid: str, series_uid: str, sop_uid: str, root: str = "reading"
+) -> HttpResponse:
     """WADO-RS instance: the blinded Part 10 file in a multipart/related response."""
-    reading = _series_of(request, public_id, study_uid, series_uid)
+    reading = _series_of(request, public_id, study_uid, series_uid, root)
     return _multipart(
         [blinding.blinded_instance_bytes(_instance_file(reading, sop_uid), reading)], "application/dicom"
     )
@@ -107,10 +130,16 @@ def instance(request: HttpRequest, public_id, study_uid: str, series_uid: str, s
 @login_required
 @require_GET
 def frames(
-    request: HttpRequest, public_id, study_uid: str, series_uid: str, sop_uid: str, frames: str
+    request: HttpRequest,
+    public_id,
+    study_uid: str,
+    series_uid: str,
+    sop_uid: str,
+    frames: str,
+    root: str = "reading",
 ) -> HttpResponse:
     """WADO-RS frames: the uncompressed pixel data of frame 1 (instances are single-frame)."""
-    reading = _series_of(request, public_id, study_uid, series_uid)
+    reading = _series_of(request, public_id, study_uid, series_uid, root)
     name = _instance_file(reading, sop_uid)
     if frames.strip() != "1":
         raise Http404("Instances are single-frame: only frame 1 exists.")
@@ -121,7 +150,7 @@ def frames(
 
 @login_required
 @require_GET
-def wado_uri(request: HttpRequest, public_id) -> HttpResponse:
+def wado_uri(request: HttpRequest, public_id, root: str = "reading") -> HttpResponse:
     """WADO-URI (PS3.18 section 9): ``?requestType=WADO&studyUID=&seriesUID=&objectUID=``."""
     params = request.GET
     if params.get("requestType") != "WADO":
@@ -130,7 +159,7 @@ def wado_uri(request: HttpRequest, public_id) -> HttpResponse:
         return HttpResponse(
             "Only contentType=application/dicom is served.", status=406, content_type="text/plain"
         )
-    reading = _series_of(request, public_id, params.get("studyUID", ""), params.get("seriesUID", ""))
+    reading = _series_of(request, public_id, params.get("studyUID", ""), params.get("seriesUID", ""), root)
     body = blinding.blinded_instance_bytes(_instance_file(reading, params.get("objectUID", "")), reading)
     response = HttpResponse(body, content_type="application/dicom")
     response["Cache-Control"] = "private, max-age=3600"

@@ -28,7 +28,7 @@ def reader_sessions(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     sessions = list(selectors.reader_sessions_list(request.user))
     for session in sessions:
-        session.is_open = selectors.session_is_open(session)
+        session.window = selectors.session_window(session)
         session.rows = [
             {"reading": r, "can_open": roles.can_open_in_order(r), "locked": reading_is_locked(r)}
             for r in session.readings.all()
@@ -49,7 +49,7 @@ def reading_for_reader_request(request: HttpRequest, public_id, *, in_order: boo
     if not roles.can_read(request.user, reading):
         raise Http404
     if not selectors.session_is_open(reading.session):
-        raise PermissionDenied("This session is not open.")
+        raise PermissionDenied("This session is not open (see your reading sessions for when it opens).")
     if in_order and not roles.can_open_in_order(reading):
         raise PermissionDenied("The readings of this session are read in order.")
     return reading
@@ -193,5 +193,6 @@ def session_complete(request: HttpRequest, public_id) -> HttpResponse:
             "total": session.readings.count(),
             "done": session.readings.filter(status=Reading.Status.SUBMITTED).count(),
             "next_session": following,
+            "next_window": selectors.session_window(following) if following else None,
         },
     )

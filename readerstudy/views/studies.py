@@ -3,14 +3,21 @@ and statisticians (unblinded results)."""
 
 import csv
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import roles, selectors
 from ..models import Study
+from ..services.analysis import (
+    ResultsBlinded,
+    analysis_blockers,
+    analysis_default_reference_sets,
+    analysis_run_start,
+)
 
 
 def study_for_request(request: HttpRequest, slug: str, *, allowed) -> Study:
@@ -78,31 +85,69 @@ def study_identities(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@login_required
-def study_references(request: HttpRequest, slug: str) -> HttpResponse:
-    """The reference standard of every case (coordinators edit it; statisticians analyse with it)."""
-    study = study_for_request(request, slug, allowed=_coordinates_or_analyses)
-    return render(
-        request,
-        "readerstudy/study_references.html",
-        {"study": study, "references": selectors.study_references(study)},
-    )
+#: The unblinded downloads: kind -> (file name suffix, columns, rows of a study).
+RESULT_DOWNLOADS = {
+    "answers.csv": ("answers", selectors.RESULT_COLUMNS, selectors.study_answer_rows),
+    "readings.csv": ("readings", selectors.READING_COLUMNS, selectors.study_reading_rows),
+}
+
+
+def _result_download(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    """An unblinded CSV, under the unblinding rule (``services.analysis``).
+
+    GET works once the study and its reference are locked; before that the statistician
+    POSTs a written reason and gets an interim analysis. Each download is an audited
+    analysis run; the file's name and the ``X-Analysis-Run`` header name the run, and
+    ``X-Reference-Versions`` the reference versions it used.
+    """
+    study = study_for_request(request, slug, allowed=roles.can_view_results)
+    reason = request.POST.get("interim_reason", "") if request.method == "POST" else ""
+    try:
+        run = analysis_run_start(study=study, user=request.user, kind=kind, interim_reason=reason)
+    except ResultsBlinded as blinded:
+        messages.error(request, f"Results are still blinded. {blinded}")
+        return redirect("readerstudy:study_results", slug=study.slug)
+    suffix, columns, rows = RESULT_DOWNLOADS[kind]
+    interim = "-interim" if run.interim else ""
+    response = _csv_response(f"{study.slug}-{suffix}{interim}-run{run.pk}.csv", columns, rows(study))
+    response["X-Analysis-Run"] = str(run.pk)
+    response["X-Reference-Versions"] = ", ".join(s.name for s in run.reference_sets.all()) or "none"
+    return response
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def study_results_csv(request: HttpRequest, slug: str) -> HttpResponse:
     """Every answer as one row of a long CSV table, with condition labels (statisticians only)."""
-    study = study_for_request(request, slug, allowed=roles.can_view_results)
-    return _csv_response(
-        f"{study.slug}-answers.csv", selectors.RESULT_COLUMNS, selectors.study_answer_rows(study)
-    )
+    return _result_download(request, slug, "answers.csv")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_readings_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """One row per reading with status, marks count and reading telemetry (statisticians only)."""
+    return _result_download(request, slug, "readings.csv")
 
 
 @login_required
 @require_GET
-def study_readings_csv(request: HttpRequest, slug: str) -> HttpResponse:
-    """One row per reading with status, marks count and reading telemetry (statisticians only)."""
+def study_results(request: HttpRequest, slug: str) -> HttpResponse:
+    """The statistician's results page: whether results are unblinded yet, downloads, past runs."""
     study = study_for_request(request, slug, allowed=roles.can_view_results)
-    return _csv_response(
-        f"{study.slug}-readings.csv", selectors.READING_COLUMNS, selectors.study_reading_rows(study)
+    reference_sets = analysis_default_reference_sets(study)
+    return render(
+        request,
+        "readerstudy/study_results.html",
+        {
+            "study": study,
+            "blockers": analysis_blockers(study, reference_sets),
+            "reference_sets": reference_sets,
+            "downloads": [
+                ("answers.csv", "readerstudy:study_results_csv", "Answers (one row per answer)"),
+                ("readings.csv", "readerstudy:study_readings_csv", "Readings with status and telemetry"),
+            ],
+            "runs": study.analysis_runs.select_related("requested_by").prefetch_related("reference_sets")[
+                :50
+            ],
+        },
     )

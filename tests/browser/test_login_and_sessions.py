@@ -78,7 +78,7 @@ def test_reader_logs_in_and_sees_own_sessions(page: Page, login, live_server, re
     second = page.locator("section.session[data-session='2']")
     expect(second.locator("h3")).to_contain_text("Session 2")
     expect(second.locator("h3")).to_contain_text("0 of 1 done")
-    expect(second).to_contain_text("Opens on")
+    expect(second).to_contain_text("Opens 7 days after you complete session 1")
     expect(second.locator("tbody tr")).to_have_count(0)
 
     # Bob's session is not alice's business; readers never see labels or case codes.
