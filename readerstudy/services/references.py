@@ -120,7 +120,9 @@ def _who(user) -> dict[str, Any] | None:
 
 def _set_for_update(reference_set: ReferenceSet) -> ReferenceSet:
     """The set re-read and row-locked inside the caller's transaction; refuses a locked set."""
-    fresh = ReferenceSet.objects.select_for_update().select_related("study").get(pk=reference_set.pk)
+    fresh = (
+        ReferenceSet.objects.select_for_update(of=("self",)).select_related("study").get(pk=reference_set.pk)
+    )
     if fresh.locked:
         raise ReferenceLocked(
             f"The reference {fresh.name} is locked and can no longer change; a change is a new version."
@@ -132,7 +134,9 @@ def _draft_for_update(draft: ReferenceStandard) -> ReferenceStandard:
     """The draft re-read and row-locked (after its set); refuses a locked set or a submitted draft."""
     _set_for_update(draft.reference_set)
     fresh = (
-        ReferenceStandard.objects.select_for_update()
+        # Only the draft's row is locked: PostgreSQL cannot lock the nullable side of the
+        # outer joins that the nullable series and author need.
+        ReferenceStandard.objects.select_for_update(of=("self",))
         .select_related("reference_set__study", "case", "series", "author")
         .get(pk=draft.pk)
     )

@@ -255,7 +255,9 @@ def schedule_activate(
     of readers who are not carried over are replaced (none of them was ever opened; this is
     checked again here, since a reader may have started after the draft was made).
     """
-    schedule = ReadingSchedule.objects.select_for_update().select_related("study").get(pk=schedule.pk)
+    schedule = (
+        ReadingSchedule.objects.select_for_update(of=("self",)).select_related("study").get(pk=schedule.pk)
+    )
     study = Study.objects.select_for_update().get(pk=schedule.study_id)
     if schedule.status != ReadingSchedule.Status.DRAFT:
         raise ScheduleError(

@@ -22,7 +22,9 @@ def session_washout_waive(*, session: ReadingSession, actor, reason: str) -> Rea
     the order). The reason and who waived it are stored on the session and in the audit log.
     """
     session = (
-        ReadingSession.objects.select_for_update().select_related("participation__study").get(pk=session.pk)
+        ReadingSession.objects.select_for_update(of=("self",))
+        .select_related("participation__study")
+        .get(pk=session.pk)
     )
     study = session.participation.study
     reason = reason.strip()
