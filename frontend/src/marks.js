@@ -6,9 +6,9 @@
 // a "?" (the reading cannot be submitted with an unrated mark).
 
 import { uuid4 } from "./ids.js";
+import { CLICK_TOLERANCE_PX, onImageClick } from "./pointer.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const CLICK_TOLERANCE_PX = 4;
 
 export class MarkLayer {
   /**
@@ -44,19 +44,8 @@ export class MarkLayer {
   // ---- placing and editing ----------------------------------------------------------
 
   listenForPlacement() {
-    const element = this.viewer.element;
-    let down = null;
-    element.addEventListener("pointerdown", (event) => {
-      down = event.button === 0 ? { x: event.clientX, y: event.clientY } : null;
-    });
-    element.addEventListener("pointerup", (event) => {
-      if (!down || event.button !== 0) return;
-      const moved = Math.hypot(event.clientX - down.x, event.clientY - down.y);
-      down = null;
-      if (moved > CLICK_TOLERANCE_PX || !this.editable) return;
-      const rect = element.getBoundingClientRect();
-      const point = this.viewer.canvasToImage(event.clientX - rect.left, event.clientY - rect.top);
-      if (point) this.place(point);
+    onImageClick(this.viewer, (point) => {
+      if (this.editable) this.place(point);
     });
   }
 

@@ -14,10 +14,11 @@
 // until it lands, kept in localStorage meanwhile, and flushed before the form is submitted.
 
 import { SaveQueue } from "./autosave.js";
+import { postForm } from "./forms.js";
 import { uuid4 } from "./ids.js";
+import { onImageClick } from "./pointer.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const CLICK_TOLERANCE_PX = 4;
 const UNSIZED_RADIUS_PX = 12;
 
 const $ = (selector) => document.querySelector(selector);
@@ -65,19 +66,8 @@ export class LesionLayer {
   // ---- clicks on the image -------------------------------------------------------------
 
   listenForClicks() {
-    const element = this.viewer.element;
-    let down = null;
-    element.addEventListener("pointerdown", (event) => {
-      down = event.button === 0 ? { x: event.clientX, y: event.clientY } : null;
-    });
-    element.addEventListener("pointerup", (event) => {
-      if (!down || event.button !== 0) return;
-      const moved = Math.hypot(event.clientX - down.x, event.clientY - down.y);
-      down = null;
-      if (moved > CLICK_TOLERANCE_PX || !this.editable) return;
-      const rect = element.getBoundingClientRect();
-      const point = this.viewer.canvasToImage(event.clientX - rect.left, event.clientY - rect.top);
-      if (!point) return;
+    onImageClick(this.viewer, (point) => {
+      if (!this.editable) return;
       if (this.mode === "measure") this.measureClick(point);
       else this.place(point);
     });
@@ -286,14 +276,7 @@ function main() {
     }
     await queue.flush();
     submitting = true;
-    if (button?.name) {
-      const hidden = document.createElement("input");
-      hidden.type = "hidden";
-      hidden.name = button.name;
-      hidden.value = button.value;
-      form.append(hidden);
-    }
-    HTMLFormElement.prototype.submit.call(form); // form.submit is the button named "submit"
+    postForm(form, button);
   });
   window.addEventListener("pagehide", () => queue.sendBeforeUnload());
   window.addEventListener("beforeunload", (event) => {

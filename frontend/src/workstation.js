@@ -12,6 +12,7 @@
 
 import { SaveQueue } from "./autosave.js";
 import { firstPaint } from "./firstpaint.js";
+import { postForm } from "./forms.js";
 import { uuid4 } from "./ids.js";
 import { MarkLayer } from "./marks.js";
 import { ScoringPanel } from "./scoring.js";
@@ -107,14 +108,7 @@ function main() {
     reportVisit();
     await queue.flush();
     submitting = true;
-    if (button?.name) {
-      const hidden = document.createElement("input");
-      hidden.type = "hidden";
-      hidden.name = button.name;
-      hidden.value = button.value;
-      form.append(hidden);
-    }
-    HTMLFormElement.prototype.submit.call(form); // form.submit is the button named "submit"
+    postForm(form, button);
   });
 
   const leave = async (url) => {

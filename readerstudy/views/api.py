@@ -11,7 +11,6 @@ Every write is idempotent (repeating it changes nothing) so the client may retry
 Only the reading's own reader may call it, while the session is open.
 """
 
-import json
 import uuid
 
 from django.contrib.auth.decorators import login_required
@@ -28,21 +27,8 @@ from ..services.readings import (
     reading_position_save,
 )
 from ..services.telemetry import TelemetryInvalid, VisitReport, reading_visit_record
+from .json_io import is_number, json_body, json_error
 from .reader import reading_for_reader_request
-
-
-def _error(message: str, status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
-
-
-def _body(request: HttpRequest) -> dict:
-    try:
-        data = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValueError("The request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise ValueError("The request body must be a JSON object.")
-    return data
 
 
 def _state(reading: Reading) -> dict:
@@ -79,19 +65,19 @@ def reading_state(request: HttpRequest, public_id) -> JsonResponse:
 def answer_put(request: HttpRequest, public_id) -> JsonResponse:
     reading = reading_for_reader_request(request, public_id)
     try:
-        data = _body(request)
+        data = json_body(request)
         question = reading.session.participation.study.questions.get(key=data.get("question"))
     except ValueError as exc:
-        return _error(str(exc))
+        return json_error(str(exc))
     except Question.DoesNotExist:
-        return _error("Unknown question.")
+        return json_error("Unknown question.")
     value, present, text = data.get("value"), data.get("present"), data.get("text", "")
     if (value is not None and not isinstance(value, int)) or isinstance(value, bool):
-        return _error("value must be an integer or null.")
+        return json_error("value must be an integer or null.")
     if present is not None and not isinstance(present, bool):
-        return _error("present must be true, false or null.")
+        return json_error("present must be true, false or null.")
     if not isinstance(text, str):
-        return _error("text must be a string.")
+        return json_error("text must be a string.")
     try:
         errors = answers_save(
             reading=reading,
@@ -99,9 +85,9 @@ def answer_put(request: HttpRequest, public_id) -> JsonResponse:
             user=request.user,
         )
     except ReadingLocked as exc:
-        return _error(str(exc), status=409)
+        return json_error(str(exc), status=409)
     if errors:
-        return _error(errors[question.key])
+        return json_error(errors[question.key])
     reading.refresh_from_db()
     return JsonResponse(_state(reading))
 
@@ -114,12 +100,12 @@ def mark_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonRespo
         if request.method == "DELETE":
             mark_delete(reading=reading, client_id=client_id, user=request.user)
             return JsonResponse(_state(reading))
-        data = _body(request)
+        data = json_body(request)
         numbers = {key: data.get(key) for key in ("slice", "x", "y", "rating")}
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers.values()):
-            return _error("slice, x, y and rating must be numbers.")
+        if not all(is_number(v) for v in numbers.values()):
+            return json_error("slice, x, y and rating must be numbers.")
         if not (float(numbers["slice"]).is_integer() and float(numbers["rating"]).is_integer()):
-            return _error("slice and rating must be whole numbers.")
+            return json_error("slice and rating must be whole numbers.")
         mark_save(
             reading=reading,
             client_id=client_id,
@@ -131,9 +117,9 @@ def mark_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonRespo
             user=request.user,
         )
     except ReadingLocked as exc:
-        return _error(str(exc), status=409)
+        return json_error(str(exc), status=409)
     except (ValueError, MarkInvalid) as exc:
-        return _error(str(exc))
+        return json_error(str(exc))
     reading.refresh_from_db()
     return JsonResponse(_state(reading))
 
@@ -143,12 +129,12 @@ def mark_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonRespo
 def position_put(request: HttpRequest, public_id) -> JsonResponse:
     reading = reading_for_reader_request(request, public_id)
     try:
-        slice_index = _body(request).get("slice")
+        slice_index = json_body(request).get("slice")
         if not isinstance(slice_index, int) or isinstance(slice_index, bool):
-            return _error("slice must be an integer.")
+            return json_error("slice must be an integer.")
         reading_position_save(reading=reading, slice_index=slice_index)
     except ValueError as exc:
-        return _error(str(exc))
+        return json_error(str(exc))
     return JsonResponse({"last_slice": slice_index})
 
 
@@ -162,17 +148,17 @@ def visit_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonResp
     """Telemetry of one page visit (cumulative figures; repeating a report changes nothing)."""
     reading = reading_for_reader_request(request, public_id)
     try:
-        data = _body(request)
+        data = json_body(request)
     except ValueError as exc:
-        return _error(str(exc))
+        return json_error(str(exc))
     first_mark = data.get("first_mark_ms")
     slices = data.get("slices", [])
     if not (_whole(data.get("active_ms")) and _whole(data.get("window_changes", 0))):
-        return _error("active_ms and window_changes must be whole numbers.")
+        return json_error("active_ms and window_changes must be whole numbers.")
     if first_mark is not None and not _whole(first_mark):
-        return _error("first_mark_ms must be a whole number or null.")
+        return json_error("first_mark_ms must be a whole number or null.")
     if not isinstance(slices, list) or not all(_whole(s) for s in slices):
-        return _error("slices must be a list of slice numbers.")
+        return json_error("slices must be a list of slice numbers.")
     try:
         visit = reading_visit_record(
             reading=reading,
@@ -185,5 +171,5 @@ def visit_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonResp
             ),
         )
     except TelemetryInvalid as exc:
-        return _error(str(exc))
+        return json_error(str(exc))
     return JsonResponse({"active_ms": visit.active_ms, "slices": len(visit.slices)})

@@ -10,7 +10,6 @@ Writes go through ``services.references``; reads through ``selectors``.
 ``DELETE /api/reference-drafts/<id>/lesions/<client id>``
 """
 
-import json
 import uuid
 
 from django import forms
@@ -42,6 +41,7 @@ from ..services.references import (
     reference_set_create,
     reference_set_lock,
 )
+from .json_io import is_number, json_body, json_error
 from .studies import study_for_request
 
 _ZERO_UUID = uuid.UUID(int=0)
@@ -406,18 +406,10 @@ def _draft_state(draft: ReferenceStandard) -> dict:
     }
 
 
-def _error(message: str, status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
-
-
 @login_required
 @require_GET
 def api_reference_draft_state(request: HttpRequest, public_id) -> JsonResponse:
     return JsonResponse(_draft_state(draft_for_reviewer_request(request, public_id)))
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @login_required
@@ -430,19 +422,17 @@ def api_reference_lesion(request: HttpRequest, public_id, client_id: uuid.UUID) 
             reference_lesion_delete(draft=draft, client_id=client_id, actor=request.user)
             return JsonResponse(_draft_state(draft))
         try:
-            data = json.loads(request.body or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error("The request body is not valid JSON.")
-        if not isinstance(data, dict):
-            return _error("The request body must be a JSON object.")
+            data = json_body(request)
+        except ValueError as exc:
+            return json_error(str(exc))
         numbers = [data.get(key) for key in ("slice", "x", "y", "size_mm")]
-        if not all(_number(v) for v in numbers):
-            return _error("slice, x, y and size_mm must be numbers.")
+        if not all(is_number(v) for v in numbers):
+            return json_error("slice, x, y and size_mm must be numbers.")
         if not float(data["slice"]).is_integer():
-            return _error("slice must be a whole number.")
+            return json_error("slice must be a whole number.")
         lesion_type = data.get("lesion_type", "")
         if not isinstance(lesion_type, str):
-            return _error("lesion_type must be text.")
+            return json_error("lesion_type must be text.")
         reference_lesion_save(
             draft=draft,
             client_id=client_id,
@@ -454,9 +444,9 @@ def api_reference_lesion(request: HttpRequest, public_id, client_id: uuid.UUID) 
             actor=request.user,
         )
     except (DraftNotEditable, ReferenceLocked) as exc:
-        return _error(str(exc), status=409)
+        return json_error(str(exc), status=409)
     except ReferenceInvalid as exc:
-        return _error(str(exc))
+        return json_error(str(exc))
     return JsonResponse(_draft_state(draft))
 
 
