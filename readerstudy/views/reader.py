@@ -14,9 +14,10 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from .. import blinding, roles, selectors
+from .. import roles, selectors
 from ..models import Question, Reading
 from ..services.readings import AnswerInput, answers_save, reading_is_locked, reading_open, reading_submit
+from .dicomweb_location import series_location
 
 _ZERO_UUID = uuid.UUID(int=0)
 
@@ -127,16 +128,12 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
     items = [{"question": q, "answer": stored.get(q.pk)} for q in questions]
     series = reading.series
     editable = not reading_is_locked(reading)
-    dicomweb_root = reverse("readerstudy:wado_uri", args=[reading.public_id]).removesuffix("wado")
-    study_uid = blinding.reading_uid(reading, series.study_instance_uid)
-    series_uid = blinding.reading_uid(reading, series.series_instance_uid)
+    location = series_location(reading, "readerstudy:wado_uri")
     config = {
         "reading": str(reading.public_id),
         "editable": editable,
         "submitted": reading.status == Reading.Status.SUBMITTED,
-        "dicomwebRoot": dicomweb_root,
-        "studyUid": study_uid,
-        "seriesUid": series_uid,
+        **location.config(),
         "numSlices": series.num_slices,
         "startSlice": reading.last_slice if reading.last_slice is not None else series.num_slices // 2,
         "markScale": study.mark_scale,
@@ -173,7 +170,7 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
             "mark_scale": study.mark_scale,
             "num_slices": series.num_slices,
             "workstation_config": config,
-            "metadata_url": f"{dicomweb_root}studies/{study_uid}/series/{series_uid}/metadata",
+            "metadata_url": location.metadata_url,
         },
     )
 

@@ -23,7 +23,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import blinding, roles, selectors
+from .. import roles, selectors
 from ..models import Case, Question, ReferenceSet, ReferenceSource, ReferenceStandard, Study
 from ..services.references import (
     DraftNotEditable,
@@ -41,6 +41,7 @@ from ..services.references import (
     reference_set_create,
     reference_set_lock,
 )
+from .dicomweb_location import series_location
 from .json_io import is_number, json_body, json_error
 from .studies import study_for_request
 
@@ -347,15 +348,11 @@ def reference_draft(request: HttpRequest, public_id) -> HttpResponse:
     editable = draft.submitted_at is None
     stored = {f.key: f for f in draft.findings.all()}
     series = draft.series
-    dicomweb_root = reverse("readerstudy:draft_wado_uri", args=[draft.public_id]).removesuffix("wado")
-    study_uid = blinding.reading_uid(draft, series.study_instance_uid)
-    series_uid = blinding.reading_uid(draft, series.series_instance_uid)
+    location = series_location(draft, "readerstudy:draft_wado_uri")
     config = {
         "reading": str(draft.public_id),
         "editable": editable,
-        "dicomwebRoot": dicomweb_root,
-        "studyUid": study_uid,
-        "seriesUid": series_uid,
+        **location.config(),
         "numSlices": series.num_slices,
         "startSlice": series.num_slices // 2,
         "viewerScript": static("readerstudy/build/viewer.js"),
@@ -380,7 +377,7 @@ def reference_draft(request: HttpRequest, public_id) -> HttpResponse:
             "lesion_types": LESION_TYPES,
             "num_slices": series.num_slices,
             "draft_config": config,
-            "metadata_url": f"{dicomweb_root}studies/{study_uid}/series/{series_uid}/metadata",
+            "metadata_url": location.metadata_url,
         },
     )
 
