@@ -81,6 +81,19 @@ def session_window(session: ReadingSession, now: datetime | None = None) -> Sess
     return SessionWindow(is_open=True, opens_at=opens_at, washout_waived=waived)
 
 
+def session_washout_waiver_refusal(session: ReadingSession) -> str | None:
+    """Why the washout before ``session`` cannot be waived, or None when it can."""
+    if session.participation.study.status == Study.Status.LOCKED:
+        return "The study is locked."
+    if not session.participation.sessions.filter(number__lt=session.number).exists():
+        return "The first session has no washout before it."
+    if session.washout_waived_at is not None:
+        return (
+            f"The washout before session {session.number} of {session.participation.code} is already waived."
+        )
+    return None
+
+
 def session_is_open(session: ReadingSession, now: datetime | None = None) -> bool:
     """Whether the reader may read in ``session`` now (see :func:`session_window`)."""
     return session_window(session, now).is_open
@@ -199,6 +212,7 @@ class SessionProgress:
     active_seconds: float
     last_activity: datetime | None
     window: SessionWindow
+    washout_waivable: bool
 
 
 @dataclass(frozen=True)
@@ -251,6 +265,7 @@ def study_reader_progress(study: Study, now: datetime | None = None) -> list[Rea
     for session in sessions:
         visits = telemetry.get(session.pk, {})
         moments = [m for m in (session.last_opened, session.last_submitted, visits.get("last")) if m]
+        window = session_window(session, now)
         by_participation.setdefault(session.participation_id, []).append(
             SessionProgress(
                 session=session,
@@ -258,7 +273,10 @@ def study_reader_progress(study: Study, now: datetime | None = None) -> list[Rea
                 total=session.n_total,
                 active_seconds=(visits.get("active_ms") or 0) / 1000,
                 last_activity=max(moments) if moments else None,
-                window=session_window(session, now),
+                window=window,
+                # Offered while the session waits for its washout (not once it is open or closed).
+                washout_waivable=not (window.is_open or window.closed)
+                and session_washout_waiver_refusal(session) is None,
             )
         )
     return [

@@ -348,3 +348,17 @@ def test_progress_shows_counts_times_and_dates_but_no_scores(client, active_stud
     assert "14 d after session 1 is completed" in html  # R2 session 2
     assert "Waive washout" in html
     assert "overall" not in html.split('id="progress"')[1].split("</section>")[0]  # no question, no score
+
+
+def test_no_waiver_in_a_locked_study_or_before_the_first_session(active_study, coordinator):
+    participation = active_study.participations.get(code="R1")
+    with pytest.raises(SessionError, match="first session has no washout"):
+        session_washout_waive(
+            session=participation.sessions.get(number=1), actor=coordinator, reason="Reader is travelling"
+        )
+    active_study.status = Study.Status.LOCKED
+    active_study.save()
+    with pytest.raises(SessionError, match="locked"):
+        session_washout_waive(
+            session=participation.sessions.get(number=2), actor=coordinator, reason="Reader is travelling"
+        )

@@ -3,7 +3,8 @@
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import ReadingSession, Study
+from ..models import ReadingSession
+from ..selectors import session_washout_waiver_refusal
 from .audit import audit_event_create
 
 #: A waiver's reason must say something: at least this many characters.
@@ -32,14 +33,8 @@ def session_washout_waive(*, session: ReadingSession, actor, reason: str) -> Rea
         raise SessionError(
             f"Give a reason for waiving the washout (at least {MIN_REASON_LENGTH} characters)."
         )
-    if study.status == Study.Status.LOCKED:
-        raise SessionError("The study is locked.")
-    if session.number == 1 or not session.participation.sessions.filter(number__lt=session.number).exists():
-        raise SessionError("The first session has no washout before it.")
-    if session.washout_waived_at is not None:
-        raise SessionError(
-            f"The washout before session {session.number} of {session.participation.code} is already waived."
-        )
+    if refusal := session_washout_waiver_refusal(session):
+        raise SessionError(refusal)
     session.washout_waived_at = timezone.now()
     session.washout_waived_by = actor
     session.washout_waiver_reason = reason
