@@ -362,3 +362,21 @@ def test_no_waiver_in_a_locked_study_or_before_the_first_session(active_study, c
         session_washout_waive(
             session=participation.sessions.get(number=2), actor=coordinator, reason="Reader is travelling"
         )
+
+
+def test_a_reader_who_started_and_left_keeps_their_readings_when_a_new_version_is_activated(
+    draft_study, coordinator
+):
+    schedule_activate(
+        schedule=schedule_draft_create(study=draft_study, actor=coordinator, seed=5), actor=coordinator
+    )
+    r2 = draft_study.participations.get(code="R2")
+    reading_open(reading=r2.sessions.get(number=1).readings.first(), user=r2.user)
+    kept = set(Reading.objects.filter(session__participation=r2).values_list("pk", flat=True))
+    r2.active = False
+    r2.save()
+    v2 = schedule_draft_create(study=draft_study, actor=coordinator, seed=6, reason="R2 left the study")
+    assert not v2.problems and {row[0] for row in v2.plan} == {"R1"}
+    schedule_activate(schedule=v2, actor=coordinator)
+    assert set(Reading.objects.filter(session__participation=r2).values_list("pk", flat=True)) == kept
+    assert Reading.objects.filter(session__participation__code="R1", schedule=v2).count() == 2 * N_CASES

@@ -252,8 +252,8 @@ def schedule_activate(
     Session 1 opens at ``first_session_opens_at`` (at once when not given); each later
     session opens after the washout, counted from when the reader completed the one before
     (``selectors.session_window``). The active version, if any, is superseded: the readings
-    of readers who are not carried over are replaced (none of them was ever opened; this is
-    checked again here, since a reader may have started after the draft was made).
+    of readers who have not started are replaced; readers who started keep all of theirs
+    (this is checked again here, since a reader may have started after the draft was made).
     """
     schedule = (
         ReadingSchedule.objects.select_for_update(of=("self",)).select_related("study").get(pk=schedule.pk)
@@ -271,12 +271,12 @@ def schedule_activate(
             "fix them and generate again."
         )
     carried = set(schedule.carried_over)
-    late = _started_reader_codes(study) - carried
+    started = _started_reader_codes(study)
     plan = schedule_planned_readings(schedule)
-    planned_readers = {r.reader for r in plan}
-    if late & planned_readers:
+    late = (started - carried) & {r.reader for r in plan}
+    if late:
         raise ScheduleError(
-            f"Reader(s) {', '.join(sorted(late & planned_readers))} started reading after this draft was "
+            f"Reader(s) {', '.join(sorted(late))} started reading after this draft was "
             "generated; generate the schedule again so that their readings are kept."
         )
 
@@ -285,17 +285,13 @@ def schedule_activate(
         (s.case.code, s.condition.label): s
         for s in ImageSeries.objects.filter(case__study=study).select_related("case", "condition")
     }
-    # Replace the readings of everybody who is not carried over (nothing of theirs was opened).
-    untouched = Reading.objects.filter(session__participation__study=study).exclude(
-        session__participation__code__in=carried
-    )
-    if untouched.filter(Q(opened_at__isnull=False) | ~Q(status=Reading.Status.PENDING)).exists():
-        raise ScheduleError(
-            "Some readings to be replaced were opened meanwhile; generate the schedule again."
-        )
-    untouched.delete()
+    # Replace the readings of every reader who has not started (nothing of theirs was opened);
+    # whoever started keeps everything, whether carried over or no longer in the plan.
+    Reading.objects.filter(session__participation__study=study).exclude(
+        session__participation__code__in=started
+    ).delete()
     ReadingSession.objects.filter(participation__study=study, readings__isnull=True).exclude(
-        participation__code__in=carried
+        participation__code__in=started
     ).delete()
 
     by_session: dict[tuple[str, int], list[PlannedReading]] = {}
