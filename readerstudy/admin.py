@@ -235,3 +235,31 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(m.GenerationJob)
+class GenerationJobAdmin(admin.ModelAdmin):
+    """Read-only: jobs change only through the coordinator's generation page and its runners."""
+
+    list_display = ["study", "target_condition", "source_condition", "method", "factor", "status"]
+    list_filter = ["study", "status", "method"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.GenerationTask)
+class GenerationTaskAdmin(admin.ModelAdmin):
+    """Read-only, like the jobs: a task's state is its runner's record."""
+
+    list_display = ["job", "case", "status", "progress", "attempts", "updated_at", "error"]
+    list_filter = ["status"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

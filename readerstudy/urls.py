@@ -2,7 +2,18 @@
 
 from django.urls import path
 
-from .views import api, dicomweb, home, imports, reader, references, schedules, studies, study_setup
+from .views import (
+    api,
+    dicomweb,
+    generation,
+    home,
+    imports,
+    reader,
+    references,
+    schedules,
+    studies,
+    study_setup,
+)
 
 app_name = "readerstudy"
 
@@ -88,6 +99,18 @@ urlpatterns = [
         name="study_reader_link",
     ),
     path("studies/<slug:slug>/lock/", study_setup.study_lock, name="study_lock"),
+    # Generating a condition with the SR engine (background jobs)
+    path("studies/<slug:slug>/generate/", generation.study_generation, name="study_generation"),
+    path(
+        "studies/<slug:slug>/generate/state.json",
+        generation.study_generation_state,
+        name="study_generation_state",
+    ),
+    path(
+        "studies/<slug:slug>/generate/<int:job_id>/retry/",
+        generation.study_generation_retry,
+        name="study_generation_retry",
+    ),
     # Reference standard
     path("references/", references.reference_mine, name="reference_mine"),
     path("references/<int:set_id>/cases/", references.reference_cases, name="reference_cases"),

@@ -8,7 +8,14 @@ from django.contrib import admin
 from django.urls import reverse
 
 from readerstudy.design import CaseInput, DesignSpec, ReaderInput, schedule_generate
-from readerstudy.models import AnalysisRun, ReadingSchedule, ReadingVisit, ReferenceFinding
+from readerstudy.models import (
+    AnalysisRun,
+    GenerationJob,
+    GenerationTask,
+    ReadingSchedule,
+    ReadingVisit,
+    ReferenceFinding,
+)
 from readerstudy.services.audit import audit_event_create
 from readerstudy.services.dicom_import import dicom_import
 
@@ -48,6 +55,14 @@ def admin_client_with_data(client, reader_setup, study, tmp_path):
     )
     run = AnalysisRun.objects.create(study=study, kind="answers.csv", requested_by=superuser)
     run.reference_sets.add(reference.reference_set)
+    job = GenerationJob.objects.create(
+        study=study,
+        source_condition=reader_setup["conditions"][0],
+        target_condition=f.ConditionFactory(study=study, label="SR-generated"),
+        method="tci",
+        factor=2,
+    )
+    GenerationTask.objects.create(job=job, case=reader_setup["case"])
     client.force_login(superuser)
     return client
 

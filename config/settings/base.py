@@ -6,6 +6,9 @@ Embedded defaults: SQLite under ``var/``, media files on local disk under
 ``DATABASE_URL``           e.g. ``postgres://user@127.0.0.1:5432/readerstudy``
 ``READERSTUDY_VAR_DIR``     folder for the SQLite file and media (default ``var/``)
 ``READERSTUDY_MEDIA_ROOT``  where DICOM files and other uploads are stored
+``CELERY_BROKER_URL``       e.g. ``redis://127.0.0.1:6379/0``: background jobs run on Celery
+                           workers instead of a thread of the web process
+``READERSTUDY_SR_WEIGHTS_DIR``  trained SR weights coordinators may choose (default ``var/sr-weights``)
 """
 
 import os
@@ -110,3 +113,22 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Background jobs (generating a condition with the SR engine). Without a broker URL, jobs
+# run in a worker thread of the web process (one at a time). With one (e.g.
+# redis://127.0.0.1:6379/0) they go to Celery workers: `celery -A config worker`.
+# Task state lives in the database, so no result backend is needed.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again (tasks are idempotent)
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # SR tasks are long: take one at a time
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Run jobs synchronously in the caller after commit (tests); never on a real site.
+READERSTUDY_JOBS_EAGER = False
+# A running generation task silent (no progress) for this long is considered lost and may be retried.
+READERSTUDY_JOBS_STALE_SECONDS = int(os.environ.get("READERSTUDY_JOBS_STALE_SECONDS", 30 * 60))
+# Trained SR weights a coordinator may choose from (files with metadata; never uploaded).
+READERSTUDY_SR_WEIGHTS_DIR = Path(os.environ.get("READERSTUDY_SR_WEIGHTS_DIR", VAR_DIR / "sr-weights"))

@@ -2,6 +2,7 @@
 
 from .analysis import AnalysisRun
 from .audit import AuditEvent
+from .generation import GenerationJob, GenerationTask
 from .imaging import DicomInstance, ImageSeries, SourceIdentity
 from .reading import Answer, LesionMark, Reading, ReadingSession, ReadingVisit
 from .reference import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceSource, ReferenceStandard
@@ -15,6 +16,8 @@ __all__ = [
     "Case",
     "Condition",
     "DicomInstance",
+    "GenerationJob",
+    "GenerationTask",
     "ImageSeries",
     "LesionMark",
     "Question",

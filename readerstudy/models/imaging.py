@@ -94,6 +94,9 @@ class SourceIdentity(models.Model):
     institution_name = models.CharField(max_length=128, blank=True)
     study_instance_uid = models.CharField(max_length=64)
     series_instance_uid = models.CharField(max_length=64)
+    frame_of_reference_uid = models.CharField(
+        max_length=64, blank=True, help_text="Original FrameOfReferenceUID (derived series share it)."
+    )
 
     class Meta:
         verbose_name_plural = "source identities"

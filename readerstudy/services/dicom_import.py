@@ -567,6 +567,7 @@ def _identity(ds: Dataset) -> dict[str, str]:
         "institution_name": text("InstitutionName"),
         "study_instance_uid": text("StudyInstanceUID"),
         "series_instance_uid": text("SeriesInstanceUID"),
+        "frame_of_reference_uid": text("FrameOfReferenceUID"),
     }
 
 
