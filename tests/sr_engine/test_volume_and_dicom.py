@@ -107,6 +107,7 @@ def test_thick_slices_average_their_thin_slices_and_sit_at_their_centre():
 def test_sr_engine_does_not_import_django():
     code = (
         "import sys, sr_engine.volume, sr_engine.dicom_series, sr_engine.slice_profile, "
-        "sr_engine.brain_phantom, stats; assert 'django' not in sys.modules, 'django imported'"
+        "sr_engine.brain_phantom, sr_engine.volume_io, sr_engine.provenance, sr_engine.cli, stats; "
+        "assert 'django' not in sys.modules, 'django imported'; assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
