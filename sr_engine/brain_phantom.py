@@ -8,7 +8,8 @@ from a seed:
 * lesions shaped like brain metastases on contrast-enhanced T1 images: bright
   spheres, ring-enhancing with a dark necrotic centre when larger than 8 mm
   (the appearance described by Fink & Fink, "Imaging of brain metastases",
-  Surg Neurol Int 4(Suppl 4), 2013), with a smooth edge;
+  Surg Neurol Int 4(Suppl 4), 2013), with a smooth edge, inserted by
+  :func:`sr_engine.lesions.insert_lesions`;
 * a smooth multiplicative bias field of up to about ±10 %, as receive coils give;
 * Rician noise (Gudbjartsson & Patz, Magn Reson Med 34(6), 1995): the magnitude of
   the signal plus complex Gaussian noise.
@@ -20,7 +21,10 @@ from importlib import resources
 
 import numpy as np
 
+from .lesions import Lesion, insert_lesions
 from .volume import Volume
+
+__all__ = ["Lesion", "PhantomCase", "brain_case", "brain_slab"]
 
 TEMPLATE = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 WHITE_MATTER = "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"
@@ -28,15 +32,6 @@ GREY_MATTER = "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"
 
 #: Template intensities (0..255) are scaled by this to give a typical 12-bit MR range.
 INTENSITY_SCALE = 10.0
-
-
-@dataclass(frozen=True)
-class Lesion:
-    """A lesion's centre in patient coordinates (LPS, mm) and its diameter in mm."""
-
-    center_mm: tuple[float, float, float]
-    diameter_mm: float
-    ring_enhancing: bool
 
 
 @dataclass(frozen=True)
@@ -95,20 +90,6 @@ def brain_slab(first_slice: int = 60, slices: int = 64) -> tuple[Volume, np.ndar
     return Volume(t1[box] * INTENSITY_SCALE, crop_affine), tissue
 
 
-def _lesion_profile(distance: np.ndarray, radius: float, ring: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Enhancement (0..1) and necrosis (0..1) at ``distance`` mm from a lesion centre.
-
-    Solid lesions enhance throughout; ring-enhancing ones enhance in a rim about a
-    third of the radius thick around a non-enhancing, darker core. Edges are smooth
-    (logistic, 0.35 mm), like partial volume at the lesion border.
-    """
-    edge = 1.0 / (1.0 + np.exp((distance - radius) / 0.35))
-    if not ring:
-        return edge, np.zeros_like(edge)
-    core = 1.0 / (1.0 + np.exp((distance - 0.6 * radius) / 0.35))
-    return edge - core, core
-
-
 def brain_case(
     seed: int,
     n_lesions: int,
@@ -125,39 +106,21 @@ def brain_case(
     """
     rng = np.random.default_rng(seed)
     slab, tissue = brain_slab(first_slice, slices)
-    data = slab.data.astype(np.float64)
+    white = float(np.median(slab.data[tissue > 0.9])) if np.any(tissue > 0.9) else float(slab.data.max())
+    with_lesions, lesions = insert_lesions(
+        slab,
+        n=n_lesions,
+        diameters_mm=(3.0, 15.0),
+        seed=rng,
+        mask=tissue > 0.8,
+        contrast=(0.3, 0.7),
+        reference_signal=white,
+        ring_threshold_mm=8.0,
+        margin_mm=2.0,
+        min_gap_mm=4.0,
+    )
+    data = with_lesions.data.astype(np.float64)
     n_s, n_r, n_c = data.shape
-    white = float(np.median(data[tissue > 0.9])) if np.any(tissue > 0.9) else float(data.max())
-
-    s_idx, r_idx, c_idx = np.meshgrid(np.arange(n_s), np.arange(n_r), np.arange(n_c), indexing="ij")
-    largest = min(15.0, n_s - 6.0)  # lesions stay inside the slab, 2 mm from its faces
-    if n_lesions and largest < 3.0:
-        raise ValueError(f"A slab of {n_s} slices is too thin for lesions of 3 mm or more.")
-    lesions: list[Lesion] = []
-    candidates = np.argwhere(tissue > 0.8)
-    attempts = 0
-    while len(lesions) < n_lesions:
-        attempts += 1
-        if attempts > 10_000:
-            raise RuntimeError("Could not place the lesions; ask for fewer or a thicker slab.")
-        diameter = float(rng.choice([rng.uniform(3, 5), rng.uniform(5, 10), rng.uniform(10, 15)]))
-        diameter = min(diameter, largest)
-        radius = diameter / 2
-        s, r, c = candidates[rng.integers(len(candidates))]
-        if s < radius + 2 or s > n_s - radius - 3:
-            continue
-        center = slab.index_to_patient(c, r, s)
-        if any(
-            np.linalg.norm(center - np.array(o.center_mm)) < radius + o.diameter_mm / 2 + 4 for o in lesions
-        ):
-            continue
-        ring = diameter > 8
-        lesions.append(Lesion(tuple(float(v) for v in center), round(diameter, 1), ring))
-        distance = np.sqrt((s_idx - s) ** 2 + (r_idx - r) ** 2 + (c_idx - c) ** 2)  # 1 mm voxels
-        near = distance < radius + 3
-        amplitude = rng.uniform(0.3, 0.7) * white
-        enhancement, necrosis = _lesion_profile(distance[near], radius, ring)
-        data[near] = data[near] * (1.0 - 0.5 * necrosis) + amplitude * enhancement
 
     # Smooth bias field: a random low-order polynomial in normalised coordinates.
     zs, ys, xs = (np.linspace(-1, 1, n) for n in (n_s, n_r, n_c))

@@ -12,9 +12,8 @@ Functions take a ``progress`` argument that is one of:
 """
 
 from collections.abc import Callable
-from typing import Union
 
-ProgressArg = Union[None, bool, Callable[[float], None]]
+ProgressArg = bool | Callable[[float], None] | None
 
 
 class Reporter:

@@ -1,15 +1,14 @@
-"""Acquisition simulation: thick slices from a thin-slice volume.
+"""Thick slices from thin ones with a box profile: the demo's LR series.
 
-A thick slice records the signal of the tissue inside its slice profile (the
-partial-volume effect; see e.g. Greenspan, "Super-resolution in medical imaging",
-The Computer Journal 52(1), 2009, §2). With a box (rectangular) profile whose width
-is ``factor`` thin slices, thick slice ``m`` is the mean of thin slices
+Kept for its callers; the acquisition simulation itself (Gaussian or box profiles,
+gaps, in-plane resolution, noise) is :mod:`sr_engine.simulate`. With a box profile
+whose width is ``factor`` thin slices, thick slice ``m`` is the mean of thin slices
 ``m*factor .. m*factor + factor - 1`` and its centre lies at the mean of their
-centres, thin index ``m*factor + (factor - 1) / 2``.
+centres, thin index ``m*factor + (factor - 1) / 2`` (the partial-volume model;
+Greenspan, The Computer Journal 52(1), 2009, §2).
 """
 
-import numpy as np
-
+from .simulate import simulate_slices
 from .volume import Volume
 
 
@@ -22,12 +21,6 @@ def thicken_slices(volume: Volume, factor: int) -> Volume:
     """
     if factor < 1:
         raise ValueError("The thickening factor must be a positive integer.")
-    n_thick = volume.shape[0] // factor
-    if n_thick == 0:
+    if volume.shape[0] < factor:
         raise ValueError(f"The volume has {volume.shape[0]} slices, fewer than the factor {factor}.")
-    thin = volume.data[: n_thick * factor].astype(np.float64)
-    thick = thin.reshape(n_thick, factor, *thin.shape[1:]).mean(axis=1)
-    affine = volume.affine.copy()
-    affine[:3, 3] = volume.slice_position(0) + (factor - 1) / 2 * volume.affine[:3, 2]
-    affine[:3, 2] = volume.affine[:3, 2] * factor
-    return Volume(thick.astype(np.float32), affine)
+    return simulate_slices(volume, factor=factor, profile="box")

@@ -1,0 +1,191 @@
+"""One entry point for every super-resolution method: :func:`upscale`.
+
+Every method gives the same kind of output, so that readers can tell the arms of a
+study apart by image quality alone:
+
+* float32 voxels on the upscaled grid of :func:`sr_engine.interpolate.upscaled_affine`
+  (the same affine and shape for every method);
+* the input's acquisition record, with ``slice_thickness_mm`` set to the new slice
+  spacing (through-plane methods) and ``provenance`` describing how the volume was
+  made: ``method``, ``factor``, ``axis``, ``seed``, ``options``, ``weights`` (name,
+  sha256 and metadata of the weight file, for ``resnet3d``/``resnet2d``),
+  ``sr_engine_version``, ``input_sha256`` (of the input voxels, see
+  :func:`sr_engine.simulate.voxel_sha256`) and ``input_provenance`` (the input's own
+  record, e.g. its simulation, or None);
+* magnitude images stay magnitude: when the input has no negative voxel, negative
+  output values (undershoot of cubic, Fourier or learned methods next to sharp edges)
+  are clipped at 0;
+* the background rule for learned methods: outside a smoothed tissue mask computed
+  from the TCI result the output is the TCI result, ``result = tci + w (learned - tci)``
+  with ``w`` from :func:`sr_engine.metrics.smooth_tissue_weight`, so air carries no
+  network noise that would give the arm away.
+
+The factor is an integer of at least 2: a factor of 1 would make a copy labelled as
+super-resolution, which is always a mistake in a study. Learned methods are imported
+only when used, so ``import sr_engine.upscale`` does not import torch.
+"""
+
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .interpolate import fi, linear, nearest, tci, upscaled_affine, upscaled_shape
+from .metrics import smooth_tissue_weight, tissue_mask
+from .progress import ProgressArg, progress_reporter
+from .simulate import voxel_sha256
+from .volume import Volume
+
+CLASSICAL = {"nearest": nearest, "linear": linear, "tci": tci, "fi": fi}
+LEARNED = ("selfsr", "resnet3d", "resnet2d")
+METHODS = (*CLASSICAL, *LEARNED)
+
+#: The code version recorded in provenance (and by sr_engine.weights): the package's version.
+SR_ENGINE_VERSION = __version__
+
+#: Width (mm) of the Gaussian that softens the tissue mask of the background rule.
+BACKGROUND_SIGMA_MM = 1.0
+
+
+def _check_factor(factor: Any) -> int:
+    if isinstance(factor, bool) or int(factor) != factor or factor < 2:
+        raise ValueError(f"The factor must be an integer of at least 2, got {factor!r}.")
+    return int(factor)
+
+
+def background_weight(tci_result: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """The weight ``w`` (0 in air, 1 in tissue) of the background rule, from the TCI result.
+
+    ``spacing_mm`` is the upscaled grid's (column, row, slice) spacing; the mask is
+    softened by a Gaussian of :data:`BACKGROUND_SIGMA_MM` on every axis.
+    """
+    column, row, slice_ = spacing_mm
+    sigma = tuple(BACKGROUND_SIGMA_MM / s for s in (slice_, row, column))
+    return smooth_tissue_weight(tissue_mask(tci_result), sigma)
+
+
+def blend_background(tci_result: np.ndarray, learned: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``tci + weight * (learned - tci)``, the same spatial weight for every channel."""
+    if tci_result.shape != learned.shape:
+        raise ValueError(f"Learned output {learned.shape} is not on the TCI grid {tci_result.shape}.")
+    return (tci_result + weight * (learned - tci_result)).astype(np.float32)
+
+
+def _weights_record(weights: Any) -> dict[str, Any] | None:
+    """What the provenance says about the weights: name, sha256 and metadata."""
+    if weights is None:
+        return None
+    if isinstance(weights, tuple):  # (module, metadata) already in memory
+        return {"name": None, "sha256": None, "metadata": dict(weights[1])}
+    from .weights import weights_describe  # imports torch
+
+    described = weights_describe(weights)
+    return {"name": described["name"], "sha256": described["sha256"], "metadata": described}
+
+
+def _learned(
+    volume: Volume, factor: int, method: str, *, seed: int, weights: Any, device: Any, report, options: dict
+) -> np.ndarray:
+    """The learned method's output for all channels, shaped like the volume's data."""
+    if method == "selfsr":
+        from .selfsr import selfsr_upscale
+
+        outputs = []
+        n = volume.n_channels
+        for index in range(n):
+            outputs.append(
+                selfsr_upscale(
+                    volume.channel(index),
+                    factor,
+                    seed=seed,
+                    device=device,
+                    progress=report.part(index / n, (index + 1) / n),
+                    **options,
+                )
+            )
+        return outputs[0] if volume.data.ndim == 3 else np.stack(outputs)
+    if weights is None:
+        raise ValueError(f"{method} needs weights: the path of a weight file trained for this factor.")
+    from .resnet import resnet_upscale
+
+    axis = "inplane" if method == "resnet2d" else "slice"
+    return resnet_upscale(
+        volume, factor, weights=weights, axis=axis, device=device, progress=report, **options
+    )
+
+
+def upscale(
+    volume: Volume,
+    factor: int,
+    method: str = "tci",
+    *,
+    seed: int = 0,
+    weights: Any = None,
+    device: Any = None,
+    progress: ProgressArg = None,
+    **options: Any,
+) -> Volume:
+    """Upscale ``volume`` by the integer ``factor`` with ``method`` (one of :data:`METHODS`).
+
+    ``nearest``, ``linear``, ``tci`` and ``fi`` act on the slice axis, or on another
+    with the option ``axis="row"|"column"|"inplane"``; ``selfsr`` and ``resnet3d`` on the
+    slice axis; ``resnet2d`` in-plane. ``weights`` (a file path) is for ``resnet3d`` and
+    ``resnet2d``; ``device`` (e.g. ``"cuda"``) and other ``options`` go to the learned
+    method (see :func:`sr_engine.selfsr.selfsr_upscale`,
+    :func:`sr_engine.resnet.resnet_upscale`). Every method is deterministic for a given
+    ``seed``. See the module docstring for what every output shares.
+    """
+    factor = _check_factor(factor)
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; the methods are: {', '.join(METHODS)}.")
+    options = dict(options)
+    if method in CLASSICAL:
+        axis = options.pop("axis", "slice")
+        if options:
+            raise ValueError(f"{method} takes no option(s) {', '.join(sorted(options))}; only axis.")
+    else:
+        if "axis" in options:
+            raise ValueError(f"{method} works along a fixed axis; it takes no axis option.")
+        axis = "inplane" if method == "resnet2d" else "slice"
+    affine = upscaled_affine(volume, factor, axis)
+    expected_shape = upscaled_shape(volume.data.shape, factor, axis)
+
+    with progress_reporter(progress, f"upscale {method}") as report:
+        if method in CLASSICAL:
+            data = CLASSICAL[method](volume, factor, axis=axis)
+        else:
+            learned = _learned(
+                volume,
+                factor,
+                method,
+                seed=seed,
+                weights=weights,
+                device=device,
+                report=report.part(0.0, 0.95),
+                options=options,
+            )
+            if learned.shape != expected_shape:
+                raise RuntimeError(f"{method} returned shape {learned.shape}, expected {expected_shape}.")
+            smooth = tci(volume, factor, axis=axis)
+            spacing = tuple(float(np.linalg.norm(affine[:3, i])) for i in range(3))
+            weight = background_weight(smooth, spacing)  # type: ignore[arg-type]
+            data = blend_background(smooth, np.asarray(learned, dtype=np.float32), weight)
+        report(1.0)
+    if float(volume.data.min()) >= 0:
+        data = np.maximum(data, 0, out=data)
+
+    provenance = {
+        "method": method,
+        "factor": factor,
+        "axis": axis,
+        "seed": int(seed),
+        "options": options,
+        "weights": _weights_record(weights) if method in LEARNED else None,
+        "sr_engine_version": SR_ENGINE_VERSION,
+        "input_sha256": voxel_sha256(volume.data),
+        "input_provenance": volume.acquisition.get("provenance"),
+    }
+    acquisition: dict[str, Any] = {"provenance": provenance}
+    if axis == "slice":
+        acquisition["slice_thickness_mm"] = float(np.linalg.norm(affine[:3, 2]))
+    return volume.with_data(data.astype(np.float32, copy=False), affine, **acquisition)
