@@ -464,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--depth", type=_positive_int, default=20, help="convolution layers (default 20)")
     train.add_argument("--features", type=_positive_int, default=64, help="features per layer (default 64)")
     train.add_argument("--channels", type=_positive_int, default=1, help="input channels, e.g. 2 for DESS")
-    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    train.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default 3e-4)")
     train.add_argument("--init", metavar="WEIGHTS", help="start from these weights (transfer learning)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--device", choices=("cpu", "cuda"), help="where to train (default: cuda if seen)")
