@@ -106,3 +106,7 @@ class GenerationTask(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+#: Statuses of a task that has not finished (queued, or running on a worker).
+ACTIVE_TASK_STATUSES = (GenerationTask.Status.QUEUED, GenerationTask.Status.RUNNING)

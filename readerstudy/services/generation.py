@@ -33,13 +33,12 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from sr_engine.dicom_series import SeriesInfo, read_dicom_series, write_dicom_series
@@ -47,6 +46,8 @@ from sr_engine.progress import progress_reporter
 
 from ..jobs import job_enqueue
 from ..models import Case, Condition, GenerationJob, GenerationTask, ImageSeries, SourceIdentity, Study
+from ..models.generation import ACTIVE_TASK_STATUSES
+from ..selectors import generation_task_stale_before, generation_tasks_retryable
 from .audit import audit_event_create
 from .deidentify import uid_pseudonymize
 from .dicom_import import DicomImportError, dicom_import
@@ -63,7 +64,6 @@ PROGRESS_STEP = 0.05
 #: Parts of a task's progress bar: reading the source, upscaling, writing and importing.
 READ_PART, UPSCALE_PART = (0.0, 0.05), (0.05, 0.9)
 
-ACTIVE_TASK_STATUSES = (GenerationTask.Status.QUEUED, GenerationTask.Status.RUNNING)
 
 
 class GenerationError(ValueError):
@@ -229,23 +229,13 @@ def generation_job_start(
 # --------------------------------------------------------------------------- retrying
 
 
-def _stale_before() -> Any:
-    return timezone.now() - timedelta(seconds=settings.READERSTUDY_JOBS_STALE_SECONDS)
-
-
-def _retryable(job: GenerationJob) -> QuerySet[GenerationTask]:
-    """Failed tasks, and queued or running ones that have been silent for too long (lost)."""
-    stale = Q(status__in=ACTIVE_TASK_STATUSES, updated_at__lt=_stale_before())
-    return job.tasks.filter(Q(status=GenerationTask.Status.FAILED) | stale)
-
-
 def generation_job_retry(*, job: GenerationJob, actor: Any) -> int:
     """Queue the job's failed (and lost) tasks again; return how many (0: nothing to retry)."""
     with transaction.atomic():
         locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
         if locked.study.status == Study.Status.LOCKED:
             raise GenerationError("The study is locked: nothing can be generated in it.")
-        retry = list(_retryable(locked).select_related("case"))
+        retry = list(generation_tasks_retryable(locked).select_related("case"))
         if not retry:
             return 0
         now = timezone.now()
@@ -275,7 +265,7 @@ def _task_claim(task_id: int) -> GenerationTask | None:
     """Move the task to running if it is queued or lost; None when another run has it or it is done."""
     now = timezone.now()
     claimable = Q(status=GenerationTask.Status.QUEUED) | Q(
-        status=GenerationTask.Status.RUNNING, updated_at__lt=_stale_before()
+        status=GenerationTask.Status.RUNNING, updated_at__lt=generation_task_stale_before()
     )
     claimed = GenerationTask.objects.filter(claimable, pk=task_id).update(
         status=GenerationTask.Status.RUNNING,
@@ -523,44 +513,3 @@ def _job_finish_if_complete(job_id: int) -> None:
             study=job.study,
             data={"status": job.status, "done": counts.get(GenerationTask.Status.DONE, 0), "failed": failed},
         )
-
-
-# --------------------------------------------------------------------------- reads for the console
-
-
-def generation_jobs_for_study(study: Study) -> QuerySet[GenerationJob]:
-    """The study's jobs, newest first, with their conditions, creator and tasks (by case code)."""
-    return (
-        study.generation_jobs.select_related("source_condition", "target_condition", "created_by")
-        .prefetch_related("tasks__case", "tasks__output_series")
-        .order_by("-created_at", "-id")
-    )
-
-
-def generation_jobs_state(study: Study) -> dict[str, Any]:
-    """The jobs' and tasks' state as JSON-able data (what the console polls)."""
-    jobs = []
-    for job in generation_jobs_for_study(study):
-        jobs.append(
-            {
-                "id": job.pk,
-                "status": job.status,
-                "tasks": [
-                    {
-                        "id": task.pk,
-                        "case": task.case.code,
-                        "status": task.status,
-                        "progress": round(task.progress, 3),
-                        "error": task.error,
-                        "attempts": task.attempts,
-                    }
-                    for task in job.tasks.all()
-                ],
-            }
-        )
-    return {"jobs": jobs, "running": any(job["status"] == GenerationJob.Status.RUNNING for job in jobs)}
-
-
-def generation_job_retryable_count(job: GenerationJob) -> int:
-    """How many of the job's tasks a retry would queue again."""
-    return _retryable(job).count()

@@ -14,16 +14,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import roles
 from ..models import GenerationJob, Study
+from ..selectors import generation_jobs_for_study, generation_jobs_state, generation_tasks_retryable
 from ..services.generation import (
     FACTORS,
     WEIGHTED_METHODS,
     GenerationError,
     GenerationRequest,
     generation_job_retry,
-    generation_job_retryable_count,
     generation_job_start,
-    generation_jobs_for_study,
-    generation_jobs_state,
     generation_methods,
     generation_weights_choices,
 )
@@ -114,7 +112,7 @@ def study_generation(request: HttpRequest, slug: str) -> HttpResponse:
     editable = study.status != Study.Status.LOCKED
     jobs = list(generation_jobs_for_study(study))
     for job in jobs:
-        job.retryable = editable and generation_job_retryable_count(job) > 0
+        job.retryable = editable and generation_tasks_retryable(job).exists()
     return render(
         request,
         "readerstudy/study_generation.html",
