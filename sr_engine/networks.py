@@ -178,3 +178,36 @@ def deterministic_torch() -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(previous)
+
+
+def fit_l2(
+    net: nn.Module,
+    next_batch: Callable[[], tuple[np.ndarray, np.ndarray]],
+    *,
+    steps: int,
+    lr: float,
+    eta_min: float,
+    device: torch.device,
+    report: Callable[[float], None],
+) -> list[float]:
+    """Train ``net`` for ``steps`` batches with the L2 (mean squared error) loss; return the losses.
+
+    Adam (Kingma & Ba, ICLR 2015) with a cosine-annealed learning rate from ``lr`` down
+    to ``eta_min`` (Loshchilov & Hutter, "SGDR", ICLR 2017). ``next_batch`` returns
+    (inputs, targets) as float32 arrays; ``report`` gets the fraction of steps done.
+    """
+    net.to(device).train()
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(steps, 1), eta_min=eta_min)
+    losses: list[float] = []
+    for step in range(steps):
+        x, y = next_batch()
+        loss = nn.functional.mse_loss(net(torch.from_numpy(x).to(device)), torch.from_numpy(y).to(device))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+        report((step + 1) / max(steps, 1))
+    net.eval()
+    return losses

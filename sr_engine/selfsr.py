@@ -256,9 +256,15 @@ def selfsr_upscale(
     :func:`simulated_from_thin_slices` says). The same seed gives the same output on
     the same device.
     """
-    import torch
 
-    from .networks import ResNetSR, configure_threads, deterministic_torch, pick_device, seed_everything
+    from .networks import (
+        ResNetSR,
+        configure_threads,
+        deterministic_torch,
+        fit_l2,
+        pick_device,
+        seed_everything,
+    )
 
     unknown = set(options) - set(DEFAULTS) - {"profile", "thickness_mm", "simulated", "target_fwhm_mm"}
     if unknown:
@@ -293,22 +299,16 @@ def selfsr_upscale(
         )
         report(0.05)
         net = ResNetSR(dims=2, depth=int(opts["depth"]), features=int(opts["features"]), channels=1)
-        net.to(device).train()
-        steps = int(opts["steps"])
-        optimiser = torch.optim.Adam(net.parameters(), lr=float(opts["lr"]))
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(steps, 1), eta_min=1e-5)
-        train_report = report.part(0.05, 0.8)
-        for step in range(steps):
-            x, y = _sample_batch(pairs, int(opts["batch"]), int(opts["patch"]), rng, floor=0.05)
-            x_t, y_t = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-            loss = torch.nn.functional.mse_loss(net(x_t), y_t)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            train_report((step + 1) / max(steps, 1))
-        del pairs
-        net.eval()
+        fit_l2(
+            net,
+            lambda: _sample_batch(pairs, int(opts["batch"]), int(opts["patch"]), rng, floor=0.05),
+            steps=int(opts["steps"]),
+            lr=float(opts["lr"]),
+            eta_min=1e-5,
+            device=device,
+            report=report.part(0.05, 0.8),
+        )
+        pairs.clear()  # free the training images before inference
 
         upscaled = slice_axis_tci(data / scale, int(factor))  # (n * factor, rows, columns)
         chunk = 8

@@ -163,9 +163,8 @@ def train_resnet(
     profile, normalisation, the training data's sha256, the config and the loss
     history's summary. The same seed and data give the same weights on the same device.
     """
-    import torch
 
-    from .networks import configure_threads, deterministic_torch, pick_device, seed_everything
+    from .networks import configure_threads, deterministic_torch, fit_l2, pick_device, seed_everything
     from .weights import file_sha256, volumes_sha256
 
     if not hr_volumes:
@@ -175,30 +174,21 @@ def train_resnet(
     configure_threads()
     device = pick_device(config.device)
     rng = np.random.default_rng(config.seed)
-    losses: list[float] = []
     with progress_reporter(progress, "train") as report, deterministic_torch():
         seed_everything(config.seed)
         pairs = [training_pair(hr, config)[:2] for hr in hr_volumes]
         sampler = PatchSampler(pairs, config, rng)
         report(0.05)
         net, init_metadata = _initial_network(config)
-        net = net.to(device).train()
-        optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimiser, T_max=max(config.steps, 1), eta_min=config.lr / 100
+        losses = fit_l2(
+            net,
+            sampler.batch,
+            steps=config.steps,
+            lr=config.lr,
+            eta_min=config.lr / 100,
+            device=device,
+            report=report.part(0.05, 1.0),
         )
-        steps_report = report.part(0.05, 1.0)
-        for step in range(config.steps):
-            x, y = sampler.batch()
-            x_t, y_t = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-            loss = torch.nn.functional.mse_loss(net(x_t), y_t)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            losses.append(float(loss.detach()))
-            steps_report((step + 1) / max(config.steps, 1))
-    net.eval()
     tail = losses[-max(len(losses) // 10, 1) :] if losses else [float("nan")]
     training = {**asdict(config), "axis": config.axis, "n_volumes": len(hr_volumes)}
     metadata: dict[str, Any] = {
