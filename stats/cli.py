@@ -1,9 +1,14 @@
-"""Command line: ``python -m stats fom PATH`` and ``python -m stats mrmc PATH``.
+"""Command line: ``python -m stats fom|mrmc|power PATH`` and ``python -m stats tables BUNDLE``.
 
 PATH is a dataset folder in the plain layout (NL.csv, LL.csv, truth.csv, meta.json), an
 RJafroc Excel file (.xlsx), an iMRMC file (.imrmc) or a tidy ROC table (.csv).
 Tables go to the screen; ``--json`` prints machine-readable results. Bad input ends
 with a one-line error naming the file and the problem, and exit status 2.
+
+``tables`` re-creates every analysis table of a study from its reproducibility bundle
+(``stats.study_record``, ``stats.study_tables``); ``--out DIR`` writes them as CSV,
+``--xlsx FILE`` as one workbook, and ``--check`` compares them with the tables the
+bundle carries (exit status 1 when any differs).
 """
 
 import argparse
@@ -161,9 +166,56 @@ def _print_power(payload: dict) -> None:
     )
 
 
+def tables_command(args: argparse.Namespace) -> int:
+    """``python -m stats tables BUNDLE``: re-create (and optionally check) a study's tables."""
+    from .study_record import read_bundle
+    from .study_tables import analyse_study, tables_csv
+    from .workbook import write_workbook
+
+    record = read_bundle(args.path)
+    analysis = analyse_study(record)
+    files = tables_csv(analysis)
+    print(f"{record.study.get('name', args.path)}: {len(files)} tables re-created from {args.path}")
+    for note in analysis.notes:
+        print(f"  note: {note}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out / Path(name).name).write_text(text, encoding="utf-8")
+        print(f"  written to {out}/")
+    if args.xlsx:
+        write_workbook(analysis.tables.values(), args.xlsx)
+        print(f"  workbook: {args.xlsx}")
+    if not args.check:
+        for table in analysis.tables.values():
+            print(f"  {table.name}: {table.title} ({len(table.rows)} rows)")
+        return 0
+    from .study_record import _bundle_reader
+
+    read = _bundle_reader(Path(args.path))
+    differ = []
+    for name, text in files.items():
+        stored = read(name)
+        if stored != text:
+            differ.append(f"{Path(name).stem} ({'missing from the bundle' if stored is None else 'differs'})")
+    if differ:
+        print("  NOT identical to the bundle's tables: " + ", ".join(differ))
+        return 1
+    print(f"  identical to the {len(files)} tables in the bundle")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stats", description="Reader-study statistics.")
     sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("tables", help="re-create a study's analysis tables from its reproducibility bundle")
+    t.add_argument("path", help="reproducibility bundle (.zip) or the folder it was unpacked into")
+    t.add_argument("--out", help="write every table as CSV into this folder")
+    t.add_argument("--xlsx", help="write every table into this XLSX workbook")
+    t.add_argument(
+        "--check", action="store_true", help="compare with the tables in the bundle (exit 1 if any differs)"
+    )
     for name, helptext in (
         ("fom", "figures of merit per modality and reader"),
         ("mrmc", "DBM or OR significance test"),
@@ -202,6 +254,13 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--option", choices=OPTIONS, default="RRRC")
             p.add_argument("--alpha", type=float, default=0.05)
     args = parser.parse_args(argv)
+    if args.command == "tables":
+        try:
+            return tables_command(args)
+        except (DatasetError, OSError, KeyError, ValueError) as exc:
+            message = str(exc) if str(exc).startswith(args.path) else f"{args.path}: {exc}"
+            print(f"error: {message}", file=sys.stderr)
+            return 2
     try:
         data = load(args.path)
         fom = args.fom or default_fom(data)

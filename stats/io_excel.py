@@ -681,7 +681,7 @@ def write_excel(data: ReaderStudy, path: str | Path) -> None:
         ("LL", [["ReaderID", "ModalityID", "CaseID", "LesionID", "LL_Rating"], *ll_rows]),
     ]
     try:
-        _write_xlsx(Path(path), sheets)
+        write_xlsx(Path(path), sheets)
     except OSError as exc:
         raise DatasetError(f"{name}: cannot write ({exc}).") from None
 
@@ -720,7 +720,7 @@ def _sheet_xml(rows: list[list[Any]]) -> str:
     return "".join(out)
 
 
-def _write_xlsx(path: Path, sheets: list[tuple[str, list[list[Any]]]]) -> None:
+def write_xlsx(path: Path, sheets: list[tuple[str, list[list[Any]]]]) -> None:
     """A minimal SpreadsheetML package (ECMA-376): workbook, worksheets, relationships, no styles.
 
     openpyxl writes numbers with 16 significant digits, which does not round-trip every

@@ -1,0 +1,335 @@
+"""The raw record of a finished reader study, and the bundle file that carries it.
+
+A :class:`StudyRecord` holds everything the analysis tables are computed from, in plain
+tables (lists of rows) with fixed columns: the conditions, readers and cases, every
+reading, answer and mark, the reference lesions and findings, objective measurements,
+image checksums, the :class:`AnalysisSettings` and the provenance (schedule seed and
+version, reference versions, software versions). The platform builds one from its
+database; a statistician gets it as a *reproducibility bundle* (a zip of CSV files and
+JSON, :func:`write_bundle`), from which ``python -m stats tables BUNDLE`` re-creates
+every table (:mod:`stats.study_tables`) without the platform.
+
+Numbers are written as the shortest text that reads back as the same float, so a record
+read back from its bundle equals the record that was written, and so do its tables.
+"""
+
+import csv
+import io
+import itertools
+import json
+import math
+import zipfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .dataset import DatasetError
+from .fom import FROC_FOMS
+from .matching import AcceptanceRule
+
+BUNDLE_FORMAT = "readerstudy-bundle/1"
+
+#: The record's tables and their columns with types: str, int, float, bool (None = empty cell).
+TABLES: dict[str, tuple[tuple[str, type], ...]] = {
+    "conditions": (("condition", str), ("order", int)),
+    "readers": (("reader", str),),
+    "cases": (("case", str), ("abnormal", bool)),
+    "questions": (("question", str), ("kind", str), ("text", str), ("scale", str)),
+    "readings": (
+        ("condition", str),
+        ("reader", str),
+        ("case", str),
+        ("session", int),
+        ("position", int),
+        ("submitted_at", str),
+    ),
+    "answers": (
+        ("condition", str),
+        ("reader", str),
+        ("case", str),
+        ("question", str),
+        ("value", int),
+        ("present", bool),
+        ("text", str),
+    ),
+    "marks": (
+        ("condition", str),
+        ("reader", str),
+        ("case", str),
+        ("mark", str),
+        ("slice", int),
+        ("x_mm", float),
+        ("y_mm", float),
+        ("z_mm", float),
+        ("rating", float),
+    ),
+    "lesions": (
+        ("case", str),
+        ("lesion", str),
+        ("x_mm", float),
+        ("y_mm", float),
+        ("z_mm", float),
+        ("size_mm", float),
+        ("weight", float),
+        ("type", str),
+    ),
+    "findings": (("reference", str), ("case", str), ("finding", str), ("present", bool), ("grade", int)),
+    "measurements": (
+        ("case", str),
+        ("condition", str),
+        ("roi", str),
+        ("kind", str),
+        ("metric", str),
+        ("value", float),
+    ),
+    "fidelity": (
+        ("case", str),
+        ("condition", str),
+        ("reference", str),
+        ("psnr", float),
+        ("ssim", float),
+        ("rmse", float),
+        ("psnr_tissue", float),
+        ("ssim_tissue", float),
+    ),
+    "images": (("case", str), ("condition", str), ("slice", int), ("sha256", str)),
+}
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """How a study's results are analysed; every field has a default.
+
+    * ``radius_mm``, ``size_factor``, ``min_radius_mm``, ``duplicates``: the mark-to-lesion
+      matching (:class:`stats.matching.AcceptanceRule`, :func:`stats.matching.match_case`);
+    * ``size_strata``: edges (mm) of the lesion-size strata of the sensitivity table;
+    * ``case_rating``: ``"marks"`` (a case is rated by its highest mark, -inf when unmarked)
+      or the key of a question whose value is the per-case confidence;
+    * ``fom``: the FROC figure of merit of the JAFROC analysis (``wAFROC`` by default);
+    * ``covariance``: the Obuchowski-Rockette covariance estimator (``jackknife``);
+    * ``kappa_weights``: ``linear`` or ``quadratic`` weights of Cohen's kappa on Likert items;
+    * ``confidence``: of every interval.
+    """
+
+    radius_mm: float | None = None
+    size_factor: float = 0.5
+    min_radius_mm: float = 3.0
+    duplicates: str = "discard"
+    size_strata: tuple[float, ...] = (5.0, 10.0)
+    case_rating: str = "marks"
+    fom: str = "wAFROC"
+    covariance: str = "jackknife"
+    kappa_weights: str = "quadratic"
+    confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        self.acceptance_rule()  # validates the radius fields
+        if self.duplicates not in ("discard", "nl"):
+            raise ValueError('duplicates must be "discard" or "nl".')
+        strata = tuple(float(e) for e in self.size_strata)
+        if not strata or strata[0] <= 0 or any(b <= a for a, b in itertools.pairwise(strata)):
+            raise ValueError("size_strata must be positive and strictly increasing (mm).")
+        object.__setattr__(self, "size_strata", strata)
+        if self.fom not in FROC_FOMS:
+            raise ValueError(f"fom must be a FROC figure of merit, got {self.fom!r}.")
+        if self.covariance not in ("jackknife", "bootstrap"):
+            raise ValueError('covariance must be "jackknife" or "bootstrap".')
+        if self.kappa_weights not in ("linear", "quadratic"):
+            raise ValueError('kappa_weights must be "linear" or "quadratic".')
+        if not 0 < self.confidence < 1:
+            raise ValueError("confidence must be between 0 and 1.")
+
+    def acceptance_rule(self) -> AcceptanceRule:
+        return AcceptanceRule(
+            radius_mm=self.radius_mm, size_factor=self.size_factor, min_radius_mm=self.min_radius_mm
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> "AnalysisSettings":
+        """Settings from a dict (a study's ``analysis_settings``); unknown keys are an error."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"Unknown analysis setting(s): {', '.join(sorted(unknown))}.")
+        if "size_strata" in values:
+            values["size_strata"] = tuple(values["size_strata"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["size_strata"] = list(self.size_strata)
+        return values
+
+
+@dataclass
+class StudyRecord:
+    """Everything a study's analysis needs (tables as lists of dicts; see :data:`TABLES`)."""
+
+    study: dict[str, Any]
+    settings: AnalysisSettings = field(default_factory=AnalysisSettings)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    conditions: list[dict] = field(default_factory=list)
+    readers: list[dict] = field(default_factory=list)
+    cases: list[dict] = field(default_factory=list)
+    questions: list[dict] = field(default_factory=list)
+    readings: list[dict] = field(default_factory=list)
+    answers: list[dict] = field(default_factory=list)
+    marks: list[dict] = field(default_factory=list)
+    lesions: list[dict] = field(default_factory=list)
+    findings: list[dict] = field(default_factory=list)
+    measurements: list[dict] = field(default_factory=list)
+    fidelity: list[dict] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
+
+    def table(self, name: str) -> list[dict]:
+        return getattr(self, name)
+
+    @property
+    def condition_ids(self) -> list[str]:
+        return [
+            row["condition"] for row in sorted(self.conditions, key=lambda r: (r["order"], r["condition"]))
+        ]
+
+    @property
+    def reader_ids(self) -> list[str]:
+        return [row["reader"] for row in self.readers]
+
+    def question_scale(self, key: str) -> list[dict]:
+        for row in self.questions:
+            if row["question"] == key:
+                return json.loads(row["scale"] or "[]")
+        raise KeyError(key)
+
+
+# --------------------------------------------------------------------------- cells
+
+
+def format_cell(value: Any) -> str:
+    """A cell's text: empty for None, 1/0 for booleans, the shortest exact text for floats."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Inf" if value > 0 else "-Inf"
+        return repr(value)
+    return str(value)
+
+
+def _parse_cell(text: str, kind: type, where: str) -> Any:
+    if kind is str:
+        return text
+    if text == "":
+        return None
+    try:
+        if kind is bool:
+            if text not in ("0", "1"):
+                raise ValueError
+            return text == "1"
+        if kind is int:
+            return int(text)
+        return float(text.replace("Inf", "inf"))
+    except ValueError:
+        raise DatasetError(f"{where}: {text!r} is not a valid {kind.__name__}.") from None
+
+
+def table_csv(rows: list[dict], columns: tuple[str, ...]) -> str:
+    """Rows as CSV text with a header (``\\n`` line ends)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([format_cell(row.get(c)) for c in columns])
+    return out.getvalue()
+
+
+def _read_table(name: str, text: str) -> list[dict]:
+    schema = TABLES[name]
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    expected = [c for c, _ in schema]
+    if header != expected:
+        raise DatasetError(f"record/{name}.csv: expected the columns {', '.join(expected)}; got {header}.")
+    rows = []
+    for line, cells in enumerate(reader, start=2):
+        if len(cells) != len(schema):
+            raise DatasetError(f"record/{name}.csv line {line}: {len(cells)} cells, expected {len(schema)}.")
+        rows.append(
+            {
+                c: _parse_cell(cell, kind, f"record/{name}.csv line {line}, {c}")
+                for (c, kind), cell in zip(schema, cells, strict=True)
+            }
+        )
+    return rows
+
+
+def normalise(record: StudyRecord) -> StudyRecord:
+    """The record with every cell in its column's type, exactly as reading its bundle back gives it."""
+    for name, schema in TABLES.items():
+        rows = record.table(name)
+        text = table_csv(rows, tuple(c for c, _ in schema))
+        setattr(record, name, _read_table(name, text))
+    return record
+
+
+# --------------------------------------------------------------------------- bundle
+
+
+def bundle_files(record: StudyRecord) -> dict[str, str]:
+    """The record's files: ``record/<table>.csv``, ``study.json``, ``settings.json``, ``provenance.json``."""
+    files = {
+        "study.json": json.dumps({"format": BUNDLE_FORMAT, **record.study}, indent=2, sort_keys=True),
+        "settings.json": json.dumps(record.settings.to_dict(), indent=2, sort_keys=True),
+        "provenance.json": json.dumps(record.provenance, indent=2, sort_keys=True, default=str),
+    }
+    for name, schema in TABLES.items():
+        files[f"record/{name}.csv"] = table_csv(record.table(name), tuple(c for c, _ in schema))
+    return files
+
+
+def write_bundle(record: StudyRecord, path: str | Path, extra: dict[str, str | bytes] | None = None) -> None:
+    """Write the record (and ``extra`` files, e.g. computed tables) as a zip bundle."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, text in {**bundle_files(record), **(extra or {})}.items():
+            archive.writestr(name, text)
+
+
+def _bundle_reader(path: Path):
+    if path.is_dir():
+        return lambda name: (path / name).read_text(encoding="utf-8") if (path / name).exists() else None
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"{path}: not a reproducibility bundle (a zip file or its unpacked folder).")
+    archive = zipfile.ZipFile(path)
+    names = set(archive.namelist())
+    return lambda name: archive.read(name).decode("utf-8") if name in names else None
+
+
+def read_bundle(path: str | Path) -> StudyRecord:
+    """Read a reproducibility bundle (the zip, or the folder it was unpacked into)."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file or folder.")
+    read = _bundle_reader(path)
+    study_text = read("study.json")
+    if study_text is None:
+        raise DatasetError(f"{path}: no study.json; not a reproducibility bundle.")
+    study = json.loads(study_text)
+    if study.pop("format", None) != BUNDLE_FORMAT:
+        raise DatasetError(f"{path}: not a {BUNDLE_FORMAT} bundle.")
+    try:
+        settings = AnalysisSettings.from_dict(json.loads(read("settings.json") or "{}"))
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"{path}: settings.json: {exc}") from None
+    record = StudyRecord(
+        study=study, settings=settings, provenance=json.loads(read("provenance.json") or "{}")
+    )
+    for name in TABLES:
+        text = read(f"record/{name}.csv")
+        if text is None:
+            raise DatasetError(f"{path}: record/{name}.csv is missing.")
+        setattr(record, name, _read_table(name, text))
+    return record
