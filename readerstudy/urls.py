@@ -10,6 +10,7 @@ from .views import (
     imports,
     reader,
     references,
+    results,
     schedules,
     studies,
     study_setup,
@@ -57,6 +58,14 @@ urlpatterns = [
     path("studies/<slug:slug>/results/", studies.study_results, name="study_results"),
     path("studies/<slug:slug>/results/answers.csv", studies.study_results_csv, name="study_results_csv"),
     path("studies/<slug:slug>/results/readings.csv", studies.study_readings_csv, name="study_readings_csv"),
+    path("studies/<slug:slug>/results/analysis/", results.study_analysis, name="study_analysis"),
+    path("studies/<slug:slug>/results/report/", results.study_report, name="study_report"),
+    path(
+        "studies/<slug:slug>/results/tables/<slug:name>.csv",
+        results.study_analysis_table,
+        name="study_analysis_table",
+    ),
+    path("studies/<slug:slug>/results/export/<str:kind>", results.study_export, name="study_export"),
     # Reading schedule and sessions
     path("studies/<slug:slug>/schedule/", schedules.study_schedule, name="study_schedule"),
     path(

@@ -811,23 +811,28 @@ def _likert_agreement(key, value, conditions, readers, cases, points, settings) 
 # --------------------------------------------------------------------------- external reference
 
 
-def _finding_score(answer: dict, has_scale: bool) -> float | None:
-    """A reader's certainty that a finding is present: +confidence if called present, -confidence if absent.
+def _finding_score(answer: dict, scale: list[int]) -> float | None:
+    """A reader's certainty that a finding is present, for the AUC.
 
-    Without a confidence scale the call itself (1 present, 0 absent) is the score.
+    Called present: its confidence (the call itself, 1, without a scale or a confidence);
+    called absent (which takes no confidence): one below the lowest confidence, so every
+    "present" call ranks above every "absent" one.
     """
     if answer["present"] is None:
         return None
-    if has_scale and answer["value"] is not None:
-        return float(answer["value"]) if answer["present"] else -float(answer["value"])
-    return 1.0 if answer["present"] else 0.0
+    floor = (min(scale) - 1.0) if scale else 0.0
+    if not answer["present"]:
+        return floor
+    if scale and answer["value"] is not None:
+        return float(answer["value"])
+    return floor + 1.0 if not scale else float(max(scale))
 
 
 def _diagnostic(record: StudyRecord, analysis: StudyAnalysis, cases: list[str]) -> None:
     conf = record.settings.confidence
     conditions, readers = record.condition_ids, record.reader_ids
     finding_questions = {
-        q["question"]: bool(json.loads(q["scale"] or "[]"))
+        q["question"]: [point["value"] for point in json.loads(q["scale"] or "[]")]
         for q in record.questions
         if q["kind"] == "finding"
     }
@@ -840,7 +845,7 @@ def _diagnostic(record: StudyRecord, analysis: StudyAnalysis, cases: list[str]) 
     answers = {(a["question"], a["condition"], a["reader"], a["case"]): a for a in record.answers}
     rows, tests = [], []
     for (reference, finding), known in sorted(truth.items()):
-        has_scale = finding_questions[finding]
+        scale = finding_questions[finding]
         for reader in readers:
             calls, scores, used = {}, {}, []
             for case in sorted(known, key=natural_key):
@@ -850,7 +855,7 @@ def _diagnostic(record: StudyRecord, analysis: StudyAnalysis, cases: list[str]) 
                 used.append(case)
                 for c, a in zip(conditions, per_condition, strict=True):
                     calls.setdefault(c, []).append(bool(a["present"]))
-                    scores.setdefault(c, []).append(_finding_score(a, has_scale))
+                    scores.setdefault(c, []).append(_finding_score(a, scale))
             if not used:
                 continue
             positive = np.array([known[c] for c in used])
@@ -931,7 +936,7 @@ def _diagnostic(record: StudyRecord, analysis: StudyAnalysis, cases: list[str]) 
             rows,
             (
                 "Only cases that the reference covers and that the reader answered under every condition. "
-                "AUC scores: +confidence when called present, -confidence when absent.",
+                "AUC scores: the confidence when called present, below every confidence when absent.",
             ),
         )
     )

@@ -64,6 +64,12 @@ class Study(models.Model):
         default=False,
         help_text="Submitted readings stay editable until the session closes (otherwise they lock).",
     )
+    analysis_settings = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="How results are analysed (acceptance radius, size strata, case ratings); "
+        "see stats.study_record.AnalysisSettings. Empty: the defaults.",
+    )
     uid_salt = models.CharField(
         max_length=32,
         default=new_uid_salt,

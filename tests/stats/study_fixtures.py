@@ -120,7 +120,7 @@ def simulated_record(
                         "reader": reader,
                         "case": case,
                         "question": "tear",
-                        "value": int(rng.integers(1, 4)),
+                        "value": int(rng.integers(1, 4)) if called else None,
                         "present": called,
                         "text": "",
                     }

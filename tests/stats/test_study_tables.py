@@ -258,3 +258,11 @@ def test_plots_are_deterministic_svg(analysis):
         assert np.trapezoid(y, x) == pytest.approx(figure_of_merit(one.roc, "Wilcoxon")[i, 0], abs=1e-12)
     assert "R1" in fom_per_reader_svg(analysis.jackknife, analysis.mrmc)
     assert "<svg" in likert_bars_svg("quality", ["LR", "SR"], [1, 2, 3, 4], [[1, 2, 3, 4], [0, 1, 5, 4]])
+
+
+def test_plot_text_is_escaped():
+    from stats.plots import likert_bars_svg
+
+    svg = likert_bars_svg("<script>alert(1)</script>", ["<b>LR</b>"], [1, 2], [[1, 2]])
+    assert "<script>" not in svg and "<b>" not in svg
+    assert "&lt;script&gt;" in svg

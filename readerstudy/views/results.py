@@ -1,0 +1,191 @@
+"""The statistician's analysis pages: every table and plot, CSV per table, exports and the report.
+
+Each view is one audited analysis run (``services.results.results_compute``) under the
+unblinding rule: GET once the study and its reference are locked; before that, POST with
+a written ``interim_reason`` (the pages then carry the reason in every download form).
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_http_methods
+
+from stats.dataset import DatasetError
+from stats.plots import fom_per_reader_svg, likert_bars_svg, operating_curves_svg
+from stats.study_tables import StudyAnalysis, Table, display
+
+from .. import roles
+from ..services.analysis import ResultsBlinded, analysis_blockers, analysis_default_reference_sets
+from ..services.results import EXPORTS, ExportUnavailable, Results, results_compute, results_export
+from .studies import study_for_request
+
+#: The page's sections and the tables in each, in order; tables a study lacks are skipped.
+SECTIONS = (
+    ("design", "Design", ("design",)),
+    ("jafroc", "Lesion detection: JAFROC", ("jafroc_fom", "jafroc_conditions", "jafroc_tests")),
+    ("roc", "Case-level ROC", ("roc_auc", "roc_auc_tests", "roc_mrmc")),
+    (
+        "lesions",
+        "Sensitivity, specificity and false positives",
+        ("sensitivity", "sensitivity_tests", "case_detection", "false_positives", "false_positive_tests"),
+    ),
+    ("likert", "Likert items", ("likert_distribution", "likert_tests", "likert_agreement")),
+    ("diagnostic", "Against the external reference", ("diagnostic", "diagnostic_tests")),
+    (
+        "measurements",
+        "Objective image quality",
+        ("measurements", "measurement_tests", "fidelity", "fidelity_tests"),
+    ),
+    ("matches", "Marks matched to lesions", ("lesion_matches",)),
+)
+
+#: Tables too long to show whole; the page shows their first rows and links the CSV.
+PREVIEW_ROWS = {"lesion_matches": 25}
+
+
+def _compute(request: HttpRequest, slug: str, kind: str) -> tuple[Results | None, HttpResponse | None]:
+    study = study_for_request(request, slug, allowed=roles.can_view_results)
+    reason = request.POST.get("interim_reason", "") if request.method == "POST" else ""
+    try:
+        return results_compute(study=study, user=request.user, kind=kind, interim_reason=reason), None
+    except ResultsBlinded as blinded:
+        messages.error(request, f"Results are still blinded. {blinded}")
+    except (DatasetError, ValueError) as problem:
+        messages.error(request, f"The results cannot be computed: {problem}")
+    return None, redirect("readerstudy:study_results", slug=study.slug)
+
+
+def _shown(table: Table) -> dict:
+    limit = PREVIEW_ROWS.get(table.name)
+    rows = table.rows if limit is None else table.rows[:limit]
+    return {
+        "table": table,
+        "rows": [
+            [display(value, column) for value, column in zip(row, table.columns, strict=True)] for row in rows
+        ],
+        "truncated": limit is not None and len(table.rows) > limit,
+    }
+
+
+def _safe_svg(svg: str) -> str:
+    """An SVG from ``stats.plots`` for inline use: matplotlib escapes every text it writes
+    (labels come from coordinators), which tests/stats/test_study_tables.py checks."""
+    return mark_safe(svg)  # noqa: S308
+
+
+def _likert_plots(analysis: StudyAnalysis) -> list:
+    table = analysis.tables.get("likert_distribution")
+    if table is None:
+        return []
+    plots, questions = [], {}
+    for row in table.as_dicts():
+        if row["reader"] == "All":
+            questions.setdefault(row["question"], []).append(row)
+    for question, rows in questions.items():
+        points = [int(p) for p in rows[0]["scale_points"].split("/")]
+        counts = [[int(c) for c in row["counts"].split("/")] for row in rows]
+        svg = likert_bars_svg(question, [r["condition"] for r in rows], points, counts)
+        plots.append(_safe_svg(svg))
+    return plots
+
+
+def _plots(analysis: StudyAnalysis) -> dict:
+    """Server-rendered SVG plots (matplotlib escapes the text it writes)."""
+    plots = {"likert": _likert_plots(analysis)}
+    if analysis.froc is not None and analysis.froc.k1 >= 1 and analysis.froc.k2 >= 1:
+        plots["curves"] = _safe_svg(operating_curves_svg(analysis.froc, analysis.roc))
+    if analysis.mrmc is not None:
+        plots["fom"] = _safe_svg(fom_per_reader_svg(analysis.jackknife, analysis.mrmc))
+    return plots
+
+
+def _context(results: Results, request: HttpRequest) -> dict:
+    analysis = results.analysis
+    sections = []
+    for key, title, names in SECTIONS:
+        tables = [_shown(analysis.tables[name]) for name in names if name in analysis.tables]
+        if tables:
+            sections.append({"key": key, "title": title, "tables": tables})
+    return {
+        "study": results.run.study,
+        "run": results.run,
+        "record": results.record,
+        "analysis": analysis,
+        "sections": sections,
+        "plots": _plots(analysis),
+        "settings": results.record.settings,
+        "rule": results.record.settings.acceptance_rule().describe(),
+        "exports": [(kind, label) for kind, (_, _, label) in EXPORTS.items()],
+        "interim_reason": results.run.reason if results.run.interim else "",
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_analysis(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every analysis table of the study with its plots, CSV downloads and exports."""
+    if request.method == "GET":
+        study = study_for_request(request, slug, allowed=roles.can_view_results)
+        if analysis_blockers(study, analysis_default_reference_sets(study)):
+            messages.info(request, "Results are still blinded; an interim analysis needs a written reason.")
+            return redirect("readerstudy:study_results", slug=study.slug)
+    results, refusal = _compute(request, slug, "analysis")
+    if refusal:
+        return refusal
+    return render(request, "readerstudy/study_analysis.html", _context(results, request))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_report(request: HttpRequest, slug: str) -> HttpResponse:
+    """A one-page, printable study report: design, counts, the main tables and plots."""
+    results, refusal = _compute(request, slug, "report")
+    if refusal:
+        return refusal
+    return render(request, "readerstudy/study_report.html", _context(results, request))
+
+
+def _attachment(results: Results, body: bytes | str, suffix: str, content_type: str) -> HttpResponse:
+    study, run = results.run.study, results.run
+    interim = "-interim" if run.interim else ""
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-run{run.pk}{interim}-{suffix}"'
+    response["X-Analysis-Run"] = str(run.pk)
+    response["X-Reference-Versions"] = ", ".join(s.name for s in run.reference_sets.all()) or "none"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_analysis_table(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    """One analysis table as CSV."""
+    results, refusal = _compute(request, slug, f"table {name}")
+    if refusal:
+        return refusal
+    table = results.analysis.tables.get(name)
+    if table is None:
+        raise Http404(f"This study has no table {name!r}.")
+    return _attachment(results, table.csv(), f"{name}.csv", "text/csv; charset=utf-8")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_export(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    """One export file of the study (see ``services.results.EXPORTS``)."""
+    if kind not in EXPORTS:
+        raise Http404
+    results, refusal = _compute(request, slug, f"export {kind}")
+    if refusal:
+        return refusal
+    suffix, content_type, _ = EXPORTS[kind]
+    filename = (
+        f"{results.run.study.slug}-run{results.run.pk}{'-interim' if results.run.interim else ''}-{suffix}"
+    )
+    try:
+        body = results_export(results, kind, filename)
+    except ExportUnavailable as problem:
+        messages.error(request, str(problem))
+        return redirect("readerstudy:study_results", slug=slug)
+    return _attachment(results, body, suffix, content_type)
