@@ -142,6 +142,11 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when torch sees one)")
     parser.add_argument("--quick", action="store_true", help="few training steps: a smoke run only")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--selfsr-options",
+        default="{}",
+        help='JSON of selfsr options that override its defaults, e.g. \'{"steps": 1200}\'',
+    )
     parser.add_argument("--child-method", help=argparse.SUPPRESS)
     parser.add_argument("--child-factor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-lr", help=argparse.SUPPRESS)
@@ -187,8 +192,8 @@ def main() -> None:
             _save_volume(lr_path, lr)
             for method in methods:
                 options: dict = {}
-                if method == "selfsr" and args.quick:
-                    options = SELFSR_QUICK
+                if method == "selfsr":
+                    options = {**(SELFSR_QUICK if args.quick else {}), **json.loads(args.selfsr_options)}
                 if method == "resnet3d":
                     options = RESNET_QUICK if args.quick else RESNET_CPU
                 out_path = tmp_dir / f"{method}_x{factor}.npy"

@@ -46,7 +46,7 @@ FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 #: Defaults chosen on 2 CPU cores for the knee DESS benchmark (bench/sr_quality.py).
 DEFAULTS = {
-    "steps": 800,
+    "steps": 1200,
     "patch": 48,
     "batch": 24,
     "features": 32,
@@ -54,7 +54,12 @@ DEFAULTS = {
     "lr": 3e-4,
     "phases": 2,
     "normalise_percentile": 99.5,
+    "ensemble": 4,
 }
+
+#: The flips a self-ensemble averages over, by its size: the network was trained with
+#: random flips of both axes, so each flip of a plane is an equally valid input.
+ENSEMBLE_FLIPS = {1: ((),), 2: ((), (1, 2)), 4: ((), (1,), (2,), (1, 2))}
 
 
 def recorded_profile(volume: Volume) -> str | None:
@@ -221,8 +226,14 @@ def _sample_batch(
     return np.stack(xs)[:, None], np.stack(ys)[:, None]
 
 
-def _apply_planes(net, device, planes: np.ndarray, *, chunk: int, report) -> np.ndarray:
-    """The 2D network on each plane of ``planes`` (P, H, W), a few planes at a time."""
+def _apply_planes(net, device, planes: np.ndarray, *, chunk: int, report, ensemble: int = 1) -> np.ndarray:
+    """The 2D network on each plane of ``planes`` (P, H, W), a few planes at a time.
+
+    With ``ensemble`` 2 or 4 the output is the mean over flipped copies of each plane,
+    each flipped back (the "self-ensemble" of Lim et al., "Enhanced deep residual
+    networks for single image super-resolution", CVPR Workshops 2017, §3.4, here with
+    flips only, as the slice axis may not be swapped with an in-plane one).
+    """
     from .networks import numpy_fn
     from .tiling import tile_for_budget, tiled_apply
 
@@ -231,7 +242,13 @@ def _apply_planes(net, device, planes: np.ndarray, *, chunk: int, report) -> np.
     out = np.empty_like(planes)
     for start in range(0, planes.shape[0], chunk):
         block = planes[start : start + chunk, None]
-        out[start : start + chunk] = tiled_apply(fn, block, tile=(edge, edge), halo=net.halo_needed)[:, 0]
+        flips = ENSEMBLE_FLIPS[ensemble]
+        total = np.zeros(block.shape[:1] + block.shape[2:], dtype=np.float32)
+        for axes in flips:
+            flipped = np.ascontiguousarray(np.flip(block, axis=tuple(a + 1 for a in axes))) if axes else block
+            result = tiled_apply(fn, flipped, tile=(edge, edge), halo=net.halo_needed)[:, 0]
+            total += np.flip(result, axis=axes) if axes else result
+        out[start : start + chunk] = total / len(flips)
         report(min(start + chunk, planes.shape[0]) / planes.shape[0])
     return out
 
@@ -274,6 +291,8 @@ def selfsr_upscale(
     if int(factor) != factor or factor < 2:
         raise ValueError(f"The factor must be an integer of at least 2; got {factor}.")
     opts = {**DEFAULTS, **options}
+    if int(opts["ensemble"]) not in ENSEMBLE_FLIPS:
+        raise ValueError(f"ensemble must be one of {sorted(ENSEMBLE_FLIPS)}; got {opts['ensemble']}.")
     profile = opts.get("profile") or recorded_profile(volume) or "gaussian"
     thickness = float(opts.get("thickness_mm") or volume.slice_thickness)
     col_mm, row_mm, spacing = volume.spacing
@@ -318,6 +337,7 @@ def selfsr_upscale(
             np.ascontiguousarray(upscaled.transpose(2, 0, 1)),
             chunk=chunk,
             report=report.part(0.8, 0.9),
+            ensemble=int(opts["ensemble"]),
         ).transpose(1, 2, 0)
         along_cols = _apply_planes(
             net,
@@ -325,5 +345,6 @@ def selfsr_upscale(
             np.ascontiguousarray(upscaled.transpose(1, 0, 2)),
             chunk=chunk,
             report=report.part(0.9, 1.0),
+            ensemble=int(opts["ensemble"]),
         ).transpose(1, 0, 2)
     return ((along_rows + along_cols) * (0.5 * scale)).astype(np.float32)

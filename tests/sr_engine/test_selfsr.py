@@ -92,6 +92,34 @@ def test_refuses_what_it_cannot_do():
         selfsr_upscale(lr.with_data(np.ones((2, 8, 40, 40), np.float32)), 2)
     with pytest.raises(ValueError, match="at least 2"):
         selfsr_upscale(lr, 1)
+    with pytest.raises(ValueError, match="ensemble must be one of"):
+        selfsr_upscale(lr, 2, ensemble=3)
+
+
+def test_the_four_flip_self_ensemble_commutes_with_flips():
+    """Averaged over all four flips, even an untrained network's output flips with its input."""
+    import torch
+
+    from sr_engine.networks import ResNetSR
+    from sr_engine.selfsr import _apply_planes
+
+    torch.manual_seed(0)
+    net = ResNetSR(dims=2, depth=3, features=4, channels=1).eval()
+    planes = np.random.default_rng(0).random((3, 20, 24)).astype(np.float32)
+
+    def run(x, ensemble):
+        return _apply_planes(
+            net,
+            torch.device("cpu"),
+            np.ascontiguousarray(x),
+            chunk=2,
+            report=lambda _: None,
+            ensemble=ensemble,
+        )
+
+    flipped = planes[:, ::-1, :]
+    np.testing.assert_allclose(run(flipped, 4), run(planes, 4)[:, ::-1, :], atol=1e-5)
+    assert not np.allclose(run(flipped, 1), run(planes, 1)[:, ::-1, :], atol=1e-5)
 
 
 def test_the_slice_profile_comes_from_the_simulation_record():
