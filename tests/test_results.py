@@ -272,3 +272,42 @@ def test_analysis_settings_of_the_study_are_used(client, statistician, study):
     study.save()
     page = client.get(reverse("readerstudy:study_analysis", args=[study.slug]), follow=True)
     assert "Unknown analysis setting" in page.content.decode()
+
+
+def test_analysis_settings_form(client, study):
+    url = reverse("readerstudy:study_analysis_settings", args=[study.slug])
+    reader = study.participations.first().user
+    client.login(username=reader.username, password="demo")
+    assert client.get(url).status_code == 403
+    client.logout()
+    client.login(username=study.coordinators.get().username, password="demo")
+    page = client.get(url)
+    assert page.status_code == 200 and b"Smallest radius" in page.content
+    values = {
+        "radius_mm": "",
+        "size_factor": "1",
+        "min_radius_mm": "2",
+        "duplicates": "nl",
+        "size_strata": "3, 6, 12",
+        "case_rating": "metastasis_present",
+        "fom": "AFROC",
+        "covariance": "jackknife",
+        "kappa_weights": "linear",
+        "confidence": "0.9",
+    }
+    assert client.post(url, values).status_code == 302
+    study.refresh_from_db()
+    assert study.analysis_settings == {
+        "size_factor": 1.0,
+        "min_radius_mm": 2.0,
+        "duplicates": "nl",
+        "size_strata": [3.0, 6.0, 12.0],
+        "case_rating": "metastasis_present",
+        "fom": "AFROC",
+        "kappa_weights": "linear",
+        "confidence": 0.9,
+    }
+    refused = client.post(url, {**values, "size_strata": "10, 5"})
+    assert refused.status_code == 200 and b"strictly increasing" in refused.content
+    study.refresh_from_db()
+    assert study.analysis_settings["size_strata"] == [3.0, 6.0, 12.0]

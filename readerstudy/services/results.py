@@ -22,9 +22,12 @@ from stats.study_record import StudyRecord, bundle_files
 from stats.study_tables import StudyAnalysis, analyse_study, tables_csv
 from stats.workbook import write_workbook
 
+from stats.study_record import AnalysisSettings
+
 from ..models import AnalysisRun, Study
 from ..selectors_results import study_record
 from .analysis import analysis_run_start
+from .audit import audit_event_create
 
 
 @dataclass
@@ -38,6 +41,22 @@ class Results:
 
 class ExportUnavailable(Exception):
     """The study's data cannot give this export (e.g. RJafroc without lesion marks)."""
+
+
+def analysis_settings_save(*, study: Study, settings: AnalysisSettings, actor) -> Study:
+    """Store the study's analysis settings (only what differs from the defaults), audited.
+
+    Every later analysis run uses them, and its bundle carries them (settings.json).
+    """
+    defaults = AnalysisSettings().to_dict()
+    values = {k: v for k, v in settings.to_dict().items() if v != defaults[k]}
+    before = study.analysis_settings
+    study.analysis_settings = values
+    study.save(update_fields=["analysis_settings", "updated_at"])
+    audit_event_create(
+        actor=actor, action="study.analysis_settings", target=study, study=study, data={"before": before, "after": values}
+    )
+    return study
 
 
 def results_compute(*, study: Study, user, kind: str = "analysis", interim_reason: str = "") -> Results:

@@ -5,6 +5,7 @@ unblinding rule: GET once the study and its reference are locked; before that, P
 a written ``interim_reason`` (the pages then carry the reason in every download form).
 """
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,12 +14,21 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
 from stats.dataset import DatasetError
+from stats.fom import FROC_FOMS
+from stats.study_record import AnalysisSettings
 from stats.plots import fom_per_reader_svg, likert_bars_svg, operating_curves_svg
 from stats.study_tables import StudyAnalysis, Table, display
 
 from .. import roles
 from ..services.analysis import ResultsBlinded, analysis_blockers, analysis_default_reference_sets
-from ..services.results import EXPORTS, ExportUnavailable, Results, results_compute, results_export
+from ..services.results import (
+    EXPORTS,
+    ExportUnavailable,
+    Results,
+    analysis_settings_save,
+    results_compute,
+    results_export,
+)
 from .studies import study_for_request
 
 #: The page's sections and the tables in each, in order; tables a study lacks are skipped.
@@ -189,3 +199,74 @@ def study_export(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         messages.error(request, str(problem))
         return redirect("readerstudy:study_results", slug=slug)
     return _attachment(results, body, suffix, content_type)
+
+
+class AnalysisSettingsForm(forms.Form):
+    """The fields of :class:`stats.study_record.AnalysisSettings`."""
+
+    radius_mm = forms.FloatField(
+        required=False,
+        min_value=0.001,
+        label="Fixed acceptance radius (mm)",
+        help_text="Leave empty to tie the radius to each lesion's size (below).",
+    )
+    size_factor = forms.FloatField(min_value=0.001, label="Radius as a fraction of the lesion diameter")
+    min_radius_mm = forms.FloatField(min_value=0, label="Smallest radius (mm)")
+    duplicates = forms.ChoiceField(
+        choices=[("discard", "discarded"), ("nl", "counted as false positives")],
+        label="Second marks on a found lesion are",
+    )
+    size_strata = forms.CharField(label="Lesion-size strata edges (mm, comma-separated)")
+    case_rating = forms.ChoiceField(label="Per-case ROC rating")
+    fom = forms.ChoiceField(choices=[(f, f) for f in FROC_FOMS], label="JAFROC figure of merit")
+    covariance = forms.ChoiceField(choices=[("jackknife", "jackknife"), ("bootstrap", "bootstrap")])
+    kappa_weights = forms.ChoiceField(choices=[("quadratic", "quadratic"), ("linear", "linear")])
+    confidence = forms.FloatField(min_value=0.5, max_value=0.999, label="Confidence level of the intervals")
+
+    def __init__(self, *args, study, **kwargs):
+        super().__init__(*args, **kwargs)
+        questions = study.questions.filter(kind__in=["likert", "finding"]).exclude(scale=[])
+        self.fields["case_rating"].choices = [("marks", "the highest mark on the case")] + [
+            (q.key, f"question: {q.text}") for q in questions
+        ]
+
+    def clean_size_strata(self) -> tuple[float, ...]:
+        try:
+            return tuple(float(part) for part in self.cleaned_data["size_strata"].split(",") if part.strip())
+        except ValueError:
+            raise forms.ValidationError("Give numbers separated by commas, e.g. 5, 10.") from None
+
+    def settings(self) -> AnalysisSettings | None:
+        """The settings, or None with the problem added to the form's errors."""
+        try:
+            return AnalysisSettings(**self.cleaned_data)
+        except ValueError as problem:
+            self.add_error(None, str(problem))
+            return None
+
+
+def _may_set_analysis(user, study) -> bool:
+    return roles.can_coordinate(user, study) or roles.can_view_results(user, study)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_analysis_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    """How the study's results are analysed: matching radius, size strata, case ratings, FOM."""
+    study = study_for_request(request, slug, allowed=_may_set_analysis)
+    try:
+        current = AnalysisSettings.from_dict(study.analysis_settings)
+    except (TypeError, ValueError) as problem:
+        messages.error(request, f"The stored settings are invalid ({problem}); the defaults are shown.")
+        current = AnalysisSettings()
+    if request.method == "POST":
+        form = AnalysisSettingsForm(request.POST, study=study)
+        if form.is_valid() and (settings := form.settings()) is not None:
+            analysis_settings_save(study=study, settings=settings, actor=request.user)
+            messages.success(request, "Analysis settings saved; the next analysis uses them.")
+            return redirect("readerstudy:study_analysis_settings", slug=study.slug)
+    else:
+        initial = current.to_dict()
+        initial["size_strata"] = ", ".join(f"{e:g}" for e in current.size_strata)
+        form = AnalysisSettingsForm(initial=initial, study=study)
+    return render(request, "readerstudy/study_analysis_settings.html", {"study": study, "form": form})
