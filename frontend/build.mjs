@@ -8,6 +8,8 @@
 //                                  loads with import() once it has drawn the first image
 //   reference.js                   the reference drafting page's script (ES module); it loads
 //                                  the same viewer.js with import()
+//   measure.js                     the measuring page's script (ES module): one viewer.js per
+//                                  condition of a case, ROIs synchronised across them
 //   decodeImageFrameWorker.js      the DICOM image loader's decode worker; the bundle
 //                                  starts it as ./decodeImageFrameWorker.js beside itself
 //   wasm/*.wasm                    codecs for compressed transfer syntaxes
@@ -58,6 +60,7 @@ await build({
     workstation: join(root, "frontend", "src", "workstation.js"),
     viewer: join(root, "frontend", "src", "viewer.js"),
     reference: join(root, "frontend", "src", "reference.js"),
+    measure: join(root, "frontend", "src", "measure.js"),
   },
   outdir,
 });

@@ -263,3 +263,59 @@ class GenerationTaskAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+# ----------------------------------------------------------------------------- image-quality measurements
+
+
+class MeasurementReadOnly:
+    """Read-only: measurements change only through the measuring page (audited), and values are
+    computed from the stored pixels, never typed in."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.MeasurementROI)
+class MeasurementROIAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["case", "number", "kind", "label", "drawn_on", "created_by", "updated_at"]
+    list_filter = ["kind", "case__study"]
+
+
+@admin.register(m.MeasurementValue)
+class MeasurementValueAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = [
+        "roi",
+        "series",
+        "slice_index",
+        "fwhm_mm",
+        "edge_rise_distance_mm",
+        "mean",
+        "sd",
+        "snr",
+        "error",
+    ]
+
+
+@admin.register(m.MeasurementCNR)
+class MeasurementCNRAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["case", "roi_a", "roi_b", "label", "created_by"]
+
+
+@admin.register(m.MeasurementCNRValue)
+class MeasurementCNRValueAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["cnr", "series", "value", "error"]
+
+
+@admin.register(m.FidelityReference)
+class FidelityReferenceAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["study", "condition", "chosen_by", "chosen_at"]
+
+
+@admin.register(m.FidelityResult)
+class FidelityResultAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["case", "condition", "reference", "psnr", "ssim", "rmse", "note", "computed_at"]
+    list_filter = ["case__study"]

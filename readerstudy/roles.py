@@ -8,7 +8,7 @@ Three roles, each a Django group of the same name:
 * ``reader``: reads the series of their own readings; never sees condition
   labels, references, or anybody else's readings.
 * ``statistician``: reads the unblinded results of the studies they are listed on
-  (``Study.statisticians``); changes nothing.
+  (``Study.statisticians``) and may set their analysis settings; changes nothing else.
 
 Superusers pass every check.
 """
@@ -142,3 +142,20 @@ def can_adjudicate_reference(user: User, reference_set: ReferenceSet) -> bool:
     if reference_set.adjudicator_id is not None:
         return reference_set.adjudicator_id == user.pk
     return can_coordinate(user, reference_set.study)
+
+
+# ----------------------------------------------------------------------------- image-quality measurements
+# Objective measurements show every condition of a case side by side, with its label:
+# never for a reader of the study (as references), whatever other role they hold.
+
+
+def can_measure(user: User, study: Study) -> bool:
+    """Draw and delete measurement ROIs, recompute values, choose the fidelity reference and
+    compute image fidelity: coordinators of the study."""
+    return can_coordinate(user, study) and not reads_study(user, study)
+
+
+def can_view_measurements(user: User, study: Study) -> bool:
+    """See the measurement pages (images of every condition, ROIs and values) without changing
+    anything: coordinators and statisticians of the study."""
+    return (can_coordinate(user, study) or can_view_results(user, study)) and not reads_study(user, study)

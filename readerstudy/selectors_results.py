@@ -31,6 +31,7 @@ from .models import (
     ReferenceStandard,
     Study,
 )
+from .selectors import fidelity_rows, measurement_rows
 
 #: The order in which a reference source is preferred as the truth of lesion detection.
 DETECTION_SOURCES = ("consensus", "simulation", "histopathology", "follow_up", "arthroscopy", "other")
@@ -249,16 +250,8 @@ def study_record(
         marks=marks,
         lesions=lesions,
         findings=findings,
-        measurements=_rows_of("measurement_rows", study),
-        fidelity=_rows_of("fidelity_rows", study),
+        measurements=measurement_rows(study),
+        fidelity=fidelity_rows(study),
         images=images,
     )
     return normalise(record)
-
-
-def _rows_of(selector: str, study: Study) -> list[dict]:
-    """Rows from the measurement selectors (``selectors.measurement_rows`` / ``fidelity_rows``)."""
-    from . import selectors
-
-    function = getattr(selectors, selector, None)
-    return list(function(study)) if function else []

@@ -8,6 +8,7 @@ from .views import (
     generation,
     home,
     imports,
+    measurements,
     reader,
     references,
     results,
@@ -60,6 +61,11 @@ urlpatterns = [
     path("studies/<slug:slug>/results/readings.csv", studies.study_readings_csv, name="study_readings_csv"),
     path("studies/<slug:slug>/results/analysis/", results.study_analysis, name="study_analysis"),
     path("studies/<slug:slug>/results/report/", results.study_report, name="study_report"),
+    path(
+        "studies/<slug:slug>/results/settings/",
+        results.study_analysis_settings,
+        name="study_analysis_settings",
+    ),
     path(
         "studies/<slug:slug>/results/tables/<slug:name>.csv",
         results.study_analysis_table,
@@ -172,5 +178,68 @@ urlpatterns = [
         dicomweb.frames,
         {"root": "draft"},
         name="draft_wado_frames",
+    ),
+    # Objective image-quality measurements (coordinators; statisticians may look)
+    path("studies/<slug:slug>/measurements/", measurements.measurement_index, name="measurement_index"),
+    path(
+        "studies/<slug:slug>/measurements/reference/",
+        measurements.measurement_reference,
+        name="measurement_reference",
+    ),
+    path(
+        "studies/<slug:slug>/measurements/fidelity/",
+        measurements.measurement_fidelity,
+        name="measurement_fidelity",
+    ),
+    path(
+        "studies/<slug:slug>/cases/<int:case_id>/measure/",
+        measurements.measurement_case,
+        name="measurement_case",
+    ),
+    path(
+        "studies/<slug:slug>/cases/<int:case_id>/measure/recompute/",
+        measurements.measurement_recompute,
+        name="measurement_recompute",
+    ),
+    path(
+        "studies/<slug:slug>/cases/<int:case_id>/measure/state.json",
+        measurements.api_measurement_state,
+        name="api_measurement_state",
+    ),
+    path(
+        "studies/<slug:slug>/cases/<int:case_id>/measure/rois/<uuid:client_id>",
+        measurements.api_measurement_roi,
+        name="api_measurement_roi",
+    ),
+    path(
+        "studies/<slug:slug>/cases/<int:case_id>/measure/cnrs/<uuid:client_id>",
+        measurements.api_measurement_cnr,
+        name="api_measurement_cnr",
+    ),
+    path("dicomweb/m/<uuid:public_id>/wado", dicomweb.wado_uri, {"root": "measure"}, name="measure_wado_uri"),
+    path(
+        "dicomweb/m/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances",
+        dicomweb.series_instances,
+        {"root": "measure"},
+        name="measure_qido_instances",
+    ),
+    path(
+        "dicomweb/m/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/metadata",
+        dicomweb.series_metadata,
+        {"root": "measure"},
+        name="measure_wado_metadata",
+    ),
+    path(
+        "dicomweb/m/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances/<str:sop_uid>",
+        dicomweb.instance,
+        {"root": "measure"},
+        name="measure_wado_instance",
+    ),
+    path(
+        "dicomweb/m/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances/<str:sop_uid>"
+        "/frames/<str:frames>",
+        dicomweb.frames,
+        {"root": "measure"},
+        name="measure_wado_frames",
     ),
 ]

@@ -20,6 +20,7 @@ Modules:
     tiling         tiled inference with a halo (identical to untiled, bounded memory)
     weights        weight files with their metadata
     metrics        PSNR, SSIM, RMSE, NRMSE, whole volume and tissue mask
+    roi            measurements on one image: line profiles (FWHM, edge rise), circles (mean, SD, SNR, CNR)
     dess           T2 maps from dual-echo DESS and their agreement with a reference
     lesions        synthetic lesions with their ground truth, for simulation studies
     brain_phantom  realistic brain volumes with metastasis-like lesions for demos and tests

@@ -10,8 +10,14 @@ from django.urls import reverse
 from readerstudy.design import CaseInput, DesignSpec, ReaderInput, schedule_generate
 from readerstudy.models import (
     AnalysisRun,
+    FidelityReference,
+    FidelityResult,
     GenerationJob,
     GenerationTask,
+    MeasurementCNR,
+    MeasurementCNRValue,
+    MeasurementROI,
+    MeasurementValue,
     ReadingSchedule,
     ReadingVisit,
     ReferenceFinding,
@@ -63,8 +69,38 @@ def admin_client_with_data(client, reader_setup, study, tmp_path):
         factor=2,
     )
     GenerationTask.objects.create(job=job, case=reader_setup["case"])
+    _measurements(reader_setup, superuser)
     client.force_login(superuser)
     return client
+
+
+def _measurements(reader_setup, user) -> None:
+    """An ROI of each kind with values, a CNR and a fidelity result (objective measurements)."""
+    case, series = reader_setup["case"], reader_setup["series"][0]
+    rois = [
+        MeasurementROI.objects.create(
+            case=case,
+            client_id=uuid.uuid4(),
+            number=n,
+            kind=kind,
+            points_mm=[[0, 0, 0], [4, 0, 0]],
+            radius_mm=4.0 if kind == "circle" else None,
+            drawn_on=series,
+            drawn_slice=0,
+            drawn_points=[[0, 0], [4, 0]],
+            created_by=user,
+        )
+        for n, kind in enumerate(("circle", "circle"), start=1)
+    ]
+    MeasurementValue.objects.create(roi=rois[0], series=series, mean=10.0, sd=2.0, snr=5.0)
+    cnr = MeasurementCNR.objects.create(
+        case=case, client_id=uuid.uuid4(), roi_a=rois[0], roi_b=rois[1], created_by=user
+    )
+    MeasurementCNRValue.objects.create(cnr=cnr, series=series, value=3.0)
+    FidelityReference.objects.create(study=case.study, condition=series.condition, chosen_by=user)
+    FidelityResult.objects.create(
+        case=case, condition=reader_setup["conditions"][1], reference=series.condition, psnr=30.0
+    )
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)

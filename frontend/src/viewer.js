@@ -66,13 +66,19 @@ function sub(a, b) {
 
 let cornerstoneReady = null;
 
-/** Initialise Cornerstone, its DICOM loader and tools once per page. */
-function initCornerstone(staticBase) {
+/**
+ * Initialise Cornerstone, its DICOM loader and tools once per page.
+ * @param {string} staticBase
+ * @param {number} [contextsPerEngine]  WebGL contexts each rendering engine keeps (Cornerstone's
+ *   default is 7); a page with several viewers, each with its own engine, asks for 1 so that
+ *   the browser's limit on live contexts (16 in Chromium) is not reached and none is lost.
+ */
+function initCornerstone(staticBase, contextsPerEngine) {
   if (!cornerstoneReady) {
     cornerstoneReady = (async () => {
       const gpu = hasWebGL2();
       if (!gpu) setUseCPURendering(true);
-      await coreInit();
+      await coreInit(contextsPerEngine ? { rendering: { webGlContextCount: contextsPerEngine } } : undefined);
       loaderInit({
         maxWebWorkers: Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)),
         wasmBasePath: `${staticBase}wasm/`,
@@ -104,6 +110,11 @@ export class Viewer extends EventTarget {
     this.gpu = false;
     this.engine = null;
     this.toolGroup = null;
+    // Several viewers on one page (the measuring page) each need their own engine and tool
+    // group: config.viewerId names them apart.
+    const suffix = config.viewerId ? `-${config.viewerId}` : "";
+    this.engineId = `${ENGINE_ID}${suffix}`;
+    this.toolGroupId = `${TOOL_GROUP_ID}${suffix}`;
   }
 
   /**
@@ -112,7 +123,7 @@ export class Viewer extends EventTarget {
    * @param {object[]} metadata its WADO-RS metadata (DICOM JSON, one object per instance, in slice order)
    */
   async start(seriesUrl, metadata) {
-    const { gpu } = await initCornerstone(this.staticBase);
+    const { gpu } = await initCornerstone(this.staticBase, this.config.webGlContextsPerEngine);
     this.gpu = gpu;
     performance.mark("workstation:cornerstone-ready");
     this.imageIds = metadata.map((instance) => {
@@ -123,8 +134,8 @@ export class Viewer extends EventTarget {
     });
     this.defaultWindow = this.windowFromHeader(this.imageIds[0]);
 
-    this.engine = new RenderingEngine(ENGINE_ID);
-    this.toolGroup = ToolGroupManager.createToolGroup(TOOL_GROUP_ID);
+    this.engine = new RenderingEngine(this.engineId);
+    this.toolGroup = ToolGroupManager.createToolGroup(this.toolGroupId);
     this.toolGroup.addTool(WindowLevelTool.toolName);
     this.toolGroup.addTool(ZoomTool.toolName);
     this.toolGroup.addTool(PanTool.toolName);
@@ -166,7 +177,7 @@ export class Viewer extends EventTarget {
 
   enable(type, orientation) {
     if (this.engine.getViewport(VIEWPORT_ID)) {
-      this.toolGroup.removeViewports(ENGINE_ID, VIEWPORT_ID);
+      this.toolGroup.removeViewports(this.engineId, VIEWPORT_ID);
       this.engine.disableElement(VIEWPORT_ID);
     }
     this.engine.enableElement({
@@ -175,7 +186,7 @@ export class Viewer extends EventTarget {
       element: this.element,
       defaultOptions: { background: [0, 0, 0], ...(orientation ? { orientation } : {}) },
     });
-    this.toolGroup.addViewport(VIEWPORT_ID, ENGINE_ID);
+    this.toolGroup.addViewport(VIEWPORT_ID, this.engineId);
   }
 
   async showAcquired(index) {

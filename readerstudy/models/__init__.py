@@ -4,6 +4,14 @@ from .analysis import AnalysisRun
 from .audit import AuditEvent
 from .generation import GenerationJob, GenerationTask
 from .imaging import DicomInstance, ImageSeries, SourceIdentity
+from .measurement import (
+    FidelityReference,
+    FidelityResult,
+    MeasurementCNR,
+    MeasurementCNRValue,
+    MeasurementROI,
+    MeasurementValue,
+)
 from .reading import Answer, LesionMark, Reading, ReadingSession, ReadingVisit
 from .reference import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceSource, ReferenceStandard
 from .schedule import ReadingSchedule, ScheduleImmutable
@@ -16,10 +24,16 @@ __all__ = [
     "Case",
     "Condition",
     "DicomInstance",
+    "FidelityReference",
+    "FidelityResult",
     "GenerationJob",
     "GenerationTask",
     "ImageSeries",
     "LesionMark",
+    "MeasurementCNR",
+    "MeasurementCNRValue",
+    "MeasurementROI",
+    "MeasurementValue",
     "Question",
     "ReaderParticipation",
     "Reading",

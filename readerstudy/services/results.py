@@ -18,11 +18,9 @@ from pathlib import Path
 from stats.io_excel import write_excel
 from stats.io_imrmc import write_imrmc
 from stats.study_export import codebook_csv, long_csv, roc_for_export
-from stats.study_record import StudyRecord, bundle_files
+from stats.study_record import AnalysisSettings, StudyRecord, bundle_files
 from stats.study_tables import StudyAnalysis, analyse_study, tables_csv
 from stats.workbook import write_workbook
-
-from stats.study_record import AnalysisSettings
 
 from ..models import AnalysisRun, Study
 from ..selectors_results import study_record
@@ -54,7 +52,11 @@ def analysis_settings_save(*, study: Study, settings: AnalysisSettings, actor) -
     study.analysis_settings = values
     study.save(update_fields=["analysis_settings", "updated_at"])
     audit_event_create(
-        actor=actor, action="study.analysis_settings", target=study, study=study, data={"before": before, "after": values}
+        actor=actor,
+        action="study.analysis_settings",
+        target=study,
+        study=study,
+        data={"before": before, "after": values},
     )
     return study
 

@@ -5,6 +5,10 @@ its reader can use it while the session is open (``views.reader.reading_for_read
 Each reviewer's draft of a reference case is a root too, ``/dicomweb/d/<draft public id>/``,
 that only the draft's reviewer can use while the set is open
 (``views.references.draft_for_reviewer_request``); the URL patterns pass ``root="draft"``.
+Each series on a coordinator's measuring page is a root too, ``/dicomweb/m/<series public
+id>/``, for the study's coordinators and statisticians (never its readers:
+``views.measurements.series_for_measurement_request``); the patterns pass ``root="measure"``.
+Coordinators are not blinded, but their instances take the same path as everyone's.
 Everything served is blinded (``readerstudy.blinding``): the study, series and
 instance UIDs in URLs and bodies are specific to the reading (or draft). A draft has what
 the blinding needs of a reading (``public_id`` and ``series``), so the same functions serve it.
@@ -21,6 +25,7 @@ from django.views.decorators.http import require_GET
 
 from .. import blinding
 from ..models import Reading, ReferenceStandard
+from .measurements import MeasurementViewing, series_for_measurement_request
 from .reader import reading_for_reader_request
 from .references import draft_for_reviewer_request
 
@@ -28,13 +33,16 @@ BOUNDARY = "readerstudy-boundary"
 DICOM_JSON = "application/dicom+json"
 
 
-#: What a DICOMweb root is: a reading (readers) or a reference draft (reviewers).
-Root = Reading | ReferenceStandard
+#: What a DICOMweb root is: a reading (readers), a reference draft (reviewers) or a series on
+#: the measuring page (coordinators).
+Root = Reading | ReferenceStandard | MeasurementViewing
 
 
 def _root(request: HttpRequest, public_id, root: str) -> Root:
     if root == "draft":
         return draft_for_reviewer_request(request, public_id)
+    if root == "measure":
+        return series_for_measurement_request(request, public_id)
     return reading_for_reader_request(request, public_id)
 
 

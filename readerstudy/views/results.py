@@ -15,8 +15,8 @@ from django.views.decorators.http import require_http_methods
 
 from stats.dataset import DatasetError
 from stats.fom import FROC_FOMS
-from stats.study_record import AnalysisSettings
 from stats.plots import fom_per_reader_svg, likert_bars_svg, operating_curves_svg
+from stats.study_record import AnalysisSettings
 from stats.study_tables import StudyAnalysis, Table, display
 
 from .. import roles
