@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument(
         "--selfsr-options",
         default="{}",
-        help='JSON of selfsr options that override its defaults, e.g. \'{"steps": 1200}\'',
+        help="JSON of selfsr options that override its defaults, e.g. '{\"steps\": 1200}'",
     )
     parser.add_argument("--child-method", help=argparse.SUPPRESS)
     parser.add_argument("--child-factor", type=int, help=argparse.SUPPRESS)

@@ -131,8 +131,6 @@ class ReadingVisitAdmin(admin.ModelAdmin):
     readonly_fields = ["client_id", "started_at", "updated_at"]
 
 
-
-
 def _locked_set(obj) -> bool:
     """Whether ``obj`` (a reference set, standard, lesion or finding) belongs to a locked set."""
     if obj is None:

@@ -17,8 +17,10 @@ def roles(request: HttpRequest) -> dict[str, object]:
         "user_roles": user_roles(user),
         # Evaluated only when a template asks (one query).
         "reviews_references": SimpleLazyObject(
-            lambda: ReferenceSet.objects.filter(status=ReferenceSet.Status.OPEN)
-            .filter(Q(reviewers=user) | Q(adjudicator=user))
-            .exists()
+            lambda: (
+                ReferenceSet.objects.filter(status=ReferenceSet.Status.OPEN)
+                .filter(Q(reviewers=user) | Q(adjudicator=user))
+                .exists()
+            )
         ),
     }

@@ -72,8 +72,9 @@ def test_marks_are_placed_moved_and_deleted_by_client_id(api):
     for _ in range(2):
         assert call("put", url, {"slice": 3, "x": 20, "y": 30, "rating": 2}).status_code == 200
     mark = LesionMark.objects.get(reading=reading)
-    # Factory geometry: axial, 1 mm pixels, 2 mm slices, origin 0: (x, y, 2 * slice).
-    assert (mark.patient_x, mark.patient_y, mark.patient_z) == pytest.approx((20, 30, 6))
+    # Factory geometry: axial, 1 mm pixels, 2 mm slices, origin 0 at the centre of the first
+    # pixel; the workstation's (20, 30) is measured from the image's corner: (19.5, 29.5, 2 * slice).
+    assert (mark.patient_x, mark.patient_y, mark.patient_z) == pytest.approx((19.5, 29.5, 6))
     assert AuditEvent.objects.filter(action="mark.create").count() == 1
     call("put", url, {"slice": 4, "x": 21.5, "y": 30, "rating": 4, "label": "left frontal"})
     mark.refresh_from_db()

@@ -12,7 +12,7 @@ from readerstudy import blinding
 from readerstudy.models import AuditEvent, ReferenceFinding, ReferenceSet, ReferenceStandard
 from readerstudy.services import references as svc
 from readerstudy.services.dicom_import import dicom_import
-from readerstudy.services.marks import patient_position
+from readerstudy.services.marks import viewer_patient_position
 
 from . import dicom_files
 from . import factories as f
@@ -178,9 +178,10 @@ def test_lesion_put_is_idempotent_and_stores_patient_coordinates(consensus, case
     lesion, created = svc.reference_lesion_save(**kwargs)
     assert created and lesion.label == "L1" and lesion.lesion_type == "metastasis"
     assert (lesion.x_mm, lesion.y_mm, lesion.z_mm) == pytest.approx(
-        patient_position(draft.series, 3, 20.0, 30.0)
+        viewer_patient_position(draft.series, 3, 20.0, 30.0)
     )
-    assert (lesion.x_mm, lesion.y_mm, lesion.z_mm) == pytest.approx((10.0, 50.0, 11.0))
+    # The workstation's (20, 30) is measured from the image's corner: pixel index (19.5, 29.5).
+    assert (lesion.x_mm, lesion.y_mm, lesion.z_mm) == pytest.approx((9.5, 49.5, 11.0))
     events = AuditEvent.objects.filter(action__startswith="reference.lesion").count()
     assert svc.reference_lesion_save(**kwargs) == (lesion, False)
     assert AuditEvent.objects.filter(action__startswith="reference.lesion").count() == events

@@ -34,11 +34,11 @@ FIND = {"HR": 0.9, "LR": 0.5}
 
 
 def _pixel(series, point_mm) -> tuple[int, float, float]:
-    """Slice index and pixel (column x, row y) of a patient point (inverse of marks.patient_position)."""
+    """Slice and workstation image point (x, y) of a patient point (inverse of viewer_patient_position)."""
     slice_vector = slice_normal(series.orientation) * float(series.slice_spacing or 0.0)
     affine = dicom_affine(series.orientation, series.pixel_spacing, slice_vector, series.origin)
     x, y, k, _ = np.linalg.solve(affine, [*point_mm, 1.0])
-    return int(np.clip(round(k), 0, series.num_slices - 1)), float(x), float(y)
+    return int(np.clip(round(k), 0, series.num_slices - 1)), float(x) + 0.5, float(y) + 0.5
 
 
 def simulate_readers(study: Study, seed: int = 7) -> None:

@@ -65,7 +65,6 @@ PROGRESS_STEP = 0.05
 READ_PART, UPSCALE_PART = (0.0, 0.05), (0.05, 0.9)
 
 
-
 class GenerationError(ValueError):
     """A generation request or run that cannot go on; the message says why, for the coordinator."""
 

@@ -19,10 +19,27 @@ class MarkInvalid(ValueError):
 def patient_position(
     series: ImageSeries, slice_index: float, x: float, y: float
 ) -> tuple[float, float, float]:
-    """Patient coordinates (LPS, mm) of image point (column x, row y) on a slice (DICOM PS3.3 C.7.6.2.1.1)."""
+    """Patient coordinates (LPS, mm) of pixel index (column x, row y) on a slice (DICOM PS3.3 C.7.6.2.1.1).
+
+    DICOM indices count pixel centres: (0, 0) is the centre of the top-left pixel.
+    """
     slice_vector = slice_normal(series.orientation) * float(series.slice_spacing or 0.0)
     affine = dicom_affine(series.orientation, series.pixel_spacing, slice_vector, series.origin)
     return tuple(float(v) for v in (affine @ np.array([x, y, slice_index, 1.0]))[:3])  # type: ignore[return-value]
+
+
+def viewer_patient_position(
+    series: ImageSeries, slice_index: float, x: float, y: float
+) -> tuple[float, float, float]:
+    """Patient coordinates (LPS, mm) of a point in the workstation's image coordinates.
+
+    The workstation (Cornerstone3D, ``utilities.imageToWorldCoords``) measures image
+    points from the top-left *corner* of the image: pixel (i, j) covers [i, i + 1) x
+    [j, j + 1) and has its centre at (i + 0.5, j + 0.5). Marks and drafted lesions arrive
+    in these coordinates (``0 <= x < columns``); as a DICOM index the point is
+    (x - 0.5, y - 0.5).
+    """
+    return patient_position(series, slice_index, x - 0.5, y - 0.5)
 
 
 def mark_save(
@@ -49,7 +66,7 @@ def mark_save(
         raise MarkInvalid(f"Slice {slice_index} is outside the series (0 to {series.num_slices - 1}).")
     if not (0 <= x < series.columns and 0 <= y < series.rows):
         raise MarkInvalid("The mark lies outside the image.")
-    px, py, pz = patient_position(series, slice_index, x, y)
+    px, py, pz = viewer_patient_position(series, slice_index, x, y)
     values = {
         "slice_index": slice_index,
         "x": x,

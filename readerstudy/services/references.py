@@ -44,7 +44,7 @@ from ..models import (
     Study,
 )
 from .audit import audit_event_create
-from .marks import patient_position
+from .marks import viewer_patient_position
 
 #: Largest diameter a lesion may be given (mm); anything larger is a typing error.
 MAX_LESION_SIZE_MM = 500.0
@@ -301,7 +301,7 @@ def reference_lesion_save(
         lesion_type = " ".join(lesion_type.split())
         if len(lesion_type) > 100:
             raise ReferenceInvalid("The lesion type is at most 100 characters long.")
-        x_mm, y_mm, z_mm = patient_position(series, slice_index, x, y)
+        x_mm, y_mm, z_mm = viewer_patient_position(series, slice_index, x, y)
         values = {
             "slice_index": slice_index,
             "x": x,
