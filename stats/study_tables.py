@@ -613,7 +613,7 @@ def _false_positives(record: StudyRecord, analysis: StudyAnalysis, froc: ReaderS
                     _f(c.std(ddof=1)) if c.size > 1 else math.nan,
                 )
             )
-        for a, b in combinations(range(len(conditions)), 2):
+        for a, b in combinations(range(len(conditions)) if froc.shape[2] >= 2 else (), 2):
             t = paired_t(counts[a], counts[b], confidence=conf)
             tests.append(
                 (
@@ -1077,10 +1077,16 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
     complete, notes = _complete_cases(record)
     analysis.included_cases = complete
     analysis.add(_design_table(record, complete, notes))
-    if record.lesions or record.marks or record.study.get("mark_scale"):
-        _detection(record, analysis, complete)
-    _likert(record, analysis, complete)
-    _diagnostic(record, analysis, complete)
+    if not complete:
+        analysis.notes.append(
+            "No case has been read (submitted) by every reader under every condition yet: "
+            "there are no readings to analyse."
+        )
+    else:
+        if record.lesions or record.marks or record.study.get("mark_scale"):
+            _detection(record, analysis, complete)
+        _likert(record, analysis, complete)
+        _diagnostic(record, analysis, complete)
     _measurements(record, analysis)
     _fidelity(record, analysis)
     return analysis

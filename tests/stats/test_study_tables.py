@@ -266,3 +266,15 @@ def test_plot_text_is_escaped():
     svg = likert_bars_svg("<script>alert(1)</script>", ["<b>LR</b>"], [1, 2], [[1, 2]])
     assert "<script>" not in svg and "<b>" not in svg
     assert "&lt;script&gt;" in svg
+
+
+def test_a_study_without_complete_readings_gives_notes_not_errors():
+    record = simulated_record()
+    record.readings = []
+    analysis = analyse_study(record)
+    assert "no readings to analyse" in analysis.notes[0]
+    assert "jafroc_fom" not in analysis.tables
+    assert "measurements" in analysis.tables  # measurements do not depend on readings
+    two_cases = simulated_record(normal=1, abnormal=1)
+    notes = " ".join(analyse_study(two_cases).notes)
+    assert "at least two normal and two abnormal cases" in notes
