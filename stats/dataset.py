@@ -111,3 +111,33 @@ def equal_weights(lesions_per_case: np.ndarray, max_ll: int) -> np.ndarray:
     """Weights 1/n for each of a case's n lesions (the default)."""
     slots = np.arange(max_ll)[None, :] < lesions_per_case[:, None]
     return np.where(slots, 1.0 / lesions_per_case[:, None], 0.0)
+
+
+def roc_study(
+    ratings: np.ndarray,
+    k1: int,
+    modalities: Sequence[str],
+    readers: Sequence[str],
+    case_ids: Sequence[str] = (),
+    name: str = "",
+) -> ReaderStudy:
+    """An ROC dataset from case ratings ``[I, J, K]`` (normal cases first, ``k1`` of them)."""
+    ratings = np.asarray(ratings, dtype=float)
+    n_i, n_j, n_k = ratings.shape
+    k2 = n_k - k1
+    nl = np.full((n_i, n_j, n_k, 1), NO_MARK)
+    nl[:, :, :k1, 0] = ratings[:, :, :k1]
+    ll = ratings[:, :, k1:, None].copy()
+    return ReaderStudy(
+        kind="ROC",
+        modality_ids=tuple(modalities),
+        reader_ids=tuple(readers),
+        k1=k1,
+        nl=nl,
+        ll=ll,
+        lesions_per_case=np.ones(k2, dtype=int),
+        weights=np.ones((k2, 1)),
+        lesion_ids=np.ones((k2, 1), dtype=int),
+        case_ids=tuple(case_ids),
+        name=name,
+    )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import NO_MARK, DatasetError, ReaderStudy
+from .dataset import NO_MARK, DatasetError, ReaderStudy, roc_study
 
 _MAX_PROBLEMS = 8
 
@@ -76,31 +76,13 @@ def build_roc(
     if not normal or not abnormal:
         fail(name, [f"ROC data needs normal and abnormal cases; found {len(normal)} and {len(abnormal)}"])
     index = {c: k for k, c in enumerate(normal + abnormal)}
-    k1, k2 = len(normal), len(abnormal)
     mod_index = {m: i for i, m in enumerate(modalities)}
     rdr_index = {r: j for j, r in enumerate(readers)}
-    nl = np.full((len(modalities), len(readers), k1 + k2, 1), NO_MARK)
-    ll = np.full((len(modalities), len(readers), k2, 1), NO_MARK)
+    case_ratings = np.full((len(modalities), len(readers), len(index)), NO_MARK)
     for (modality, reader, case), rating in ratings.items():
-        i, j, k = mod_index[modality], rdr_index[reader], index[case]
-        if k < k1:
-            nl[i, j, k, 0] = rating
-        else:
-            ll[i, j, k - k1, 0] = rating
+        case_ratings[mod_index[modality], rdr_index[reader], index[case]] = rating
     try:
-        return ReaderStudy(
-            kind="ROC",
-            modality_ids=tuple(modalities),
-            reader_ids=tuple(readers),
-            k1=k1,
-            nl=nl,
-            ll=ll,
-            lesions_per_case=np.ones(k2, dtype=int),
-            weights=np.ones((k2, 1)),
-            lesion_ids=np.ones((k2, 1), dtype=int),
-            case_ids=tuple(normal + abnormal),
-            name=study,
-        )
+        return roc_study(case_ratings, len(normal), modalities, readers, normal + abnormal, study)
     except DatasetError as exc:
         raise DatasetError(f"{name}: {exc}") from None
 

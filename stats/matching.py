@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .dataset import NO_MARK, DatasetError, ReaderStudy, equal_weights
+from .dataset import NO_MARK, DatasetError, ReaderStudy, equal_weights, roc_study
 
 LL, NL, DUPLICATE = "LL", "NL", "duplicate"
 
@@ -319,33 +319,3 @@ def roc_from_froc(data: ReaderStudy) -> ReaderStudy:
     if data.k2:
         case_max[:, :, data.k1 :] = np.maximum(case_max[:, :, data.k1 :], data.ll.max(axis=3))
     return roc_study(case_max, data.k1, data.modality_ids, data.reader_ids, data.case_ids, data.name)
-
-
-def roc_study(
-    ratings: np.ndarray,
-    k1: int,
-    modalities: Sequence[str],
-    readers: Sequence[str],
-    case_ids: Sequence[str] = (),
-    name: str = "",
-) -> ReaderStudy:
-    """An ROC dataset from case ratings ``[I, J, K]`` (normal cases first, ``k1`` of them)."""
-    ratings = np.asarray(ratings, dtype=float)
-    n_i, n_j, n_k = ratings.shape
-    k2 = n_k - k1
-    nl = np.full((n_i, n_j, n_k, 1), NO_MARK)
-    nl[:, :, :k1, 0] = ratings[:, :, :k1]
-    ll = ratings[:, :, k1:, None].copy()
-    return ReaderStudy(
-        kind="ROC",
-        modality_ids=tuple(modalities),
-        reader_ids=tuple(readers),
-        k1=k1,
-        nl=nl,
-        ll=ll,
-        lesions_per_case=np.ones(k2, dtype=int),
-        weights=np.ones((k2, 1)),
-        lesion_ids=np.ones((k2, 1), dtype=int),
-        case_ids=tuple(case_ids),
-        name=name,
-    )

@@ -17,8 +17,7 @@ import json
 
 import numpy as np
 
-from .dataset import ReaderStudy
-from .matching import roc_study
+from .dataset import ReaderStudy, roc_study
 from .study_record import StudyRecord, table_csv
 from .study_tables import StudyAnalysis
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from .agreement import cohen_kappa, icc
 from .classical import friedman, mcnemar, paired_t, wilcoxon
-from .dataset import NO_MARK, DatasetError, ReaderStudy
+from .dataset import NO_MARK, DatasetError, ReaderStudy, roc_study
 from .diagnostic import delong_test, proportion, roc_auc
 from .fom import Jackknife, jackknife
 from .lesions import sensitivity_by_size
@@ -48,9 +48,8 @@ from .matching import (
     lesions_by_case,
     natural_key,
     roc_from_froc,
-    roc_study,
 )
-from .mrmc import OPTIONS, MRMCResult, or_analysis
+from .mrmc import OPTIONS, Difference, MRMCResult, or_analysis
 from .study_record import StudyRecord, format_cell, table_csv
 
 
@@ -260,24 +259,8 @@ def _jafroc(record: StudyRecord, analysis: StudyAnalysis, froc: ReaderStudy) -> 
     tests, estimates = [], []
     for option in OPTIONS:
         test = result.tests[option]
-        for d in test.differences:
-            tests.append(
-                (
-                    option,
-                    _pair_name(*d.modalities),
-                    _f(d.estimate),
-                    _f(d.stderr),
-                    _f(d.df),
-                    _f(d.ci[0]),
-                    _f(d.ci[1]),
-                    _f(d.p),
-                    test.statistic_name,
-                    _f(test.statistic),
-                    _f(test.ndf),
-                    _f(test.ddf),
-                    _f(test.p),
-                )
-            )
+        overall = (test.statistic_name, _f(test.statistic), _f(test.ndf), _f(test.ddf), _f(test.p))
+        tests += [(*_difference_row(option, d), *overall) for d in test.differences]
         for e in test.modality_estimates:
             estimates.append(
                 (option, e.modality, _f(e.estimate), _f(e.stderr), _f(e.df), _f(e.ci[0]), _f(e.ci[1]))
@@ -317,6 +300,20 @@ def _jafroc(record: StudyRecord, analysis: StudyAnalysis, froc: ReaderStudy) -> 
             ("analysis", "condition", "fom", "stderr", "df", "ci_lower", "ci_upper"),
             estimates,
         )
+    )
+
+
+def _difference_row(option: str, d: Difference) -> tuple:
+    """One OR difference: analysis, comparison, difference, stderr, df, CI, p."""
+    return (
+        option,
+        _pair_name(*d.modalities),
+        _f(d.estimate),
+        _f(d.stderr),
+        _f(d.df),
+        _f(d.ci[0]),
+        _f(d.ci[1]),
+        _f(d.p),
     )
 
 
@@ -437,22 +434,7 @@ def _roc(record: StudyRecord, analysis: StudyAnalysis, roc: ReaderStudy) -> None
     result = _or_or_note(analysis, roc, "Wilcoxon", None, record.settings.covariance)
     if result is None:
         return
-    mrmc_rows = []
-    for option in OPTIONS:
-        test = result.tests[option]
-        for d in test.differences:
-            mrmc_rows.append(
-                (
-                    option,
-                    _pair_name(*d.modalities),
-                    _f(d.estimate),
-                    _f(d.stderr),
-                    _f(d.df),
-                    _f(d.ci[0]),
-                    _f(d.ci[1]),
-                    _f(d.p),
-                )
-            )
+    mrmc_rows = [_difference_row(option, d) for option in OPTIONS for d in result.tests[option].differences]
     analysis.add(
         Table(
             "roc_mrmc",
