@@ -61,6 +61,12 @@ def can_view_results(user: User, study: Study) -> bool:
     return user.is_superuser or study.statisticians.filter(pk=user.pk).exists()
 
 
+def can_set_analysis_settings(user: User, study: Study) -> bool:
+    """Choose how the study's results are analysed (matching radius, strata, FOM): its
+    coordinators and statisticians."""
+    return can_coordinate(user, study) or can_view_results(user, study)
+
+
 def can_read(user: User, reading: Reading) -> bool:
     """Open a reading and the images of its series: the reader's own, active participation,
     in a study whose reading is open. (Whether the session's time window is open is

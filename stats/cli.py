@@ -168,7 +168,7 @@ def _print_power(payload: dict) -> None:
 
 def tables_command(args: argparse.Namespace) -> int:
     """``python -m stats tables BUNDLE``: re-create (and optionally check) a study's tables."""
-    from .study_record import read_bundle
+    from .study_record import bundle_reader, read_bundle
     from .study_tables import analyse_study, tables_csv
     from .workbook import write_workbook
 
@@ -191,9 +191,7 @@ def tables_command(args: argparse.Namespace) -> int:
         for table in analysis.tables.values():
             print(f"  {table.name}: {table.title} ({len(table.rows)} rows)")
         return 0
-    from .study_record import _bundle_reader
-
-    read = _bundle_reader(Path(args.path))
+    read = bundle_reader(Path(args.path))
     differ = []
     for name, text in files.items():
         stored = read(name)

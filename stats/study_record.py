@@ -19,6 +19,7 @@ import itertools
 import json
 import math
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -298,7 +299,8 @@ def write_bundle(record: StudyRecord, path: str | Path, extra: dict[str, str | b
             archive.writestr(name, text)
 
 
-def _bundle_reader(path: Path):
+def bundle_reader(path: Path) -> Callable[[str], str | None]:
+    """A function giving the text of a bundle's file by name (None when it is missing)."""
     if path.is_dir():
         return lambda name: (path / name).read_text(encoding="utf-8") if (path / name).exists() else None
     if not zipfile.is_zipfile(path):
@@ -313,7 +315,7 @@ def read_bundle(path: str | Path) -> StudyRecord:
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder.")
-    read = _bundle_reader(path)
+    read = bundle_reader(path)
     study_text = read("study.json")
     if study_text is None:
         raise DatasetError(f"{path}: no study.json; not a reproducibility bundle.")

@@ -44,6 +44,12 @@ def analysis_default_reference_sets(study: Study) -> list[ReferenceSet]:
     return list(chosen.values())
 
 
+def analysis_run_filename(run: AnalysisRun, name: str, extension: str) -> str:
+    """The download name of a run's file, e.g. ``knee-answers-interim-run12.csv``."""
+    interim = "-interim" if run.interim else ""
+    return f"{run.study.slug}-{name}{interim}-run{run.pk}.{extension}"
+
+
 def analysis_run_start(
     *,
     study: Study,

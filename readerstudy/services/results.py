@@ -24,7 +24,7 @@ from stats.workbook import write_workbook
 
 from ..models import AnalysisRun, Study
 from ..selectors_results import study_record
-from .analysis import analysis_run_start
+from .analysis import analysis_run_filename, analysis_run_start
 from .audit import audit_event_create
 
 
@@ -94,25 +94,26 @@ def _file_bytes(write, suffix: str) -> bytes:
         return path.read_bytes()
 
 
-#: Export kinds: name -> (file name suffix, content type, label).
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+#: Export kinds: ``name.extension`` (its file is ``<study>-<name>-run<id>.<extension>``)
+#: -> (content type, label).
 EXPORTS = {
-    "tables.xlsx": (
-        "tables.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "All tables (XLSX)",
-    ),
-    "rjafroc.xlsx": (
-        "rjafroc.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "RJafroc Excel (TRUTH/NL/LL)",
-    ),
-    "roc.imrmc": ("roc.imrmc", "text/plain; charset=utf-8", "iMRMC (case ratings)"),
-    "long.zip": ("long.zip", "application/zip", "Every answer and mark, long CSV with codebook"),
-    "bundle.zip": ("bundle.zip", "application/zip", "Reproducibility bundle"),
+    "tables.xlsx": (XLSX, "All tables (XLSX)"),
+    "rjafroc.xlsx": (XLSX, "RJafroc Excel (TRUTH/NL/LL)"),
+    "roc.imrmc": ("text/plain; charset=utf-8", "iMRMC (case ratings)"),
+    "long.zip": ("application/zip", "Every answer and mark, long CSV with codebook"),
+    "bundle.zip": ("application/zip", "Reproducibility bundle"),
 }
 
 
-def results_export(results: Results, kind: str, filename: str) -> bytes:
+def results_export_filename(results: Results, kind: str) -> str:
+    """The download name of export ``kind`` of these results."""
+    name, extension = kind.rsplit(".", 1)
+    return analysis_run_filename(results.run, name, extension)
+
+
+def results_export(results: Results, kind: str) -> bytes:
     """The bytes of export ``kind`` (see :data:`EXPORTS`) of computed results."""
     analysis, record = results.analysis, results.record
     if kind == "tables.xlsx":
@@ -133,7 +134,7 @@ def results_export(results: Results, kind: str, filename: str) -> bytes:
     if kind == "bundle.zip":
         files = {**bundle_files(record), **tables_csv(analysis)}
         files["README.txt"] = BUNDLE_README.format(
-            name=record.study["name"], run=results.run.pk, file=filename
+            name=record.study["name"], run=results.run.pk, file=results_export_filename(results, kind)
         )
         return _zip(files)
     raise ValueError(f"Unknown export {kind!r}.")

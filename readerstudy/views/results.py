@@ -20,7 +20,12 @@ from stats.study_record import AnalysisSettings
 from stats.study_tables import StudyAnalysis, Table, display
 
 from .. import roles
-from ..services.analysis import ResultsBlinded, analysis_blockers, analysis_default_reference_sets
+from ..services.analysis import (
+    ResultsBlinded,
+    analysis_blockers,
+    analysis_default_reference_sets,
+    analysis_run_filename,
+)
 from ..services.results import (
     EXPORTS,
     ExportUnavailable,
@@ -28,8 +33,9 @@ from ..services.results import (
     analysis_settings_save,
     results_compute,
     results_export,
+    results_export_filename,
 )
-from .studies import study_for_request
+from .studies import analysis_run_download, study_for_request
 
 #: The page's sections and the tables in each, in order; tables a study lacks are skipped.
 SECTIONS = (
@@ -127,7 +133,7 @@ def _context(results: Results, request: HttpRequest) -> dict:
         "plots": _plots(analysis),
         "settings": results.record.settings,
         "rule": results.record.settings.acceptance_rule().describe(),
-        "exports": [(kind, label) for kind, (_, _, label) in EXPORTS.items()],
+        "exports": [(kind, label) for kind, (_, label) in EXPORTS.items()],
         "interim_reason": results.run.reason if results.run.interim else "",
     }
 
@@ -157,16 +163,6 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "readerstudy/study_report.html", _context(results, request))
 
 
-def _attachment(results: Results, body: bytes | str, suffix: str, content_type: str) -> HttpResponse:
-    study, run = results.run.study, results.run
-    interim = "-interim" if run.interim else ""
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-run{run.pk}{interim}-{suffix}"'
-    response["X-Analysis-Run"] = str(run.pk)
-    response["X-Reference-Versions"] = ", ".join(s.name for s in run.reference_sets.all()) or "none"
-    return response
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def study_analysis_table(request: HttpRequest, slug: str, name: str) -> HttpResponse:
@@ -177,7 +173,8 @@ def study_analysis_table(request: HttpRequest, slug: str, name: str) -> HttpResp
     table = results.analysis.tables.get(name)
     if table is None:
         raise Http404(f"This study has no table {name!r}.")
-    return _attachment(results, table.csv(), f"{name}.csv", "text/csv; charset=utf-8")
+    response = HttpResponse(table.csv(), content_type="text/csv; charset=utf-8")
+    return analysis_run_download(response, results.run, analysis_run_filename(results.run, name, "csv"))
 
 
 @login_required
@@ -189,16 +186,14 @@ def study_export(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     results, refusal = _compute(request, slug, f"export {kind}")
     if refusal:
         return refusal
-    suffix, content_type, _ = EXPORTS[kind]
-    filename = (
-        f"{results.run.study.slug}-run{results.run.pk}{'-interim' if results.run.interim else ''}-{suffix}"
-    )
+    content_type, _ = EXPORTS[kind]
     try:
-        body = results_export(results, kind, filename)
+        body = results_export(results, kind)
     except ExportUnavailable as problem:
         messages.error(request, str(problem))
         return redirect("readerstudy:study_results", slug=slug)
-    return _attachment(results, body, suffix, content_type)
+    response = HttpResponse(body, content_type=content_type)
+    return analysis_run_download(response, results.run, results_export_filename(results, kind))
 
 
 class AnalysisSettingsForm(forms.Form):
@@ -245,15 +240,11 @@ class AnalysisSettingsForm(forms.Form):
             return None
 
 
-def _may_set_analysis(user, study) -> bool:
-    return roles.can_coordinate(user, study) or roles.can_view_results(user, study)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def study_analysis_settings(request: HttpRequest, slug: str) -> HttpResponse:
     """How the study's results are analysed: matching radius, size strata, case ratings, FOM."""
-    study = study_for_request(request, slug, allowed=_may_set_analysis)
+    study = study_for_request(request, slug, allowed=roles.can_set_analysis_settings)
     try:
         current = AnalysisSettings.from_dict(study.analysis_settings)
     except (TypeError, ValueError) as problem:

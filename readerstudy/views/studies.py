@@ -16,6 +16,7 @@ from ..services.analysis import (
     ResultsBlinded,
     analysis_blockers,
     analysis_default_reference_sets,
+    analysis_run_filename,
     analysis_run_start,
 )
 
@@ -35,6 +36,14 @@ def _csv_response(filename: str, columns: list[str], rows: list[dict[str, object
     writer = csv.DictWriter(response, fieldnames=columns)
     writer.writeheader()
     writer.writerows(rows)
+    return response
+
+
+def analysis_run_download(response: HttpResponse, run, filename: str) -> HttpResponse:
+    """Name an analysis run's download and say which run and reference versions made it."""
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Analysis-Run"] = str(run.pk)
+    response["X-Reference-Versions"] = ", ".join(s.name for s in run.reference_sets.all()) or "none"
     return response
 
 
@@ -108,11 +117,8 @@ def _result_download(request: HttpRequest, slug: str, kind: str) -> HttpResponse
         messages.error(request, f"Results are still blinded. {blinded}")
         return redirect("readerstudy:study_results", slug=study.slug)
     suffix, columns, rows = RESULT_DOWNLOADS[kind]
-    interim = "-interim" if run.interim else ""
-    response = _csv_response(f"{study.slug}-{suffix}{interim}-run{run.pk}.csv", columns, rows(study))
-    response["X-Analysis-Run"] = str(run.pk)
-    response["X-Reference-Versions"] = ", ".join(s.name for s in run.reference_sets.all()) or "none"
-    return response
+    filename = analysis_run_filename(run, suffix, "csv")
+    return analysis_run_download(_csv_response(filename, columns, rows(study)), run, filename)
 
 
 @login_required
