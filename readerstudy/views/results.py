@@ -117,7 +117,7 @@ def _plots(analysis: StudyAnalysis) -> dict:
     return plots
 
 
-def _context(results: Results, request: HttpRequest) -> dict:
+def _context(results: Results) -> dict:
     analysis = results.analysis
     sections = []
     for key, title, names in SECTIONS:
@@ -150,7 +150,7 @@ def study_analysis(request: HttpRequest, slug: str) -> HttpResponse:
     results, refusal = _compute(request, slug, "analysis")
     if refusal:
         return refusal
-    return render(request, "readerstudy/study_analysis.html", _context(results, request))
+    return render(request, "readerstudy/study_analysis.html", _context(results))
 
 
 @login_required
@@ -160,7 +160,7 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
     results, refusal = _compute(request, slug, "report")
     if refusal:
         return refusal
-    return render(request, "readerstudy/study_report.html", _context(results, request))
+    return render(request, "readerstudy/study_report.html", _context(results))
 
 
 @login_required
