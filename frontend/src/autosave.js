@@ -5,6 +5,10 @@
 // latest value of everything, in order. Pending changes are also kept in localStorage, so a
 // tab closed mid-save sends them the next time the reading is opened (the server's writes
 // are idempotent, so sending one twice is harmless).
+//
+// A change the page holds back for a moment (free text is sent once the reader pauses)
+// is a draft: `draft(key)` makes the indicator say "Saving…" until `put(key, …)` queues it,
+// so "All changes saved" is only ever shown when the server has everything.
 
 const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000];
 
@@ -27,16 +31,19 @@ export class SaveQueue {
     this.onState = onState;
     this.onRejected = onRejected || (() => {});
     this.pending = new Map(); // key -> change, in insertion order
+    this.drafts = new Set(); // keys changed on the page but not queued yet
     this.inFlight = null;
     this.attempt = 0;
     this.timer = null;
     this.waiters = [];
     this.lastError = "";
     this.restore();
+    this.restored = [...this.pending.values()]; // what a previous visit left unsaved
   }
 
   /** Queue a change: `method url` with a JSON `body` (null for none). */
   put(key, method, url, body = null) {
+    this.drafts.delete(key);
     this.pending.delete(key); // re-insert at the end: changes go out in the order they were made
     this.pending.set(key, { key, method, url, body });
     this.persist();
@@ -44,14 +51,22 @@ export class SaveQueue {
     this.kick();
   }
 
-  /** Whether everything has reached the server. */
-  get idle() {
-    return this.pending.size === 0 && this.inFlight === null;
+  /** A change to `key` exists on the page and will be `put` soon: not everything is saved. */
+  draft(key) {
+    if (this.drafts.has(key)) return;
+    this.drafts.add(key);
+    this.report();
   }
 
-  /** Resolves when every queued change has been saved (or refused by the server). */
+  /** Whether everything has reached the server. */
+  get idle() {
+    return this.pending.size === 0 && this.inFlight === null && this.drafts.size === 0;
+  }
+
+  /** Resolves when every queued change has been saved (or refused by the server).
+   * Drafts are the page's to queue first (the workstation does so before it flushes). */
   flush() {
-    if (this.idle) return Promise.resolve();
+    if (this.pending.size === 0 && this.inFlight === null) return Promise.resolve();
     if (this.timer !== null) {
       // Waiting to retry: try again now rather than at the end of the back-off.
       clearTimeout(this.timer);
@@ -140,7 +155,8 @@ export class SaveQueue {
   }
 
   report() {
-    if (this.pending.size || this.inFlight) this.onState("saving", "Saving…");
+    if (this.timer !== null) return; // waiting to retry: "Not saved … Retrying" stays up
+    if (this.pending.size || this.inFlight || this.drafts.size) this.onState("saving", "Saving…");
     else if (this.lastError) this.onState("error", `Not saved: ${this.lastError}`);
     else this.onState("saved", "All changes saved");
   }
@@ -168,8 +184,8 @@ export class SaveQueue {
     }
   }
 
-  /** Changes restored from a previous visit that have not been sent yet. */
+  /** Changes a previous visit left unsaved (restored from localStorage, sent or not since). */
   restoredChanges() {
-    return [...this.pending.values()];
+    return this.restored;
   }
 }

@@ -4,6 +4,8 @@
 // sent to the answers API as soon as it is made. Number keys answer the active question:
 // the one with the keyboard focus, or, once a question is answered, the next unanswered
 // one. On a finding, 0 means absent and a digit means present with that confidence.
+// Free text is sent once the reader pauses typing, when the text box loses the focus, or
+// when `flushPending()` is called (before submit and before the page is left).
 
 const TEXT_DELAY_MS = 600;
 
@@ -11,10 +13,12 @@ export class ScoringPanel {
   /**
    * @param {HTMLFormElement} form
    * @param {(key: string, answer: {value: ?number, present: ?boolean, text: string}) => void} onAnswer
+   * @param {(key: string) => void} [onDraft]  a text was changed and will be sent after a pause
    */
-  constructor(form, onAnswer) {
+  constructor(form, onAnswer, onDraft = () => {}) {
     this.form = form;
     this.onAnswer = onAnswer;
+    this.onDraft = onDraft;
     this.fieldsets = [...form.querySelectorAll("fieldset.question")];
     this.timers = new Map();
     for (const fieldset of this.fieldsets) {
@@ -25,6 +29,9 @@ export class ScoringPanel {
       });
       fieldset.addEventListener("input", (event) => {
         if (event.target.tagName === "TEXTAREA") this.changedLater(fieldset);
+      });
+      fieldset.addEventListener("focusout", (event) => {
+        if (event.target.tagName === "TEXTAREA" && this.timers.has(fieldset)) this.changed(fieldset);
       });
       fieldset.addEventListener("focusin", () => this.activate(fieldset));
       this.syncFinding(fieldset);
@@ -89,12 +96,39 @@ export class ScoringPanel {
   changed(fieldset) {
     this.syncFinding(fieldset);
     clearTimeout(this.timers.get(fieldset));
+    this.timers.delete(fieldset);
     this.onAnswer(fieldset.dataset.key, this.answerOf(fieldset));
   }
 
   changedLater(fieldset) {
     clearTimeout(this.timers.get(fieldset));
     this.timers.set(fieldset, setTimeout(() => this.changed(fieldset), TEXT_DELAY_MS));
+    this.onDraft(fieldset.dataset.key);
+  }
+
+  /** Send every text still waiting for the typing pause, now. */
+  flushPending() {
+    for (const fieldset of [...this.timers.keys()]) this.changed(fieldset);
+  }
+
+  /** Show an answer that is not on the server yet (restored from a closed tab's storage). */
+  show(key, answer) {
+    const fieldset = this.fieldsets.find((f) => f.dataset.key === key);
+    if (!fieldset || !answer) return;
+    const set = (name, value) => {
+      for (const input of fieldset.querySelectorAll(`input[name="${name}"]`)) {
+        input.checked = value !== null && value !== undefined && input.value === String(value);
+      }
+    };
+    if (fieldset.dataset.kind === "text") {
+      fieldset.querySelector("textarea").value = answer.text || "";
+      return;
+    }
+    if (fieldset.dataset.kind === "finding") {
+      set(`q-${key}-present`, answer.present === true ? "yes" : answer.present === false ? "no" : null);
+    }
+    set(`q-${key}`, answer.value);
+    this.syncFinding(fieldset);
   }
 
   /** A number key: answer the active question. Returns whether the key was used. */

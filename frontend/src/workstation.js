@@ -78,8 +78,11 @@ function main() {
 
   // ---- telemetry -----------------------------------------------------------------------
   const telemetry = new Telemetry();
+  // A submitted, locked reading is only looked at: its time on task is final.
   const reportVisit = () => {
-    if (telemetry.changed) queue.put("visit", "PUT", `${config.api.visits}${visitId}`, telemetry.report());
+    if (config.editable && telemetry.changed) {
+      queue.put("visit", "PUT", `${config.api.visits}${visitId}`, telemetry.report());
+    }
   };
   setInterval(reportVisit, TELEMETRY_EVERY_MS);
 
@@ -90,9 +93,15 @@ function main() {
   let setPlane = async () => {};
 
   // ---- scoring -------------------------------------------------------------------------
-  const scoring = new ScoringPanel(form, (key, answer) =>
-    queue.put(`answer:${key}`, "POST", config.api.answers, { question: key, ...answer }),
+  const scoring = new ScoringPanel(
+    form,
+    (key, answer) => queue.put(`answer:${key}`, "POST", config.api.answers, { question: key, ...answer }),
+    (key) => queue.draft(`answer:${key}`),
   );
+  // Answers a closed tab left unsent are shown (and sent) again.
+  for (const change of queue.restoredChanges()) {
+    if (change.key.startsWith("answer:") && change.body) scoring.show(change.key.slice(7), change.body);
+  }
 
   // ---- submit: everything saved first, then the form posts ----------------------------
   let submitting = false;
@@ -105,6 +114,7 @@ function main() {
       marks.select(marks.unrated[0].client_id);
       return;
     }
+    scoring.flushPending();
     reportVisit();
     await queue.flush();
     submitting = true;
@@ -113,6 +123,7 @@ function main() {
 
   const leave = async (url) => {
     if (!url) return;
+    scoring.flushPending();
     reportVisit();
     await queue.flush();
     location.href = url;
@@ -126,6 +137,7 @@ function main() {
 
   // Leaving the page: send the telemetry and whatever is unsaved (kept in localStorage too).
   window.addEventListener("pagehide", () => {
+    scoring.flushPending();
     reportVisit();
     queue.sendBeforeUnload();
   });
@@ -175,7 +187,7 @@ function main() {
       const planeName = viewer.plane === "acquired" ? "" : ` (${viewer.plane})`;
       overlaySlice.textContent = `Slice ${detail.index + 1} / ${detail.count}${planeName}`;
       overlayPosition.textContent = viewer.positionText();
-      if (viewer.plane === "acquired") {
+      if (viewer.plane === "acquired" && config.editable) {
         telemetry.sliceShown(detail.index);
         clearTimeout(positionTimer);
         positionTimer = setTimeout(

@@ -3,13 +3,12 @@
 import uuid
 
 import numpy as np
-from django.db import transaction
 
 from sr_engine.volume import dicom_affine, slice_normal
 
 from ..models import ImageSeries, LesionMark, Reading
 from .audit import audit_event_create
-from .readings import reading_check_editable
+from .readings import reading_set_in_progress, reading_write, text_refusal
 
 
 class MarkInvalid(ValueError):
@@ -42,6 +41,10 @@ def viewer_patient_position(
     return patient_position(series, slice_index, x - 0.5, y - 0.5)
 
 
+#: Longest label a mark may carry (the model's field length).
+MARK_LABEL_MAX_LENGTH = 200
+
+
 def mark_save(
     *,
     reading: Reading,
@@ -53,48 +56,56 @@ def mark_save(
     label: str = "",
     user,
 ) -> tuple[LesionMark, bool]:
-    """Create or update the mark with this client id; returns (mark, created). Same input, same result."""
-    reading_check_editable(reading)
-    series = reading.series
-    study = reading.session.participation.study
-    scale = [point["value"] for point in study.mark_scale]
-    if not scale:
-        raise MarkInvalid("This study has no lesion marking.")
-    if rating not in scale:
-        raise MarkInvalid(f"Confidence {rating} is not on the study's scale ({', '.join(map(str, scale))}).")
-    if not 0 <= slice_index < series.num_slices:
-        raise MarkInvalid(f"Slice {slice_index} is outside the series (0 to {series.num_slices - 1}).")
-    if not (0 <= x < series.columns and 0 <= y < series.rows):
-        raise MarkInvalid("The mark lies outside the image.")
-    px, py, pz = viewer_patient_position(series, slice_index, x, y)
-    values = {
-        "slice_index": slice_index,
-        "x": x,
-        "y": y,
-        "patient_x": px,
-        "patient_y": py,
-        "patient_z": pz,
-        "rating": rating,
-        "label": label.strip()[:200],
-    }
-    with transaction.atomic():
-        mark = LesionMark.objects.select_for_update().filter(reading=reading, client_id=client_id).first()
+    """Create or update the mark with this client id; returns (mark, created).
+
+    Same input, same result: a repeated or concurrent PUT of one client id is an update.
+    Raises MarkInvalid for a mark that does not fit, ReadingLocked when the reading can no
+    longer change.
+    """
+    label = label.strip()
+    refusal = text_refusal(label, max_length=MARK_LABEL_MAX_LENGTH, what="The mark's label")
+    if refusal:
+        raise MarkInvalid(refusal)
+    with reading_write(reading) as locked:
+        series = locked.series
+        study = locked.session.participation.study
+        scale = [point["value"] for point in study.mark_scale]
+        if not scale:
+            raise MarkInvalid("This study has no lesion marking.")
+        if rating not in scale:
+            raise MarkInvalid(
+                f"Confidence {rating} is not on the study's scale ({', '.join(map(str, scale))})."
+            )
+        if not 0 <= slice_index < series.num_slices:
+            raise MarkInvalid(f"Slice {slice_index} is outside the series (0 to {series.num_slices - 1}).")
+        if not (0 <= x < series.columns and 0 <= y < series.rows):
+            raise MarkInvalid("The mark lies outside the image.")
+        px, py, pz = viewer_patient_position(series, slice_index, x, y)
+        values = {
+            "slice_index": slice_index,
+            "x": x,
+            "y": y,
+            "patient_x": px,
+            "patient_y": py,
+            "patient_z": pz,
+            "rating": rating,
+            "label": label,
+        }
+        mark = LesionMark.objects.filter(reading=locked, client_id=client_id).first()
         if mark is not None and all(getattr(mark, k) == v for k, v in values.items()):
             return mark, False
         created = mark is None
         if created:
-            mark = LesionMark.objects.create(reading=reading, client_id=client_id, **values)
+            mark = LesionMark.objects.create(reading=locked, client_id=client_id, **values)
         else:
             for key, value in values.items():
                 setattr(mark, key, value)
             mark.save()
-        if reading.status == Reading.Status.PENDING:
-            reading.status = Reading.Status.IN_PROGRESS
-            reading.save(update_fields=["status"])
+        reading_set_in_progress(locked)
         audit_event_create(
             actor=user,
             action="mark.create" if created else "mark.update",
-            target=reading,
+            target=locked,
             study=study,
             data={"client_id": str(client_id), **values},
         )
@@ -103,15 +114,14 @@ def mark_save(
 
 def mark_delete(*, reading: Reading, client_id: uuid.UUID, user) -> bool:
     """Delete the mark with this client id; False if there was none (deleting twice is harmless)."""
-    reading_check_editable(reading)
-    with transaction.atomic():
-        deleted, _ = LesionMark.objects.filter(reading=reading, client_id=client_id).delete()
+    with reading_write(reading) as locked:
+        deleted, _ = LesionMark.objects.filter(reading=locked, client_id=client_id).delete()
         if deleted:
             audit_event_create(
                 actor=user,
                 action="mark.delete",
-                target=reading,
-                study=reading.session.participation.study,
+                target=locked,
+                study=locked.session.participation.study,
                 data={"client_id": str(client_id)},
             )
     return bool(deleted)

@@ -1,12 +1,25 @@
-"""Writes of a reader: opening a reading, answering its questions, submitting it."""
+"""Writes of a reader: opening a reading, answering its questions, submitting it.
 
+Every write to a reading (answers, marks, position, telemetry, submit) runs inside
+``reading_write``: one transaction that holds the reading's row lock and decides on the
+locked row whether the reading may still change. Writes to one reading are therefore
+serialised, and nothing is accepted after a submit that locked it.
+"""
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import Answer, Question, Reading
+from ..models import Answer, Question, Reading, ReadingSession
 from .audit import audit_event_create
+
+#: Text longer than this is recorded in the audit log as a preview, its length and its hash.
+AUDIT_TEXT_PREVIEW = 200
 
 
 class ReadingLocked(Exception):
@@ -20,6 +33,20 @@ class AnswerInput:
     value: int | None = None
     present: bool | None = None
     text: str = ""
+
+
+def answer_text_max_length() -> int:
+    """The longest free text an answer may hold (``READERSTUDY_ANSWER_TEXT_MAX_LENGTH``)."""
+    return int(getattr(settings, "READERSTUDY_ANSWER_TEXT_MAX_LENGTH", 10_000))
+
+
+def text_refusal(text: str, *, max_length: int, what: str = "The text") -> str | None:
+    """Why ``text`` cannot be stored (a NUL character, or too long), or None."""
+    if "\x00" in text:
+        return f"{what} contains a NUL character, which cannot be stored."
+    if len(text) > max_length:
+        return f"{what} is {len(text)} characters long; at most {max_length} are allowed."
+    return None
 
 
 def reading_is_locked(reading: Reading) -> bool:
@@ -38,8 +65,50 @@ def reading_check_editable(reading: Reading) -> None:
         raise ReadingLocked("This reading has been submitted and can no longer be changed.")
 
 
+@contextmanager
+def reading_write(reading: Reading) -> Iterator[Reading]:
+    """A transaction holding the row lock of ``reading``; yields the locked, current row.
+
+    Raises ReadingLocked (before anything is written) when the current row can no longer
+    change. Every write of a reader to a reading goes through here.
+    """
+    with transaction.atomic():
+        locked = (
+            Reading.objects.select_for_update(of=("self",))
+            .select_related("session__participation__study", "series")
+            .get(pk=reading.pk)
+        )
+        reading_check_editable(locked)
+        yield locked
+
+
+def reading_set_in_progress(reading: Reading) -> None:
+    """Move a pending reading to in progress (a conditional update: never moves it back)."""
+    if reading.status == Reading.Status.PENDING:
+        Reading.objects.filter(pk=reading.pk, status=Reading.Status.PENDING).update(
+            status=Reading.Status.IN_PROGRESS
+        )
+        reading.status = Reading.Status.IN_PROGRESS
+
+
+def audit_text(text: str) -> str | dict[str, object]:
+    """How a free text goes into the audit log: itself when short, else a preview, length and hash."""
+    if len(text) <= AUDIT_TEXT_PREVIEW:
+        return text
+    return {
+        "preview": text[:AUDIT_TEXT_PREVIEW],
+        "length": len(text),
+        "sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+    }
+
+
 def _validate(question: Question, given: AnswerInput) -> str | None:
     """The reason ``given`` is not a valid answer to ``question``, or None."""
+    refusal = text_refusal(
+        given.text, max_length=answer_text_max_length(), what=f"The answer to '{question.text}'"
+    )
+    if refusal:
+        return refusal
     if question.kind == Question.Kind.TEXT:
         return None
     if question.kind == Question.Kind.FINDING and given.present is False and given.value is not None:
@@ -89,16 +158,17 @@ def answers_save(*, reading: Reading, answers: dict[Question, AnswerInput], user
     """Store the given answers (insert or update); return {question key: error} for invalid ones.
 
     Valid answers are saved even when others are invalid, so nothing a reader entered is lost.
+    Raises ReadingLocked when the reading can no longer change.
     """
-    reading_check_editable(reading)
     errors: dict[str, str] = {}
     changed: dict[str, dict[str, object]] = {}
-    with transaction.atomic():
+    with reading_write(reading) as locked:
+        study = locked.session.participation.study
         for question, given in answers.items():
-            if question.study_id != reading.session.participation.study_id:
+            if question.study_id != study.pk:
                 raise ValueError("Question of another study.")
             reason = _validate(question, given)
-            if reason is None and reading.status == Reading.Status.SUBMITTED and question.required:
+            if reason is None and locked.status == Reading.Status.SUBMITTED and question.required:
                 draft = Answer(value=given.value, present=given.present, text=given.text)
                 if not answer_is_complete(question, draft):
                     reason = f"'{question.text}' is required and this reading was submitted."
@@ -108,28 +178,23 @@ def answers_save(*, reading: Reading, answers: dict[Question, AnswerInput], user
             present = given.present if question.kind == Question.Kind.FINDING else None
             value = None if question.kind == Question.Kind.TEXT else given.value
             text = given.text.strip()
-            existing = Answer.objects.filter(reading=reading, question=question).first()
+            existing = Answer.objects.filter(reading=locked, question=question).first()
             if existing and (existing.value, existing.present, existing.text) == (value, present, text):
                 continue
             if existing is None and value is None and present is None and not text:
                 continue
             Answer.objects.update_or_create(
-                reading=reading,
+                reading=locked,
                 question=question,
                 defaults={"value": value, "present": present, "text": text},
             )
-            changed[question.key] = {"value": value, "present": present, "text": text}
+            changed[question.key] = {"value": value, "present": present, "text": audit_text(text)}
         if changed:
-            if reading.status == Reading.Status.PENDING:
-                reading.status = Reading.Status.IN_PROGRESS
-                reading.save(update_fields=["status"])
+            reading_set_in_progress(locked)
             audit_event_create(
-                actor=user,
-                action="answer.save",
-                target=reading,
-                study=reading.session.participation.study,
-                data={"answers": changed},
+                actor=user, action="answer.save", target=locked, study=study, data={"answers": changed}
             )
+    reading.status = locked.status
     return errors
 
 
@@ -143,31 +208,48 @@ def reading_missing_answers(reading: Reading) -> list[Question]:
 def reading_submit(*, reading: Reading, user) -> list[Question]:
     """Submit the reading if every required question is answered.
 
-    Returns the unanswered required questions (empty on success). Submitting twice is harmless.
+    Returns the unanswered required questions (empty on success). Idempotent: only the
+    first submit sets ``submitted_at`` and writes the ``reading.submit`` event; a later one
+    (another tab, a retried request) changes nothing.
     """
     with transaction.atomic():
-        reading = Reading.objects.select_for_update().select_related("session").get(pk=reading.pk)
-        if reading.status == Reading.Status.SUBMITTED:
+        locked = (
+            Reading.objects.select_for_update(of=("self",))
+            .select_related("session__participation__study")
+            .get(pk=reading.pk)
+        )
+        if locked.status == Reading.Status.SUBMITTED:
+            reading.status, reading.submitted_at = locked.status, locked.submitted_at
             return []
-        missing = reading_missing_answers(reading)
+        missing = reading_missing_answers(locked)
         if missing:
             return missing
         now = timezone.now()
-        reading.status = Reading.Status.SUBMITTED
-        reading.submitted_at = now
-        reading.save(update_fields=["status", "submitted_at"])
-        session = reading.session
-        if not session.readings.exclude(status=Reading.Status.SUBMITTED).exists():
-            session.completed_at = now
-            session.save(update_fields=["completed_at"])
-        audit_event_create(
-            actor=user, action="reading.submit", target=reading, study=session.participation.study
+        moved = (
+            Reading.objects.filter(pk=locked.pk)
+            .exclude(status=Reading.Status.SUBMITTED)
+            .update(status=Reading.Status.SUBMITTED, submitted_at=now)
         )
+        if moved:
+            session = locked.session
+            if not session.readings.exclude(status=Reading.Status.SUBMITTED).exists():
+                ReadingSession.objects.filter(pk=session.pk, completed_at__isnull=True).update(
+                    completed_at=now
+                )
+            audit_event_create(
+                actor=user, action="reading.submit", target=locked, study=session.participation.study
+            )
+    reading.refresh_from_db(fields=["status", "submitted_at"])
     return []
 
 
 def reading_position_save(*, reading: Reading, slice_index: int) -> None:
-    """Remember the slice the reader is on, so that the reading resumes there."""
-    if not 0 <= slice_index < reading.series.num_slices:
-        raise ValueError(f"Slice {slice_index} is outside the series.")
-    Reading.objects.filter(pk=reading.pk).update(last_slice=slice_index)
+    """Remember the slice the reader is on, so that the reading resumes there.
+
+    Raises ValueError for a slice outside the series and ReadingLocked when the reading can
+    no longer change.
+    """
+    with reading_write(reading) as locked:
+        if not 0 <= slice_index < locked.series.num_slices:
+            raise ValueError(f"Slice {slice_index} is outside the series.")
+        Reading.objects.filter(pk=locked.pk).update(last_slice=slice_index)

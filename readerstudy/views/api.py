@@ -8,10 +8,14 @@
 ``PUT  /api/readings/<id>/visits/<client id>`` {"active_ms", "first_mark_ms", "slices", "window_changes"}
 
 Every write is idempotent (repeating it changes nothing) so the client may retry freely.
-Only the reading's own reader may call it, while the session is open.
+Only the reading's own reader may call it, while the session is open. Refusals are JSON
+``{"error": message}``: 400 for invalid input, 409 once the reading is submitted and
+locked (every write, telemetry included), 413 for a body over the size limit.
 """
 
+import functools
 import uuid
+from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
@@ -27,7 +31,7 @@ from ..services.readings import (
     reading_position_save,
 )
 from ..services.telemetry import TelemetryInvalid, VisitReport, reading_visit_record
-from .json_io import is_number, json_body, json_error
+from .json_io import BodyRefused, is_number, json_body, json_error
 from .reader import reading_for_reader_request
 
 
@@ -60,15 +64,31 @@ def reading_state(request: HttpRequest, public_id) -> JsonResponse:
     return JsonResponse(_state(reading_for_reader_request(request, public_id)))
 
 
+def _refusals_as_json(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """Answer the services' refusals of a write as JSON errors with their HTTP status."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ReadingLocked as exc:
+            return json_error(str(exc), status=409)
+        except BodyRefused as exc:
+            return json_error(str(exc), status=exc.status)
+        except (MarkInvalid, TelemetryInvalid, ValueError) as exc:
+            return json_error(str(exc))
+
+    return wrapped
+
+
 @login_required
 @require_POST
+@_refusals_as_json
 def answer_put(request: HttpRequest, public_id) -> JsonResponse:
     reading = reading_for_reader_request(request, public_id)
+    data = json_body(request)
     try:
-        data = json_body(request)
         question = reading.session.participation.study.questions.get(key=data.get("question"))
-    except ValueError as exc:
-        return json_error(str(exc))
     except Question.DoesNotExist:
         return json_error("Unknown question.")
     value, present, text = data.get("value"), data.get("present"), data.get("text", "")
@@ -78,14 +98,11 @@ def answer_put(request: HttpRequest, public_id) -> JsonResponse:
         return json_error("present must be true, false or null.")
     if not isinstance(text, str):
         return json_error("text must be a string.")
-    try:
-        errors = answers_save(
-            reading=reading,
-            answers={question: AnswerInput(value=value, present=present, text=text)},
-            user=request.user,
-        )
-    except ReadingLocked as exc:
-        return json_error(str(exc), status=409)
+    errors = answers_save(
+        reading=reading,
+        answers={question: AnswerInput(value=value, present=present, text=text)},
+        user=request.user,
+    )
     if errors:
         return json_error(errors[question.key])
     reading.refresh_from_db()
@@ -94,47 +111,44 @@ def answer_put(request: HttpRequest, public_id) -> JsonResponse:
 
 @login_required
 @require_http_methods(["PUT", "DELETE"])
+@_refusals_as_json
 def mark_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonResponse:
     reading = reading_for_reader_request(request, public_id)
-    try:
-        if request.method == "DELETE":
-            mark_delete(reading=reading, client_id=client_id, user=request.user)
-            return JsonResponse(_state(reading))
-        data = json_body(request)
-        numbers = {key: data.get(key) for key in ("slice", "x", "y", "rating")}
-        if not all(is_number(v) for v in numbers.values()):
-            return json_error("slice, x, y and rating must be numbers.")
-        if not (float(numbers["slice"]).is_integer() and float(numbers["rating"]).is_integer()):
-            return json_error("slice and rating must be whole numbers.")
-        mark_save(
-            reading=reading,
-            client_id=client_id,
-            slice_index=int(numbers["slice"]),
-            x=float(numbers["x"]),
-            y=float(numbers["y"]),
-            rating=int(numbers["rating"]),
-            label=str(data.get("label", "")),
-            user=request.user,
-        )
-    except ReadingLocked as exc:
-        return json_error(str(exc), status=409)
-    except (ValueError, MarkInvalid) as exc:
-        return json_error(str(exc))
+    if request.method == "DELETE":
+        mark_delete(reading=reading, client_id=client_id, user=request.user)
+        return JsonResponse(_state(reading))
+    data = json_body(request)
+    numbers = {key: data.get(key) for key in ("slice", "x", "y", "rating")}
+    if not all(is_number(v) for v in numbers.values()):
+        return json_error("slice, x, y and rating must be numbers.")
+    if not (float(numbers["slice"]).is_integer() and float(numbers["rating"]).is_integer()):
+        return json_error("slice and rating must be whole numbers.")
+    label = data.get("label", "")
+    if not isinstance(label, str):
+        return json_error("label must be a string.")
+    mark_save(
+        reading=reading,
+        client_id=client_id,
+        slice_index=int(numbers["slice"]),
+        x=float(numbers["x"]),
+        y=float(numbers["y"]),
+        rating=int(numbers["rating"]),
+        label=label,
+        user=request.user,
+    )
     reading.refresh_from_db()
     return JsonResponse(_state(reading))
 
 
 @login_required
 @require_POST
+@_refusals_as_json
 def position_put(request: HttpRequest, public_id) -> JsonResponse:
     reading = reading_for_reader_request(request, public_id)
-    try:
-        slice_index = json_body(request).get("slice")
-        if not isinstance(slice_index, int) or isinstance(slice_index, bool):
-            return json_error("slice must be an integer.")
-        reading_position_save(reading=reading, slice_index=slice_index)
-    except ValueError as exc:
-        return json_error(str(exc))
+    slice_index = json_body(request).get("slice")
+    if not _whole(slice_index):
+        return json_error("slice must be an integer.")
+    reading_position_save(reading=reading, slice_index=slice_index)
     return JsonResponse({"last_slice": slice_index})
 
 
@@ -144,13 +158,11 @@ def _whole(value: object) -> bool:
 
 @login_required
 @require_http_methods(["PUT"])
+@_refusals_as_json
 def visit_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonResponse:
     """Telemetry of one page visit (cumulative figures; repeating a report changes nothing)."""
     reading = reading_for_reader_request(request, public_id)
-    try:
-        data = json_body(request)
-    except ValueError as exc:
-        return json_error(str(exc))
+    data = json_body(request)
     first_mark = data.get("first_mark_ms")
     slices = data.get("slices", [])
     if not (_whole(data.get("active_ms")) and _whole(data.get("window_changes", 0))):
@@ -159,17 +171,14 @@ def visit_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonResp
         return json_error("first_mark_ms must be a whole number or null.")
     if not isinstance(slices, list) or not all(_whole(s) for s in slices):
         return json_error("slices must be a list of slice numbers.")
-    try:
-        visit = reading_visit_record(
-            reading=reading,
-            client_id=client_id,
-            report=VisitReport(
-                active_ms=data["active_ms"],
-                first_mark_ms=first_mark,
-                slices=slices,
-                window_changes=data.get("window_changes", 0),
-            ),
-        )
-    except TelemetryInvalid as exc:
-        return json_error(str(exc))
+    visit = reading_visit_record(
+        reading=reading,
+        client_id=client_id,
+        report=VisitReport(
+            active_ms=data["active_ms"],
+            first_mark_ms=first_mark,
+            slices=slices,
+            window_changes=data.get("window_changes", 0),
+        ),
+    )
     return JsonResponse({"active_ms": visit.active_ms, "slices": len(visit.slices)})

@@ -16,7 +16,15 @@ from django.views.decorators.http import require_http_methods
 
 from .. import roles, selectors
 from ..models import Question, Reading
-from ..services.readings import AnswerInput, answers_save, reading_is_locked, reading_open, reading_submit
+from ..services.readings import (
+    AnswerInput,
+    ReadingLocked,
+    answer_text_max_length,
+    answers_save,
+    reading_is_locked,
+    reading_open,
+    reading_submit,
+)
 from .dicomweb_location import series_location
 
 _ZERO_UUID = uuid.UUID(int=0)
@@ -101,11 +109,14 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
     study = reading.session.participation.study
     questions = list(study.questions.all())
     if request.method == "POST":
-        if reading_is_locked(reading):
+        was_submitted = reading.status == Reading.Status.SUBMITTED
+        try:
+            errors = answers_save(
+                reading=reading, answers=_parse_answers(request, questions), user=request.user
+            )
+        except ReadingLocked:
             messages.info(request, "This reading was already submitted; nothing was changed.")
             return _after_submit(reading)
-        was_submitted = reading.status == Reading.Status.SUBMITTED
-        errors = answers_save(reading=reading, answers=_parse_answers(request, questions), user=request.user)
         for reason in errors.values():
             messages.error(request, reason)
         if "submit" in request.POST and not errors:
@@ -170,6 +181,7 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
             "mark_scale": study.mark_scale,
             "num_slices": series.num_slices,
             "workstation_config": config,
+            "text_max_length": answer_text_max_length(),
             "metadata_url": location.metadata_url,
         },
     )

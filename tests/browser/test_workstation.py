@@ -44,7 +44,7 @@ def open_first_reading(page: Page, login, live_server) -> Reading:
 
 def wait_for_image(page: Page) -> None:
     """Wait until an image is on the canvas (a reformat fills in as its volume streams in)."""
-    page.wait_for_function(f"({CANVAS_LIT_FRACTION})() > 0.05")
+    page.wait_for_function(f"() => ({CANVAS_LIT_FRACTION})() > 0.05")
 
 
 def viewport_centre(page: Page) -> tuple[float, float]:
@@ -58,7 +58,7 @@ def first_value(value) -> float:
 
 def wait_saved(page: Page) -> None:
     expect(page.locator("#save-state")).to_have_attribute("data-state", "saved")
-    page.wait_for_function("window.workstation.queue.idle")
+    page.wait_for_function("() => window.workstation.queue.idle")
 
 
 def test_reader_reads_marks_resumes_and_submits(demo, live_server, page: Page, browser: Browser, login):
