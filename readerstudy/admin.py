@@ -263,6 +263,20 @@ class GenerationTaskAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(m.ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Read-only: imports change only through the import page, the command and their runners."""
+
+    list_display = ["study", "source_name", "status", "progress", "created_by", "created_at", "error"]
+    list_filter = ["study", "status"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 # ----------------------------------------------------------------------------- image-quality measurements
 
 

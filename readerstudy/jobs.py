@@ -1,45 +1,119 @@
-"""The job runner: where a background task runs.
+"""The job runner: where background work runs.
 
-``job_enqueue(task_id)`` hands a generation task to a runner once the current
-transaction commits (a worker must find the rows it is given):
+``job_enqueue(job_id, kind)`` hands one unit of background work to a runner once the
+current transaction commits (a worker must find the rows it is given). A kind is a
+generation task (``GENERATION``, the default) or an import job (``IMPORT``):
 
-* ``CELERY_BROKER_URL`` set: the Celery task ``readerstudy.tasks.generation_task_run``
-  goes to the broker and a worker (``celery -A config worker``) runs it;
-* otherwise (the embedded default): a worker thread of this process runs it, one task at
-  a time (SR is CPU-heavy);
+* ``CELERY_BROKER_URL`` set: the kind's Celery task (``readerstudy/tasks.py``) goes to
+  the broker and a worker (``celery -A config worker``) runs it;
+* otherwise (the embedded default): a worker thread of this process runs it, one at a
+  time per kind (SR is CPU-heavy; an import does not wait behind it);
 * ``READERSTUDY_JOBS_EAGER``: at once, in the caller's thread (tests only).
 
-Every runner calls the same service, ``services.generation.generation_task_run``, which
-claims the task atomically, so a task enqueued twice runs once.
+Every runner calls the kind's service (``services.generation.generation_task_run``,
+``services.import_jobs.import_job_run``), which claims the work atomically, so work
+enqueued twice runs once. When no runner can be given the work (the broker is down),
+the kind's service records the failure.
 """
+
+from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 logger = logging.getLogger(__name__)
 
+GENERATION = "generation"
+IMPORT = "import"
+
 #: The Celery task that runs one generation task (``readerstudy/tasks.py``).
 GENERATION_TASK_NAME = "readerstudy.tasks.generation_task_run"
+#: The Celery task that runs one import job.
+IMPORT_TASK_NAME = "readerstudy.tasks.import_job_run"
 
-_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readerstudy-job")
+
+def _generation_run(task_id: int) -> None:
+    from .services.generation import generation_task_run  # the services import this module
+
+    generation_task_run(task_id=task_id)
+
+
+def _generation_unqueued(task_id: int, error: str) -> None:
+    from .services.generation import generation_task_enqueue_failed
+
+    generation_task_enqueue_failed(task_id=task_id, error=error)
+
+
+def _import_run(job_id: int) -> None:
+    from .services.import_jobs import import_job_run
+
+    import_job_run(job_id=job_id)
+
+
+def _import_unqueued(job_id: int, error: str) -> None:
+    from .services.import_jobs import import_job_enqueue_failed
+
+    import_job_enqueue_failed(job_id=job_id, error=error)
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """How to run one kind of background work: its Celery task and its services."""
+
+    name: str
+    celery_task: str
+    run: Callable[[int], None]
+    enqueue_failed: Callable[[int, str], None]
+
+
+KINDS: dict[str, JobKind] = {
+    GENERATION: JobKind(GENERATION, GENERATION_TASK_NAME, _generation_run, _generation_unqueued),
+    IMPORT: JobKind(IMPORT, IMPORT_TASK_NAME, _import_run, _import_unqueued),
+}
+
+_executors: dict[str, ThreadPoolExecutor] = {}
 _pending: set[Future] = set()
 _pending_lock = threading.Lock()
 
 
-def job_enqueue(task_id: int) -> None:
-    """Run generation task ``task_id`` in the background after the current transaction commits."""
-    transaction.on_commit(lambda: _dispatch(task_id))
+def job_enqueue(job_id: int, kind: str = GENERATION) -> None:
+    """Run ``job_id`` of ``kind`` in the background after the current transaction commits."""
+    job_kind = KINDS[kind]
+    transaction.on_commit(lambda: _dispatch(job_kind, job_id))
+
+
+def jobs_recover_at_start() -> None:
+    """At a server process's start: clean up after import jobs of processes that died.
+
+    Fails their jobs, removes their temporary files and takes over queued work (see
+    ``services.import_jobs.import_jobs_recover``). Never fatal: a failure is logged (e.g. a
+    database not migrated yet) and the next start or job tries again. gunicorn's workers
+    call it (``gunicorn.conf.py``), and so does ``manage.py jobs_recover``.
+    """
+    from .services.import_jobs import import_jobs_recover
+
+    try:
+        import_jobs_recover()
+    except Exception:
+        logger.exception("Recovering lost import jobs at start failed")
+
+
+def jobs_embedded() -> bool:
+    """True when jobs run on worker threads of this process (no broker, not eager)."""
+    return not getattr(settings, "READERSTUDY_JOBS_EAGER", False) and not settings.CELERY_BROKER_URL
 
 
 def jobs_wait(timeout: float | None = None) -> bool:
-    """Wait until this process's in-thread tasks have finished; False on timeout.
+    """Wait until this process's in-thread jobs have finished; False on timeout.
 
-    For tests and clean shutdowns; tasks sent to Celery are not waited for.
+    For tests and clean shutdowns; work sent to Celery is not waited for.
     """
     with _pending_lock:
         pending = set(_pending)
@@ -47,31 +121,36 @@ def jobs_wait(timeout: float | None = None) -> bool:
     return not not_done
 
 
-def _dispatch(task_id: int) -> None:
+def _dispatch(kind: JobKind, job_id: int) -> None:
     if getattr(settings, "READERSTUDY_JOBS_EAGER", False):
-        _run(task_id)
+        kind.run(job_id)
     elif settings.CELERY_BROKER_URL:
-        _send_to_broker(task_id)
+        _send_to_broker(kind, job_id)
     else:
-        future = _executor.submit(_run_in_thread, task_id)
+        future = _executor(kind).submit(_run_in_thread, kind, job_id)
         with _pending_lock:
             _pending.add(future)
         future.add_done_callback(_forget)
 
 
-def _send_to_broker(task_id: int) -> None:
-    """Publish the Celery task; if the broker cannot take it, the task fails with the reason."""
+def _executor(kind: JobKind) -> ThreadPoolExecutor:
+    with _pending_lock:
+        if kind.name not in _executors:
+            _executors[kind.name] = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"readerstudy-{kind.name}"
+            )
+        return _executors[kind.name]
+
+
+def _send_to_broker(kind: JobKind, job_id: int) -> None:
+    """Publish the Celery task; if the broker cannot take it, the work fails with the reason."""
     from config.celery import app  # imported here: the embedded default needs no Celery
 
     try:
-        app.send_task(GENERATION_TASK_NAME, args=[task_id])
+        app.send_task(kind.celery_task, args=[job_id])
     except Exception as exc:  # kombu and redis raise many kinds when the broker is down
-        logger.exception("Could not send generation task %s to the broker", task_id)
-        from .services.generation import generation_task_enqueue_failed
-
-        generation_task_enqueue_failed(
-            task_id=task_id, error=f"The job queue is unreachable ({type(exc).__name__}); retry later."
-        )
+        logger.exception("Could not send %s job %s to the broker", kind.name, job_id)
+        kind.enqueue_failed(job_id, f"The job queue is unreachable ({type(exc).__name__}); retry later.")
 
 
 def _forget(future: Future) -> None:
@@ -79,18 +158,12 @@ def _forget(future: Future) -> None:
         _pending.discard(future)
 
 
-def _run(task_id: int) -> None:
-    from .services.generation import generation_task_run  # the service imports this module
-
-    generation_task_run(task_id=task_id)
-
-
-def _run_in_thread(task_id: int) -> None:
-    """Run the task on the worker thread with a database connection of its own, closed after."""
+def _run_in_thread(kind: JobKind, job_id: int) -> None:
+    """Run the work on the worker thread with a database connection of its own, closed after."""
     close_old_connections()
     try:
-        _run(task_id)
-    except Exception:  # the service records per-task errors; this is a last resort for the log
-        logger.exception("Background generation task %s failed", task_id)
+        kind.run(job_id)
+    except Exception:  # the services record their errors; this is a last resort for the log
+        logger.exception("Background %s job %s failed", kind.name, job_id)
     finally:
         connection.close()

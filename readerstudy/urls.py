@@ -54,6 +54,13 @@ urlpatterns = [
     path("studies/", studies.study_list, name="study_list"),
     path("studies/<slug:slug>/", studies.study_detail, name="study_detail"),
     path("studies/<slug:slug>/import/", imports.study_import, name="study_import"),
+    path("studies/<slug:slug>/import/state.json", imports.study_import_state, name="study_import_state"),
+    path("studies/<slug:slug>/import/<int:job_id>/", imports.study_import_job, name="study_import_job"),
+    path(
+        "studies/<slug:slug>/import/<int:job_id>/cancel/",
+        imports.study_import_cancel,
+        name="study_import_cancel",
+    ),
     path("studies/<slug:slug>/identities/", studies.study_identities, name="study_identities"),
     path("studies/<slug:slug>/references/", references.reference_overview, name="study_references"),
     path("studies/<slug:slug>/results/", studies.study_results, name="study_results"),

@@ -5,6 +5,7 @@ Everything here is made up: small MR series with a fake patient, written with py
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -40,11 +41,12 @@ def mr_slice(
     patient_name: str = PATIENT_NAME,
     patient_id: str = PATIENT_ID,
     with_pixels: bool = True,
+    sop_instance_uid: str | None = None,
 ) -> Dataset:
     """One single-frame MR image with geometry, identifying attributes and a private tag."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.MediaStorageSOPInstanceUID = sop_instance_uid or generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
 
     ds = Dataset()
@@ -109,6 +111,13 @@ def mr_slice(
         values = np.arange(rows * columns, dtype=np.int16).reshape(rows, columns) + instance_number
         ds.PixelData = values.tobytes()
     return ds
+
+
+def to_bytes(ds: Dataset) -> bytes:
+    """``ds`` as the bytes of a DICOM Part 10 file."""
+    out = io.BytesIO()
+    dcmwrite(out, ds, enforce_file_format=True)
+    return out.getvalue()
 
 
 def write(ds: Dataset, path: Path) -> Path:

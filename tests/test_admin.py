@@ -14,6 +14,7 @@ from readerstudy.models import (
     FidelityResult,
     GenerationJob,
     GenerationTask,
+    ImportJob,
     MeasurementCNR,
     MeasurementCNRValue,
     MeasurementROI,
@@ -69,6 +70,7 @@ def admin_client_with_data(client, reader_setup, study, tmp_path):
         factor=2,
     )
     GenerationTask.objects.create(job=job, case=reader_setup["case"])
+    ImportJob.objects.create(study=study, source_name="upload.zip", manifest_text="case,condition,folder\n")
     _measurements(reader_setup, superuser)
     client.force_login(superuser)
     return client

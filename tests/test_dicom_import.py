@@ -15,7 +15,15 @@ from django.urls import reverse
 from pydicom.uid import generate_uid
 
 from readerstudy import blinding
-from readerstudy.models import AuditEvent, Case, DicomInstance, ImageSeries, SourceIdentity, Study
+from readerstudy.models import (
+    AuditEvent,
+    Case,
+    DicomInstance,
+    ImageSeries,
+    ImportJob,
+    SourceIdentity,
+    Study,
+)
 from readerstudy.services.deidentify import uid_pseudonymize
 from readerstudy.services.dicom_import import DicomImportError, dicom_import, manifest_parse
 
@@ -397,12 +405,18 @@ def test_storage_failure_leaves_no_partial_series(study, conditions, folder, med
     )
 
 
-def test_unexpected_error_propagates_and_leaves_nothing(study, conditions, folder, media_root, monkeypatch):
+def test_unexpected_error_fails_its_series_alone(study, conditions, folder, media_root, monkeypatch):
     failing_storage_save(monkeypatch, RuntimeError("boom"), fail_on_call=4)
-    with pytest.raises(RuntimeError, match="boom"):
-        dicom_import(study=study, source=folder.root, manifest=folder.manifest_rows())
-    assert row_counts() == {"cases": 0, "series": 0, "instances": 0, "identities": 0}
-    assert stored_files(media_root) == []
+    report = dicom_import(study=study, source=folder.root, manifest=folder.manifest_rows())
+
+    failed = [s for s in report.rejected_series if "could not be imported" in s.reason]
+    assert len(failed) == 1 and "RuntimeError: boom" in failed[0].reason
+    assert len(report.imported) == 1
+    survivor = report.imported[0].series
+    assert row_counts() == {"cases": 1, "series": 1, "instances": 6, "identities": 1}
+    assert len(stored_files(media_root)) == 6 + 1  # the survivor's instances and blinded metadata
+    assert AuditEvent.objects.get(action="dicom.import").data["rejected_series"] == 2
+    assert survivor.instances.count() == 6
 
 
 # ---------------------------------------------------------------------------
@@ -486,6 +500,8 @@ def test_manifest_error_writes_nothing(study, conditions, folder, tmp_path, medi
     assert row_counts() == {"cases": 0, "series": 0, "instances": 0, "identities": 0}
     assert stored_files(media_root) == []
     assert not AuditEvent.objects.filter(action="dicom.import").exists()
+    refused = AuditEvent.objects.get(action="dicom.import_failed")
+    assert "duplicate folder" in refused.data["errors"][0]
 
 
 def test_manifest_csv_file_inside_the_source_is_not_reported(study, conditions, folder):
@@ -551,22 +567,37 @@ def upload_data(folder: Folder, tmp_path: Path) -> dict[str, SimpleUploadedFile]
     }
 
 
-def test_page_imports_an_uploaded_zip(client, study, conditions, coordinator, folder, tmp_path):
+@pytest.fixture
+def eager(settings):
+    """Import jobs run synchronously once the transaction commits (see readerstudy.jobs)."""
+    settings.READERSTUDY_JOBS_EAGER = True
+    settings.CELERY_BROKER_URL = ""
+
+
+def test_page_imports_an_uploaded_zip(
+    client, study, conditions, coordinator, folder, tmp_path, eager, django_capture_on_commit_callbacks
+):
     client.force_login(coordinator)
     url = reverse("readerstudy:study_import", args=[study.slug])
     assert client.get(url).status_code == 200
 
-    response = client.post(url, upload_data(folder, tmp_path))
-    assert response.status_code == 200
-    page = response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, upload_data(folder, tmp_path))
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("readerstudy:study_import_job", args=[study.slug, job.pk])
+    page = client.get(response["Location"]).content.decode()
     assert "K001" in page
     assert "not a DICOM file" in page
     assert "not evenly spaced" in page
     assert ImageSeries.objects.filter(case__study=study).count() == 2
     assert AuditEvent.objects.get(action="dicom.import").actor == coordinator
+    job.refresh_from_db()
+    assert (job.status, job.created_by, job.progress) == (ImportJob.Status.DONE, coordinator, 1.0)
 
-    response = client.post(url, upload_data(folder, tmp_path))
-    assert "Already present" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, upload_data(folder, tmp_path))
+    assert "Already present" in client.get(response["Location"]).content.decode()
     assert ImageSeries.objects.filter(case__study=study).count() == 2
 
 

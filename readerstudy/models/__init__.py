@@ -4,6 +4,7 @@ from .analysis import AnalysisRun
 from .audit import AuditEvent
 from .generation import GenerationJob, GenerationTask
 from .imaging import DicomInstance, ImageSeries, SourceIdentity
+from .imports import ImportJob
 from .measurement import (
     FidelityReference,
     FidelityResult,
@@ -29,6 +30,7 @@ __all__ = [
     "GenerationJob",
     "GenerationTask",
     "ImageSeries",
+    "ImportJob",
     "LesionMark",
     "MeasurementCNR",
     "MeasurementCNRValue",

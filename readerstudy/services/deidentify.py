@@ -39,7 +39,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.uid import UID
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 DICOM_UID_ROOT = "1.2.840.10008."
 #: Namespace of the name-based UUIDs behind the new UIDs (fixed: changing it changes every UID).
@@ -337,14 +337,25 @@ def uid_pseudonymize(uid: str, *, salt: str | None) -> str:
     return f"2.25.{name_based.int}"
 
 
+class DeidentificationError(ValueError):
+    """A dataset that cannot be de-identified (e.g. without the UIDs its file meta needs)."""
+
+
 def dataset_deidentify(ds: Dataset, *, case_code: str, uid_salt: str | None) -> Dataset:
     """De-identify ``ds`` in place (PS3.15 Annex E Basic Profile) and return it.
 
     Patient name and ID become ``case_code``; UIDs are replaced with
     :func:`uid_pseudonymize` (kept when ``uid_salt`` is None); the file meta
-    information is rebuilt to match.
+    information is rebuilt to match. Raises ``DeidentificationError`` for a dataset
+    without SOPClassUID or SOPInstanceUID, before changing it.
     """
+    missing = [keyword for keyword in ("SOPClassUID", "SOPInstanceUID") if not ds.get(keyword)]
+    if missing:
+        raise DeidentificationError(f"cannot de-identify a dataset without {' or '.join(missing)}")
     _clean(ds, case_code=case_code, uid_salt=uid_salt)
+    for keyword in ("PatientName", "PatientID"):  # written anew: the file's VR may be wrong
+        if keyword in ds:
+            del ds[keyword]
     ds.PatientName = case_code
     ds.PatientID = case_code
     ds.PatientIdentityRemoved = "YES"
@@ -393,10 +404,21 @@ def _replace_uids(elem: DataElement, *, uid_salt: str | None) -> None:
 
 
 def _rebuild_file_meta(ds: Dataset) -> None:
-    """Fresh file meta: keep the transfer syntax and SOP class, point at the new SOP instance."""
+    """Fresh file meta: keep the transfer syntax and SOP class, point at the new SOP instance.
+
+    Without a transfer syntax in the old file meta, the one the dataset was read with.
+    """
     old = getattr(ds, "file_meta", None)
+    syntax = old.get("TransferSyntaxUID") if old is not None else None
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = UID(old.TransferSyntaxUID) if old is not None else UID("1.2.840.10008.1.2.1")
+    meta.TransferSyntaxUID = UID(str(syntax)) if syntax else _syntax_read_with(ds)
     ds.file_meta = meta
+
+
+def _syntax_read_with(ds: Dataset) -> UID:
+    implicit, little_endian = ds.original_encoding
+    if implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if little_endian in (True, None) else ExplicitVRBigEndian

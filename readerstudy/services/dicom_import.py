@@ -1,34 +1,44 @@
 """Import of DICOM files into a study: validation, grouping into series, de-identification.
 
 ``dicom_import`` reads a folder (searched recursively) or a zip archive, checks every
-file with pydicom, groups the valid ones into series by SeriesInstanceUID, checks
-each series' geometry, maps it to a case and condition through a manifest, and
-stores the de-identified files (see ``deidentify``) with their geometry.
+file, groups the valid ones into series by SeriesInstanceUID, checks each series'
+geometry, maps it to a case and condition through a manifest, and stores the
+de-identified files (see ``deidentify``) with their geometry.
 
 The manifest is a CSV with the columns ``case`` and ``condition`` and, per row,
 either ``series_instance_uid`` (the original SeriesInstanceUID) or ``folder``
 (a folder relative to the import root; every series whose files lie under it).
+Case codes are letters, digits, ``-``, ``_`` and ``.``, starting with a letter or digit.
 
-Nothing half-written stays behind: each series is written in one transaction and
-the files stored for a series that fails are removed again. Importing the same
-files twice changes nothing.
+Sources are untrusted (``readerstudy.import_safety``): zip members are streamed with
+per-member, total and compression-ratio caps, and each file's header is read and
+checked (declared lengths against the file's size) before its pixel data is.
+
+Nothing knocks an import over and nothing half-written stays behind: every failure of a
+file or series, whatever the exception, is a line of the report; each series is
+written in one transaction (files stored for a series that fails are removed again);
+every import is audited, also one that fails or is refused. Importing the same files
+twice changes nothing.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import itertools
 import logging
 import math
 import os
+import re
+import shutil
 import stat
 import tempfile
 import warnings
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -41,44 +51,77 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
 
 from sr_engine.volume import slice_normal
 
 from .. import blinding
+from ..import_safety import (
+    NOT_DICOM,  # noqa: F401  (re-exported: the reason of a file that is not DICOM)
+    PIXEL_DATA,
+    ArchiveRefused,
+    DicomFileRejected,
+    ExtractLimits,
+    MemberRefused,
+    PixelDataInfo,
+    dicom_header_read,
+    dicom_read,
+    zip_member_extract,
+)
 from ..models import Case, Condition, DicomInstance, ImageSeries, SourceIdentity, Study
 from .audit import audit_event_create
 from .deidentify import dataset_deidentify, uid_pseudonymize
+from .schedules import DesignChangeUnacknowledged, schedule_design_change_check
 
 logger = logging.getLogger(__name__)
 
-#: Default cap on the total uncompressed size of an archive (override with the
-#: setting ``READERSTUDY_MAX_IMPORT_UNCOMPRESSED``, bytes).
-DEFAULT_MAX_UNCOMPRESSED = 16 * 1024**3
+#: Default caps on a zip archive (override with the settings
+#: ``READERSTUDY_MAX_IMPORT_UNCOMPRESSED`` and ``READERSTUDY_MAX_IMPORT_MEMBER``, bytes);
+#: the member cap also applies to every file of a folder.
+DEFAULT_MAX_UNCOMPRESSED = 8 * 1024**3
+DEFAULT_MAX_MEMBER = 512 * 1024**2
 MAX_ARCHIVE_MEMBERS = 200_000
+#: Report lines of one kind kept in ``ImportReport.as_dict`` (the counts stay complete).
+MAX_REPORT_LINES = 5_000
 #: Files that archivers and desktops leave behind; skipped without a report line.
 IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 IGNORED_FOLDERS = {"__MACOSX"}
 
 NOT_IN_MANIFEST = "not in manifest"
-NOT_DICOM = "not a DICOM file (no 128-byte preamble with the 'DICM' prefix)"
 MANIFEST_COLUMNS = ("case", "condition", "series_instance_uid", "folder")
+#: Case codes a manifest may give (they become patient names and IDs, and appear in exports).
+CASE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+CASE_CODE_RULE = "letters, digits, '-', '_' and '.', starting with a letter or digit"
+#: Header attributes every imported file must have.
+REQUIRED_ATTRIBUTES = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "Modality")
 
 #: Geometry tolerances (mm, direction cosines).
 POSITION_TOLERANCE_MM = 0.01
 SPACING_TOLERANCE = 0.02  # relative deviation allowed between slice gaps
 COSINE_TOLERANCE = 0.01
 
+#: Parts of the progress bar: extracting the archive, reading the files, storing the series.
+_STAGES = {"extracting": (0.0, 0.2), "reading": (0.2, 0.6), "importing": (0.6, 1.0)}
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+#: Called with the fraction done (0..1) and the stage's name, between files and series
+#: (never inside a series' transaction); it may raise ``ImportCancelled``.
+ProgressHook = Callable[[float, str], None]
+
 
 class DicomImportError(ValueError):
-    """The import cannot start: bad manifest, missing source or unusable archive.
+    """The import cannot start or go on: bad manifest, missing source or unusable archive.
 
-    Raised before anything is written. ``errors`` lists every problem found.
+    ``errors`` lists every problem found.
     """
 
     def __init__(self, message: str, errors: list[str] | None = None):
         self.errors = errors or [message]
         super().__init__(message)
+
+
+class ImportCancelled(Exception):
+    """Raised by a progress hook to stop an import between two files or series."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +171,8 @@ class ImportReport:
 
     Every rejected file is in ``rejected`` with its reason, also when its whole
     series was rejected (then the series is in ``rejected_series`` too).
-    ``manifest_errors`` lists manifest rows that could not be used.
+    ``manifest_errors`` lists manifest rows that could not be used; ``cancelled``
+    says the import was stopped before its end (the series imported until then stay).
     """
 
     imported: list[ImportedSeries] = field(default_factory=list)
@@ -137,11 +181,16 @@ class ImportReport:
     rejected_series: list[RejectedSeries] = field(default_factory=list)
     unmapped: list[UnmappedSeries] = field(default_factory=list)
     manifest_errors: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    #: The accepted change of design (see ``schedule_design_change_check``), or None.
+    design_change: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
         """True when every file was imported (or already present) and the manifest fully used."""
-        return not (self.rejected or self.rejected_series or self.unmapped or self.manifest_errors)
+        return not (
+            self.rejected or self.rejected_series or self.unmapped or self.manifest_errors or self.cancelled
+        )
 
     def counts(self) -> dict[str, int]:
         return {
@@ -158,12 +207,86 @@ class ImportReport:
         """One line of counts."""
         c = self.counts()
         return (
-            f"{c['imported_series']} series imported ({c['imported_instances']} instances), "
+            ("Cancelled: " if self.cancelled else "")
+            + f"{c['imported_series']} series imported ({c['imported_instances']} instances), "
             f"{c['already_present_series']} already present, "
             f"{c['rejected_files']} files rejected ({c['rejected_series']} whole series), "
             f"{c['unmapped_series']} series not in manifest, "
             f"{c['manifest_errors']} manifest errors."
         )
+
+    def lines(self) -> list[str]:
+        """The report as text: the summary, then one line per series, file and manifest problem."""
+        lines = [self.summary()]
+        lines += [
+            f"imported: {s.case_code} / {s.condition_label} ({s.num_instances} instances)"
+            for s in self.imported
+        ]
+        lines += [f"already present: {s.case_code} / {s.condition_label}" for s in self.already_present]
+        lines += [
+            f"rejected series {s.series_instance_uid} in {s.folder}: {s.reason}" for s in self.rejected_series
+        ]
+        lines += [f"rejected file {r.path}: {r.reason}" for r in self.rejected]
+        lines += [f"not in manifest: series {u.series_instance_uid} in {u.folder}" for u in self.unmapped]
+        lines += [f"manifest: {error}" for error in self.manifest_errors]
+        return lines
+
+    def as_dict(self, max_lines: int = MAX_REPORT_LINES) -> dict[str, Any]:
+        """The report as JSON-able data (what an import job stores), at most ``max_lines`` per list.
+
+        ``omitted`` counts the lines left out per list.
+        """
+
+        def series(items: list[ImportedSeries]) -> list[dict[str, Any]]:
+            return [
+                {"case": s.case_code, "condition": s.condition_label, "instances": s.num_instances}
+                for s in items
+            ]
+
+        lists: dict[str, list[Any]] = {
+            "imported": series(self.imported),
+            "already_present": series(self.already_present),
+            "rejected_series": [
+                {
+                    "series": s.series_instance_uid,
+                    "folder": s.folder,
+                    "files": s.num_files,
+                    "reason": s.reason,
+                }
+                for s in self.rejected_series
+            ],
+            "rejected": [{"path": r.path, "reason": r.reason} for r in self.rejected],
+            "unmapped": [
+                {
+                    "series": u.series_instance_uid,
+                    "folder": u.folder,
+                    "files": u.num_files,
+                    "reason": u.reason,
+                }
+                for u in self.unmapped
+            ],
+            "manifest_errors": list(self.manifest_errors),
+        }
+        omitted = {name: len(items) - max_lines for name, items in lists.items() if len(items) > max_lines}
+        data: dict[str, Any] = {name: _printable(items[:max_lines]) for name, items in lists.items()}
+        data.update(summary=self.summary(), counts=self.counts(), cancelled=self.cancelled, omitted=omitted)
+        return data
+
+
+def report_text(text: str) -> str:
+    """``text`` with control characters (which file names and values may hold, and which some
+    databases cannot store) written as escapes, e.g. NUL as ``\\x00``."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return report_text(value)
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _printable(item) for key, item in value.items()}
+    return value
 
 
 # ---------------------------------------------------------------------------
@@ -174,63 +297,184 @@ def dicom_import(
     *,
     study: Study,
     source: Path,
-    manifest: Path | str | list[dict[str, str]],
+    manifest: Path | str | Sequence[dict[str, str]] | Sequence[ManifestRow],
     actor: Any = None,
+    work_dir: Path | None = None,
+    skip: Path | None = None,
+    progress: ProgressHook | None = None,
+    acknowledge_design_change: bool = False,
 ) -> ImportReport:
     """Import the DICOM files of ``source`` (folder or .zip) into ``study`` as mapped by ``manifest``.
 
-    ``manifest`` is a CSV file path or already-parsed rows (dicts with the manifest
-    columns). Raises ``DicomImportError`` before writing anything when the manifest
-    is malformed or the source unusable; problems with single files or series are
-    reported in the returned ``ImportReport``.
+    ``manifest`` is a CSV file path, rows as dicts with the manifest columns, or
+    ``ManifestRow`` objects from ``manifest_parse``. A zip is extracted into
+    ``work_dir`` (created, and removed at the end) or a temporary folder. ``skip`` is
+    a file under a folder source that is not imported (a manifest file is skipped
+    anyway). ``progress`` is called between files and series and may stop the import
+    by raising ``ImportCancelled``; the report then says ``cancelled``.
+    ``acknowledge_design_change`` is the coordinator's acknowledgement that the import
+    may add cases or conditions an active schedule does not cover; it is recorded in
+    the audit event.
+
+    Raises ``DicomImportError`` when the import cannot start or go on (malformed
+    manifest, missing source, archive over its caps), before writing anything; every
+    other problem, with a file or a series, is a line of the returned ``ImportReport``.
+    Every outcome is audited: ``dicom.import`` (with the counts) or
+    ``dicom.import_failed`` (with the errors).
     """
+    report = ImportReport()
+    try:
+        _import(
+            report,
+            study=study,
+            source=Path(source),
+            manifest=manifest,
+            actor=actor,
+            work_dir=work_dir,
+            skip=skip,
+            progress=progress,
+            acknowledge_design_change=acknowledge_design_change,
+        )
+    except ImportCancelled:
+        report.cancelled = True
+    except DicomImportError as exc:
+        _audit_failure(actor, study, report, exc.errors)
+        raise
+    except Exception as exc:
+        logger.exception("The import into study %s failed", study.slug)
+        _audit_failure(actor, study, report, [f"unexpected error ({type(exc).__name__}: {exc})"])
+        raise
+    report.rejected.sort(key=lambda item: item.path)
+    audit_event_create(
+        actor=actor,
+        action="dicom.import",
+        study=study,
+        data={
+            **report.counts(),
+            "cancelled": report.cancelled,
+            "design_change": report.design_change,
+        },
+    )
+    return report
+
+
+def _import(
+    report: ImportReport,
+    *,
+    study: Study,
+    source: Path,
+    manifest: Path | str | Sequence[dict[str, str]] | Sequence[ManifestRow],
+    actor: Any,
+    work_dir: Path | None,
+    skip: Path | None,
+    progress: ProgressHook | None,
+    acknowledge_design_change: bool,
+) -> None:
     if study.status == Study.Status.LOCKED:
         raise DicomImportError("The study is locked: nothing can be imported into it.")
-    rows = manifest_parse(manifest)
-    source = Path(source)
-    manifest_path = Path(manifest).resolve() if isinstance(manifest, str | Path) else None
-    report = ImportReport()
+    if isinstance(manifest, str | Path):
+        skip = skip or Path(manifest)
+    rows = _manifest_rows(manifest)
     conditions = {condition.label.casefold(): condition for condition in study.conditions.all()}
+    limits = import_limits()
 
-    with _import_root(source, report) as root:
-        walked = _walk(root, skip=manifest_path)
-        parsed, seen_series = _read_files(root, walked, report)
+    with _import_root(source, report, work_dir=work_dir, limits=limits, progress=progress) as root:
+        walked = _walk(root, skip=skip.resolve() if skip else None)
+        parsed, seen_series = _read_files(walked, report, max_size=limits.member, progress=progress)
         candidates = _series_candidates(parsed, report)
         _check_rows_used(rows, conditions, seen_series, walked, report)
-        for candidate, row in _map_to_rows(candidates, rows, conditions, report):
-            _series_import(
+        planned = _map_to_rows(candidates, rows, conditions, report)
+        # Every series' case and condition is known and nothing is written yet: an active
+        # schedule that does not cover them is a design change the coordinator must accept.
+        try:
+            change = schedule_design_change_check(
+                study,
+                new_condition_labels=[conditions[row.condition.casefold()].label for _, row in planned],
+                new_case_codes=[row.case for _, row in planned],
+                acknowledged=acknowledge_design_change,
+            )
+        except DesignChangeUnacknowledged as exc:
+            raise DicomImportError(str(exc)) from None
+        report.design_change = change.audit_data() if change else None
+        for index, (candidate, row) in enumerate(planned):
+            _tick(progress, "importing", index / len(planned))
+            _series_import_reported(
                 study=study,
                 candidate=candidate,
                 case_code=row.case,
                 condition=conditions[row.condition.casefold()],
                 actor=actor,
                 report=report,
+                max_size=limits.member,
             )
 
-    report.rejected.sort(key=lambda item: item.path)
-    audit_event_create(actor=actor, action="dicom.import", study=study, data=report.counts())
-    return report
+
+def import_limits() -> ExtractLimits:
+    """The configured caps on an archive's members and total (bytes)."""
+    return ExtractLimits(
+        member=int(getattr(settings, "READERSTUDY_MAX_IMPORT_MEMBER", DEFAULT_MAX_MEMBER)),
+        total=int(getattr(settings, "READERSTUDY_MAX_IMPORT_UNCOMPRESSED", DEFAULT_MAX_UNCOMPRESSED)),
+    )
+
+
+def _tick(progress: ProgressHook | None, stage: str, fraction: float) -> None:
+    if progress is not None:
+        low, high = _STAGES[stage]
+        progress(low + (high - low) * min(max(fraction, 0.0), 1.0), stage)
+
+
+def _audit_failure(actor: Any, study: Study, report: ImportReport, errors: list[str]) -> None:
+    """Record a failed or refused import (the log keeps it when the database cannot)."""
+    try:
+        audit_event_create(
+            actor=actor,
+            action="dicom.import_failed",
+            study=study,
+            data={**report.counts(), "errors": [report_text(error) for error in errors[:50]]},
+        )
+    except DatabaseError:
+        logger.exception("The failed import into study %s could not be audited: %s", study.slug, errors)
 
 
 # ---------------------------------------------------------------------------
 # Manifest
 
 
-def manifest_parse(manifest: Path | str | list[dict[str, str]]) -> list[ManifestRow]:
+def _manifest_rows(
+    manifest: Path | str | Sequence[dict[str, str]] | Sequence[ManifestRow],
+) -> list[ManifestRow]:
+    if (
+        not isinstance(manifest, str | Path)
+        and manifest
+        and all(isinstance(r, ManifestRow) for r in manifest)
+    ):
+        return list(manifest)  # type: ignore[arg-type]
+    return manifest_parse(manifest)  # type: ignore[arg-type]
+
+
+def manifest_parse(manifest: Path | str | Sequence[dict[str, str]]) -> list[ManifestRow]:
     """Read and check a manifest (CSV file path, or rows as dicts).
 
     Raises ``DicomImportError`` listing every problem: missing columns, empty
     manifest, empty values, a row with both or neither of ``series_instance_uid``
-    and ``folder``, unsafe folders, and duplicate mappings.
+    and ``folder``, unsafe folders, and duplicate mappings. (Case codes are checked
+    against ``CASE_CODE`` when the series are mapped: a bad one is a report line.)
     """
     if isinstance(manifest, str | Path):
-        raw_rows = _manifest_csv_rows(Path(manifest))
-    else:
-        raw_rows = [(f"row {number}", row) for number, row in enumerate(manifest, start=1)]
-        if not raw_rows:
-            raise DicomImportError("The manifest is empty.")
-        _check_columns({str(key).strip().lower() for row in manifest for key in row})
+        return _rows_check(_manifest_csv_rows(manifest_text_read(Path(manifest))))
+    raw_rows = [(f"row {number}", row) for number, row in enumerate(manifest, start=1)]
+    if not raw_rows:
+        raise DicomImportError("The manifest is empty.")
+    _check_columns({str(key).strip().lower() for row in manifest for key in row})
+    return _rows_check(raw_rows)
 
+
+def manifest_parse_csv(text: str) -> list[ManifestRow]:
+    """Read and check a manifest given as CSV text (see ``manifest_parse``)."""
+    return _rows_check(_manifest_csv_rows(text))
+
+
+def _rows_check(raw_rows: list[tuple[str, dict[str, str]]]) -> list[ManifestRow]:
     errors: list[str] = []
     rows: list[ManifestRow] = []
     for line, raw in raw_rows:
@@ -250,15 +494,22 @@ def manifest_parse(manifest: Path | str | list[dict[str, str]]) -> list[Manifest
     return rows
 
 
-def _manifest_csv_rows(path: Path) -> list[tuple[str, dict[str, str]]]:
+def manifest_text_read(path: Path) -> str:
+    """The text of the manifest file at ``path``; ``DicomImportError`` when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
         raise DicomImportError(f"Manifest not found: {path}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise DicomImportError(f"Cannot read the manifest as UTF-8 text: {exc}") from exc
+
+
+def _manifest_csv_rows(text: str) -> list[tuple[str, dict[str, str]]]:
+    text = text.removeprefix("\ufeff")
     if not text.strip():
         raise DicomImportError("The manifest is empty.")
+    if "\0" in text:
+        raise DicomImportError("The manifest contains NUL characters: it is not CSV text.")
     reader = csv.DictReader(io.StringIO(text))
     try:
         _check_columns({(name or "").strip().lower() for name in reader.fieldnames or []})
@@ -292,6 +543,13 @@ def _manifest_row(line: str, values: dict[str, str]) -> tuple[ManifestRow | None
     return ManifestRow(line, case, condition, uid, folder), ""
 
 
+def case_code_problem(row: ManifestRow) -> str:
+    """Why the row's case code is not allowed, or '' when it is."""
+    if CASE_CODE.fullmatch(row.case):
+        return ""
+    return f"{row.line}: case code {row.case!r} is not allowed (use {CASE_CODE_RULE})"
+
+
 def _duplicate_errors(rows: list[ManifestRow]) -> list[str]:
     errors = []
     keys: list[tuple[str, Callable[[ManifestRow], object]]] = [
@@ -311,7 +569,7 @@ def _duplicate_errors(rows: list[ManifestRow]) -> list[str]:
 def _safe_relative(path: str) -> str | None:
     """``path`` as a normalized relative POSIX path ('.' for the root), or None if unsafe."""
     pure = PurePosixPath(path.replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
+    if "\0" in path or pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
         return None
     return pure.as_posix()
 
@@ -321,8 +579,15 @@ def _safe_relative(path: str) -> str | None:
 
 
 @contextmanager
-def _import_root(source: Path, report: ImportReport) -> Iterator[Path]:
-    """The folder to import: ``source`` itself, or a temporary extraction of a zip."""
+def _import_root(
+    source: Path,
+    report: ImportReport,
+    *,
+    work_dir: Path | None,
+    limits: ExtractLimits,
+    progress: ProgressHook | None,
+) -> Iterator[Path]:
+    """The folder to import: ``source`` itself, or an extraction of a zip (removed afterwards)."""
     if source.is_dir():
         yield source
         return
@@ -330,43 +595,63 @@ def _import_root(source: Path, report: ImportReport) -> Iterator[Path]:
         raise DicomImportError(f"Source not found: {source}")
     if not zipfile.is_zipfile(source):
         raise DicomImportError(f"Source is neither a folder nor a zip archive: {source.name}")
-    with tempfile.TemporaryDirectory(prefix="dicom-import-") as tmp:
-        root = Path(tmp)
-        _zip_extract(source, root, report)
-        yield root
-
-
-def _zip_extract(archive: Path, root: Path, report: ImportReport) -> None:
-    """Extract the safe members of ``archive`` into ``root``; report the unsafe ones.
-
-    Rejects absolute paths, '..' components, links and encrypted members, and caps
-    the number of members and their total uncompressed size.
-    """
-    limit = getattr(settings, "READERSTUDY_MAX_IMPORT_UNCOMPRESSED", DEFAULT_MAX_UNCOMPRESSED)
+    if work_dir is None:
+        with tempfile.TemporaryDirectory(prefix="dicom-import-") as tmp:
+            _zip_extract(source, Path(tmp), report, limits=limits, progress=progress)
+            yield Path(tmp)
+        return
+    work_dir.mkdir(parents=True)
     try:
-        with zipfile.ZipFile(archive) as zf:
-            members = [info for info in zf.infolist() if not info.is_dir()]
-            if len(members) > MAX_ARCHIVE_MEMBERS:
-                raise DicomImportError(f"The archive has more than {MAX_ARCHIVE_MEMBERS} files.")
-            if sum(info.file_size for info in members) > limit:
-                raise DicomImportError(f"The archive expands to more than {limit} bytes.")
-            written = 0
-            seen: set[str] = set()
-            for info in members:
-                reason, relative = _zip_member_problem(info, seen)
-                if reason:
-                    report.rejected.append(RejectedFile(info.filename, reason))
-                    continue
-                seen.add(relative)
+        _zip_extract(source, work_dir, report, limits=limits, progress=progress)
+        yield work_dir
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _zip_extract(
+    archive: Path, root: Path, report: ImportReport, *, limits: ExtractLimits, progress: ProgressHook | None
+) -> None:
+    """Extract the safe members of ``archive`` into ``root``; report the others.
+
+    Rejects absolute paths, '..' components, links and encrypted members, and members
+    over their cap or compression ratio; refuses the archive (``DicomImportError``)
+    with too many members or when its content is over the total cap or ratio.
+    """
+    try:
+        zf = zipfile.ZipFile(archive)
+    except Exception as exc:  # a damaged central directory, as several kinds of error
+        raise DicomImportError(f"The archive is not a valid zip file: {exc}") from exc
+    with zf:
+        members = [info for info in zf.infolist() if not info.is_dir()]
+        if len(members) > MAX_ARCHIVE_MEMBERS:
+            raise DicomImportError(f"The archive has more than {MAX_ARCHIVE_MEMBERS} files.")
+        if sum(info.file_size for info in members) > limits.total:
+            raise DicomImportError(f"The archive expands to more than {limits.total} bytes.")
+        archive_size = archive.stat().st_size
+        extracted = 0
+        seen: set[str] = set()
+        for index, info in enumerate(members):
+            _tick(progress, "extracting", index / len(members))
+            reason, relative = _zip_member_problem(info, seen)
+            if reason:
+                report.rejected.append(RejectedFile(info.filename, reason))
+                continue
+            seen.add(relative)
+            try:
                 target = root / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    written += _copy_capped(zf, info, target, limit - written)
-                except zipfile.BadZipFile as exc:
-                    target.unlink(missing_ok=True)
-                    report.rejected.append(RejectedFile(info.filename, f"corrupt archive member: {exc}"))
-    except zipfile.BadZipFile as exc:
-        raise DicomImportError(f"The archive is not a valid zip file: {exc}") from exc
+                extracted += zip_member_extract(
+                    zf, info, target, limits=limits, archive_size=archive_size, extracted=extracted
+                )
+            except MemberRefused as exc:
+                report.rejected.append(RejectedFile(info.filename, str(exc)))
+            except ArchiveRefused as exc:
+                raise DicomImportError(str(exc)) from exc
+            except OSError as exc:
+                if exc.errno in _DISK_FULL:
+                    raise DicomImportError(f"The archive could not be extracted: {exc.strerror}.") from exc
+                report.rejected.append(RejectedFile(info.filename, f"cannot be extracted: {exc}"))
+    _tick(progress, "extracting", 1.0)
 
 
 def _zip_member_problem(info: zipfile.ZipInfo, seen: set[str]) -> tuple[str, str]:
@@ -380,17 +665,6 @@ def _zip_member_problem(info: zipfile.ZipInfo, seen: set[str]) -> tuple[str, str
     if relative in seen:
         return "duplicate name in archive; not extracted", ""
     return "", relative
-
-
-def _copy_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int) -> int:
-    written = 0
-    with zf.open(info) as src, target.open("wb") as dst:
-        while chunk := src.read(1024 * 1024):
-            written += len(chunk)
-            if written > budget:
-                raise DicomImportError("The archive expands to more than the allowed size.")
-            dst.write(chunk)
-    return written
 
 
 def _walk(root: Path, *, skip: Path | None) -> list[tuple[Path, str]]:
@@ -430,75 +704,91 @@ class _ParsedFile:
     identity: dict[str, str]
 
 
-class _Rejected(Exception):
-    """A file that cannot be imported; the message is the reason."""
-
-
 def _read_files(
-    root: Path, walked: list[tuple[Path, str]], report: ImportReport
+    walked: list[tuple[Path, str]], report: ImportReport, *, max_size: int, progress: ProgressHook | None
 ) -> tuple[list[_ParsedFile], set[str]]:
-    """Parse and check each file; return the valid ones and every SeriesInstanceUID seen."""
+    """Check each file; return the valid ones and every SeriesInstanceUID seen.
+
+    Whatever goes wrong with a file (any exception) is its report line.
+    """
     parsed, seen_series = [], set()
-    for path, rel in walked:
+    for index, (path, rel) in enumerate(walked):
+        _tick(progress, "reading", index / len(walked))
         try:
-            data = _read_dicom_bytes(path)
-            ds = _dcmread(data)
-            if uid := str(ds.get("SeriesInstanceUID", "")).strip():
-                seen_series.add(uid)
-            parsed.append(_parse(ds, path=path, rel=rel, sha256=hashlib.sha256(data).hexdigest()))
-        except _Rejected as exc:
+            parsed.append(_file_check(path, rel, max_size=max_size, seen_series=seen_series))
+        except DicomFileRejected as exc:
             report.rejected.append(RejectedFile(rel, str(exc)))
         except OSError as exc:
-            report.rejected.append(RejectedFile(rel, f"cannot read file: {exc.strerror or exc}"))
+            if exc.errno is None:  # pydicom's way of saying the data ended early
+                report.rejected.append(RejectedFile(rel, f"corrupt DICOM file: {_brief(exc)}"))
+            else:
+                report.rejected.append(RejectedFile(rel, f"cannot read file: {exc.strerror or exc}"))
         except Exception as exc:  # malformed values surface lazily, as many kinds of error
-            report.rejected.append(RejectedFile(rel, f"corrupt DICOM file: {exc}"))
+            report.rejected.append(RejectedFile(rel, f"corrupt DICOM file: {_brief(exc)}"))
+    _tick(progress, "reading", 1.0)
     return parsed, seen_series
 
 
-def _read_dicom_bytes(path: Path) -> bytes:
-    """The file's bytes; only the first 132 are read when the DICOM 'DICM' prefix is missing."""
-    with path.open("rb") as fh:
-        head = fh.read(132)
-        if head[128:132] != b"DICM":
-            raise _Rejected(NOT_DICOM)
-        return head + fh.read()
-
-
-def _dcmread(data: bytes) -> Dataset:
-    with warnings.catch_warnings():
+def _file_check(path: Path, rel: str, *, max_size: int, seen_series: set[str]) -> _ParsedFile:
+    """Header first (declared lengths checked), then the pixel data is decoded; raise with the reason."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise DicomFileRejected("not a regular file")
+    with warnings.catch_warnings():  # invalid values are rejected with a reason, not warned about
         warnings.simplefilter("ignore")
-        try:
-            return pydicom.dcmread(io.BytesIO(data))
-        except InvalidDicomError as exc:
-            raise _Rejected(NOT_DICOM) from exc
-        except Exception as exc:  # pydicom raises many kinds on damaged files
-            raise _Rejected(f"corrupt DICOM file: {exc}") from exc
+        ds, pixels = dicom_header_read(path, max_size=max_size)
+        if uid := str(ds.get("SeriesInstanceUID", "") or "").strip():
+            seen_series.add(uid)
+        parsed = _parse(ds, pixels, path=path, rel=rel, sha256=_sha256(path))
+        _check_pixels(dicom_read(path, max_size=max_size), parsed.rows, parsed.columns)
+    return parsed
 
 
-def _parse(ds: Dataset, *, path: Path, rel: str, sha256: str) -> _ParsedFile:
-    """Check one dataset and extract what the import needs; raise ``_Rejected`` with the reason."""
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _brief(exc: BaseException, *, with_kind: bool = False) -> str:
+    """One line for the report: the message, with the kind of error when asked or when it says little."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if with_kind or isinstance(exc, KeyError | AttributeError | TypeError | IndexError | MemoryError):
+        text = f"{type(exc).__name__}: {text}"
+    return text if len(text) <= 300 else text[:297] + "…"
+
+
+def _parse(ds: Dataset, pixels: PixelDataInfo | None, *, path: Path, rel: str, sha256: str) -> _ParsedFile:
+    """Check one header and extract what the import needs; raise ``DicomFileRejected`` with the reason."""
     if "DirectoryRecordSequence" in ds:
-        raise _Rejected("DICOMDIR (a media directory), not an image")
-    missing = [k for k in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID") if not ds.get(k)]
+        raise DicomFileRejected("DICOMDIR (a media directory), not an image")
+    missing = [k for k in REQUIRED_ATTRIBUTES if not str(ds.get(k, "") or "").strip()]
     if missing:
-        raise _Rejected(f"incomplete DICOM header (missing {', '.join(missing)}): truncated or corrupt file")
-    if "PixelData" not in ds:
-        raise _Rejected("no pixel data (not an image, or the file is truncated)")
+        raise DicomFileRejected(
+            f"incomplete DICOM header (missing {', '.join(missing)}): truncated or corrupt file"
+        )
+    if pixels is None:
+        raise DicomFileRejected("no pixel data (not an image, or the file is truncated)")
+    if pixels.tag != PIXEL_DATA:
+        raise DicomFileRejected("floating-point pixel data is not supported")
     frames = int(ds.get("NumberOfFrames") or 1)
     if frames > 1:
-        raise _Rejected(f"multi-frame image ({frames} frames) is not supported; export single-frame images")
+        raise DicomFileRejected(
+            f"multi-frame image ({frames} frames) is not supported; export single-frame images"
+        )
     if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
-        raise _Rejected("burned-in annotation in the pixels (may identify the patient)")
+        raise DicomFileRejected("burned-in annotation in the pixels (may identify the patient)")
     rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
-    if not rows or not columns:
-        raise _Rejected("missing image size (Rows/Columns)")
+    if rows <= 0 or columns <= 0:
+        raise DicomFileRejected("missing image size (Rows/Columns)")
+    _check_pixel_length(ds, pixels, rows, columns)
     orientation = _floats(ds, "ImageOrientationPatient", 6)
     position = _floats(ds, "ImagePositionPatient", 3)
     spacing = _floats(ds, "PixelSpacing", 2)
     if min(spacing) <= 0:
-        raise _Rejected(f"invalid PixelSpacing {list(spacing)}")
+        raise DicomFileRejected(f"invalid PixelSpacing {list(spacing)}")
     _check_orientation(orientation)
-    _check_pixels(ds, rows, columns)
     thickness = ds.get("SliceThickness")
     return _ParsedFile(
         path=path,
@@ -514,22 +804,46 @@ def _parse(ds: Dataset, *, path: Path, rel: str, sha256: str) -> _ParsedFile:
         position=(position[0], position[1], position[2]),
         instance_number=int(ds.InstanceNumber) if ds.get("InstanceNumber") not in (None, "") else None,
         slice_thickness=float(thickness) if thickness not in (None, "") else None,
-        modality=str(ds.get("Modality", "")),
+        modality=str(ds.get("Modality", "")).strip(),
         series_description=str(ds.get("SeriesDescription", "")),
         identity=_identity(ds),
     )
 
 
+def _check_pixel_length(ds: Dataset, pixels: PixelDataInfo, rows: int, columns: int) -> None:
+    """The pixel data's declared length must be what the image attributes need (uncompressed),
+    or undefined (compressed: encapsulated fragments, checked when decoded)."""
+    syntax = UID(str(ds.file_meta.TransferSyntaxUID))
+    if not syntax.is_transfer_syntax:
+        raise DicomFileRejected(f"unknown transfer syntax {syntax}")
+    if pixels.encapsulated != syntax.is_compressed:
+        kind = "compressed" if syntax.is_compressed else "uncompressed"
+        raise DicomFileRejected(f"pixel data encoding does not match its {kind} transfer syntax")
+    if pixels.encapsulated:
+        return
+    bits, samples = int(ds.get("BitsAllocated") or 0), int(ds.get("SamplesPerPixel") or 1)
+    if bits not in (1, 8, 16, 32, 64):
+        raise DicomFileRejected(f"unsupported BitsAllocated {bits}")
+    if samples not in (1, 3):
+        raise DicomFileRejected(f"unsupported SamplesPerPixel {samples}")
+    expected = (rows * columns * samples * bits + 7) // 8
+    if not expected <= pixels.length <= expected + 1:
+        raise DicomFileRejected(
+            f"pixel data is {pixels.length} bytes where {rows}x{columns} pixels of {bits} bits "
+            f"need {expected} (truncated or corrupt)"
+        )
+
+
 def _floats(ds: Dataset, keyword: str, count: int) -> tuple[float, ...]:
     value = ds.get(keyword)
     if value is None or value == "":
-        raise _Rejected(f"missing geometry: {keyword}")
+        raise DicomFileRejected(f"missing geometry: {keyword}")
     try:
         numbers = tuple(float(v) for v in (value if isinstance(value, list | tuple) else list(value)))
     except (TypeError, ValueError) as exc:
-        raise _Rejected(f"invalid {keyword}: {value}") from exc
+        raise DicomFileRejected(f"invalid {keyword}: {value}") from exc
     if len(numbers) != count or not all(math.isfinite(v) for v in numbers):
-        raise _Rejected(f"invalid {keyword}: expected {count} numbers, got {list(numbers)}")
+        raise DicomFileRejected(f"invalid {keyword}: expected {count} numbers, got {list(numbers)}")
     return numbers
 
 
@@ -537,7 +851,7 @@ def _check_orientation(orientation: tuple[float, ...]) -> None:
     row, col = np.array(orientation[:3]), np.array(orientation[3:])
     unit = abs(np.linalg.norm(row) - 1) < COSINE_TOLERANCE and abs(np.linalg.norm(col) - 1) < COSINE_TOLERANCE
     if not unit or abs(float(np.dot(row, col))) > COSINE_TOLERANCE:
-        raise _Rejected(
+        raise DicomFileRejected(
             f"invalid ImageOrientationPatient {list(orientation)} (not two orthogonal unit vectors)"
         )
 
@@ -549,9 +863,9 @@ def _check_pixels(ds: Dataset, rows: int, columns: int) -> None:
             warnings.simplefilter("ignore")
             pixels = ds.pixel_array
     except Exception as exc:  # decoders raise many kinds on damaged data
-        raise _Rejected(f"pixel data cannot be decoded (truncated or corrupt): {exc}") from exc
+        raise DicomFileRejected(f"pixel data cannot be decoded (truncated or corrupt): {exc}") from exc
     if pixels.shape[:2] != (rows, columns):
-        raise _Rejected(f"pixel data has shape {pixels.shape}, expected {rows}x{columns}")
+        raise DicomFileRejected(f"pixel data has shape {pixels.shape}, expected {rows}x{columns}")
 
 
 def _identity(ds: Dataset) -> dict[str, str]:
@@ -595,6 +909,9 @@ def _series_candidates(parsed: list[_ParsedFile], report: ImportReport) -> list[
             candidates.append(_series_check(uid, files, report))
         except _SeriesRejected as exc:
             _reject_series(report, uid, exc.files, str(exc), exc.file_reasons)
+        except Exception as exc:  # a value no check foresaw: this series only
+            logger.exception("Checking series %s failed", uid)
+            _reject_series(report, uid, files, f"could not be checked ({_brief(exc, with_kind=True)})")
     return candidates
 
 
@@ -708,9 +1025,11 @@ def _check_rows_used(
     walked: list[tuple[Path, str]],
     report: ImportReport,
 ) -> None:
-    """Report rows naming an unknown condition, or matching no file at all."""
-    rels = [PurePosixPath(rel) for _, rel in walked]
+    """Report rows with a case code not allowed, naming an unknown condition, or matching no file."""
+    folders = {folder for _, rel in walked for folder in _folders_above(rel)}
     for row in rows:
+        if problem := case_code_problem(row):
+            report.manifest_errors.append(problem)
         if row.condition.casefold() not in conditions:
             known = ", ".join(sorted(c.label for c in conditions.values())) or "none"
             report.manifest_errors.append(
@@ -718,13 +1037,14 @@ def _check_rows_used(
             )
         if row.series_instance_uid and row.series_instance_uid not in seen_series:
             report.manifest_errors.append(f"{row.line}: no file of series {row.series_instance_uid} found")
-        if row.folder and not any(_under(rel, row.folder) for rel in rels):
+        if row.folder and row.folder not in folders:
             report.manifest_errors.append(f"{row.line}: no file found under folder {row.folder!r}")
 
 
-def _under(rel: PurePosixPath, folder: str) -> bool:
-    parts = PurePosixPath(folder).parts if folder != "." else ()
-    return rel.parent.parts[: len(parts)] == parts
+def _folders_above(rel: str) -> list[str]:
+    """The folders a file lies under, deepest first, ending with '.' (the root)."""
+    parents = [parent.as_posix() for parent in PurePosixPath(rel).parents]
+    return parents or ["."]
 
 
 def _map_to_rows(
@@ -735,16 +1055,12 @@ def _map_to_rows(
 ) -> list[tuple[_Candidate, ManifestRow]]:
     """Pair each series with its manifest row; report unmapped, ambiguous and colliding ones."""
     by_uid = {row.series_instance_uid: row for row in rows if row.series_instance_uid}
-    folder_rows = sorted(
-        (row for row in rows if row.folder),
-        key=lambda row: len(PurePosixPath(row.folder).parts),
-        reverse=True,
-    )
+    by_folder = {row.folder: row for row in rows if row.folder}
     planned: list[tuple[_Candidate, ManifestRow]] = []
     for candidate in candidates:
         row = by_uid.get(candidate.uid)
         if row is None:
-            matches = {_deepest_folder_row(f.rel, folder_rows) for f in candidate.files}
+            matches = {_deepest_folder_row(f.rel, by_folder) for f in candidate.files}
             if matches == {None}:
                 report.unmapped.append(UnmappedSeries(candidate.uid, candidate.folder, len(candidate.files)))
                 continue
@@ -758,6 +1074,9 @@ def _map_to_rows(
                 )
                 continue
             row = matches.pop()
+        if problem := case_code_problem(row):
+            _reject_series(report, candidate.uid, candidate.files, problem)
+            continue
         if row.condition.casefold() not in conditions:
             _reject_series(
                 report,
@@ -786,13 +1105,25 @@ def _map_to_rows(
     return result
 
 
-def _deepest_folder_row(rel: str, folder_rows: list[ManifestRow]) -> ManifestRow | None:
-    path = PurePosixPath(rel)
-    return next((row for row in folder_rows if _under(path, row.folder)), None)
+def _deepest_folder_row(rel: str, by_folder: dict[str, ManifestRow]) -> ManifestRow | None:
+    return next((by_folder[folder] for folder in _folders_above(rel) if folder in by_folder), None)
 
 
 # ---------------------------------------------------------------------------
 # Writing one series
+
+
+def _series_import_reported(*, candidate: _Candidate, report: ImportReport, **kwargs: Any) -> None:
+    """``_series_import``, with any failure of the series as its report line."""
+    try:
+        _series_import(candidate=candidate, report=report, **kwargs)
+    except (OSError, DatabaseError, DicomFileRejected) as exc:
+        logger.warning("Import of series %s failed: %s", candidate.uid, exc)
+        _reject_series(report, candidate.uid, candidate.files, f"could not be stored: {_brief(exc)}")
+    except Exception as exc:
+        logger.exception("Import of series %s failed", candidate.uid)
+        reason = f"could not be imported ({_brief(exc, with_kind=True)})"
+        _reject_series(report, candidate.uid, candidate.files, reason)
 
 
 def _series_import(
@@ -803,6 +1134,7 @@ def _series_import(
     condition: Condition,
     actor: Any,
     report: ImportReport,
+    max_size: int,
 ) -> None:
     """Store one checked series (or find it already stored), all or nothing."""
     new_uid = uid_pseudonymize(candidate.uid, salt=study.uid_salt)
@@ -824,7 +1156,8 @@ def _series_import(
     stored: list[str] = []
     try:
         with transaction.atomic():
-            series = _series_write(study, candidate, case_code, condition, stored)
+            series = _series_write(study, candidate, case_code, condition, stored, max_size=max_size)
+            _blinded_metadata_store(series, stored)
             audit_event_create(
                 actor=actor,
                 action="series.import",
@@ -832,19 +1165,31 @@ def _series_import(
                 study=study,
                 data={"case": case_code, "condition": condition.label, "instances": len(candidate.files)},
             )
-    except BaseException as exc:
+    except BaseException:
         for name in stored:
-            default_storage.delete(name)
-        if not isinstance(exc, OSError | DatabaseError | _Rejected):
-            raise
-        logger.warning("Import of series %s failed: %s", candidate.uid, exc)
-        _reject_series(report, candidate.uid, candidate.files, f"could not be stored: {exc}")
-        return
-    try:  # made now so that the first reader does not wait for it
-        blinding.series_metadata_neutral(series)
-    except OSError as exc:  # made on first use instead
-        logger.warning("The blinded metadata of series %s could not be stored: %s", series.public_id, exc)
+            _storage_delete(name)
+        raise
     report.imported.append(ImportedSeries(case_code, condition.label, len(candidate.files), series))
+
+
+def _blinded_metadata_store(series: ImageSeries, stored: list[str]) -> None:
+    """Make the series' blinded metadata now, so that the first reader does not wait for it.
+
+    If storage fails it is made on first use instead; a header that cannot be blinded
+    fails the series.
+    """
+    stored.append(blinding.series_metadata_path(series))
+    try:
+        blinding.series_metadata_neutral(series)
+    except OSError as exc:
+        logger.warning("The blinded metadata of series %s could not be stored: %s", series.public_id, exc)
+
+
+def _storage_delete(name: str) -> None:
+    try:
+        default_storage.delete(name)
+    except OSError:
+        logger.exception("Could not remove %s after a failed import", name)
 
 
 def _report_existing(
@@ -879,7 +1224,13 @@ def _report_existing(
 
 
 def _series_write(
-    study: Study, candidate: _Candidate, case_code: str, condition: Condition, stored: list[str]
+    study: Study,
+    candidate: _Candidate,
+    case_code: str,
+    condition: Condition,
+    stored: list[str],
+    *,
+    max_size: int,
 ) -> ImageSeries:
     """Create the rows and files of one series; appends each stored file name to ``stored``."""
     first = candidate.files[0]
@@ -903,7 +1254,7 @@ def _series_write(
     )
     SourceIdentity.objects.create(series=series, **_truncated_identity(first.identity))
     for index, item in enumerate(candidate.files):
-        payload, sop_uid = _deidentified_bytes(item, case_code=case.code, salt=salt)
+        payload, sop_uid = _deidentified_bytes(item, case_code=case.code, salt=salt, max_size=max_size)
         instance = DicomInstance(
             series=series,
             sop_instance_uid=sop_uid,
@@ -920,15 +1271,14 @@ def _series_write(
     return series
 
 
-def _deidentified_bytes(item: _ParsedFile, *, case_code: str, salt: str) -> tuple[bytes, str]:
-    data = item.path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != item.source_sha256:
-        raise _Rejected(f"{item.rel} changed during the import")
-    ds = _dcmread(data)
-    dataset_deidentify(ds, case_code=case_code, uid_salt=salt)
+def _deidentified_bytes(item: _ParsedFile, *, case_code: str, salt: str, max_size: int) -> tuple[bytes, str]:
     out = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        ds = dicom_read(item.path, max_size=max_size)
+        if _sha256(item.path) != item.source_sha256:
+            raise DicomFileRejected(f"{item.rel} changed during the import")
+        dataset_deidentify(ds, case_code=case_code, uid_salt=salt)
         pydicom.dcmwrite(out, ds, enforce_file_format=True)
     return out.getvalue(), str(ds.SOPInstanceUID)
 

@@ -1,17 +1,23 @@
 """``manage.py import_dicom <study-slug> <folder-or-zip> --manifest manifest.csv``."""
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from readerstudy.models import Study
-from readerstudy.services.dicom_import import DicomImportError, ImportReport, dicom_import
+from readerstudy.services.dicom_import import DicomImportError, manifest_text_read
+from readerstudy.services.import_jobs import import_job_run, import_job_start
 
 
 class Command(BaseCommand):
     help = (
         "Import a folder (searched recursively) or zip of DICOM files into a study, "
-        "de-identified, mapped to cases and conditions by a CSV manifest."
+        "de-identified, mapped to cases and conditions by a CSV manifest. Runs as an import "
+        "job in this process (listed on the study's import page)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,34 +31,52 @@ class Command(BaseCommand):
         parser.add_argument(
             "--strict", action="store_true", help="Exit with an error if any file or series was not imported."
         )
+        parser.add_argument(
+            "--acknowledge-design-change",
+            action="store_true",
+            help="Allow cases or conditions that the study's active schedule does not cover "
+            "(then make a new schedule version).",
+        )
 
     def handle(self, *args, **options) -> None:
         study = Study.objects.filter(slug=options["study"]).first()
         if study is None:
             raise CommandError(f"No study with slug {options['study']!r}.")
-        try:
-            report = dicom_import(
-                study=study, source=Path(options["source"]), manifest=Path(options["manifest"])
-            )
-        except DicomImportError as exc:
-            raise CommandError(str(exc)) from exc
-        self.stdout.write("\n".join(report_lines(report)))
+        manifest = Path(options["manifest"]).resolve()
+        with _terminate_as_exit():
+            try:
+                job = import_job_start(
+                    study=study,
+                    manifest_text=manifest_text_read(manifest),
+                    actor=None,
+                    source=Path(options["source"]).resolve(),
+                    manifest_path=manifest,
+                    background=False,
+                    acknowledge_design_change=options["acknowledge_design_change"],
+                )
+            except DicomImportError as exc:
+                raise CommandError(str(exc)) from exc
+            report = import_job_run(job_id=job.pk)
+        if report is None:
+            job.refresh_from_db()
+            raise CommandError(job.error or f"Import job {job.pk} did not run ({job.get_status_display()}).")
+        self.stdout.write("\n".join(report.lines()))
         if options["strict"] and not report.ok:
             raise CommandError("Some files or series were rejected or not in the manifest (--strict).")
 
 
-def report_lines(report: ImportReport) -> list[str]:
-    """The report as text: the summary, then one line per series, file and manifest problem."""
-    lines = [report.summary()]
-    lines += [
-        f"imported: {s.case_code} / {s.condition_label} ({s.num_instances} instances)"
-        for s in report.imported
-    ]
-    lines += [f"already present: {s.case_code} / {s.condition_label}" for s in report.already_present]
-    lines += [
-        f"rejected series {s.series_instance_uid} in {s.folder}: {s.reason}" for s in report.rejected_series
-    ]
-    lines += [f"rejected file {r.path}: {r.reason}" for r in report.rejected]
-    lines += [f"not in manifest: series {u.series_instance_uid} in {u.folder}" for u in report.unmapped]
-    lines += [f"manifest: {error}" for error in report.manifest_errors]
-    return lines
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM exits through ``SystemExit``, so that the import job cleans up after itself."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
