@@ -16,6 +16,7 @@ from .models import (
     GenerationTask,
     ReaderParticipation,
     Reading,
+    ReadingSchedule,
     ReadingSession,
     ReadingVisit,
     ReferenceSet,
@@ -102,6 +103,55 @@ def session_washout_waiver_refusal(session: ReadingSession) -> str | None:
 def session_is_open(session: ReadingSession, now: datetime | None = None) -> bool:
     """Whether the reader may read in ``session`` now (see :func:`session_window`)."""
     return session_window(session, now).is_open
+
+
+@dataclass(frozen=True)
+class ScheduleCoverage:
+    """What of a study's design a schedule version plans no reading for.
+
+    ``conditions`` are the study's condition labels (by order) and ``cases`` the codes of
+    its cases with at least one series that the schedule's plan never names.
+    """
+
+    schedule: ReadingSchedule
+    conditions: tuple[str, ...]
+    cases: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.conditions and not self.cases
+
+
+def schedule_plan_labels(schedule: ReadingSchedule) -> tuple[set[str], set[str]]:
+    """The condition labels and case codes that the schedule's plan has a reading for."""
+    conditions = {row[4] for row in schedule.plan}
+    cases = {row[3] for row in schedule.plan}
+    return conditions, cases
+
+
+def schedule_active(study: Study) -> ReadingSchedule | None:
+    """The study's active schedule version, if any."""
+    return study.schedules.filter(status=ReadingSchedule.Status.ACTIVE).first()
+
+
+def schedule_coverage(study: Study, schedule: ReadingSchedule | None = None) -> ScheduleCoverage | None:
+    """The conditions and cases (with series) of ``study`` that ``schedule`` does not cover.
+
+    ``schedule`` defaults to the active version; None when there is no such schedule.
+    """
+    schedule = schedule or schedule_active(study)
+    if schedule is None:
+        return None
+    planned_conditions, planned_cases = schedule_plan_labels(schedule)
+    conditions = study.conditions.order_by("order", "label").values_list("label", flat=True)
+    cases = (
+        study.cases.filter(series__isnull=False).distinct().order_by("code").values_list("code", flat=True)
+    )
+    return ScheduleCoverage(
+        schedule=schedule,
+        conditions=tuple(label for label in conditions if label not in planned_conditions),
+        cases=tuple(code for code in cases if code not in planned_cases),
+    )
 
 
 def reader_sessions_list(user) -> QuerySet[ReadingSession]:

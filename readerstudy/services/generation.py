@@ -21,6 +21,9 @@ The derived series' SeriesInstanceUID (before de-identification) is made from th
 idempotency key, so a run that finds that series already stored (a redelivery, a worker
 that died after the import) marks the task done instead of importing twice.
 
+A new condition in a study whose schedule is active is a design change the coordinator must
+acknowledge (``schedules.schedule_design_change_check``); ``generation.start`` records it.
+
 Audit events: ``generation.start``, ``generation.retry``, ``generation.case_fail`` and
 ``generation.finish`` (the import adds ``dicom.import`` and ``series.import``).
 """
@@ -51,6 +54,7 @@ from ..selectors import generation_task_stale_before, generation_tasks_retryable
 from .audit import audit_event_create
 from .deidentify import uid_pseudonymize
 from .dicom_import import DicomImportError, dicom_import
+from .schedules import schedule_design_change_check
 
 logger = logging.getLogger(__name__)
 
@@ -155,13 +159,20 @@ def _target_condition(study: Study, label: str, request: GenerationRequest) -> t
 
 
 def generation_job_start(
-    *, study: Study, request: GenerationRequest, actor: Any, request_key: uuid.UUID | None = None
+    *,
+    study: Study,
+    request: GenerationRequest,
+    actor: Any,
+    request_key: uuid.UUID | None = None,
+    acknowledge_design_change: bool = False,
 ) -> tuple[GenerationJob, bool]:
     """Start generating ``request.target_label`` for every case with a source series.
 
     Returns ``(job, created)``: a request with the ``request_key`` of an earlier one (a form
     submitted twice) returns that job with ``created=False``. Raises ``GenerationError``
-    when the study or the request does not allow it.
+    when the study or the request does not allow it, and ``DesignChangeUnacknowledged``
+    when the active schedule does not cover the target and ``acknowledge_design_change``
+    is false.
     """
     if request_key is not None:
         earlier = GenerationJob.objects.filter(request_key=request_key, study=study).first()
@@ -184,6 +195,9 @@ def generation_job_start(
                     f"No case has a series for the condition {request.source_condition.label}."
                 )
             target, created = _target_condition(study, label, request)
+            design_change = schedule_design_change_check(  # raising rolls the new condition back
+                study, new_condition_labels=[target.label], acknowledged=acknowledge_design_change
+            )
             job = GenerationJob.objects.create(
                 study=study,
                 source_condition=request.source_condition,
@@ -212,6 +226,7 @@ def generation_job_start(
                     "weights": job.weights,
                     "options": job.options,
                     "cases": [case.code for case in cases],
+                    "design_change": design_change.audit_data() if design_change else None,
                 },
             )
             for task in GenerationTask.objects.filter(job=job).values_list("pk", flat=True):

@@ -10,9 +10,15 @@ added, a new seed) is a new version generated with a written reason; readers who
 already started reading keep their planned readings from the active version (they are
 "carried over"), everybody else gets the new plan. Activating the new version supersedes
 the old one; readings nobody has opened are replaced, nothing a reader did is deleted.
+
+Design changes. Adding a condition or a case to a study whose schedule is active does not
+change that schedule: nobody reads what it does not cover until a new version is activated.
+Every write that adds them (generation, DICOM import) calls
+:func:`schedule_design_change_check`, so that this happens only when the coordinator says so.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,11 +39,24 @@ from ..design import (
     schedule_generate,
 )
 from ..models import ImageSeries, Reading, ReadingSchedule, ReadingSession, Study
+from ..selectors import schedule_active, schedule_plan_labels
 from .audit import audit_event_create
 
 
 class ScheduleError(ValueError):
     """The schedule cannot be generated or activated; the message says why."""
+
+
+class DesignChangeUnacknowledged(ScheduleError):
+    """A write would add conditions or cases that the active schedule does not cover, and the
+    coordinator has not acknowledged it; the message says what and what to do."""
+
+
+#: The label of the checkbox with which a coordinator acknowledges a design change.
+DESIGN_CHANGE_ACKNOWLEDGEMENT = (
+    "I understand that the active schedule does not cover this: readers will not read it "
+    "until I make and activate a new schedule version."
+)
 
 
 # --- the spec, to and from JSON -------------------------------------------------------------
@@ -338,3 +357,65 @@ def schedule_activate(
         },
     )
     return schedule
+
+
+# --- design changes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DesignChange:
+    """An acknowledged addition that the active schedule ``schedule_version`` does not cover."""
+
+    schedule_version: int
+    conditions: tuple[str, ...]
+    cases: tuple[str, ...]
+
+    def audit_data(self) -> dict[str, Any]:
+        """What the audit event of the write records about the acknowledgement."""
+        return {
+            "acknowledged": True,
+            "schedule_version": self.schedule_version,
+            "conditions": list(self.conditions),
+            "cases": list(self.cases),
+        }
+
+
+def _named(noun: str, names: tuple[str, ...]) -> str:
+    return f"{noun}{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+
+def schedule_design_change_check(
+    study: Study,
+    *,
+    new_condition_labels: Iterable[str] = (),
+    new_case_codes: Iterable[str] = (),
+    acknowledged: bool,
+) -> DesignChange | None:
+    """The rule for adding conditions or cases to a study: refuse a silent drift from its schedule.
+
+    Labels and codes are those the write will store. Those that the active schedule's plan
+    already names are no change. Returns None when nothing else is added (or no schedule
+    is active); otherwise the :class:`DesignChange`, to record in the write's audit event,
+    when ``acknowledged``, and raises :class:`DesignChangeUnacknowledged` when not. Call it
+    in the write's transaction after locking the study row, as ``schedule_activate`` does.
+    """
+    active = schedule_active(study)
+    if active is None:
+        return None
+    planned_conditions, planned_cases = schedule_plan_labels(active)
+    conditions = tuple(
+        dict.fromkeys(label for label in new_condition_labels if label not in planned_conditions)
+    )
+    cases = tuple(dict.fromkeys(code for code in new_case_codes if code not in planned_cases))
+    if not conditions and not cases:
+        return None
+    if not acknowledged:
+        uncovered = " and ".join(
+            _named(noun, names) for noun, names in (("condition", conditions), ("case", cases)) if names
+        )
+        it = "them" if len(conditions) + len(cases) > 1 else "it"
+        raise DesignChangeUnacknowledged(
+            f"This study's schedule v{active.version} is active and does not cover {uncovered}. "
+            f"Tick “I understand …” to add {it}; then make a new schedule version."
+        )
+    return DesignChange(schedule_version=active.version, conditions=conditions, cases=cases)

@@ -1,5 +1,6 @@
 """The coordinator's page for generating a condition with the SR engine: start a job, follow its
-cases' progress (the page polls a small JSON endpoint), retry the failed ones."""
+cases' progress (the page polls a small JSON endpoint), retry the failed ones. With an active
+schedule, a new condition needs the coordinator's acknowledgement (a checkbox)."""
 
 import json
 import uuid
@@ -13,8 +14,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import roles
-from ..models import GenerationJob, Study
-from ..selectors import generation_jobs_for_study, generation_jobs_state, generation_tasks_retryable
+from ..models import GenerationJob, ReadingSchedule, Study
+from ..selectors import (
+    generation_jobs_for_study,
+    generation_jobs_state,
+    generation_tasks_retryable,
+    schedule_coverage,
+)
 from ..services.generation import (
     FACTORS,
     WEIGHTED_METHODS,
@@ -25,6 +31,7 @@ from ..services.generation import (
     generation_methods,
     generation_weights_choices,
 )
+from ..services.schedules import DESIGN_CHANGE_ACKNOWLEDGEMENT, DesignChangeUnacknowledged
 from .studies import study_for_request
 
 
@@ -51,12 +58,18 @@ class GenerationForm(forms.Form):
     )
     request_key = forms.UUIDField(widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, study: Study, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, study: Study, active_schedule: ReadingSchedule | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         sources = study.conditions.filter(series__isnull=False).distinct()
         self.fields["source"].choices = [(c.pk, c.label) for c in sources]
         self.fields["method"].choices = [(m, m) for m in generation_methods()]
         self.fields["weights"].choices = [("", "—"), *((w, w) for w in generation_weights_choices())]
+        if active_schedule is not None:
+            self.fields["acknowledge_design_change"] = forms.BooleanField(
+                required=False, label=DESIGN_CHANGE_ACKNOWLEDGEMENT
+            )
         self.study = study
 
     def clean_options(self) -> dict[str, Any]:
@@ -88,8 +101,12 @@ class GenerationForm(forms.Form):
 def study_generation(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: the form and the study's jobs with per-case progress. POST: start a job."""
     study = study_for_request(request, slug, allowed=roles.can_coordinate)
+    coverage = schedule_coverage(study)
     form = GenerationForm(
-        request.POST or None, study=study, initial={"request_key": uuid.uuid4(), "method": "selfsr"}
+        request.POST or None,
+        study=study,
+        active_schedule=coverage.schedule if coverage else None,
+        initial={"request_key": uuid.uuid4(), "method": "selfsr"},
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -98,9 +115,13 @@ def study_generation(request: HttpRequest, slug: str) -> HttpResponse:
                 request=form.generation_request(),
                 actor=request.user,
                 request_key=form.cleaned_data["request_key"],
+                acknowledge_design_change=form.cleaned_data.get("acknowledge_design_change", False),
             )
         except GenerationError as error:
             form.add_error(None, str(error))
+        except DesignChangeUnacknowledged as error:
+            field = "acknowledge_design_change" if "acknowledge_design_change" in form.fields else None
+            form.add_error(field, str(error))
         else:
             if created:
                 messages.success(
@@ -116,7 +137,7 @@ def study_generation(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "readerstudy/study_generation.html",
-        {"study": study, "form": form, "jobs": jobs, "editable": editable},
+        {"study": study, "form": form, "jobs": jobs, "editable": editable, "coverage": coverage},
     )
 
 

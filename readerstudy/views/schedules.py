@@ -1,5 +1,6 @@
 """Coordinator pages for the reading schedule: generate and preview, activate, versions,
-and the washout waiver of one reader's session."""
+the conditions and cases the active schedule does not cover, and the washout waiver of one
+reader's session."""
 
 import secrets
 from collections import defaultdict
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_POST
 from .. import roles
 from ..design import CROSSED, SPLIT_PLOT
 from ..models import ReadingSchedule, ReadingSession, Study
+from ..selectors import schedule_coverage
 from ..services.schedules import (
     ScheduleError,
     schedule_activate,
@@ -101,8 +103,8 @@ def _preview(schedule: ReadingSchedule) -> dict[str, Any]:
 
 @login_required
 def study_schedule(request: HttpRequest, slug: str) -> HttpResponse:
-    """GET: the active schedule, the draft's preview and the versions. POST: generate, activate
-    or discard (``action``)."""
+    """GET: the active schedule and what it does not cover, the draft's preview and the versions.
+    POST: generate, activate or discard (``action``)."""
     study = study_for_request(request, slug, allowed=roles.can_coordinate)
     if request.method == "POST":
         return _schedule_post(request, study)
@@ -136,6 +138,8 @@ def study_schedule(request: HttpRequest, slug: str) -> HttpResponse:
             "active": active,
             "shown": shown,
             "preview": _preview(shown) if shown else None,
+            "coverage": schedule_coverage(study, active) if active else None,
+            "draft_coverage": schedule_coverage(study, draft) if draft else None,
             "editable": study.status != Study.Status.LOCKED,
         },
     )
