@@ -182,7 +182,7 @@ def tables_command(args: argparse.Namespace) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            (out / Path(name).name).write_text(text, encoding="utf-8")
+            (out / Path(name).name).write_text(text, encoding="utf-8", newline="")  # the bytes as is
         print(f"  written to {out}/")
     if args.xlsx:
         write_workbook(analysis.tables.values(), args.xlsx)

@@ -48,6 +48,7 @@ import numpy as np
 
 from .dataset import NO_MARK, DatasetError, ReaderStudy
 from .io_tidy import fail, format_number, natural_order
+from .spreadsheet import runs_as_formula
 
 _NL_NAMES = ("NL", "FP")
 _LL_NAMES = ("LL", "TP")
@@ -691,6 +692,22 @@ _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
+#: Cell style 1 is Excel's quote prefix (ECMA-376 Part 1, 18.8.45): text typed with a
+#: leading quote, which Excel keeps as text even when the cell is edited.
+QUOTE_PREFIX_STYLE = 1
+_STYLES = (
+    f'{_XML_HEAD}<styleSheet xmlns="{_MAIN_NS}">'
+    '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" quotePrefix="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+    "</styleSheet>"
+)
+
 
 def _column_letter(n: int) -> str:
     letters = ""
@@ -710,7 +727,11 @@ def _sheet_xml(rows: list[list[Any]]) -> str:
             if value is None:
                 continue
             if isinstance(value, str):
-                out.append(f'<c r="{ref}" t="inlineStr"><is><t>{escape(value)}</t></is></c>')
+                style = f' s="{QUOTE_PREFIX_STYLE}"' if runs_as_formula(value) else ""
+                text = escape(value, {"\r": "&#13;"})  # a raw CR would be read back as LF
+                out.append(
+                    f'<c r="{ref}" t="inlineStr"{style}><is><t xml:space="preserve">{text}</t></is></c>'
+                )
             else:
                 out.append(
                     f'<c r="{ref}"><v>{format_number(value) if isinstance(value, float) else value}</v></c>'
@@ -721,10 +742,12 @@ def _sheet_xml(rows: list[list[Any]]) -> str:
 
 
 def write_xlsx(path: Path, sheets: list[tuple[str, list[list[Any]]]]) -> None:
-    """A minimal SpreadsheetML package (ECMA-376): workbook, worksheets, relationships, no styles.
+    """A minimal SpreadsheetML package (ECMA-376): workbook, worksheets, relationships, styles.
 
     openpyxl writes numbers with 16 significant digits, which does not round-trip every
-    double; this writes the shortest text that does.
+    double; this writes the shortest text that does. A str is always a text cell, never a
+    formula; text that a spreadsheet would run as one (``stats.spreadsheet``) keeps its
+    exact value and gets the quote-prefix style.
     """
     sheet_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
     overrides = "".join(
@@ -737,6 +760,8 @@ def write_xlsx(path: Path, sheets: list[tuple[str, list[list[Any]]]]) -> None:
         '<Default Extension="xml" ContentType="application/xml"/>'
         '<Override PartName="/xl/workbook.xml" '
         'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
         f"{overrides}</Types>"
     )
     root_rels = (
@@ -757,6 +782,7 @@ def write_xlsx(path: Path, sheets: list[tuple[str, list[list[Any]]]]) -> None:
             f'<Relationship Id="rId{n}" Type="{_REL_NS}/worksheet" Target="worksheets/sheet{n}.xml"/>'
             for n in range(1, len(sheets) + 1)
         )
+        + f'<Relationship Id="rId{len(sheets) + 1}" Type="{_REL_NS}/styles" Target="styles.xml"/>'
         + "</Relationships>"
     )
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
@@ -764,5 +790,6 @@ def write_xlsx(path: Path, sheets: list[tuple[str, list[list[Any]]]]) -> None:
         package.writestr("_rels/.rels", root_rels)
         package.writestr("xl/workbook.xml", workbook)
         package.writestr("xl/_rels/workbook.xml.rels", workbook_rels)
+        package.writestr("xl/styles.xml", _STYLES)
         for n, (_, rows) in enumerate(sheets, start=1):
             package.writestr(f"xl/worksheets/sheet{n}.xml", _sheet_xml(rows))

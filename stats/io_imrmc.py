@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .dataset import NO_MARK, DatasetError, ReaderStudy
 from .io_tidy import build_roc, fail, format_number, natural_order, parse_rating, roc_table
+from .spreadsheet import spreadsheet_safe
 
 TRUTH_READERS = ("-1", "truth")
 _COUNTS = {"N0": "normal cases", "N1": "abnormal cases", "NR": "readers", "NM": "modalities"}
@@ -111,23 +112,30 @@ def read_imrmc(path: str | Path) -> ReaderStudy:
 
 
 def write_imrmc(data: ReaderStudy, path: str | Path, description: str = "") -> None:
-    """Write ROC data in the iMRMC format (truth lines first; missing ratings left out)."""
+    """Write ROC data in the iMRMC format (truth lines first; missing ratings left out).
+
+    The description and ids that a spreadsheet would run as a formula get a leading
+    quote (``stats.spreadsheet``), as in every CSV this package writes.
+    """
     name = str(path)
     case_ids, truth, ratings = roc_table(data, name, "iMRMC")
+    safe = spreadsheet_safe
     lines = [
-        (description or data.name or "reader study").replace("\n", " "),
+        safe((description or data.name or "reader study").replace("\n", " ")),
         f"N0:{truth.count(0)}",
         f"N1:{truth.count(1)}",
         f"NR:{len(data.reader_ids)}",
         f"NM:{len(data.modality_ids)}",
         "BEGIN DATA:",
     ]
-    lines += [f"-1,{case},truth,{status}" for case, status in zip(case_ids, truth, strict=True)]
+    lines += [f"-1,{safe(case)},truth,{status}" for case, status in zip(case_ids, truth, strict=True)]
     for i, modality in enumerate(data.modality_ids):
         for j, reader in enumerate(data.reader_ids):
             for k, case in enumerate(case_ids):
                 if ratings[i, j, k] != NO_MARK:
-                    lines.append(f"{reader},{case},{modality},{format_number(ratings[i, j, k])}")
+                    lines.append(
+                        f"{safe(reader)},{safe(case)},{safe(modality)},{format_number(ratings[i, j, k])}"
+                    )
     bad = [
         x for x in (*data.modality_ids, *data.reader_ids, *case_ids) if "," in x or x.lower() in TRUTH_READERS
     ]

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import NO_MARK, DatasetError, ReaderStudy, roc_study
+from .spreadsheet import SafeCsvWriter
 
 _MAX_PROBLEMS = 8
 
@@ -184,12 +185,15 @@ def read_tidy(path: str | Path) -> ReaderStudy:
 
 
 def write_tidy(data: ReaderStudy, path: str | Path) -> None:
-    """Write ROC data as a tidy CSV: reader, treatment, case, truth, rating (NA where missing)."""
+    """Write ROC data as a tidy CSV: reader, treatment, case, truth, rating (NA where missing).
+
+    Ids that a spreadsheet would run as a formula get a leading quote (``stats.spreadsheet``).
+    """
     name = str(path)
     case_ids, truth, ratings = roc_table(data, name, "tidy CSV")
     try:
         with Path(path).open("w", newline="", encoding="utf-8") as handle:
-            out = csv.writer(handle, lineterminator="\n")
+            out = SafeCsvWriter(handle, lineterminator="\n")
             out.writerow(["reader", "treatment", "case", "truth", "rating"])
             for i, modality in enumerate(data.modality_ids):
                 for j, reader in enumerate(data.reader_ids):

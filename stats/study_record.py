@@ -11,6 +11,8 @@ every table (:mod:`stats.study_tables`) without the platform.
 
 Numbers are written as the shortest text that reads back as the same float, so a record
 read back from its bundle equals the record that was written, and so do its tables.
+Text that a spreadsheet would run as a formula gets a leading quote, which the reader
+drops again (:mod:`stats.spreadsheet`), so such a case code or answer reads back exactly.
 """
 
 import csv
@@ -27,6 +29,7 @@ from typing import Any
 from .dataset import DatasetError
 from .fom import FROC_FOMS
 from .matching import AcceptanceRule
+from .spreadsheet import SafeCsvWriter, spreadsheet_text
 
 BUNDLE_FORMAT = "readerstudy-bundle/1"
 
@@ -223,7 +226,7 @@ def format_cell(value: Any) -> str:
 
 def _parse_cell(text: str, kind: type, where: str) -> Any:
     if kind is str:
-        return text
+        return spreadsheet_text(text)
     if text == "":
         return None
     try:
@@ -239,12 +242,12 @@ def _parse_cell(text: str, kind: type, where: str) -> Any:
 
 
 def table_csv(rows: list[dict], columns: tuple[str, ...]) -> str:
-    """Rows as CSV text with a header (``\\n`` line ends)."""
+    """Rows as CSV text with a header (``\\n`` line ends), safe to open in a spreadsheet
+    (:class:`stats.spreadsheet.SafeCsvWriter`: text cells only ever get a quote)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeCsvWriter(out, lineterminator="\n", cell=format_cell)
     writer.writerow(columns)
-    for row in rows:
-        writer.writerow([format_cell(row.get(c)) for c in columns])
+    writer.writerows([row.get(c) for c in columns] for row in rows)
     return out.getvalue()
 
 
@@ -302,7 +305,8 @@ def write_bundle(record: StudyRecord, path: str | Path, extra: dict[str, str | b
 def bundle_reader(path: Path) -> Callable[[str], str | None]:
     """A function giving the text of a bundle's file by name (None when it is missing)."""
     if path.is_dir():
-        return lambda name: (path / name).read_text(encoding="utf-8") if (path / name).exists() else None
+        # bytes decoded as they are: reading as text would turn a CR inside a field into LF
+        return lambda name: (path / name).read_bytes().decode("utf-8") if (path / name).exists() else None
     if not zipfile.is_zipfile(path):
         raise DatasetError(f"{path}: not a reproducibility bundle (a zip file or its unpacked folder).")
     archive = zipfile.ZipFile(path)

@@ -3,7 +3,8 @@
 The first sheet lists the tables with their titles and notes; each table then has a
 sheet of its own (title, header row, rows, notes). Numbers are written with the shortest
 text that reads back as the same double (``stats.io_excel.write_xlsx``); NaN and
-infinities, which SpreadsheetML cannot hold as numbers, are written as text.
+infinities, which SpreadsheetML cannot hold as numbers, are written as text. Text is
+never a formula (``stats.spreadsheet``).
 """
 
 import math

@@ -6,7 +6,9 @@ Every computation goes through :func:`results_compute`: it records an
 :class:`stats.study_record.StudyRecord` (``selectors_results.study_record``) and computes
 every table with :func:`stats.study_tables.analyse_study`. Exports are files built from
 that same record and analysis, so the numbers on the page, in the workbook, in the
-RJafroc and iMRMC files and in the reproducibility bundle are one computation.
+RJafroc and iMRMC files and in the reproducibility bundle are one computation. The
+``stats`` writers make every file safe to open in a spreadsheet: no text cell runs as a
+formula (:mod:`stats.spreadsheet`).
 """
 
 import io

@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from stats.spreadsheet import spreadsheet_safe
+
 from .. import roles, selectors
 from ..models import Study
 from ..services.analysis import (
@@ -30,12 +32,12 @@ def study_for_request(request: HttpRequest, slug: str, *, allowed) -> Study:
 
 
 def _csv_response(filename: str, columns: list[str], rows: list[dict[str, object]]) -> HttpResponse:
-    """A CSV download with a header row."""
+    """A CSV download with a header row; no text cell opens as a formula (``stats.spreadsheet``)."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.DictWriter(response, fieldnames=columns)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
     return response
 
 
