@@ -128,7 +128,7 @@ def _run_method(method, factor, lr_path, train_path, out_path, options, device) 
     ]
     if device:
         command += ["--device", device]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
     if completed.returncode or not lines:
         raise RuntimeError(f"{method} x{factor} failed:\n{completed.stderr[-3000:]}")

@@ -189,7 +189,7 @@ def django_env(var_dir: Path, password: str = "") -> dict[str, str]:
 
 def data_setup(var_dir: Path, password: str) -> dict[str, Any]:
     """Run ``workstation.py --setup`` in a subprocess and return the study it made."""
-    result = subprocess.run(  # noqa: S603 (our own script, fixed arguments)
+    result = subprocess.run(
         [PYTHON, str(Path(__file__).resolve()), "--setup"],
         cwd=ROOT,
         env=django_env(var_dir, password),
@@ -228,7 +228,7 @@ def gunicorn_server(var_dir: Path, log_path: Path) -> Iterator[str]:
         "120",
     ]
     with log_path.open("w") as log:
-        server = subprocess.Popen(  # noqa: S603 (fixed arguments)
+        server = subprocess.Popen(
             command, cwd=ROOT, env=django_env(var_dir), stdout=log, stderr=subprocess.STDOUT
         )
     try:

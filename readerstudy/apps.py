@@ -5,3 +5,6 @@ class ReaderStudyConfig(AppConfig):
     name = "readerstudy"
     verbose_name = "Reader studies"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401 (connects the audit receivers)

@@ -5,8 +5,9 @@ would (or a tab whose autosave is still in flight when Submit is pressed), then 
 the database: nothing is written after a reading is submitted, a reading is submitted
 once, and a new mark PUT twice at once is one mark, never a 500.
 
-These need a server database with row locks (PostgreSQL: the second pass of `.ci/run`);
-the in-memory SQLite of the default test run is one connection shared by every thread.
+They run on both databases of `.ci/run`: PostgreSQL serialises the writes with row locks,
+SQLite (a file, as the embedded default) with its database lock, taken when a transaction
+begins (``transaction_mode`` IMMEDIATE in the settings).
 """
 
 import json
@@ -16,7 +17,6 @@ import urllib.request
 import uuid
 
 import pytest
-from django.db import connection
 
 from readerstudy.models import Answer, AuditEvent, LesionMark, Question, Reading, Study
 
@@ -25,12 +25,7 @@ from . import factories as f
 TRIALS = 200
 CSRF = "a" * 32  # Django accepts a 32-character cookie secret sent back in X-CSRFToken
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor == "sqlite", reason="needs PostgreSQL (runs in the PostgreSQL pass of .ci/run)"
-    ),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ Embedded defaults: SQLite under ``var/``, media files on local disk under
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, WASM_UNSAFE_EVAL
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("READERSTUDY_VAR_DIR", BASE_DIR / "var"))
@@ -30,17 +32,23 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
     "readerstudy",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "readerstudy.middleware.RefusalMiddleware",
+    # Last: turns a login that axes refused into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -70,7 +78,17 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # BEGIN IMMEDIATE: a transaction takes SQLite's write lock when it starts, so concurrent
+    # writers queue (up to the timeout) instead of failing with "database is locked" when a
+    # reading transaction tries to become a writer. PostgreSQL serialises with row locks.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Reader input: the longest free-text answer (characters), and what the reading API accepts.
+READERSTUDY_ANSWER_TEXT_MAX_LENGTH = int(os.environ.get("READERSTUDY_ANSWER_TEXT_MAX_LENGTH", 10_000))
+READERSTUDY_API_MAX_BODY_BYTES = 256 * 1024
+READERSTUDY_API_MAX_JSON_DEPTH = 8
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -78,9 +96,54 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes' backend first: it refuses a locked-out login before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username
+# within the cool-off, that account's logins are refused, from every address and before the
+# password is checked, until the cool-off has passed since the lockout began (trying again
+# meanwhile does not extend it). Attempts are kept in the database, so every worker counts
+# them. Locked per account, not per address: a hospital's readers often share one NAT
+# address, and locking the address would lock them all out (axes.W006 warns about exactly
+# this choice). An administrator unlocks early by deleting the account's access attempts in
+# the admin, or with `manage.py axes_reset_username USERNAME`.
+AXES_FAILURE_LIMIT = int(os.environ.get("READERSTUDY_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("READERSTUDY_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
+# Content-Security-Policy (django-csp): scripts, styles, workers and fetches from this site only;
+# no inline scripts or style attributes. 'wasm-unsafe-eval' lets the DICOM codecs compile their
+# WebAssembly (it allows no JavaScript eval); blob: images are Cornerstone's cursors; data: is
+# the empty favicon. JSON data in pages travels in json_script tags, which are not executed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, WASM_UNSAFE_EVAL],
+        "worker-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# A refused CSRF check answers JSON on the API and the styled 403 page elsewhere.
+CSRF_FAILURE_VIEW = "readerstudy.errors.csrf_failure"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -99,8 +162,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 # Upper bound for one uploaded archive on the import page (bytes).
 READERSTUDY_MAX_IMPORT_UPLOAD = int(os.environ.get("READERSTUDY_MAX_IMPORT_UPLOAD", 2 * 1024**3))
-# Upper bound for the uncompressed content of one imported zip archive (bytes).
-READERSTUDY_MAX_IMPORT_UNCOMPRESSED = int(os.environ.get("READERSTUDY_MAX_IMPORT_UNCOMPRESSED", 16 * 1024**3))
+# Upper bounds for the uncompressed content of one imported zip archive, and for one of its
+# members or one file of an imported folder (bytes).
+READERSTUDY_MAX_IMPORT_UNCOMPRESSED = int(os.environ.get("READERSTUDY_MAX_IMPORT_UNCOMPRESSED", 8 * 1024**3))
+READERSTUDY_MAX_IMPORT_MEMBER = int(os.environ.get("READERSTUDY_MAX_IMPORT_MEMBER", 512 * 1024**2))
 
 # Reader invitations are emailed; locally the console backend prints them. Set
 # DJANGO_EMAIL_BACKEND (and Django's EMAIL_* settings) to send real mail.
@@ -112,6 +177,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-axes: failed logins and lockouts (warnings), not every successful login.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # Background jobs (generating a condition with the SR engine). Without a broker URL, jobs

@@ -6,9 +6,17 @@ import tempfile
 from .base import *  # noqa: F403
 from .base import DATABASES
 
-# Without DATABASE_URL the suite runs on an in-memory SQLite database (nothing on disk).
+# Without DATABASE_URL the suite runs on SQLite in a file of the temporary folder (made and
+# removed by the test runner), as the embedded default is a file: the live server's threads and
+# background jobs then get their own connections and SQLite's file locks with a busy timeout,
+# not the table locks of a shared in-memory database (which fail at once under contention).
 if "DATABASE_URL" not in os.environ:
-    DATABASES = {"default": {**DATABASES["default"], "NAME": ":memory:"}}
+    DATABASES = {
+        "default": {
+            **DATABASES["default"],
+            "TEST": {"NAME": os.path.join(tempfile.gettempdir(), f"readerstudy-test-{os.getpid()}.sqlite3")},
+        }
+    }
 
 DEBUG = False
 SECRET_KEY = "test-suite-key-not-secret"  # noqa: S105 (tests only)
@@ -23,3 +31,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 READERSTUDY_DEMO_ACCOUNTS = True
+# Axes stays on (tests/test_login_protection.py locks accounts for real); only Django's test
+# Client.login(), which passes no request, skips its check.
+AUTHENTICATION_BACKENDS = [
+    "tests.auth_backends.AxesBackendAllowingClientLogin",
+    "django.contrib.auth.backends.ModelBackend",
+]

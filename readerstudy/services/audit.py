@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import models
 
 from ..models import AuditEvent, Study
@@ -30,4 +31,22 @@ def audit_event_create(
         target_id=str(target.pk) if target is not None else "",
         target_repr=str(target)[:200] if target is not None else "",
         data=data or {},
+    )
+
+
+def audit_login_event(
+    *, action: str, username: str | None, ip_address: str | None, **data: Any
+) -> AuditEvent:
+    """Record a login event (``login.failed``, ``login.locked_out``) for the account tried.
+
+    The typed username is kept only when it names an account: people sometimes type their
+    password into the username field.
+    """
+    user_model = get_user_model()
+    account = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first() if username else None
+    return audit_event_create(
+        actor=None,
+        action=action,
+        target=account,
+        data={"username": account.get_username() if account else None, "ip_address": ip_address, **data},
     )

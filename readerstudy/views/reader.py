@@ -173,7 +173,6 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
             "items": items,
             "total": total,
             "done": done,
-            "progress_percent": round(100 * done / total) if total else 0,
             "previous": previous,
             "following": following,
             "editable": editable,

@@ -8,6 +8,10 @@ the ORM calls tests make while a page is open.
 The browser is ``/usr/bin/chromium`` (``apt-get install chromium``), or the path
 in ``READERSTUDY_CHROMIUM``. Playwright never downloads a browser here. When the
 browser is missing the tests fail (not skip): ``bash bin/test`` installs it.
+
+Every page runs under the site's Content-Security-Policy; a test whose page reports a
+violation (a blocked script, style, worker, image or request) fails, so the suite proves
+that the workstation works under that policy.
 """
 
 import os
@@ -20,7 +24,7 @@ import pytest
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
 from tests.factories import PASSWORD
 
@@ -39,6 +43,16 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 TIMEOUT_MS = 10_000
+CSP_VIOLATION = "Content-Security-Policy violation"
+# Chromium logs most violations to the console itself ("... violates the following Content
+# Security Policy directive ..."); each document also logs every securitypolicyviolation
+# event, which covers the ones it only throws (e.g. a refused WebAssembly compile).
+REPORT_CSP_VIOLATIONS = f"""
+document.addEventListener("securitypolicyviolation", (event) => {{
+  console.error(`{CSP_VIOLATION}: ${{event.effectiveDirective}} blocked ${{event.blockedURI || "inline"}}`
+    + ` (${{event.sourceFile || event.documentURI}}:${{event.lineNumber}}) in ${{event.documentURI}}`);
+}});
+"""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -78,6 +92,7 @@ def browser(playwright_instance: Playwright) -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh page in a fresh browser context (no cookies shared between tests).
 
+    The test fails if any page of the context reported a Content-Security-Policy violation.
     At the end the page leaves for about:blank (the workstation then sends what it has
     not saved yet) and the requests still under way are waited for, so none reaches the
     live server while the test database is flushed. Tests list their database fixtures
@@ -90,6 +105,14 @@ def page(browser: Browser) -> Iterator[Page]:
     context.on("request", lambda request: under_way.add(request))
     context.on("requestfinished", lambda request: under_way.discard(request))
     context.on("requestfailed", lambda request: under_way.discard(request))
+    violations: list[str] = []
+    context.add_init_script(script=REPORT_CSP_VIOLATIONS)
+
+    def collect_violation(message: ConsoleMessage) -> None:
+        if CSP_VIOLATION in message.text or "Content Security Policy" in message.text:
+            violations.append(message.text)
+
+    context.on("console", collect_violation)
     page = context.new_page()
     try:
         yield page
@@ -103,6 +126,8 @@ def page(browser: Browser) -> Iterator[Page]:
         finally:
             context.close()
             _wait_for_live_server_requests()
+    if violations:
+        pytest.fail("The page broke the Content-Security-Policy:\n" + "\n".join(violations), pytrace=False)
 
 
 def _wait_for_live_server_requests(timeout_s: float = 5.0) -> None:
