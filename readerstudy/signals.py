@@ -13,6 +13,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from .models import AuditAction
 from .services.audit import audit_login_event
 
 
@@ -27,7 +28,7 @@ def audit_login_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
     audit_login_event(
-        action="login.failed",
+        action=AuditAction.LOGIN_FAILED,
         username=credentials.get(get_user_model().USERNAME_FIELD),
         ip_address=_client_address(request),
     )
@@ -38,7 +39,7 @@ def audit_login_locked_out(
     sender: Any, request: HttpRequest, username: str | None, ip_address: str | None, **kwargs: Any
 ) -> None:
     audit_login_event(
-        action="login.locked_out",
+        action=AuditAction.LOGIN_LOCKED_OUT,
         username=username,
         ip_address=ip_address,
         failure_limit=settings.AXES_FAILURE_LIMIT,

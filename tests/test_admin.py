@@ -10,6 +10,7 @@ from django.urls import reverse
 from readerstudy.design import CaseInput, DesignSpec, ReaderInput, schedule_generate
 from readerstudy.models import (
     AnalysisRun,
+    AuditAction,
     FidelityReference,
     FidelityResult,
     GenerationJob,
@@ -48,7 +49,7 @@ def admin_client_with_data(client, reader_setup, study, tmp_path):
     f.LesionMarkFactory(reading=reader_setup["readings"][0])
     ReadingVisit.objects.create(reading=reader_setup["readings"][0], client_id=uuid.uuid4(), slices=[0])
     f.ReferenceLesionFactory(reference=reference)
-    audit_event_create(actor=None, action="test", target=study, study=study)
+    audit_event_create(actor=None, action=AuditAction.STUDY_CREATE, target=study, study=study)
     superuser = f.UserFactory(username="admin", is_staff=True, is_superuser=True)
     schedule = schedule_generate(DesignSpec(("A",), (CaseInput("K1"),), (ReaderInput("R1"),)))
     ReadingSchedule.objects.create(

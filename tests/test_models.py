@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from readerstudy.models import AuditEvent, Condition, Question
+from readerstudy.models import AuditAction, AuditEvent, Condition, Question
 from readerstudy.services.audit import audit_event_create
 
 from . import factories as f
@@ -25,6 +25,15 @@ def test_audit_events_are_append_only(study, coordinator):
         AuditEvent.objects.all().delete()
     assert AuditEvent.objects.get(pk=event.pk).action == "study.create"
     assert event.target_type == "readerstudy.Study" and event.target_id == str(study.pk)
+
+
+def test_audit_actions_are_one_enumeration(study, coordinator):
+    with pytest.raises(ValueError, match="AuditAction"):
+        audit_event_create(actor=coordinator, action="study.craete", target=study, study=study)
+    assert not AuditEvent.objects.exists()
+    event = audit_event_create(actor=coordinator, action=AuditAction.STUDY_LOCK, study=study)
+    assert AuditEvent.objects.get(pk=event.pk).action == "study.lock"
+    assert all(action.value.count(".") >= 1 for action in AuditAction)
 
 
 def test_conditions_get_distinct_opaque_codes(study):

@@ -1,7 +1,7 @@
 """The reader-study data model, one module per part of the domain."""
 
 from .analysis import AnalysisRun
-from .audit import AuditEvent
+from .audit import AuditAction, AuditEvent
 from .generation import GenerationJob, GenerationTask
 from .imaging import DicomInstance, ImageSeries, SourceIdentity
 from .imports import ImportJob
@@ -21,6 +21,7 @@ from .study import Case, Condition, Question, ReaderParticipation, Study
 __all__ = [
     "AnalysisRun",
     "Answer",
+    "AuditAction",
     "AuditEvent",
     "Case",
     "Condition",

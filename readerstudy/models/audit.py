@@ -4,6 +4,71 @@ from django.conf import settings
 from django.db import models
 
 
+class AuditAction(models.TextChoices):
+    """Every action the audit log records, as ``<entity>.<verb>`` (the stored value).
+
+    One list, so that a newcomer sees every action in one place and a typo fails at once
+    (``audit_event_create`` refuses a value that is not here).
+    """
+
+    ANALYSIS_INTERIM = "analysis.interim"
+    ANALYSIS_RUN = "analysis.run"
+    ANSWER_SAVE = "answer.save"
+    DEMO_ARCHIVE = "demo.archive"
+    DEMO_CREATE = "demo.create"
+    DICOM_IMPORT = "dicom.import"
+    DICOM_IMPORT_CANCEL = "dicom.import_cancel"
+    DICOM_IMPORT_FAILED = "dicom.import_failed"
+    DICOM_IMPORT_INTERRUPTED = "dicom.import_interrupted"
+    DICOM_IMPORT_QUEUED = "dicom.import_queued"
+    FIDELITY_COMPUTE = "fidelity.compute"
+    FIDELITY_REFERENCE_SET = "fidelity.reference.set"
+    GENERATION_CASE_FAIL = "generation.case_fail"
+    GENERATION_FINISH = "generation.finish"
+    GENERATION_RETRY = "generation.retry"
+    GENERATION_START = "generation.start"
+    LOGIN_FAILED = "login.failed"
+    LOGIN_LOCKED_OUT = "login.locked_out"
+    MARK_CREATE = "mark.create"
+    MARK_DELETE = "mark.delete"
+    MARK_UPDATE = "mark.update"
+    MEASUREMENT_CNR_CREATE = "measurement.cnr.create"
+    MEASUREMENT_CNR_DELETE = "measurement.cnr.delete"
+    MEASUREMENT_CNR_UPDATE = "measurement.cnr.update"
+    MEASUREMENT_RECOMPUTE = "measurement.recompute"
+    MEASUREMENT_ROI_CREATE = "measurement.roi.create"
+    MEASUREMENT_ROI_DELETE = "measurement.roi.delete"
+    MEASUREMENT_ROI_UPDATE = "measurement.roi.update"
+    QUESTION_CREATE = "question.create"
+    QUESTION_DELETE = "question.delete"
+    QUESTION_MOVE = "question.move"
+    QUESTION_UPDATE = "question.update"
+    READER_DEACTIVATE = "reader.deactivate"
+    READER_INVITATION_RENEW = "reader.invitation_renew"
+    READER_INVITE = "reader.invite"
+    READER_REACTIVATE = "reader.reactivate"
+    READING_OPEN = "reading.open"
+    READING_SUBMIT = "reading.submit"
+    REFERENCE_ADJUDICATE = "reference.adjudicate"
+    REFERENCE_DRAFT_CREATE = "reference.draft.create"
+    REFERENCE_DRAFT_FINDINGS = "reference.draft.findings"
+    REFERENCE_DRAFT_SUBMIT = "reference.draft.submit"
+    REFERENCE_LESION_CREATE = "reference.lesion.create"
+    REFERENCE_LESION_DELETE = "reference.lesion.delete"
+    REFERENCE_LESION_UPDATE = "reference.lesion.update"
+    REFERENCE_SET_CREATE = "reference_set.create"
+    REFERENCE_SET_IMPORT = "reference_set.import"
+    REFERENCE_SET_LOCK = "reference_set.lock"
+    SCHEDULE_ACTIVATE = "schedule.activate"
+    SCHEDULE_DISCARD = "schedule.discard"
+    SCHEDULE_GENERATE = "schedule.generate"
+    SERIES_IMPORT = "series.import"
+    SESSION_WASHOUT_WAIVE = "session.washout_waive"
+    STUDY_ANALYSIS_SETTINGS = "study.analysis_settings"
+    STUDY_CREATE = "study.create"
+    STUDY_LOCK = "study.lock"
+
+
 class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs):  # type: ignore[override]
         raise PermissionError("Audit events are append-only.")
@@ -21,7 +86,7 @@ class AuditEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    action = models.CharField(max_length=60, db_index=True)
+    action = models.CharField(max_length=60, db_index=True)  # an AuditAction value
     study = models.ForeignKey(
         "readerstudy.Study", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
     )

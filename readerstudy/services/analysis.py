@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from .. import roles
-from ..models import AnalysisRun, ReferenceSet, Study
+from ..models import AnalysisRun, AuditAction, ReferenceSet, Study
 from .audit import audit_event_create
 
 
@@ -82,7 +82,7 @@ def analysis_run_start(
         run.reference_sets.set(sets)
         audit_event_create(
             actor=user,
-            action="analysis.interim" if interim else "analysis.run",
+            action=AuditAction.ANALYSIS_INTERIM if interim else AuditAction.ANALYSIS_RUN,
             target=run,
             study=study,
             data={

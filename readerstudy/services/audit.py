@@ -5,13 +5,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import models
 
-from ..models import AuditEvent, Study
+from ..models import AuditAction, AuditEvent, Study
 
 
 def audit_event_create(
     *,
     actor: Any,
-    action: str,
+    action: AuditAction,
     target: models.Model | None = None,
     study: Study | None = None,
     data: dict[str, Any] | None = None,
@@ -19,8 +19,10 @@ def audit_event_create(
     """Record that ``actor`` did ``action`` to ``target`` (append-only).
 
     ``actor`` may be ``None`` (or an anonymous user) for actions of the system itself,
-    e.g. a management command.
+    e.g. a management command. ``action`` must be one of :class:`AuditAction` (a plain string
+    with its value is accepted; anything else raises ValueError).
     """
+    action = AuditAction(action)
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     return AuditEvent.objects.create(
@@ -35,7 +37,7 @@ def audit_event_create(
 
 
 def audit_login_event(
-    *, action: str, username: str | None, ip_address: str | None, **data: Any
+    *, action: AuditAction, username: str | None, ip_address: str | None, **data: Any
 ) -> AuditEvent:
     """Record a login event (``login.failed``, ``login.locked_out``) for the account tried.
 

@@ -28,6 +28,7 @@ from sr_engine.slice_profile import thicken_slices
 
 from .. import roles
 from ..models import (
+    AuditAction,
     Case,
     Condition,
     Question,
@@ -113,7 +114,7 @@ def demo_study_archive() -> Study | None:
         study.status = Study.Status.LOCKED
         study.save(update_fields=["slug", "name", "status"])
         study.participations.update(active=False)
-        audit_event_create(actor=None, action="demo.archive", target=study, study=study)
+        audit_event_create(actor=None, action=AuditAction.DEMO_ARCHIVE, target=study, study=study)
     return study
 
 
@@ -259,7 +260,7 @@ def demo_study_create(
             Question.objects.create(study=study, order=order, **question)
         audit_event_create(
             actor=None,
-            action="demo.create",
+            action=AuditAction.DEMO_CREATE,
             target=study,
             study=study,
             data={"cases": n_cases, "slices": slices, "seed": seed},

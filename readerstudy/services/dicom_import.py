@@ -68,7 +68,7 @@ from ..import_safety import (
     dicom_read,
     zip_member_extract,
 )
-from ..models import Case, Condition, DicomInstance, ImageSeries, SourceIdentity, Study
+from ..models import AuditAction, Case, Condition, DicomInstance, ImageSeries, SourceIdentity, Study
 from .audit import audit_event_create
 from .deidentify import dataset_deidentify, uid_pseudonymize
 from .schedules import DesignChangeUnacknowledged, schedule_design_change_check
@@ -347,7 +347,7 @@ def dicom_import(
     report.rejected.sort(key=lambda item: item.path)
     audit_event_create(
         actor=actor,
-        action="dicom.import",
+        action=AuditAction.DICOM_IMPORT,
         study=study,
         data={
             **report.counts(),
@@ -428,7 +428,7 @@ def _audit_failure(actor: Any, study: Study, report: ImportReport, errors: list[
     try:
         audit_event_create(
             actor=actor,
-            action="dicom.import_failed",
+            action=AuditAction.DICOM_IMPORT_FAILED,
             study=study,
             data={**report.counts(), "errors": [report_text(error) for error in errors[:50]]},
         )
@@ -1160,7 +1160,7 @@ def _series_import(
             _blinded_metadata_store(series, stored)
             audit_event_create(
                 actor=actor,
-                action="series.import",
+                action=AuditAction.SERIES_IMPORT,
                 target=series,
                 study=study,
                 data={"case": case_code, "condition": condition.label, "instances": len(candidate.files)},

@@ -48,7 +48,16 @@ from sr_engine.dicom_series import SeriesInfo, read_dicom_series, write_dicom_se
 from sr_engine.progress import progress_reporter
 
 from ..jobs import job_enqueue
-from ..models import Case, Condition, GenerationJob, GenerationTask, ImageSeries, SourceIdentity, Study
+from ..models import (
+    AuditAction,
+    Case,
+    Condition,
+    GenerationJob,
+    GenerationTask,
+    ImageSeries,
+    SourceIdentity,
+    Study,
+)
 from ..models.generation import ACTIVE_TASK_STATUSES
 from ..selectors import generation_task_stale_before, generation_tasks_retryable
 from .audit import audit_event_create
@@ -213,7 +222,7 @@ def generation_job_start(
             GenerationTask.objects.bulk_create(GenerationTask(job=job, case=case) for case in cases)
             audit_event_create(
                 actor=actor,
-                action="generation.start",
+                action=AuditAction.GENERATION_START,
                 target=job,
                 study=study,
                 data={
@@ -261,7 +270,7 @@ def generation_job_retry(*, job: GenerationJob, actor: Any) -> int:
         locked.save(update_fields=["status", "finished_at"])
         audit_event_create(
             actor=actor,
-            action="generation.retry",
+            action=AuditAction.GENERATION_RETRY,
             target=locked,
             study=locked.study,
             data={"cases": [task.case.code for task in retry]},
@@ -343,7 +352,7 @@ def generation_task_run(*, task_id: int) -> None:
         if finished:
             audit_event_create(
                 actor=None,
-                action="generation.case_fail",
+                action=AuditAction.GENERATION_CASE_FAIL,
                 target=task.job,
                 study=task.job.study,
                 data={"case": task.case.code, "attempt": task.attempts, "error": message},
@@ -369,7 +378,7 @@ def generation_task_enqueue_failed(*, task_id: int, error: str) -> None:
         task = GenerationTask.objects.select_related("job__study", "case").get(pk=task_id)
         audit_event_create(
             actor=None,
-            action="generation.case_fail",
+            action=AuditAction.GENERATION_CASE_FAIL,
             target=task.job,
             study=task.job.study,
             data={"case": task.case.code, "attempt": task.attempts, "error": error},
@@ -522,7 +531,7 @@ def _job_finish_if_complete(job_id: int) -> None:
         job.save(update_fields=["status", "finished_at"])
         audit_event_create(
             actor=None,
-            action="generation.finish",
+            action=AuditAction.GENERATION_FINISH,
             target=job,
             study=job.study,
             data={"status": job.status, "done": counts.get(GenerationTask.Status.DONE, 0), "failed": failed},

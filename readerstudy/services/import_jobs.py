@@ -40,7 +40,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..jobs import IMPORT, job_enqueue, jobs_embedded
-from ..models import ImportJob, Study
+from ..models import AuditAction, ImportJob, Study
 from ..models.imports import ACTIVE_IMPORT_STATUSES
 from .audit import audit_event_create
 from .dicom_import import (
@@ -123,7 +123,7 @@ def import_job_start(
     except DicomImportError as exc:
         audit_event_create(
             actor=actor,
-            action="dicom.import_failed",
+            action=AuditAction.DICOM_IMPORT_FAILED,
             study=study,
             data={"source": source_name, "errors": [report_text(error) for error in exc.errors[:50]]},
         )
@@ -143,7 +143,7 @@ def import_job_start(
             _upload_save(archive, import_job_folder(job.pk))
         audit_event_create(
             actor=actor,
-            action="dicom.import_queued",
+            action=AuditAction.DICOM_IMPORT_QUEUED,
             target=job,
             study=study,
             data={"source": job.source_name, "acknowledge_design_change": acknowledge_design_change},
@@ -292,7 +292,11 @@ def import_job_cancel(*, job: ImportJob, actor: Any) -> bool:
             if not rows.filter(status=was).update(cancel_requested=True):
                 return False
         audit_event_create(
-            actor=actor, action="dicom.import_cancel", target=job, study=job.study, data={"status": was}
+            actor=actor,
+            action=AuditAction.DICOM_IMPORT_CANCEL,
+            target=job,
+            study=job.study,
+            data={"status": was},
         )
         if was == ImportJob.Status.QUEUED:
             folder = import_job_folder(job.pk)
@@ -360,7 +364,7 @@ def _interrupted(job: ImportJob) -> None:
 def _audit_interrupted(job: ImportJob) -> None:
     audit_event_create(
         actor=None,
-        action="dicom.import_interrupted",
+        action=AuditAction.DICOM_IMPORT_INTERRUPTED,
         target=job,
         study=job.study,
         data={"runner": job.runner, "stage": job.stage, "progress": round(job.progress, 3)},

@@ -6,7 +6,7 @@ import numpy as np
 
 from sr_engine.volume import dicom_affine, slice_normal
 
-from ..models import ImageSeries, LesionMark, Reading
+from ..models import AuditAction, ImageSeries, LesionMark, Reading
 from .audit import audit_event_create
 from .readings import reading_set_in_progress, reading_write, text_refusal
 
@@ -104,7 +104,7 @@ def mark_save(
         reading_set_in_progress(locked)
         audit_event_create(
             actor=user,
-            action="mark.create" if created else "mark.update",
+            action=AuditAction.MARK_CREATE if created else AuditAction.MARK_UPDATE,
             target=locked,
             study=study,
             data={"client_id": str(client_id), **values},
@@ -119,7 +119,7 @@ def mark_delete(*, reading: Reading, client_id: uuid.UUID, user) -> bool:
         if deleted:
             audit_event_create(
                 actor=user,
-                action="mark.delete",
+                action=AuditAction.MARK_DELETE,
                 target=locked,
                 study=locked.session.participation.study,
                 data={"client_id": str(client_id)},

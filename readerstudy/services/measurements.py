@@ -44,6 +44,7 @@ from sr_engine.volume import slice_normal
 
 from .. import selectors
 from ..models import (
+    AuditAction,
     Case,
     Condition,
     DicomInstance,
@@ -413,7 +414,7 @@ def measurement_roi_save(
             _cnr_values_compute(cnr, series_list)
         audit_event_create(
             actor=actor,
-            action="measurement.roi.create" if created else "measurement.roi.update",
+            action=AuditAction.MEASUREMENT_ROI_CREATE if created else AuditAction.MEASUREMENT_ROI_UPDATE,
             target=roi,
             study=case.study,
             data={
@@ -443,7 +444,7 @@ def measurement_roi_delete(*, case: Case, client_id: uuid.UUID, actor) -> bool:
         cnrs = [str(c.client_id) for c in _cnrs_of(roi)]
         audit_event_create(
             actor=actor,
-            action="measurement.roi.delete",
+            action=AuditAction.MEASUREMENT_ROI_DELETE,
             target=roi,
             study=case.study,
             data={
@@ -501,7 +502,7 @@ def measurement_cnr_save(
         _cnr_values_compute(cnr, _case_series(case))
         audit_event_create(
             actor=actor,
-            action="measurement.cnr.create" if created else "measurement.cnr.update",
+            action=AuditAction.MEASUREMENT_CNR_CREATE if created else AuditAction.MEASUREMENT_CNR_UPDATE,
             target=cnr,
             study=case.study,
             data={
@@ -527,7 +528,7 @@ def measurement_cnr_delete(*, case: Case, client_id: uuid.UUID, actor) -> bool:
             return False
         audit_event_create(
             actor=actor,
-            action="measurement.cnr.delete",
+            action=AuditAction.MEASUREMENT_CNR_DELETE,
             target=cnr,
             study=case.study,
             data={
@@ -555,7 +556,7 @@ def measurement_case_recompute(*, case: Case, actor) -> int:
             _cnr_values_compute(cnr, series_list)
         audit_event_create(
             actor=actor,
-            action="measurement.recompute",
+            action=AuditAction.MEASUREMENT_RECOMPUTE,
             target=case,
             study=case.study,
             data={"case": case.code, "rois": len(rois), "series": [str(s.public_id) for s in series_list]},
@@ -576,7 +577,7 @@ def fidelity_reference_set(*, study: Study, condition: Condition, actor) -> Fide
         )
         audit_event_create(
             actor=actor,
-            action="fidelity.reference.set",
+            action=AuditAction.FIDELITY_REFERENCE_SET,
             target=reference,
             study=study,
             data={"condition": condition.label},
@@ -685,7 +686,7 @@ def fidelity_compute(*, study: Study, actor) -> list[FidelityResult]:
         ]
         audit_event_create(
             actor=actor,
-            action="fidelity.compute",
+            action=AuditAction.FIDELITY_COMPUTE,
             study=study,
             data={
                 "reference": reference.label,

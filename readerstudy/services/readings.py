@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import Answer, Question, Reading, ReadingSession
+from ..models import Answer, AuditAction, Question, Reading, ReadingSession
 from .audit import audit_event_create
 
 #: Text longer than this is recorded in the audit log as a preview, its length and its hash.
@@ -149,7 +149,7 @@ def reading_open(*, reading: Reading, user) -> Reading:
                 session.started_at = now
                 session.save(update_fields=["started_at"])
             audit_event_create(
-                actor=user, action="reading.open", target=reading, study=session.participation.study
+                actor=user, action=AuditAction.READING_OPEN, target=reading, study=session.participation.study
             )
     return reading
 
@@ -192,7 +192,11 @@ def answers_save(*, reading: Reading, answers: dict[Question, AnswerInput], user
         if changed:
             reading_set_in_progress(locked)
             audit_event_create(
-                actor=user, action="answer.save", target=locked, study=study, data={"answers": changed}
+                actor=user,
+                action=AuditAction.ANSWER_SAVE,
+                target=locked,
+                study=study,
+                data={"answers": changed},
             )
     reading.status = locked.status
     return errors
@@ -237,7 +241,10 @@ def reading_submit(*, reading: Reading, user) -> list[Question]:
                     completed_at=now
                 )
             audit_event_create(
-                actor=user, action="reading.submit", target=locked, study=session.participation.study
+                actor=user,
+                action=AuditAction.READING_SUBMIT,
+                target=locked,
+                study=session.participation.study,
             )
     reading.refresh_from_db(fields=["status", "submitted_at"])
     return []

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from .. import reference_compare, roles, selectors
 from ..models import (
+    AuditAction,
     Case,
     ImageSeries,
     Question,
@@ -198,7 +199,7 @@ def reference_set_create(
         reference_set.reviewers.set(reviewers)
         audit_event_create(
             actor=actor,
-            action="reference_set.create",
+            action=AuditAction.REFERENCE_SET_CREATE,
             target=reference_set,
             study=study,
             data={
@@ -252,7 +253,7 @@ def reference_draft_get_or_create(
         )
         audit_event_create(
             actor=reviewer,
-            action="reference.draft.create",
+            action=AuditAction.REFERENCE_DRAFT_CREATE,
             target=draft,
             study=reference_set.study,
             data={"set": reference_set.name, "case": case.code, "series": str(series.public_id)},
@@ -327,7 +328,7 @@ def reference_lesion_save(
         draft.save(update_fields=["updated_at"])
         audit_event_create(
             actor=actor,
-            action="reference.lesion.create" if created else "reference.lesion.update",
+            action=AuditAction.REFERENCE_LESION_CREATE if created else AuditAction.REFERENCE_LESION_UPDATE,
             target=draft,
             study=draft.reference_set.study,
             data={"client_id": str(client_id), "label": lesion.label, **values},
@@ -347,7 +348,7 @@ def reference_lesion_delete(*, draft: ReferenceStandard, client_id: uuid.UUID, a
         draft.save(update_fields=["updated_at"])
         audit_event_create(
             actor=actor,
-            action="reference.lesion.delete",
+            action=AuditAction.REFERENCE_LESION_DELETE,
             target=draft,
             study=draft.reference_set.study,
             data={"client_id": str(client_id), "label": label},
@@ -401,7 +402,7 @@ def reference_draft_findings_save(
         draft.save(update_fields=["is_abnormal", "notes", "updated_at"])
         audit_event_create(
             actor=actor,
-            action="reference.draft.findings",
+            action=AuditAction.REFERENCE_DRAFT_FINDINGS,
             target=draft,
             study=draft.reference_set.study,
             data={
@@ -442,7 +443,7 @@ def reference_draft_submit(*, draft: ReferenceStandard, actor) -> ReferenceStand
         fresh.save(update_fields=["submitted_at", "updated_at"])
         audit_event_create(
             actor=actor,
-            action="reference.draft.submit",
+            action=AuditAction.REFERENCE_DRAFT_SUBMIT,
             target=fresh,
             study=fresh.reference_set.study,
             data={
@@ -528,7 +529,7 @@ def reference_adjudicate(
         reference_set.save(update_fields=["provenance"])
         audit_event_create(
             actor=actor,
-            action="reference.adjudicate",
+            action=AuditAction.REFERENCE_ADJUDICATE,
             target=final,
             study=reference_set.study,
             data={"set": reference_set.name, "case": case.code, **record},
@@ -613,7 +614,7 @@ def reference_set_lock(*, reference_set: ReferenceSet, actor) -> ReferenceSet:
         reference_set.save(update_fields=["provenance", "status", "locked_by", "locked_at"])
         audit_event_create(
             actor=actor,
-            action="reference_set.lock",
+            action=AuditAction.REFERENCE_SET_LOCK,
             target=reference_set,
             study=reference_set.study,
             data={"name": reference_set.name, "cases": sorted(cases)},
@@ -752,7 +753,7 @@ def reference_import_csv(*, study: Study, source: str, file, actor, notes: str =
         )
         audit_event_create(
             actor=actor,
-            action="reference_set.import",
+            action=AuditAction.REFERENCE_SET_IMPORT,
             target=reference_set,
             study=study,
             data={

@@ -24,7 +24,7 @@ from stats.study_record import AnalysisSettings, StudyRecord, bundle_files
 from stats.study_tables import StudyAnalysis, analyse_study, tables_csv
 from stats.workbook import write_workbook
 
-from ..models import AnalysisRun, Study
+from ..models import AnalysisRun, AuditAction, Study
 from ..selectors_results import study_record
 from .analysis import analysis_run_filename, analysis_run_start
 from .audit import audit_event_create
@@ -55,7 +55,7 @@ def analysis_settings_save(*, study: Study, settings: AnalysisSettings, actor) -
     study.save(update_fields=["analysis_settings", "updated_at"])
     audit_event_create(
         actor=actor,
-        action="study.analysis_settings",
+        action=AuditAction.STUDY_ANALYSIS_SETTINGS,
         target=study,
         study=study,
         data={"before": before, "after": values},

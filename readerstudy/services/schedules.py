@@ -38,7 +38,7 @@ from ..design import (
     schedule_check,
     schedule_generate,
 )
-from ..models import ImageSeries, Reading, ReadingSchedule, ReadingSession, Study
+from ..models import AuditAction, ImageSeries, Reading, ReadingSchedule, ReadingSession, Study
 from ..selectors import schedule_active, schedule_plan_labels
 from .audit import audit_event_create
 
@@ -224,7 +224,7 @@ def schedule_draft_create(
     )
     audit_event_create(
         actor=actor,
-        action="schedule.generate",
+        action=AuditAction.SCHEDULE_GENERATE,
         target=draft,
         study=study,
         data={
@@ -251,7 +251,7 @@ def schedule_draft_discard(*, schedule: ReadingSchedule, actor) -> None:
         )
     audit_event_create(
         actor=actor,
-        action="schedule.discard",
+        action=AuditAction.SCHEDULE_DISCARD,
         target=schedule,
         study=schedule.study,
         data={"version": schedule.version},
@@ -345,7 +345,7 @@ def schedule_activate(
         study.save(update_fields=["status", "updated_at"])
     audit_event_create(
         actor=actor,
-        action="schedule.activate",
+        action=AuditAction.SCHEDULE_ACTIVATE,
         target=schedule,
         study=study,
         data={

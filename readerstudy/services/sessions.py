@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import ReadingSession
+from ..models import AuditAction, ReadingSession
 from ..selectors import session_washout_waiver_refusal
 from .audit import audit_event_create
 
@@ -41,7 +41,7 @@ def session_washout_waive(*, session: ReadingSession, actor, reason: str) -> Rea
     session.save(update_fields=["washout_waived_at", "washout_waived_by", "washout_waiver_reason"])
     audit_event_create(
         actor=actor,
-        action="session.washout_waive",
+        action=AuditAction.SESSION_WASHOUT_WAIVE,
         target=session,
         study=study,
         data={

@@ -23,7 +23,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from .. import roles
-from ..models import Answer, Condition, LesionMark, Question, ReaderParticipation, Reading, Study
+from ..models import Answer, AuditAction, Condition, LesionMark, Question, ReaderParticipation, Reading, Study
 from ..study_templates import scale_as_json, study_template_get
 from .audit import audit_event_create
 
@@ -117,7 +117,7 @@ def study_create_from_template(
             study.coordinators.add(actor)
         audit_event_create(
             actor=actor,
-            action="study.create",
+            action=AuditAction.STUDY_CREATE,
             target=study,
             study=study,
             data={
@@ -228,7 +228,7 @@ def question_create(
         _question_save(question)
         audit_event_create(
             actor=actor,
-            action="question.create",
+            action=AuditAction.QUESTION_CREATE,
             target=question,
             study=study,
             data=_question_snapshot(question),
@@ -276,7 +276,9 @@ def question_update(
             return question
         _question_check(question)
         _question_save(question)
-        audit_event_create(actor=actor, action="question.update", target=question, study=study, data=changed)
+        audit_event_create(
+            actor=actor, action=AuditAction.QUESTION_UPDATE, target=question, study=study, data=changed
+        )
     return question
 
 
@@ -293,7 +295,9 @@ def question_delete(*, question: Question, actor: Any) -> None:
     with transaction.atomic():
         study = _study_lock_for_edit(question.study)
         snapshot = _question_snapshot(question)
-        audit_event_create(actor=actor, action="question.delete", target=question, study=study, data=snapshot)
+        audit_event_create(
+            actor=actor, action=AuditAction.QUESTION_DELETE, target=question, study=study, data=snapshot
+        )
         Question.objects.filter(pk=question.pk).delete()
         _questions_renumber(study, list(study.questions.order_by("order", "id")))
 
@@ -313,7 +317,7 @@ def question_move(*, question: Question, direction: Literal["up", "down"], actor
         _questions_renumber(study, ordered)
         audit_event_create(
             actor=actor,
-            action="question.move",
+            action=AuditAction.QUESTION_MOVE,
             target=ordered[target],
             study=study,
             data={"direction": direction, "order": [q.key for q in ordered]},
@@ -457,7 +461,7 @@ def reader_invite(
         needs_password = not user.has_usable_password()
         audit_event_create(
             actor=actor,
-            action="reader.invite",
+            action=AuditAction.READER_INVITE,
             target=participation,
             study=study,
             data={"code": code, "group": group, "user_created": created, "email": email},
@@ -506,7 +510,10 @@ def reader_invitation_renew(
     if user.has_usable_password():
         raise ReaderInviteError(f"{user.get_username()} has already set a password.")
     audit_event_create(
-        actor=actor, action="reader.invitation_renew", target=participation, study=participation.study
+        actor=actor,
+        action=AuditAction.READER_INVITATION_RENEW,
+        target=participation,
+        study=participation.study,
     )
     link = site_url + set_password_path(user)
     error = _invitation_send(participation, user.email, link) if user.email else ""
@@ -529,7 +536,7 @@ def _participation_set_active(
             participation.save(update_fields=["active"])
             audit_event_create(
                 actor=actor,
-                action="reader.reactivate" if active else "reader.deactivate",
+                action=AuditAction.READER_REACTIVATE if active else AuditAction.READER_DEACTIVATE,
                 target=participation,
                 study=participation.study,
             )
@@ -574,7 +581,7 @@ def study_lock(*, study: Study, actor: Any) -> int:
         locked.save(update_fields=["status", "updated_at"])
         audit_event_create(
             actor=actor,
-            action="study.lock",
+            action=AuditAction.STUDY_LOCK,
             target=locked,
             study=locked,
             data={"unsubmitted_readings": unsubmitted},
