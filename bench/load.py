@@ -105,17 +105,10 @@ def study_setup(readers: int, readings: int, env: dict[str, str]) -> list[Reader
     from django.contrib.auth.models import Group, User
     from django.contrib.sessions.backends.db import SessionStore
 
-    from readerstudy import roles
-    from readerstudy.models import (
-        Case,
-        Condition,
-        ImageSeries,
-        Question,
-        ReaderParticipation,
-        Reading,
-        ReadingSession,
-        Study,
-    )
+    from readerstudy.imaging.models import ImageSeries
+    from readerstudy.reading.models import Reading, ReadingSession
+    from readerstudy.studies.models import Case, Condition, Question, ReaderParticipation, Study
+    from readerstudy.studies.policy import READER
 
     study = Study.objects.create(
         name="Load benchmark",
@@ -155,7 +148,7 @@ def study_setup(readers: int, readings: int, env: dict[str, str]) -> list[Reader
         )
         for i in range(readings)
     ]
-    group = Group.objects.get_or_create(name=roles.READER)[0]
+    group = Group.objects.get_or_create(name=READER)[0]
     loads = []
     for r in range(readers):
         user = User.objects.create_user(f"load-reader-{r}", password=None)
@@ -281,7 +274,7 @@ def reader_run(load: ReaderLoad, port: int, stop: threading.Event, think_ms: flo
 
 def writes_verify(loads: list[ReaderLoad]) -> tuple[int, int]:
     """(acknowledged keys checked, lost): compare the database with what was acknowledged."""
-    from readerstudy.models import Answer, LesionMark, Reading, ReadingVisit
+    from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingVisit
 
     checked = lost = 0
     for load in loads:

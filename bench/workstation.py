@@ -120,9 +120,11 @@ def study_create(folder: Path, password: str) -> dict[str, Any]:
     from django.contrib.auth.models import Group
     from django.utils import timezone
 
-    from readerstudy import blinding, roles
-    from readerstudy.models import Condition, ReaderParticipation, Reading, ReadingSession, Study
-    from readerstudy.services.dicom_import import dicom_import
+    from readerstudy.imaging import blinding
+    from readerstudy.imaging.dicom_import import dicom_import
+    from readerstudy.reading.models import Reading, ReadingSession
+    from readerstudy.studies.models import Condition, ReaderParticipation, Study
+    from readerstudy.studies.policy import READER
     from sr_engine.dicom_series import SeriesInfo, write_dicom_series
 
     info = SeriesInfo(
@@ -141,7 +143,7 @@ def study_create(folder: Path, password: str) -> dict[str, Any]:
     study.save(update_fields=["status"])
 
     user = get_user_model().objects.create_user(username=READER_USERNAME, password=password)
-    user.groups.add(Group.objects.get_or_create(name=roles.READER)[0])
+    user.groups.add(Group.objects.get_or_create(name=READER)[0])
     participation = ReaderParticipation.objects.create(study=study, user=user, code="R1")
     session = ReadingSession.objects.create(
         participation=participation, number=1, opens_at=timezone.now() - timedelta(minutes=1)

@@ -3,20 +3,35 @@ the admin is for staff who need to look at or repair raw records."""
 
 from django.contrib import admin
 
-from . import models as m
+from readerstudy.audit.models import AuditEvent
+from readerstudy.design.models import ReadingSchedule
+from readerstudy.generation.models import GenerationJob, GenerationTask
+from readerstudy.imaging.models import DicomInstance, ImageSeries, ImportJob, SourceIdentity
+from readerstudy.measurements.models import (
+    FidelityReference,
+    FidelityResult,
+    MeasurementCNR,
+    MeasurementCNRValue,
+    MeasurementROI,
+    MeasurementValue,
+)
+from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingSession, ReadingVisit
+from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
+from readerstudy.results.models import AnalysisRun
+from readerstudy.studies.models import Case, Condition, Question, ReaderParticipation, Study
 
 
 class ConditionInline(admin.TabularInline):
-    model = m.Condition
+    model = Condition
     extra = 0
 
 
 class QuestionInline(admin.StackedInline):
-    model = m.Question
+    model = Question
     extra = 0
 
 
-@admin.register(m.Study)
+@admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
     list_display = [
         "name",
@@ -34,41 +49,41 @@ class StudyAdmin(admin.ModelAdmin):
     inlines = [ConditionInline, QuestionInline]
 
 
-@admin.register(m.Condition)
+@admin.register(Condition)
 class ConditionAdmin(admin.ModelAdmin):
     list_display = ["label", "code", "study", "order"]
     list_filter = ["study"]
 
 
-@admin.register(m.Case)
+@admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
     list_display = ["code", "study", "created_at"]
     list_filter = ["study"]
     search_fields = ["code"]
 
 
-@admin.register(m.ReaderParticipation)
+@admin.register(ReaderParticipation)
 class ReaderParticipationAdmin(admin.ModelAdmin):
     list_display = ["code", "user", "study", "group", "active"]
     list_filter = ["study", "active"]
 
 
-@admin.register(m.Question)
+@admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
     list_display = ["key", "text", "kind", "required", "study", "order"]
     list_filter = ["study", "kind"]
 
 
 class DicomInstanceInline(admin.TabularInline):
-    model = m.DicomInstance
+    model = DicomInstance
     extra = 0
-    fields = ["slice_index", "instance_number", "sop_instance_uid", "sha256", "size"]
-    readonly_fields = fields
+    readonly_fields = ("slice_index", "instance_number", "sop_instance_uid", "sha256", "size")
+    fields = readonly_fields
     can_delete = False
     show_change_link = True
 
 
-@admin.register(m.ImageSeries)
+@admin.register(ImageSeries)
 class ImageSeriesAdmin(admin.ModelAdmin):
     list_display = ["case", "condition", "modality", "rows", "columns", "num_slices", "created_at"]
     list_filter = ["case__study", "condition__label", "modality"]
@@ -76,35 +91,35 @@ class ImageSeriesAdmin(admin.ModelAdmin):
     inlines = [DicomInstanceInline]
 
 
-@admin.register(m.DicomInstance)
+@admin.register(DicomInstance)
 class DicomInstanceAdmin(admin.ModelAdmin):
     list_display = ["series", "slice_index", "instance_number", "sop_instance_uid", "size"]
     list_filter = ["series__case__study"]
 
 
-@admin.register(m.SourceIdentity)
+@admin.register(SourceIdentity)
 class SourceIdentityAdmin(admin.ModelAdmin):
     list_display = ["series", "patient_id", "accession_number", "study_date"]
     list_filter = ["series__case__study"]
 
 
-@admin.register(m.ReadingSession)
+@admin.register(ReadingSession)
 class ReadingSessionAdmin(admin.ModelAdmin):
     list_display = ["participation", "number", "opens_at", "closes_at", "completed_at", "washout_waived_at"]
     list_filter = ["participation__study"]
 
 
 class AnswerInline(admin.TabularInline):
-    model = m.Answer
+    model = Answer
     extra = 0
 
 
 class LesionMarkInline(admin.TabularInline):
-    model = m.LesionMark
+    model = LesionMark
     extra = 0
 
 
-@admin.register(m.Reading)
+@admin.register(Reading)
 class ReadingAdmin(admin.ModelAdmin):
     list_display = ["session", "position", "series", "status", "opened_at", "submitted_at"]
     list_filter = ["session__participation__study", "status"]
@@ -112,19 +127,19 @@ class ReadingAdmin(admin.ModelAdmin):
     inlines = [AnswerInline, LesionMarkInline]
 
 
-@admin.register(m.Answer)
+@admin.register(Answer)
 class AnswerAdmin(admin.ModelAdmin):
     list_display = ["reading", "question", "value", "present", "updated_at"]
     list_filter = ["question__study"]
 
 
-@admin.register(m.LesionMark)
+@admin.register(LesionMark)
 class LesionMarkAdmin(admin.ModelAdmin):
     list_display = ["reading", "slice_index", "x", "y", "rating", "label"]
     list_filter = ["reading__session__participation__study"]
 
 
-@admin.register(m.ReadingVisit)
+@admin.register(ReadingVisit)
 class ReadingVisitAdmin(admin.ModelAdmin):
     list_display = ["reading", "started_at", "active_ms", "first_mark_ms", "window_changes", "updated_at"]
     list_filter = ["reading__session__participation__study"]
@@ -135,14 +150,14 @@ def _locked_set(obj) -> bool:
     """Whether ``obj`` (a reference set, standard, lesion or finding) belongs to a locked set."""
     if obj is None:
         return False
-    if isinstance(obj, m.ReferenceSet):
+    if isinstance(obj, ReferenceSet):
         return obj.locked
-    if isinstance(obj, m.ReferenceStandard):
+    if isinstance(obj, ReferenceStandard):
         return obj.reference_set.locked
     return obj.reference.reference_set.locked
 
 
-class LockedReferenceReadOnly:
+class LockedReferenceReadOnly(admin.options.BaseModelAdmin):
     """A locked reference set never changes, not even in the admin (a change is a new version)."""
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -152,7 +167,7 @@ class LockedReferenceReadOnly:
         return super().has_delete_permission(request, obj) and not _locked_set(obj)
 
 
-class LockedReferenceInline(LockedReferenceReadOnly):
+class LockedReferenceInline(LockedReferenceReadOnly, admin.options.InlineModelAdmin):
     """Inlines of a reference standard: nothing added, changed or deleted once its set is locked."""
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -160,23 +175,23 @@ class LockedReferenceInline(LockedReferenceReadOnly):
 
 
 class ReferenceLesionInline(LockedReferenceInline, admin.TabularInline):
-    model = m.ReferenceLesion
+    model = ReferenceLesion
     extra = 0
 
 
 class ReferenceFindingInline(LockedReferenceInline, admin.TabularInline):
-    model = m.ReferenceFinding
+    model = ReferenceFinding
     extra = 0
 
 
-@admin.register(m.ReferenceSet)
+@admin.register(ReferenceSet)
 class ReferenceSetAdmin(LockedReferenceReadOnly, admin.ModelAdmin):
     list_display = ["study", "source", "version", "status", "locked_at", "locked_by"]
     list_filter = ["study", "source", "status"]
     filter_horizontal = ["reviewers"]
 
 
-@admin.register(m.ReferenceStandard)
+@admin.register(ReferenceStandard)
 class ReferenceStandardAdmin(LockedReferenceReadOnly, admin.ModelAdmin):
     list_display = ["case", "reference_set", "kind", "author", "is_abnormal", "submitted_at"]
     list_filter = ["case__study", "reference_set__source", "kind"]
@@ -184,17 +199,17 @@ class ReferenceStandardAdmin(LockedReferenceReadOnly, admin.ModelAdmin):
     inlines = [ReferenceLesionInline, ReferenceFindingInline]
 
 
-@admin.register(m.ReferenceLesion)
+@admin.register(ReferenceLesion)
 class ReferenceLesionAdmin(LockedReferenceReadOnly, admin.ModelAdmin):
     list_display = ["reference", "label", "lesion_type", "size_mm"]
 
 
-@admin.register(m.ReferenceFinding)
+@admin.register(ReferenceFinding)
 class ReferenceFindingAdmin(LockedReferenceReadOnly, admin.ModelAdmin):
     list_display = ["reference", "key", "present", "grade"]
 
 
-@admin.register(m.ReadingSchedule)
+@admin.register(ReadingSchedule)
 class ReadingScheduleAdmin(admin.ModelAdmin):
     """Read-only: schedules change only through the coordinator's schedule page (new versions)."""
 
@@ -211,13 +226,13 @@ class ReadingScheduleAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(m.AnalysisRun)
+@admin.register(AnalysisRun)
 class AnalysisRunAdmin(admin.ModelAdmin):
     list_display = ["study", "kind", "interim", "requested_by", "created_at"]
     list_filter = ["study", "interim"]
 
 
-@admin.register(m.AuditEvent)
+@admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: the audit log is append-only."""
 
@@ -235,7 +250,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(m.GenerationJob)
+@admin.register(GenerationJob)
 class GenerationJobAdmin(admin.ModelAdmin):
     """Read-only: jobs change only through the coordinator's generation page and its runners."""
 
@@ -249,7 +264,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(m.GenerationTask)
+@admin.register(GenerationTask)
 class GenerationTaskAdmin(admin.ModelAdmin):
     """Read-only, like the jobs: a task's state is its runner's record."""
 
@@ -263,7 +278,7 @@ class GenerationTaskAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(m.ImportJob)
+@admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
     """Read-only: imports change only through the import page, the command and their runners."""
 
@@ -291,13 +306,13 @@ class MeasurementReadOnly:
         return False
 
 
-@admin.register(m.MeasurementROI)
+@admin.register(MeasurementROI)
 class MeasurementROIAdmin(MeasurementReadOnly, admin.ModelAdmin):
     list_display = ["case", "number", "kind", "label", "drawn_on", "created_by", "updated_at"]
     list_filter = ["kind", "case__study"]
 
 
-@admin.register(m.MeasurementValue)
+@admin.register(MeasurementValue)
 class MeasurementValueAdmin(MeasurementReadOnly, admin.ModelAdmin):
     list_display = [
         "roi",
@@ -312,22 +327,22 @@ class MeasurementValueAdmin(MeasurementReadOnly, admin.ModelAdmin):
     ]
 
 
-@admin.register(m.MeasurementCNR)
+@admin.register(MeasurementCNR)
 class MeasurementCNRAdmin(MeasurementReadOnly, admin.ModelAdmin):
     list_display = ["case", "roi_a", "roi_b", "label", "created_by"]
 
 
-@admin.register(m.MeasurementCNRValue)
+@admin.register(MeasurementCNRValue)
 class MeasurementCNRValueAdmin(MeasurementReadOnly, admin.ModelAdmin):
     list_display = ["cnr", "series", "value", "error"]
 
 
-@admin.register(m.FidelityReference)
+@admin.register(FidelityReference)
 class FidelityReferenceAdmin(MeasurementReadOnly, admin.ModelAdmin):
     list_display = ["study", "condition", "chosen_by", "chosen_at"]
 
 
-@admin.register(m.FidelityResult)
+@admin.register(FidelityResult)
 class FidelityResultAdmin(MeasurementReadOnly, admin.ModelAdmin):
     list_display = ["case", "condition", "reference", "psnr", "ssim", "rmse", "note", "computed_at"]
     list_filter = ["case__study"]

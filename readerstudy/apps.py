@@ -7,4 +7,4 @@ class ReaderStudyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 (connects the audit receivers)
+        from readerstudy.audit import signals  # noqa: F401 (connects the audit receivers)

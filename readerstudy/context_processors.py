@@ -4,8 +4,8 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from .models import ReferenceSet
-from .roles import user_roles
+from readerstudy.references.models import ReferenceSet
+from readerstudy.studies.policy import user_roles
 
 
 def roles(request: HttpRequest) -> dict[str, object]:

@@ -1,7 +1,11 @@
 """How refusals reach people: styled pages for browsers, ``{"error": ...}`` for the scripts' APIs.
 
-``config/urls.py`` installs the handlers below for 400, 403, 404 and 500; views may raise
-:class:`Conflict` for a 409 (``readerstudy.middleware.RefusalMiddleware`` answers it).
+``config/urls.py`` installs the handlers below for 400, 403, 404 and 500.
+
+Services refuse with a subclass of :class:`ServiceError`, whose message is written for the user
+and whose ``status`` is the HTTP status to answer with. A view that has a form or a page to show
+the message on catches ``ServiceError``; any other reaches ``RefusalMiddleware``, the one place
+that answers it (``{"error": message}`` on the API, the styled refusal page otherwise).
 """
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -15,15 +19,25 @@ API_PREFIXES = ("/api/", "/dicomweb/")
 NOT_FOUND_MESSAGE = "This page does not exist, or it is not yours."
 
 
-class Conflict(Exception):
-    """The request cannot be done in the object's present state (HTTP 409), e.g. a locked study.
+class ServiceError(Exception):
+    """A service refused the request; the message (the exception's text) is shown to the user.
 
-    The message is shown to the user, so write it for them.
+    ``status`` is the HTTP status a view answers with: 400 (the request is not valid) unless a
+    subclass says otherwise.
     """
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    status: int = 400
+
+    @property
+    def message(self) -> str:
+        """The refusal in words, for the user."""
+        return str(self)
+
+
+class Conflict(ServiceError):
+    """The request cannot be done in the object's present state (HTTP 409), e.g. a locked study."""
+
+    status = 409
 
 
 def is_api_request(request: HttpRequest) -> bool:
@@ -42,12 +56,12 @@ def json_refusal(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def conflict_response(request: HttpRequest, exception: Conflict) -> HttpResponse:
-    """409: JSON for the API, the styled page (with the message) otherwise."""
+def refusal_response(request: HttpRequest, exception: ServiceError) -> HttpResponse:
+    """A service's refusal: JSON for the API, the styled page (with the message) otherwise."""
     if is_api_request(request):
-        return json_refusal(exception.message, 409)
+        return json_refusal(exception.message, exception.status)
     body = render_to_string("409.html", {"exception": exception.message}, request=request)
-    return HttpResponse(body, status=409)
+    return HttpResponse(body, status=exception.status)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

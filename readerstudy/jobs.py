@@ -10,8 +10,8 @@ generation task (``GENERATION``, the default) or an import job (``IMPORT``):
   time per kind (SR is CPU-heavy; an import does not wait behind it);
 * ``READERSTUDY_JOBS_EAGER``: at once, in the caller's thread (tests only).
 
-Every runner calls the kind's service (``services.generation.generation_task_run``,
-``services.import_jobs.import_job_run``), which claims the work atomically, so work
+Every runner calls the kind's service (``generation.services.generation_task_run``,
+``imaging.import_jobs.import_job_run``), which claims the work atomically, so work
 enqueued twice runs once. When no runner can be given the work (the broker is down),
 the kind's service records the failure.
 """
@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
@@ -39,44 +39,49 @@ GENERATION_TASK_NAME = "readerstudy.tasks.generation_task_run"
 IMPORT_TASK_NAME = "readerstudy.tasks.import_job_run"
 
 
-def _generation_run(task_id: int) -> None:
-    from .services.generation import generation_task_run  # the services import this module
-
-    generation_task_run(task_id=task_id)
-
-
-def _generation_unqueued(task_id: int, error: str) -> None:
-    from .services.generation import generation_task_enqueue_failed
-
-    generation_task_enqueue_failed(task_id=task_id, error=error)
-
-
-def _import_run(job_id: int) -> None:
-    from .services.import_jobs import import_job_run
-
-    import_job_run(job_id=job_id)
-
-
-def _import_unqueued(job_id: int, error: str) -> None:
-    from .services.import_jobs import import_job_enqueue_failed
-
-    import_job_enqueue_failed(job_id=job_id, error=error)
-
-
 @dataclass(frozen=True)
 class JobKind:
-    """How to run one kind of background work: its Celery task and its services."""
+    """How to run one kind of background work: its Celery task and the two services it calls.
+
+    The services are named by dotted path and imported when the work runs, so that this module
+    (beneath every domain) imports none of them.
+    """
 
     name: str
     celery_task: str
-    run: Callable[[int], None]
-    enqueue_failed: Callable[[int, str], None]
+    run_service: str
+    enqueue_failed_service: str
+    #: The services' keyword for the id of the work (``task_id`` or ``job_id``).
+    id_keyword: str
+
+    def run(self, job_id: int) -> None:
+        """Run the work: the kind's service claims it atomically."""
+        import_string(self.run_service)(**{self.id_keyword: job_id})
+
+    def enqueue_failed(self, job_id: int, error: str) -> None:
+        """Record that no runner could be given the work."""
+        import_string(self.enqueue_failed_service)(**{self.id_keyword: job_id}, error=error)
 
 
 KINDS: dict[str, JobKind] = {
-    GENERATION: JobKind(GENERATION, GENERATION_TASK_NAME, _generation_run, _generation_unqueued),
-    IMPORT: JobKind(IMPORT, IMPORT_TASK_NAME, _import_run, _import_unqueued),
+    GENERATION: JobKind(
+        GENERATION,
+        GENERATION_TASK_NAME,
+        "readerstudy.generation.services.generation_task_run",
+        "readerstudy.generation.services.generation_task_enqueue_failed",
+        "task_id",
+    ),
+    IMPORT: JobKind(
+        IMPORT,
+        IMPORT_TASK_NAME,
+        "readerstudy.imaging.import_jobs.import_job_run",
+        "readerstudy.imaging.import_jobs.import_job_enqueue_failed",
+        "job_id",
+    ),
 }
+
+#: What a starting server process runs to clean up after work of processes that died.
+RECOVER_AT_START_SERVICE = "readerstudy.imaging.import_jobs.import_jobs_recover"
 
 _executors: dict[str, ThreadPoolExecutor] = {}
 _pending: set[Future] = set()
@@ -93,14 +98,12 @@ def jobs_recover_at_start() -> None:
     """At a server process's start: clean up after import jobs of processes that died.
 
     Fails their jobs, removes their temporary files and takes over queued work (see
-    ``services.import_jobs.import_jobs_recover``). Never fatal: a failure is logged (e.g. a
+    ``imaging.import_jobs.import_jobs_recover``). Never fatal: a failure is logged (e.g. a
     database not migrated yet) and the next start or job tries again. gunicorn's workers
     call it (``gunicorn.conf.py``), and so does ``manage.py jobs_recover``.
     """
-    from .services.import_jobs import import_jobs_recover
-
     try:
-        import_jobs_recover()
+        import_string(RECOVER_AT_START_SERVICE)()
     except Exception:
         logger.exception("Recovering lost import jobs at start failed")
 

@@ -4,11 +4,12 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from .errors import Conflict, conflict_response, is_api_request, json_refusal
+from readerstudy.errors import ServiceError, is_api_request, json_refusal, refusal_response
 
 
 class RefusalMiddleware:
-    """Answers :class:`~readerstudy.errors.Conflict` with 409, and the API's 405 as JSON.
+    """Answers a service's refusal (:class:`~readerstudy.errors.ServiceError`) with its status and
+    message, and the API's 405 as JSON.
 
     Django's ``require_http_methods`` answers a wrong method with an empty 405; on the API
     the scripts read ``{"error": ...}`` instead (the ``Allow`` header is kept).
@@ -27,6 +28,6 @@ class RefusalMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, Conflict):
-            return conflict_response(request, exception)
+        if isinstance(exception, ServiceError):
+            return refusal_response(request, exception)
         return None

@@ -5,9 +5,9 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready
 
-from .services.generation import generation_task_run as generation_task_run_service
-from .services.import_jobs import import_job_run as import_job_run_service
-from .services.import_jobs import import_jobs_recover
+from readerstudy.generation.services import generation_task_run as generation_task_run_service
+from readerstudy.imaging.import_jobs import import_job_run as import_job_run_service
+from readerstudy.imaging.import_jobs import import_jobs_recover
 
 
 @shared_task(name="readerstudy.tasks.generation_task_run", acks_late=True, ignore_result=True)

@@ -105,7 +105,7 @@ class MarkMatch:
     distance_mm: float | None  # to the nearest lesion of the case (None on a normal case)
 
 
-def natural_key(text: str) -> tuple:
+def natural_key(text: object) -> tuple:
     """Sort key that orders "C2" before "C10" (digit runs compared as numbers)."""
     return tuple(
         (0, int(part), "") if part.isdigit() else (1, 0, part)

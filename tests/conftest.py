@@ -2,9 +2,8 @@
 
 import pytest
 
-from readerstudy.models import Study
-
-from . import factories as f
+from readerstudy.studies.models import Study
+from tests import factories as f
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,10 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from readerstudy import models as m
+from readerstudy.imaging.models import ImageSeries
+from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingSession
+from readerstudy.references.models import ReferenceLesion, ReferenceSet, ReferenceStandard
+from readerstudy.studies.models import Case, Condition, Question, ReaderParticipation, Study
 
 PASSWORD = "pw-for-tests"
 
@@ -37,7 +40,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 class StudyFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.Study
+        model = Study
         skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Study {n}")
@@ -56,7 +59,7 @@ class StudyFactory(factory.django.DjangoModelFactory):
 
 class ConditionFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.Condition
+        model = Condition
 
     study = factory.SubFactory(StudyFactory)
     label = factory.Sequence(lambda n: f"COND{n}")
@@ -65,7 +68,7 @@ class ConditionFactory(factory.django.DjangoModelFactory):
 
 class CaseFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.Case
+        model = Case
 
     study = factory.SubFactory(StudyFactory)
     code = factory.Sequence(lambda n: f"CASE{n:03d}")
@@ -73,7 +76,7 @@ class CaseFactory(factory.django.DjangoModelFactory):
 
 class ImageSeriesFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.ImageSeries
+        model = ImageSeries
 
     case = factory.SubFactory(CaseFactory)
     condition = factory.SubFactory(ConditionFactory, study=factory.SelfAttribute("..case.study"))
@@ -93,7 +96,7 @@ class ImageSeriesFactory(factory.django.DjangoModelFactory):
 
 class ReaderParticipationFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.ReaderParticipation
+        model = ReaderParticipation
 
     study = factory.SubFactory(StudyFactory)
     user = factory.SubFactory(UserFactory, roles=["reader"])
@@ -102,7 +105,7 @@ class ReaderParticipationFactory(factory.django.DjangoModelFactory):
 
 class ReadingSessionFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.ReadingSession
+        model = ReadingSession
 
     participation = factory.SubFactory(ReaderParticipationFactory)
     number = 1
@@ -110,7 +113,7 @@ class ReadingSessionFactory(factory.django.DjangoModelFactory):
 
 class ReadingFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.Reading
+        model = Reading
 
     session = factory.SubFactory(ReadingSessionFactory)
     series = factory.SubFactory(
@@ -122,12 +125,12 @@ class ReadingFactory(factory.django.DjangoModelFactory):
 
 class QuestionFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.Question
+        model = Question
 
     study = factory.SubFactory(StudyFactory)
     key = factory.Sequence(lambda n: f"q{n}")
     text = factory.Sequence(lambda n: f"Question {n}")
-    kind = m.Question.Kind.LIKERT
+    kind = Question.Kind.LIKERT
     scale = [
         {"value": 1, "label": "Non-diagnostic"},
         {"value": 2, "label": "Poor"},
@@ -140,7 +143,7 @@ class QuestionFactory(factory.django.DjangoModelFactory):
 
 class AnswerFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.Answer
+        model = Answer
 
     reading = factory.SubFactory(ReadingFactory)
     question = factory.SubFactory(
@@ -151,7 +154,7 @@ class AnswerFactory(factory.django.DjangoModelFactory):
 
 class LesionMarkFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.LesionMark
+        model = LesionMark
 
     reading = factory.SubFactory(ReadingFactory)
     slice_index = 3
@@ -162,15 +165,15 @@ class LesionMarkFactory(factory.django.DjangoModelFactory):
 
 class ReferenceSetFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.ReferenceSet
+        model = ReferenceSet
 
     study = factory.SubFactory(StudyFactory)
-    source = m.ReferenceSet.Source.CONSENSUS
+    source = ReferenceSet.Source.CONSENSUS
 
 
 class ReferenceStandardFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.ReferenceStandard
+        model = ReferenceStandard
 
     case = factory.SubFactory(CaseFactory)
     reference_set = factory.SubFactory(ReferenceSetFactory, study=factory.SelfAttribute("..case.study"))
@@ -179,7 +182,7 @@ class ReferenceStandardFactory(factory.django.DjangoModelFactory):
 
 class ReferenceLesionFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.ReferenceLesion
+        model = ReferenceLesion
 
     reference = factory.SubFactory(ReferenceStandardFactory)
     label = factory.Sequence(lambda n: f"L{n}")

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from pydicom.uid import generate_uid
 
-from readerstudy.models import Study
-from readerstudy.services.dicom_import import dicom_import
+from readerstudy.imaging.dicom_import import dicom_import
+from readerstudy.studies.models import Study
 from sr_engine.dicom_series import SeriesInfo, write_dicom_series
 from sr_engine.volume import Volume
 

@@ -7,28 +7,26 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
-from readerstudy.design import CaseInput, DesignSpec, ReaderInput, schedule_generate
-from readerstudy.models import (
-    AnalysisRun,
-    AuditAction,
+from readerstudy.audit.models import AuditAction
+from readerstudy.audit.services import audit_event_create
+from readerstudy.design.generator import CaseInput, DesignSpec, ReaderInput, schedule_generate
+from readerstudy.design.models import ReadingSchedule
+from readerstudy.generation.models import GenerationJob, GenerationTask
+from readerstudy.imaging.dicom_import import dicom_import
+from readerstudy.imaging.models import ImportJob
+from readerstudy.measurements.models import (
     FidelityReference,
     FidelityResult,
-    GenerationJob,
-    GenerationTask,
-    ImportJob,
     MeasurementCNR,
     MeasurementCNRValue,
     MeasurementROI,
     MeasurementValue,
-    ReadingSchedule,
-    ReadingVisit,
-    ReferenceFinding,
 )
-from readerstudy.services.audit import audit_event_create
-from readerstudy.services.dicom_import import dicom_import
-
-from . import dicom_files
-from . import factories as f
+from readerstudy.reading.models import ReadingVisit
+from readerstudy.references.models import ReferenceFinding
+from readerstudy.results.models import AnalysisRun
+from tests import dicom_files
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 MODELS = list(apps.get_app_config("readerstudy").get_models())
@@ -132,7 +130,7 @@ def test_audit_log_cannot_be_added_or_deleted_in_admin(admin_client_with_data):
 
 
 def test_a_locked_reference_set_is_read_only_in_the_admin(admin_client_with_data, reader_setup):
-    from readerstudy.models import ReferenceSet, ReferenceStandard
+    from readerstudy.references.models import ReferenceSet, ReferenceStandard
 
     standard = ReferenceStandard.objects.get(case=reader_setup["case"])
     reference_set = standard.reference_set

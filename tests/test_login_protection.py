@@ -15,9 +15,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from readerstudy.models import AuditEvent
-
-from . import factories as f
+from readerstudy.audit.models import AuditEvent
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 

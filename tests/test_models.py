@@ -4,10 +4,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from readerstudy.models import AuditAction, AuditEvent, Condition, Question
-from readerstudy.services.audit import audit_event_create
-
-from . import factories as f
+from readerstudy.audit.models import AuditAction, AuditEvent
+from readerstudy.audit.services import audit_event_create
+from readerstudy.studies.models import Condition, Question
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from readerstudy.models import Answer
-
-from . import factories as f
+from readerstudy.reading.models import Answer
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from pathlib import Path
 
 from .base import *  # noqa: F403
 from .base import DATABASES
@@ -23,8 +24,8 @@ SECRET_KEY = "test-suite-key-not-secret"  # noqa: S105 (tests only)
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # tests/conftest.py points MEDIA_ROOT at a fresh temporary folder for every test.
-MEDIA_ROOT = os.environ.get("READERSTUDY_MEDIA_ROOT") or os.path.join(
-    tempfile.gettempdir(), "readerstudy-test-media"
+MEDIA_ROOT = Path(
+    os.environ.get("READERSTUDY_MEDIA_ROOT") or os.path.join(tempfile.gettempdir(), "readerstudy-test-media")
 )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from readerstudy.models import Reading, ReadingSchedule, Study
+from readerstudy.design.models import ReadingSchedule
+from readerstudy.reading.models import Reading
+from readerstudy.studies.models import Study
 from tests import dicom_files
 from tests import factories as f
 from tests.factories import PASSWORD

@@ -7,9 +7,11 @@ page polls the state endpoint and reloads when the job is done.
 from playwright.sync_api import Browser, Page, expect
 
 from readerstudy import jobs
-from readerstudy.models import GenerationJob, ImageSeries, Study
+from readerstudy.generation.models import GenerationJob
+from readerstudy.imaging.models import ImageSeries
+from readerstudy.studies.models import Study
 from tests import factories as f
-from tests.test_generation import SLICES, import_cases
+from tests.generation.test_generation import SLICES, import_cases
 
 
 def test_coordinator_generates_a_condition_and_sees_every_case_done(

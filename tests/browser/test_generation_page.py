@@ -5,12 +5,13 @@ import uuid
 
 from playwright.sync_api import Browser, Page, expect
 
-from readerstudy.models import GenerationJob, GenerationTask, Study
-from readerstudy.services.schedules import (
+from readerstudy.design.services import (
     DESIGN_CHANGE_ACKNOWLEDGEMENT,
     schedule_activate,
     schedule_draft_create,
 )
+from readerstudy.generation.models import GenerationJob, GenerationTask
+from readerstudy.studies.models import Study
 from tests import factories as f
 
 

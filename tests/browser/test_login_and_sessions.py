@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from readerstudy.models import Reading, Study
+from readerstudy.reading.models import Reading
+from readerstudy.studies.models import Study
 from tests import factories as f
 
 pytestmark = pytest.mark.browser

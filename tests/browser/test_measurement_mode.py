@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from readerstudy.models import MeasurementROI, Study
+from readerstudy.measurements.models import MeasurementROI
+from readerstudy.studies.models import Study
 from tests import factories as f
 from tests import measurement_series as ms
 

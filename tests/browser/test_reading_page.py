@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from readerstudy.models import Answer, Question, Reading, Study
-from readerstudy.services.dicom_import import dicom_import
+from readerstudy.imaging.dicom_import import dicom_import
+from readerstudy.reading.models import Answer, Reading
+from readerstudy.studies.models import Question, Study
 from tests import dicom_files
 from tests import factories as f
 

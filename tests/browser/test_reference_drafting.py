@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from readerstudy.models import ReferenceLesion, ReferenceStandard, Study
-from readerstudy.services.dicom_import import dicom_import
-from readerstudy.services.references import reference_set_create
+from readerstudy.imaging.dicom_import import dicom_import
+from readerstudy.references.models import ReferenceLesion, ReferenceStandard
+from readerstudy.references.services import reference_set_create
+from readerstudy.studies.models import Study
 from tests import dicom_files
 from tests import factories as f
 

@@ -3,9 +3,8 @@
 import pytest
 from playwright.sync_api import Page, expect
 
-from readerstudy.models import Answer
-
-from .test_workstation import demo, open_first_reading, wait_saved  # noqa: F401 (demo is a fixture)
+from readerstudy.reading.models import Answer
+from tests.browser.test_workstation import demo, open_first_reading, wait_saved  # noqa: F401 (demo is a fixture)
 
 pytestmark = pytest.mark.browser
 

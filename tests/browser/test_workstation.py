@@ -11,8 +11,9 @@ import pydicom
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from readerstudy.models import Answer, AuditEvent, LesionMark, Reading, ReadingVisit
-from readerstudy.services.demo import demo_study_create
+from readerstudy.audit.models import AuditEvent
+from readerstudy.demo import demo_study_create
+from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingVisit
 
 pytestmark = pytest.mark.browser
 

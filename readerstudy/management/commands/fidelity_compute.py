@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from readerstudy import selectors
-from readerstudy.models import Study
-from readerstudy.services.measurements import MeasurementInvalid, fidelity_compute
+from readerstudy.measurements.selectors import fidelity_rows
+from readerstudy.measurements.services import MeasurementInvalid, fidelity_compute
+from readerstudy.studies.models import Study
 
 
 class Command(BaseCommand):
@@ -25,7 +25,7 @@ class Command(BaseCommand):
             results = fidelity_compute(study=study, actor=None)
         except MeasurementInvalid as exc:
             raise CommandError(str(exc)) from exc
-        for row in selectors.fidelity_rows(study):
+        for row in fidelity_rows(study):
             values = (
                 f"PSNR {row['psnr']:.2f} dB  SSIM {row['ssim']:.4f}  RMSE {row['rmse']:.3f}"
                 if row["psnr"] is not None

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from readerstudy.models import Study
-from readerstudy.services.dicom_import import DicomImportError, manifest_text_read
-from readerstudy.services.import_jobs import import_job_run, import_job_start
+from readerstudy.imaging.dicom_import import DicomImportError, manifest_text_read
+from readerstudy.imaging.import_jobs import import_job_run, import_job_start
+from readerstudy.studies.models import Study
 
 
 class Command(BaseCommand):

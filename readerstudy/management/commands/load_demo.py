@@ -6,7 +6,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...services import demo
+from readerstudy import demo
 
 
 class Command(BaseCommand):

@@ -1,0 +1,471 @@
+"""Writes of a study's reading schedule: generate a draft for preview, activate it, make new versions.
+
+The design itself is computed by the pure-Python core ``readerstudy.design``; this module
+turns the study into its input, stores the result (:class:`~readerstudy.design.models.ReadingSchedule`)
+and, on activation, creates every reader's sessions and readings.
+
+Versions. A study has at most one draft and at most one active schedule. Once active, a
+schedule never changes (``ReadingSchedule.save`` refuses). A change (a reader or a case
+added, a new seed) is a new version generated with a written reason; readers who have
+already started reading keep their planned readings from the active version (they are
+"carried over"), everybody else gets the new plan. Activating the new version supersedes
+the old one; readings nobody has opened are replaced, nothing a reader did is deleted.
+
+Design changes. Adding a condition or a case to a study whose schedule is active does not
+change that schedule: nobody reads what it does not cover until a new version is activated.
+Every write that adds them (generation, DICOM import) calls
+:func:`schedule_design_change_check`, so that this happens only when the coordinator says so.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from readerstudy.audit.models import AuditAction
+from readerstudy.audit.services import audit_event_create
+from readerstudy.design.generator import (
+    CROSSED,
+    CaseInput,
+    DesignError,
+    DesignSpec,
+    PlannedReading,
+    ReaderInput,
+    Schedule,
+    schedule_balance,
+    schedule_check,
+    schedule_generate,
+)
+from readerstudy.design.models import ReadingSchedule
+from readerstudy.design.selectors import schedule_active, schedule_plan_labels
+from readerstudy.design.washout import session_washout_waiver_refusal
+from readerstudy.errors import ServiceError
+from readerstudy.imaging.models import ImageSeries
+from readerstudy.reading.models import Reading, ReadingSession
+from readerstudy.studies.models import Study
+
+
+class ScheduleError(ServiceError, ValueError):
+    """The schedule cannot be generated or activated; the message says why."""
+
+
+class DesignChangeUnacknowledged(ScheduleError):
+    """A write would add conditions or cases that the active schedule does not cover, and the
+    coordinator has not acknowledged it; the message says what and what to do."""
+
+
+#: The label of the checkbox with which a coordinator acknowledges a design change.
+DESIGN_CHANGE_ACKNOWLEDGEMENT = (
+    "I understand that the active schedule does not cover this: readers will not read it "
+    "until I make and activate a new schedule version."
+)
+
+
+# --- the spec, to and from JSON -------------------------------------------------------------
+
+
+def _attribute_text(value: Any) -> str:
+    """Case attributes are JSON; the design compares them as text."""
+    return value if isinstance(value, str) else str(value)
+
+
+def schedule_spec_build(
+    study: Study,
+    *,
+    seed: int | str,
+    kind: str = CROSSED,
+    stratify_by: str | None = None,
+    block_by: str | None = None,
+    n_groups: int | None = None,
+) -> DesignSpec:
+    """The design input of ``study`` now: its conditions (by order), cases and active readers."""
+    return DesignSpec(
+        conditions=tuple(study.conditions.order_by("order", "label").values_list("label", flat=True)),
+        cases=tuple(
+            CaseInput(case.code, {key: _attribute_text(value) for key, value in case.attributes.items()})
+            for case in study.cases.order_by("code")
+        ),
+        readers=tuple(
+            ReaderInput(p.code, p.group) for p in study.participations.filter(active=True).order_by("code")
+        ),
+        kind=kind,
+        stratify_by=stratify_by or None,
+        block_by=block_by or None,
+        n_groups=n_groups,
+        seed=seed,
+    )
+
+
+def schedule_spec_to_json(spec: DesignSpec) -> dict[str, Any]:
+    return {
+        "conditions": list(spec.conditions),
+        "cases": [{"code": c.code, "attributes": dict(c.attributes)} for c in spec.cases],
+        "readers": [{"code": r.code, "group": r.group} for r in spec.readers],
+        "kind": spec.kind,
+        "sessions": spec.sessions,
+        "n_groups": spec.n_groups,
+        "stratify_by": spec.stratify_by,
+        "block_by": spec.block_by,
+        "seed": spec.seed,
+    }
+
+
+def schedule_spec_from_json(data: Mapping[str, Any]) -> DesignSpec:
+    """The :class:`DesignSpec` a stored schedule was generated from (to re-create its plan)."""
+    return DesignSpec(
+        conditions=tuple(data["conditions"]),
+        cases=tuple(CaseInput(c["code"], c["attributes"]) for c in data["cases"]),
+        readers=tuple(ReaderInput(r["code"], r["group"]) for r in data["readers"]),
+        kind=data["kind"],
+        sessions=data["sessions"],
+        n_groups=data["n_groups"],
+        stratify_by=data["stratify_by"],
+        block_by=data["block_by"],
+        seed=data["seed"],
+    )
+
+
+def _plan_rows(readings: tuple[PlannedReading, ...] | list[PlannedReading]) -> list[list[Any]]:
+    return [[r.reader, r.session, r.position, r.case, r.condition] for r in readings]
+
+
+def schedule_planned_readings(schedule: ReadingSchedule) -> list[PlannedReading]:
+    """The stored plan of a schedule as :class:`PlannedReading` rows."""
+    return [PlannedReading(*row) for row in schedule.plan]
+
+
+# --- who has started ------------------------------------------------------------------------
+
+
+def _started_reader_codes(study: Study) -> set[str]:
+    """Readers who have opened, answered or submitted any reading of the study."""
+    started = Reading.objects.filter(session__participation__study=study).filter(
+        Q(opened_at__isnull=False) | ~Q(status=Reading.Status.PENDING) | Q(session__started_at__isnull=False)
+    )
+    return set(started.values_list("session__participation__code", flat=True))
+
+
+def _missing_series(study: Study, readings: list[PlannedReading]) -> list[str]:
+    have = set(ImageSeries.objects.filter(case__study=study).values_list("case__code", "condition__label"))
+    missing = sorted({(r.case, r.condition) for r in readings} - have)
+    problems = [
+        f"Case {case} has no image series for condition {condition}." for case, condition in missing[:20]
+    ]
+    if len(missing) > 20:
+        problems.append(f"... and {len(missing) - 20} more case/condition pairs without a series.")
+    return problems
+
+
+# --- generate -------------------------------------------------------------------------------
+
+
+# --- activate -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def schedule_draft_create(
+    *,
+    study: Study,
+    actor,
+    seed: int | str,
+    kind: str = CROSSED,
+    stratify_by: str | None = None,
+    block_by: str | None = None,
+    n_groups: int | None = None,
+    reason: str = "",
+) -> ReadingSchedule:
+    """Generate the study's schedule as a draft for preview, replacing an earlier draft.
+
+    With an active schedule this is a new version and ``reason`` is required; readers who
+    have started keep their readings from the active version. The draft stores the spec,
+    the plan, the balance report and every problem found (rule violations from
+    ``design.schedule_check`` and case/condition pairs without an image series); a draft
+    with problems cannot be activated.
+    """
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    if study.status == Study.Status.LOCKED:
+        raise ScheduleError("The study is locked; its schedule can no longer change.")
+    active = study.schedules.filter(status=ReadingSchedule.Status.ACTIVE).first()
+    reason = reason.strip()
+    if active is not None and not reason:
+        raise ScheduleError(
+            f"Schedule v{active.version} is active and cannot be edited; "
+            "a new version needs a reason (it goes to the audit log)."
+        )
+    try:
+        spec = schedule_spec_build(
+            study, seed=seed, kind=kind, stratify_by=stratify_by, block_by=block_by, n_groups=n_groups
+        )
+        generated = schedule_generate(spec)
+    except DesignError as error:
+        raise ScheduleError(str(error)) from error
+
+    readings = list(generated.readings)
+    carried: list[str] = []
+    if active is not None:
+        started = _started_reader_codes(study) & {r.code for r in spec.readers}
+        if started:
+            carried = sorted(started)
+            kept = [r for r in schedule_planned_readings(active) if r.reader in started]
+            readings = [r for r in readings if r.reader not in started] + kept
+            readings.sort(key=lambda r: (r.reader, r.session, r.position))
+    schedule = Schedule(spec=spec, readings=tuple(readings))
+    problems = schedule_check(schedule) + _missing_series(study, readings)
+
+    study.schedules.filter(status=ReadingSchedule.Status.DRAFT).delete()
+    version = (study.schedules.aggregate(v=Max("version"))["v"] or 0) + 1
+    draft = ReadingSchedule.objects.create(
+        study=study,
+        version=version,
+        kind=spec.kind,
+        seed=str(spec.seed),
+        spec=schedule_spec_to_json(spec),
+        plan=_plan_rows(readings),
+        balance=schedule_balance(schedule),
+        problems=problems,
+        carried_over=carried,
+        reason=reason,
+        created_by=actor,
+    )
+    audit_event_create(
+        actor=actor,
+        action=AuditAction.SCHEDULE_GENERATE,
+        target=draft,
+        study=study,
+        data={
+            "version": version,
+            "seed": str(spec.seed),
+            "kind": spec.kind,
+            "stratify_by": spec.stratify_by,
+            "block_by": spec.block_by,
+            "n_groups": spec.n_groups,
+            "readings": len(readings),
+            "problems": len(problems),
+            "carried_over": carried,
+            "reason": reason,
+        },
+    )
+    return draft
+
+
+def schedule_draft_discard(*, schedule: ReadingSchedule, actor) -> None:
+    """Delete a draft (activated versions are never deleted)."""
+    if schedule.status != ReadingSchedule.Status.DRAFT:
+        raise ScheduleError(
+            f"Schedule v{schedule.version} is {schedule.status}; only drafts can be discarded."
+        )
+    audit_event_create(
+        actor=actor,
+        action=AuditAction.SCHEDULE_DISCARD,
+        target=schedule,
+        study=schedule.study,
+        data={"version": schedule.version},
+    )
+    schedule.delete()
+
+
+@transaction.atomic
+def schedule_activate(
+    *, schedule: ReadingSchedule, actor, first_session_opens_at: datetime | None = None
+) -> ReadingSchedule:
+    """Activate a draft: create the readers' sessions and readings and open the study for reading.
+
+    Session 1 opens at ``first_session_opens_at`` (at once when not given); each later
+    session opens after the washout, counted from when the reader completed the one before
+    (``design.washout.session_window``). The active version, if any, is superseded: the readings
+    of readers who have not started are replaced; readers who started keep all of theirs
+    (this is checked again here, since a reader may have started after the draft was made).
+    """
+    schedule = (
+        ReadingSchedule.objects.select_for_update(of=("self",)).select_related("study").get(pk=schedule.pk)
+    )
+    study = Study.objects.select_for_update().get(pk=schedule.study_id)
+    if schedule.status != ReadingSchedule.Status.DRAFT:
+        raise ScheduleError(
+            f"Schedule v{schedule.version} is {schedule.status}; only a draft can be activated."
+        )
+    if study.status == Study.Status.LOCKED:
+        raise ScheduleError("The study is locked; its schedule can no longer change.")
+    if schedule.problems:
+        raise ScheduleError(
+            f"Schedule v{schedule.version} has {len(schedule.problems)} problem(s); "
+            "fix them and generate again."
+        )
+    carried = set(schedule.carried_over)
+    started = _started_reader_codes(study)
+    plan = schedule_planned_readings(schedule)
+    late = (started - carried) & {r.reader for r in plan}
+    if late:
+        raise ScheduleError(
+            f"Reader(s) {', '.join(sorted(late))} started reading after this draft was "
+            "generated; generate the schedule again so that their readings are kept."
+        )
+
+    participations = {p.code: p for p in study.participations.all()}
+    series = {
+        (s.case.code, s.condition.label): s
+        for s in ImageSeries.objects.filter(case__study=study).select_related("case", "condition")
+    }
+    # Replace the readings of every reader who has not started (nothing of theirs was opened);
+    # whoever started keeps everything, whether carried over or no longer in the plan.
+    Reading.objects.filter(session__participation__study=study).exclude(
+        session__participation__code__in=started
+    ).delete()
+    ReadingSession.objects.filter(participation__study=study, readings__isnull=True).exclude(
+        participation__code__in=started
+    ).delete()
+
+    by_session: dict[tuple[str, int], list[PlannedReading]] = {}
+    for reading in plan:
+        if reading.reader not in carried:
+            by_session.setdefault((reading.reader, reading.session), []).append(reading)
+    new_readings = []
+    for (reader, number), planned in sorted(by_session.items()):
+        session = ReadingSession.objects.create(
+            participation=participations[reader],
+            number=number,
+            opens_at=first_session_opens_at if number == 1 else None,
+        )
+        new_readings += [
+            Reading(
+                session=session, series=series[r.case, r.condition], position=r.position, schedule=schedule
+            )
+            for r in planned
+        ]
+    Reading.objects.bulk_create(new_readings)
+
+    previous = study.schedules.filter(status=ReadingSchedule.Status.ACTIVE).first()
+    if previous is not None:
+        previous.status = ReadingSchedule.Status.SUPERSEDED
+        previous.save(update_fields=["status"])
+    schedule.status = ReadingSchedule.Status.ACTIVE
+    schedule.activated_at = timezone.now()
+    schedule.activated_by = actor
+    schedule.save(update_fields=["status", "activated_at", "activated_by"])
+    if study.status == Study.Status.DRAFT:
+        study.status = Study.Status.ACTIVE
+        study.save(update_fields=["status", "updated_at"])
+    audit_event_create(
+        actor=actor,
+        action=AuditAction.SCHEDULE_ACTIVATE,
+        target=schedule,
+        study=study,
+        data={
+            "version": schedule.version,
+            "supersedes": previous.version if previous else None,
+            "readings_created": len(new_readings),
+            "carried_over": sorted(carried),
+            "reason": schedule.reason,
+        },
+    )
+    return schedule
+
+
+@dataclass(frozen=True)
+class DesignChange:
+    """An acknowledged addition that the active schedule ``schedule_version`` does not cover."""
+
+    schedule_version: int
+    conditions: tuple[str, ...]
+    cases: tuple[str, ...]
+
+    def audit_data(self) -> dict[str, Any]:
+        """What the audit event of the write records about the acknowledgement."""
+        return {
+            "acknowledged": True,
+            "schedule_version": self.schedule_version,
+            "conditions": list(self.conditions),
+            "cases": list(self.cases),
+        }
+
+
+def _named(noun: str, names: tuple[str, ...]) -> str:
+    return f"{noun}{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+
+def schedule_design_change_check(
+    study: Study,
+    *,
+    new_condition_labels: Iterable[str] = (),
+    new_case_codes: Iterable[str] = (),
+    acknowledged: bool,
+) -> DesignChange | None:
+    """The rule for adding conditions or cases to a study: refuse a silent drift from its schedule.
+
+    Labels and codes are those the write will store. Those that the active schedule's plan
+    already names are no change. Returns None when nothing else is added (or no schedule
+    is active); otherwise the :class:`DesignChange`, to record in the write's audit event,
+    when ``acknowledged``, and raises :class:`DesignChangeUnacknowledged` when not. Call it
+    in the write's transaction after locking the study row, as ``schedule_activate`` does.
+    """
+    active = schedule_active(study)
+    if active is None:
+        return None
+    planned_conditions, planned_cases = schedule_plan_labels(active)
+    conditions = tuple(
+        dict.fromkeys(label for label in new_condition_labels if label not in planned_conditions)
+    )
+    cases = tuple(dict.fromkeys(code for code in new_case_codes if code not in planned_cases))
+    if not conditions and not cases:
+        return None
+    if not acknowledged:
+        uncovered = " and ".join(
+            _named(noun, names) for noun, names in (("condition", conditions), ("case", cases)) if names
+        )
+        it = "them" if len(conditions) + len(cases) > 1 else "it"
+        raise DesignChangeUnacknowledged(
+            f"This study's schedule v{active.version} is active and does not cover {uncovered}. "
+            f"Tick “I understand …” to add {it}; then make a new schedule version."
+        )
+    return DesignChange(schedule_version=active.version, conditions=conditions, cases=cases)
+
+
+#: A waiver's reason must say something: at least this many characters.
+MIN_REASON_LENGTH = 10
+
+
+class SessionError(ServiceError, ValueError):
+    """The session cannot be changed this way; the message says why."""
+
+
+@transaction.atomic
+def session_washout_waive(*, session: ReadingSession, actor, reason: str) -> ReadingSession:
+    """Let one reader's session open without waiting for the washout, for a written reason.
+
+    The reader must still have completed the session before (the washout is waived, not
+    the order). The reason and who waived it are stored on the session and in the audit log.
+    """
+    session = (
+        ReadingSession.objects.select_for_update(of=("self",))
+        .select_related("participation__study")
+        .get(pk=session.pk)
+    )
+    study = session.participation.study
+    reason = reason.strip()
+    if len(reason) < MIN_REASON_LENGTH:
+        raise SessionError(
+            f"Give a reason for waiving the washout (at least {MIN_REASON_LENGTH} characters)."
+        )
+    if refusal := session_washout_waiver_refusal(session):
+        raise SessionError(refusal)
+    session.washout_waived_at = timezone.now()
+    session.washout_waived_by = actor
+    session.washout_waiver_reason = reason
+    session.save(update_fields=["washout_waived_at", "washout_waived_by", "washout_waiver_reason"])
+    audit_event_create(
+        actor=actor,
+        action=AuditAction.SESSION_WASHOUT_WAIVE,
+        target=session,
+        study=study,
+        data={
+            "reader": session.participation.code,
+            "session": session.number,
+            "washout_days": study.washout_days,
+            "reason": reason,
+        },
+    )
+    return session

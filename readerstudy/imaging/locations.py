@@ -1,0 +1,36 @@
+"""Where a page's viewer finds its series: the DICOMweb root of a reading or draft, and the
+blinded UIDs of the series under it (``views.dicomweb`` serves them)."""
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from readerstudy.imaging import blinding
+from readerstudy.reading.models import Reading
+from readerstudy.references.models import ReferenceStandard
+
+
+@dataclass(frozen=True)
+class SeriesLocation:
+    root: str
+    study_uid: str
+    series_uid: str
+
+    @property
+    def metadata_url(self) -> str:
+        """WADO-RS metadata of the series (the page preloads it)."""
+        return f"{self.root}studies/{self.study_uid}/series/{self.series_uid}/metadata"
+
+    def config(self) -> dict[str, str]:
+        """The keys the page scripts read from their JSON configuration."""
+        return {"dicomwebRoot": self.root, "studyUid": self.study_uid, "seriesUid": self.series_uid}
+
+
+def series_location(viewing: Reading | ReferenceStandard, wado_uri_name: str) -> SeriesLocation:
+    """The location of ``viewing.series`` under the root whose WADO-URI URL is named ``wado_uri_name``."""
+    series = viewing.series
+    return SeriesLocation(
+        root=reverse(wado_uri_name, args=[viewing.public_id]).removesuffix("wado"),
+        study_uid=blinding.reading_uid(viewing, series.study_instance_uid),
+        series_uid=blinding.reading_uid(viewing, series.series_instance_uid),
+    )

@@ -1,0 +1,130 @@
+"""The coordinator's import page: upload a zip of DICOM files with its manifest, follow the
+background import's progress (the page polls a small JSON endpoint), read its report, cancel it."""
+
+import zipfile
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.uploadedfile import UploadedFile
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from readerstudy.imaging.dicom_import import DicomImportError
+from readerstudy.imaging.import_jobs import import_job_cancel, import_job_start
+from readerstudy.imaging.selectors import (
+    import_job_for_study,
+    import_jobs_for_study,
+    import_jobs_state,
+    import_schedule_active,
+)
+from readerstudy.studies.policy import can_coordinate, study_for_request
+
+#: The largest manifest accepted (bytes); real ones are a few kilobytes.
+MAX_MANIFEST_BYTES = 5 * 1024 * 1024
+
+
+class StudyImportForm(forms.Form):
+    archive = forms.FileField(label="DICOM files (zip archive)")
+    manifest = forms.FileField(
+        label="Manifest (CSV)",
+        help_text="Columns: case, condition, and series_instance_uid or folder (inside the zip).",
+    )
+
+    def __init__(self, *args: Any, schedule_active: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if schedule_active:
+            # Passed to the import, which records it; the check of what the schedule covers
+            # belongs to the import service.
+            self.fields["acknowledge_design_change"] = forms.BooleanField(
+                required=False,
+                label="I understand that this import may add cases or conditions the active schedule "
+                "does not cover.",
+            )
+
+    def clean_archive(self) -> UploadedFile:
+        upload = self.cleaned_data["archive"]
+        limit = settings.READERSTUDY_MAX_IMPORT_UPLOAD
+        if upload.size > limit:
+            raise forms.ValidationError(f"The archive is too large ({upload.size} bytes; at most {limit}).")
+        if not zipfile.is_zipfile(upload):
+            raise forms.ValidationError("The archive is not a zip file.")
+        upload.seek(0)
+        return upload
+
+    def clean_manifest(self) -> str:
+        upload = self.cleaned_data["manifest"]
+        if upload.size > MAX_MANIFEST_BYTES:
+            raise forms.ValidationError(f"The manifest is too large (at most {MAX_MANIFEST_BYTES} bytes).")
+        try:
+            return upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError(f"The manifest is not UTF-8 text: {exc}") from exc
+
+
+@login_required
+def study_import(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET: the upload form and the latest imports. POST: queue an import and show its page."""
+    study = study_for_request(request, slug, allowed=can_coordinate)
+    form = StudyImportForm(
+        request.POST or None, request.FILES or None, schedule_active=import_schedule_active(study)
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = import_job_start(
+                study=study,
+                archive=form.cleaned_data["archive"],
+                manifest_text=form.cleaned_data["manifest"],
+                actor=request.user,
+                acknowledge_design_change=form.cleaned_data.get("acknowledge_design_change", False),
+            )
+        except DicomImportError as exc:
+            for error in exc.errors:
+                form.add_error(None, error)
+        else:
+            messages.success(request, f"Import of {job.source_name} queued.")
+            return redirect("readerstudy:study_import_job", slug=study.slug, job_id=job.pk)
+    return render(
+        request,
+        "readerstudy/study_import.html",
+        {"study": study, "form": form, "jobs": import_jobs_for_study(study)},
+    )
+
+
+@login_required
+@require_GET
+def study_import_job(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    """One import: its progress while it runs, its report once it has."""
+    study = study_for_request(request, slug, allowed=can_coordinate)
+    job = import_job_for_study(study, job_id)
+    if job is None:
+        raise Http404("No such import.")
+    return render(request, "readerstudy/study_import_job.html", {"study": study, "job": job})
+
+
+@login_required
+@require_GET
+def study_import_state(request: HttpRequest, slug: str) -> JsonResponse:
+    """The latest imports' status and progress, for the pages to poll."""
+    study = study_for_request(request, slug, allowed=can_coordinate)
+    return JsonResponse(import_jobs_state(study))
+
+
+@login_required
+@require_POST
+def study_import_cancel(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    """Cancel a queued import, or stop a running one after its current file or series."""
+    study = study_for_request(request, slug, allowed=can_coordinate)
+    job = import_job_for_study(study, job_id)
+    if job is None:
+        raise Http404("No such import.")
+    if import_job_cancel(job=job, actor=request.user):
+        messages.info(
+            request, "Import cancelled." if job.finished else "The import stops after its current step."
+        )
+    else:
+        messages.info(request, "The import had already finished.")
+    return redirect("readerstudy:study_import_job", slug=study.slug, job_id=job.pk)

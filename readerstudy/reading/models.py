@@ -1,0 +1,155 @@
+"""Reading: sessions of a reader, the readings in them, and what readers record."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from readerstudy.design.models import ReadingSchedule
+from readerstudy.imaging.models import ImageSeries
+from readerstudy.studies.models import Question, ReaderParticipation
+
+
+class ReadingSession(models.Model):
+    """The k-th session of one reader: a time window and an ordered list of readings.
+
+    When a session opens is a rule (``design.washout.session_window``): not before ``opens_at``,
+    and for k > 1 not before the study's washout has passed since session k-1 was
+    completed, unless a coordinator waived the washout for this session (with a reason).
+    """
+
+    participation = models.ForeignKey(ReaderParticipation, on_delete=models.CASCADE, related_name="sessions")
+    number = models.PositiveIntegerField()
+    opens_at = models.DateTimeField(null=True, blank=True)
+    closes_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    washout_waived_at = models.DateTimeField(null=True, blank=True)
+    washout_waived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    washout_waiver_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["participation", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["participation", "number"], name="session_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participation} session {self.number}"
+
+
+class Reading(models.Model):
+    """One reader reading one image series in one session, at a position in their order."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Not started"
+        IN_PROGRESS = "in_progress", "In progress"
+        SUBMITTED = "submitted", "Submitted"
+
+    session = models.ForeignKey(ReadingSession, on_delete=models.CASCADE, related_name="readings")
+    series = models.ForeignKey(ImageSeries, on_delete=models.PROTECT, related_name="readings")
+    schedule = models.ForeignKey(
+        ReadingSchedule,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="readings",
+        help_text="The schedule version that planned this reading.",
+    )
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    position = models.PositiveIntegerField(help_text="1-based position in the reader's order.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    last_slice = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "position"], name="reading_unique_position"),
+            models.UniqueConstraint(fields=["session", "series"], name="reading_unique_series"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session} #{self.position}"
+
+
+class Answer(models.Model):
+    """A reader's answer to one question in one reading."""
+
+    reading = models.ForeignKey(Reading, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
+    value = models.IntegerField(
+        null=True, blank=True, help_text="Scale value (Likert point or finding confidence)."
+    )
+    present = models.BooleanField(null=True, blank=True, help_text="Finding present (finding questions).")
+    text = models.TextField(blank=True)
+    client_id = models.UUIDField(null=True, blank=True, help_text="Idempotency key of the client.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["reading", "question"]
+        constraints = [
+            models.UniqueConstraint(fields=["reading", "question"], name="answer_unique_question"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reading}: {self.question.key}"
+
+
+class LesionMark(models.Model):
+    """A suspected lesion marked by a reader, in image and patient coordinates."""
+
+    reading = models.ForeignKey(Reading, on_delete=models.CASCADE, related_name="marks")
+    client_id = models.UUIDField(default=uuid.uuid4, help_text="Idempotency key of the client.")
+    slice_index = models.PositiveIntegerField()
+    x = models.FloatField(help_text="Column, in pixels from the left of the image.")
+    y = models.FloatField(help_text="Row, in pixels from the top of the image.")
+    patient_x = models.FloatField(null=True, blank=True)
+    patient_y = models.FloatField(null=True, blank=True)
+    patient_z = models.FloatField(null=True, blank=True)
+    rating = models.IntegerField(help_text="Confidence on the study's mark scale.")
+    label = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["reading", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["reading", "client_id"], name="mark_unique_client_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reading}: mark on slice {self.slice_index} ({self.rating})"
+
+
+class ReadingVisit(models.Model):
+    """Telemetry of one page visit to a reading, reported by the workstation.
+
+    A visit's figures are cumulative and only grow, so the client reports them again and
+    again under the same ``client_id`` (idempotent; retries and late reports are harmless).
+    ``reading.selectors.reading_telemetry`` sums the visits of a reading.
+    """
+
+    reading = models.ForeignKey(Reading, on_delete=models.CASCADE, related_name="visits")
+    client_id = models.UUIDField(help_text="Id the workstation generated for this page visit.")
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    active_ms = models.PositiveBigIntegerField(default=0, help_text="Active reading time (idle excluded).")
+    first_mark_ms = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Active time in this visit when the first mark was placed."
+    )
+    slices = models.JSONField(default=list, blank=True, help_text="Slice indices shown in this visit.")
+    window_changes = models.PositiveIntegerField(default=0, help_text="Window/level adjustments.")
+
+    class Meta:
+        ordering = ["reading", "started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["reading", "client_id"], name="visit_unique_client_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reading} visit {self.client_id}"

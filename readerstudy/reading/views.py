@@ -1,0 +1,348 @@
+"""Pages of a reader: their sessions and the reading of one series.
+
+Nothing here shows a condition label, a case code or a reference: readers are blinded.
+"""
+
+import functools
+import uuid
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from readerstudy.design.selectors import session_progress
+from readerstudy.design.washout import session_window
+from readerstudy.errors import ServiceError
+from readerstudy.imaging.locations import series_location
+from readerstudy.json_io import is_number, json_body, json_error
+from readerstudy.reading.models import Reading
+from readerstudy.reading.policy import can_open_in_order, reading_for_reader_request, reading_is_locked
+from readerstudy.reading.selectors import reader_sessions_list, reading_neighbours, reading_next_unsubmitted
+from readerstudy.reading.services import (
+    AnswerInput,
+    ReadingLocked,
+    VisitReport,
+    answer_text_max_length,
+    answers_save,
+    mark_delete,
+    mark_save,
+    reading_open,
+    reading_position_save,
+    reading_submit,
+    reading_visit_record,
+)
+from readerstudy.studies.models import Question
+from readerstudy.studies.policy import READER, has_role
+
+_ZERO_UUID = uuid.UUID(int=0)
+
+
+@login_required
+def reader_sessions(request: HttpRequest) -> HttpResponse:
+    """The reader's sessions, with progress and the readings of each open session."""
+    if not has_role(request.user, READER):
+        raise PermissionDenied
+    sessions = list(reader_sessions_list(request.user))
+    for session in sessions:
+        session.window = session_window(session)
+        session.rows = [
+            {"reading": r, "can_open": can_open_in_order(r), "locked": reading_is_locked(r)}
+            for r in session.readings.all()
+        ]
+    return render(request, "readerstudy/reader_sessions.html", {"sessions": sessions})
+
+
+def _parse_answers(request: HttpRequest, questions: list[Question]) -> dict[Question, AnswerInput]:
+    def as_int(raw: str | None) -> int | None:
+        try:
+            return int(raw) if raw not in (None, "") else None
+        except ValueError:
+            return None
+
+    parsed = {}
+    for q in questions:
+        field = f"q-{q.key}"
+        if q.kind == Question.Kind.TEXT:
+            parsed[q] = AnswerInput(text=request.POST.get(field, ""))
+        elif q.kind == Question.Kind.FINDING:
+            raw_present = request.POST.get(f"{field}-present")
+            present = {"yes": True, "no": False}.get(raw_present or "")
+            value = as_int(request.POST.get(field)) if present else None
+            parsed[q] = AnswerInput(value=value, present=present)
+        else:
+            parsed[q] = AnswerInput(value=as_int(request.POST.get(field)))
+    return parsed
+
+
+def _after_submit(reading: Reading) -> HttpResponse:
+    upcoming = reading_next_unsubmitted(reading)
+    if upcoming is not None:
+        return redirect("readerstudy:reading_detail", public_id=upcoming.public_id)
+    return redirect("readerstudy:session_complete", public_id=reading.public_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
+    """The workstation for one reading; POST saves the answers and, with ``submit``, submits.
+
+    The workstation script autosaves through ``views.api``; the form POST is the submit
+    (and the no-script fallback).
+    """
+    reading = reading_for_reader_request(request, public_id, in_order=False)
+    if not can_open_in_order(reading):
+        upcoming = reading_next_unsubmitted(reading)
+        messages.info(request, "The readings of this session are read in order.")
+        return redirect("readerstudy:reading_detail", public_id=upcoming.public_id)
+    study = reading.session.participation.study
+    questions = list(study.questions.all())
+    if request.method == "POST":
+        was_submitted = reading.status == Reading.Status.SUBMITTED
+        try:
+            errors = answers_save(
+                reading=reading, answers=_parse_answers(request, questions), user=request.user
+            )
+        except ReadingLocked:
+            messages.info(request, "This reading was already submitted; nothing was changed.")
+            return _after_submit(reading)
+        for reason in errors.values():
+            messages.error(request, reason)
+        if "submit" in request.POST and not errors:
+            missing = reading_submit(reading=reading, user=request.user)
+            if missing:
+                for q in missing:
+                    messages.error(request, f"Please answer: {q.text}")
+            else:
+                verb = "updated" if was_submitted else "submitted"
+                messages.success(request, f"Reading {reading.position} {verb}.")
+                return _after_submit(reading)
+        elif not errors:
+            messages.success(request, "Saved.")
+        return redirect("readerstudy:reading_detail", public_id=reading.public_id)
+
+    reading = reading_open(reading=reading, user=request.user)
+    stored = {a.question_id: a for a in reading.answers.all()}
+    previous, following, total = reading_neighbours(reading)
+    done, _ = session_progress(reading.session)
+    items = [{"question": q, "answer": stored.get(q.pk)} for q in questions]
+    series = reading.series
+    editable = not reading_is_locked(reading)
+    location = series_location(reading, "readerstudy:wado_uri")
+    config = {
+        "reading": str(reading.public_id),
+        "editable": editable,
+        "submitted": reading.status == Reading.Status.SUBMITTED,
+        **location.config(),
+        "numSlices": series.num_slices,
+        "startSlice": reading.last_slice if reading.last_slice is not None else series.num_slices // 2,
+        "markScale": study.mark_scale,
+        "api": {
+            "state": reverse("readerstudy:api_reading_state", args=[reading.public_id]),
+            "answers": reverse("readerstudy:api_answer", args=[reading.public_id]),
+            "position": reverse("readerstudy:api_position", args=[reading.public_id]),
+            "marks": reverse("readerstudy:api_mark", args=[reading.public_id, _ZERO_UUID]).removesuffix(
+                str(_ZERO_UUID)
+            ),
+            "visits": reverse("readerstudy:api_visit", args=[reading.public_id, _ZERO_UUID]).removesuffix(
+                str(_ZERO_UUID)
+            ),
+        },
+        "previousUrl": reverse("readerstudy:reading_detail", args=[previous.public_id]) if previous else None,
+        "nextUrl": reverse("readerstudy:reading_detail", args=[following.public_id]) if following else None,
+        "viewerScript": static("readerstudy/build/viewer.js"),
+    }
+    return render(
+        request,
+        "readerstudy/reading_detail.html",
+        {
+            "reading": reading,
+            "session": reading.session,
+            "study": study,
+            "items": items,
+            "total": total,
+            "done": done,
+            "previous": previous,
+            "following": following,
+            "editable": editable,
+            "submitted": reading.status == Reading.Status.SUBMITTED,
+            "mark_scale": study.mark_scale,
+            "num_slices": series.num_slices,
+            "workstation_config": config,
+            "text_max_length": answer_text_max_length(),
+            "metadata_url": location.metadata_url,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def session_complete(request: HttpRequest, public_id) -> HttpResponse:
+    """The page after the last reading of a session: what was done and when the next session opens."""
+    reading = reading_for_reader_request(request, public_id)
+    session = reading.session
+    following = session.participation.sessions.filter(number__gt=session.number).order_by("number").first()
+    return render(
+        request,
+        "readerstudy/session_complete.html",
+        {
+            "session": session,
+            "total": session.readings.count(),
+            "done": session.readings.filter(status=Reading.Status.SUBMITTED).count(),
+            "next_session": following,
+            "next_window": session_window(following) if following else None,
+        },
+    )
+
+
+def _state(reading: Reading) -> dict:
+    return {
+        "status": reading.status,
+        "editable": not reading_is_locked(reading),
+        "last_slice": reading.last_slice,
+        "answers": {
+            a.question.key: {"value": a.value, "present": a.present, "text": a.text}
+            for a in reading.answers.select_related("question")
+        },
+        "marks": [
+            {
+                "client_id": str(m.client_id),
+                "slice": m.slice_index,
+                "x": m.x,
+                "y": m.y,
+                "rating": m.rating,
+                "label": m.label,
+            }
+            for m in reading.marks.order_by("created_at")
+        ],
+    }
+
+
+@login_required
+@require_GET
+def reading_state(request: HttpRequest, public_id) -> JsonResponse:
+    return JsonResponse(_state(reading_for_reader_request(request, public_id)))
+
+
+def _refusals_as_json(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """Answer a write's refusals as JSON errors: a service's with its status (``ServiceError``),
+    a value the view could not parse with 400."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ServiceError as exc:
+            return json_error(exc.message, status=exc.status)
+        except ValueError as exc:
+            return json_error(str(exc))
+
+    return wrapped
+
+
+@login_required
+@require_POST
+@_refusals_as_json
+def answer_put(request: HttpRequest, public_id) -> JsonResponse:
+    reading = reading_for_reader_request(request, public_id)
+    data = json_body(request)
+    try:
+        question = reading.session.participation.study.questions.get(key=data.get("question"))
+    except Question.DoesNotExist:
+        return json_error("Unknown question.")
+    value, present, text = data.get("value"), data.get("present"), data.get("text", "")
+    if (value is not None and not isinstance(value, int)) or isinstance(value, bool):
+        return json_error("value must be an integer or null.")
+    if present is not None and not isinstance(present, bool):
+        return json_error("present must be true, false or null.")
+    if not isinstance(text, str):
+        return json_error("text must be a string.")
+    errors = answers_save(
+        reading=reading,
+        answers={question: AnswerInput(value=value, present=present, text=text)},
+        user=request.user,
+    )
+    if errors:
+        return json_error(errors[question.key])
+    reading.refresh_from_db()
+    return JsonResponse(_state(reading))
+
+
+@login_required
+@require_http_methods(["PUT", "DELETE"])
+@_refusals_as_json
+def mark_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonResponse:
+    reading = reading_for_reader_request(request, public_id)
+    if request.method == "DELETE":
+        mark_delete(reading=reading, client_id=client_id, user=request.user)
+        return JsonResponse(_state(reading))
+    data = json_body(request)
+    numbers = {key: data.get(key) for key in ("slice", "x", "y", "rating")}
+    if not all(is_number(v) for v in numbers.values()):
+        return json_error("slice, x, y and rating must be numbers.")
+    if not (float(numbers["slice"]).is_integer() and float(numbers["rating"]).is_integer()):
+        return json_error("slice and rating must be whole numbers.")
+    label = data.get("label", "")
+    if not isinstance(label, str):
+        return json_error("label must be a string.")
+    mark_save(
+        reading=reading,
+        client_id=client_id,
+        slice_index=int(numbers["slice"]),
+        x=float(numbers["x"]),
+        y=float(numbers["y"]),
+        rating=int(numbers["rating"]),
+        label=label,
+        user=request.user,
+    )
+    reading.refresh_from_db()
+    return JsonResponse(_state(reading))
+
+
+@login_required
+@require_POST
+@_refusals_as_json
+def position_put(request: HttpRequest, public_id) -> JsonResponse:
+    reading = reading_for_reader_request(request, public_id)
+    slice_index = json_body(request).get("slice")
+    if not _whole(slice_index):
+        return json_error("slice must be an integer.")
+    reading_position_save(reading=reading, slice_index=slice_index)
+    return JsonResponse({"last_slice": slice_index})
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@login_required
+@require_http_methods(["PUT"])
+@_refusals_as_json
+def visit_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonResponse:
+    """Telemetry of one page visit (cumulative figures; repeating a report changes nothing)."""
+    reading = reading_for_reader_request(request, public_id)
+    data = json_body(request)
+    first_mark = data.get("first_mark_ms")
+    slices = data.get("slices", [])
+    if not (_whole(data.get("active_ms")) and _whole(data.get("window_changes", 0))):
+        return json_error("active_ms and window_changes must be whole numbers.")
+    if first_mark is not None and not _whole(first_mark):
+        return json_error("first_mark_ms must be a whole number or null.")
+    if not isinstance(slices, list) or not all(_whole(s) for s in slices):
+        return json_error("slices must be a list of slice numbers.")
+    visit = reading_visit_record(
+        reading=reading,
+        client_id=client_id,
+        report=VisitReport(
+            active_ms=data["active_ms"],
+            first_mark_ms=first_mark,
+            slices=slices,
+            window_changes=data.get("window_changes", 0),
+        ),
+    )
+    return JsonResponse({"active_ms": visit.active_ms, "slices": len(visit.slices)})

@@ -1,0 +1,363 @@
+"""Reads for the results: a study's database rows as a :class:`stats.study_record.StudyRecord`.
+
+Everything the analysis uses passes through :func:`study_record`: submitted readings
+only (a reading in progress or never opened is not a result), their answers and marks
+in patient coordinates, the reference's lesions and findings, objective measurements,
+image checksums and the provenance of the schedule and reference versions. The tables
+are then computed by ``stats`` alone (:func:`stats.study_tables.analyse_study`), from
+the platform or, identically, from the reproducibility bundle.
+
+Views check ``can_view_results`` (and the unblinding rule of
+``results.services``) before calling these.
+"""
+
+import json
+import platform
+from collections.abc import Iterable
+from datetime import datetime
+from importlib import metadata
+
+from django.db.models import Count
+
+from readerstudy.imaging.models import DicomInstance
+from readerstudy.measurements.selectors import fidelity_rows, measurement_rows
+from readerstudy.reading.models import Answer, LesionMark, Reading
+from readerstudy.reading.selectors import reading_telemetry
+from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
+from readerstudy.results.models import AnalysisRun
+from readerstudy.studies.models import Study
+from stats.matching import natural_key
+from stats.study_record import AnalysisSettings, StudyRecord, normalise
+
+#: The order in which a reference source is preferred as the truth of lesion detection.
+DETECTION_SOURCES = ("consensus", "simulation", "histopathology", "follow_up", "arthroscopy", "other")
+#: Packages whose versions a bundle records.
+SOFTWARE = ("django", "numpy", "scipy", "statsmodels", "scikit-image", "pydicom", "matplotlib", "torch")
+
+
+def detection_reference(reference_sets: Iterable[ReferenceSet]) -> ReferenceSet | None:
+    """The reference set whose lesions are the truth for marks: the first source in
+    :data:`DETECTION_SOURCES` that has lesions."""
+    with_lesions = [
+        s
+        for s in reference_sets
+        if ReferenceLesion.objects.filter(reference__reference_set=s, reference__kind="final").exists()
+    ]
+    with_lesions.sort(
+        key=lambda s: (DETECTION_SOURCES.index(s.source) if s.source in DETECTION_SOURCES else 99, -s.version)
+    )
+    return with_lesions[0] if with_lesions else None
+
+
+def _versions() -> dict[str, str]:
+    import sr_engine
+
+    versions = {"python": platform.python_version(), "sr_engine": sr_engine.__version__}
+    for name in SOFTWARE:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _schedule_provenance(study: Study) -> dict | None:
+    schedule = study.schedules.filter(status="active").first() or study.schedules.order_by("-version").first()
+    if schedule is None:
+        return None
+    return {
+        "version": schedule.version,
+        "status": schedule.status,
+        "kind": schedule.kind,
+        "seed": schedule.seed,
+        "activated_at": schedule.activated_at.isoformat() if schedule.activated_at else "",
+        "spec": schedule.spec,
+        "plan": schedule.plan,
+    }
+
+
+def study_analysis_settings(study: Study) -> AnalysisSettings:
+    """The study's analysis settings (its ``analysis_settings``, else the defaults)."""
+    return AnalysisSettings.from_dict(study.analysis_settings)
+
+
+def study_record(
+    study: Study, reference_sets: Iterable[ReferenceSet], run: AnalysisRun | None = None
+) -> StudyRecord:
+    """Everything the analysis of ``study`` needs, against the given reference versions.
+
+    Readers are the study's active participations (a deactivated reader's readings are
+    not results); only submitted readings count.
+    """
+    reference_sets = list(reference_sets)
+    detection = detection_reference(reference_sets)
+    submitted = Reading.objects.filter(
+        session__participation__study=study,
+        session__participation__active=True,
+        status=Reading.Status.SUBMITTED,
+    ).select_related("session__participation", "series__case", "series__condition")
+
+    def key(reading: Reading) -> dict[str, str]:
+        return {
+            "condition": reading.series.condition.label,
+            "reader": reading.session.participation.code,
+            "case": reading.series.case.code,
+        }
+
+    readings = sorted(
+        (
+            {
+                **key(r),
+                "session": r.session.number,
+                "position": r.position,
+                "submitted_at": r.submitted_at.isoformat() if r.submitted_at else "",
+            }
+            for r in submitted
+        ),
+        key=lambda row: (natural_key(row["reader"]), row["session"], row["position"]),
+    )
+    answers = [
+        {**key(a.reading), "question": a.question.key, "value": a.value, "present": a.present, "text": a.text}
+        for a in Answer.objects.filter(reading__in=submitted).select_related(
+            "question",
+            "reading__session__participation",
+            "reading__series__case",
+            "reading__series__condition",
+        )
+    ]
+    answers.sort(
+        key=lambda r: (natural_key(r["reader"]), r["condition"], natural_key(r["case"]), r["question"])
+    )
+    marks = [
+        {
+            **key(m.reading),
+            "mark": str(m.client_id),
+            "slice": m.slice_index,
+            "x_mm": m.patient_x,
+            "y_mm": m.patient_y,
+            "z_mm": m.patient_z,
+            "rating": float(m.rating),
+        }
+        for m in LesionMark.objects.filter(reading__in=submitted).select_related(
+            "reading__session__participation", "reading__series__case", "reading__series__condition"
+        )
+    ]
+    marks.sort(key=lambda r: (natural_key(r["reader"]), r["condition"], natural_key(r["case"]), r["mark"]))
+
+    finals = ReferenceStandard.objects.filter(reference_set__in=reference_sets, kind="final").select_related(
+        "case", "reference_set"
+    )
+    abnormal = {
+        f.case.code: f.is_abnormal for f in finals if detection and f.reference_set_id == detection.pk
+    }
+    lesions = []
+    if detection is not None:
+        for lesion in ReferenceLesion.objects.filter(
+            reference__reference_set=detection, reference__kind="final"
+        ).select_related("reference__case"):
+            lesions.append(
+                {
+                    "case": lesion.reference.case.code,
+                    "lesion": lesion.label,
+                    "x_mm": lesion.x_mm,
+                    "y_mm": lesion.y_mm,
+                    "z_mm": lesion.z_mm,
+                    "size_mm": lesion.size_mm,
+                    "weight": lesion.weight,
+                    "type": lesion.lesion_type,
+                }
+            )
+    lesions.sort(key=lambda r: (natural_key(r["case"]), natural_key(r["lesion"])))
+    findings = [
+        {
+            "reference": f.reference.reference_set.name,
+            "case": f.reference.case.code,
+            "finding": f.key,
+            "present": f.present,
+            "grade": f.grade,
+        }
+        for f in ReferenceFinding.objects.filter(reference__in=finals).select_related(
+            "reference__case", "reference__reference_set"
+        )
+    ]
+    findings.sort(key=lambda r: (r["reference"], r["finding"], natural_key(r["case"])))
+    images = [
+        {
+            "case": i.series.case.code,
+            "condition": i.series.condition.label,
+            "slice": i.slice_index,
+            "sha256": i.sha256,
+        }
+        for i in DicomInstance.objects.filter(series__case__study=study).select_related(
+            "series__case", "series__condition"
+        )
+    ]
+    images.sort(key=lambda r: (natural_key(r["case"]), r["condition"], r["slice"]))
+
+    record = StudyRecord(
+        study={
+            "name": study.name,
+            "slug": study.slug,
+            "description": study.description,
+            "status": study.status,
+            "washout_days": study.washout_days,
+            "mark_scale": study.mark_scale,
+        },
+        settings=study_analysis_settings(study),
+        provenance={
+            "analysis_run": None
+            if run is None
+            else {
+                "id": run.pk,
+                "kind": run.kind,
+                "created_at": run.created_at.isoformat(),
+                "requested_by": run.requested_by.get_username(),
+                "interim": run.interim,
+                "reason": run.reason,
+            },
+            "schedule": _schedule_provenance(study),
+            "reference_sets": [
+                {
+                    "name": s.name,
+                    "status": s.status,
+                    "locked_at": s.locked_at.isoformat() if s.locked_at else "",
+                    "used_for_detection": detection is not None and s.pk == detection.pk,
+                }
+                for s in reference_sets
+            ],
+            "software": _versions(),
+        },
+        conditions=[{"condition": c.label, "order": c.order} for c in study.conditions.all()],
+        readers=sorted(
+            ({"reader": p.code} for p in study.participations.filter(active=True)),
+            key=lambda r: natural_key(r["reader"]),
+        ),
+        cases=sorted(
+            ({"case": c.code, "abnormal": abnormal.get(c.code)} for c in study.cases.all()),
+            key=lambda r: natural_key(r["case"]),
+        ),
+        questions=[
+            {"question": q.key, "kind": q.kind, "text": q.text, "scale": json.dumps(q.scale)}
+            for q in study.questions.all()
+        ],
+        readings=readings,
+        answers=answers,
+        marks=marks,
+        lesions=lesions,
+        findings=findings,
+        measurements=measurement_rows(study),
+        fidelity=fidelity_rows(study),
+        images=images,
+    )
+    return normalise(record)
+
+
+#: The columns that say which reading a row of a results table belongs to (unblinded).
+READING_KEY_COLUMNS = ["study", "reader", "session", "position", "case", "condition"]
+
+
+def _reading_key(study: Study, reading: Reading) -> dict[str, object]:
+    """The READING_KEY_COLUMNS of a reading (needs its participation, case and condition)."""
+    return {
+        "study": study.slug,
+        "reader": reading.session.participation.code,
+        "session": reading.session.number,
+        "position": reading.position,
+        "case": reading.series.case.code,
+        "condition": reading.series.condition.label,
+    }
+
+
+def _isoformat(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+RESULT_COLUMNS = [
+    *READING_KEY_COLUMNS,
+    "question",
+    "value",
+    "present",
+    "text",
+    "reading_status",
+    "submitted_at",
+]
+
+
+def study_answer_rows(study: Study) -> list[dict[str, object]]:
+    """One row per answer, unblinded (condition labels): the statistician's long table."""
+    answers = (
+        Answer.objects.filter(reading__session__participation__study=study)
+        .select_related(
+            "question",
+            "reading__session__participation",
+            "reading__series__case",
+            "reading__series__condition",
+        )
+        .order_by(
+            "reading__session__participation__code",
+            "reading__session__number",
+            "reading__position",
+            "question__order",
+        )
+    )
+    rows = []
+    for answer in answers:
+        reading = answer.reading
+        rows.append(
+            {
+                **_reading_key(study, reading),
+                "question": answer.question.key,
+                "value": "" if answer.value is None else answer.value,
+                "present": "" if answer.present is None else int(answer.present),
+                "text": answer.text,
+                "reading_status": reading.status,
+                "submitted_at": _isoformat(reading.submitted_at),
+            }
+        )
+    return rows
+
+
+READING_COLUMNS = [
+    *READING_KEY_COLUMNS,
+    "reading_status",
+    "opened_at",
+    "submitted_at",
+    "marks",
+    "visits",
+    "active_seconds",
+    "time_to_first_mark_seconds",
+    "slices_visited",
+    "window_changes",
+]
+
+
+def study_reading_rows(study: Study) -> list[dict[str, object]]:
+    """One row per reading, unblinded, with its marks count and telemetry (statisticians)."""
+    readings = (
+        Reading.objects.filter(session__participation__study=study)
+        .select_related("session__participation", "series__case", "series__condition")
+        .annotate(n_marks=Count("marks", distinct=True))
+        .prefetch_related("visits")
+        .order_by("session__participation__code", "session__number", "position")
+    )
+    rows = []
+    for reading in readings:
+        visits = sorted(reading.visits.all(), key=lambda v: (v.started_at, v.pk))
+        telemetry = reading_telemetry(reading, visits)
+        rows.append(
+            {
+                **_reading_key(study, reading),
+                "reading_status": reading.status,
+                "opened_at": _isoformat(reading.opened_at),
+                "submitted_at": _isoformat(reading.submitted_at),
+                "marks": reading.n_marks,
+                "visits": telemetry.visits,
+                "active_seconds": round(telemetry.active_seconds, 3),
+                "time_to_first_mark_seconds": ""
+                if telemetry.time_to_first_mark_seconds is None
+                else round(telemetry.time_to_first_mark_seconds, 3),
+                "slices_visited": telemetry.slices_visited,
+                "window_changes": telemetry.window_changes,
+            }
+        )
+    return rows

@@ -1,1 +1,0 @@
-"""Writes: every change to the data goes through a function here named ``<entity>_<action>``."""

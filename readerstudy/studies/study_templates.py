@@ -1,0 +1,210 @@
+"""The catalogue of study templates a coordinator starts a new study from.
+
+Plain data (no database access): each template names its conditions (arms), its
+questions with their scales, and the confidence scale of lesion marks (empty when the
+design has no lesion marking). ``studies.services.study_create_from_template`` turns a
+template into a draft study; everything can be edited afterwards while the study is a
+draft.
+
+Question kinds are the values of ``Question.Kind`` (``likert``, ``finding``, ``text``);
+a scale is a tuple of ``(value, label)`` points with increasing values.
+"""
+
+from dataclasses import dataclass, field
+
+LIKERT = "likert"
+FINDING = "finding"
+TEXT = "text"
+Scale = tuple[tuple[int, str], ...]
+
+
+def _points(*labels: str) -> Scale:
+    """A scale numbered 1, 2, 3, ... with the given labels."""
+    return tuple(enumerate(labels, start=1))
+
+
+def scale_as_json(scale: Scale) -> list[dict[str, object]]:
+    """The scale as stored on ``Question.scale`` / ``Study.mark_scale``."""
+    return [{"value": value, "label": label} for value, label in scale]
+
+
+# --- Scales shared by the templates --------------------------------------------------------------
+
+
+#: 5-point overall image quality.
+QUALITY_5 = _points("non-diagnostic", "poor", "fair", "good", "excellent")
+#: Confidence that a finding or a marked lesion is present (1 possibly ... 4 definitely).
+CONFIDENCE_4 = _points("possibly", "probably", "likely", "definitely")
+#: 5-point noise scale (higher is better).
+NOISE_5 = _points("severe, non-diagnostic", "marked", "moderate", "mild", "minimal or none")
+#: 5-point visibility of an anatomical structure.
+VISIBILITY_5 = _points(
+    "not visible", "poorly visible", "adequately visible", "well visible", "excellently visible"
+)
+
+
+#: 4-point scales (higher is better).
+NOISE_4 = _points("severe", "moderate", "mild", "minimal")
+SHARPNESS_4 = _points("blurred", "moderately sharp", "sharp", "very sharp")
+CONTRAST_4 = _points("poor", "moderate", "good", "excellent")
+ARTEFACTS_4 = _points("severe", "moderate", "mild", "none")
+#: 5-point scales for the image-quality-only template (higher is better).
+SHARPNESS_5 = _points("severely blurred", "blurred", "acceptable", "sharp", "very sharp")
+ARTEFACTS_5 = _points("severe, non-diagnostic", "marked", "moderate", "mild", "none")
+CONFIDENCE_5 = _points("very low", "low", "moderate", "high", "very high")
+
+
+@dataclass(frozen=True)
+class ConditionTemplate:
+    """An arm of the study: its true label (coordinators only) and a description."""
+
+    label: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class QuestionTemplate:
+    """A question readers answer for every reading."""
+
+    key: str
+    text: str
+    kind: str
+    scale: Scale = ()
+    help_text: str = ""
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class StudyTemplate:
+    """A study design: conditions in order, questions in order, and the lesion-mark scale."""
+
+    key: str
+    title: str
+    description: str
+    conditions: tuple[ConditionTemplate, ...]
+    questions: tuple[QuestionTemplate, ...]
+    mark_scale: Scale = field(default=())
+
+    @property
+    def has_lesion_marks(self) -> bool:
+        return bool(self.mark_scale)
+
+    @property
+    def condition_labels(self) -> list[str]:
+        return [condition.label for condition in self.conditions]
+
+
+COMMENT = QuestionTemplate(key="comment", text="Comment", kind=TEXT, required=False)
+
+
+def _visibility(key: str, structure: str) -> QuestionTemplate:
+    return QuestionTemplate(
+        key=f"visibility_{key}", text=f"Visibility of the {structure}", kind=LIKERT, scale=VISIBILITY_5
+    )
+
+
+def _finding(key: str, text: str, help_text: str = "") -> QuestionTemplate:
+    return QuestionTemplate(key=key, text=text, kind=FINDING, scale=CONFIDENCE_4, help_text=help_text)
+
+
+KNEE_3ARM = StudyTemplate(
+    key="knee-3arm",
+    title="Knee MRI: LR vs SR vs HR (image quality and pathology)",
+    description=(
+        "Follows the published design of a 3-arm LR/SR/HR reader study of knee MRI: each case is "
+        "read as a low-resolution acquisition (LR), its super-resolution reconstruction (SR) and "
+        "the high-resolution acquisition (HR). Readers grade image quality on Likert items (overall "
+        "quality, noise and the visibility of menisci, cruciate ligaments, cartilage and bone "
+        "marrow) and report pathology per structure (medial and lateral meniscal tear, ACL tear, "
+        "cartilage lesion, bone marrow oedema) as present or absent with a confidence; the findings "
+        "are compared against arthroscopy as the reference standard. No lesion marks."
+    ),
+    conditions=(
+        ConditionTemplate("LR", "Low-resolution (accelerated) acquisition"),
+        ConditionTemplate("SR", "Super-resolution reconstruction of the low-resolution acquisition"),
+        ConditionTemplate("HR", "High-resolution (standard) acquisition"),
+    ),
+    questions=(
+        QuestionTemplate(key="overall_quality", text="Overall image quality", kind=LIKERT, scale=QUALITY_5),
+        QuestionTemplate(key="noise", text="Image noise", kind=LIKERT, scale=NOISE_5),
+        _visibility("menisci", "menisci"),
+        _visibility("cruciate_ligaments", "cruciate ligaments"),
+        _visibility("cartilage", "articular cartilage"),
+        _visibility("bone_marrow", "bone marrow"),
+        _finding("meniscal_tear_medial", "Medial meniscal tear"),
+        _finding("meniscal_tear_lateral", "Lateral meniscal tear"),
+        _finding("acl_tear", "Anterior cruciate ligament (ACL) tear", "Partial or complete tear."),
+        _finding("cartilage_lesion", "Cartilage lesion", "Any focal cartilage defect in any compartment."),
+        _finding("bone_marrow_oedema", "Bone marrow oedema"),
+        COMMENT,
+    ),
+)
+
+
+BRAIN_METS_FROC = StudyTemplate(
+    key="brain-mets-froc",
+    title="Brain metastases: LR vs SR, lesion marks (FROC)",
+    description=(
+        "Follows the published design of a 2-arm brain-metastasis reader study: each case is read "
+        "as the standard low-resolution acquisition (LR) and its super-resolution reconstruction "
+        "(SR). Readers mark every suspected metastasis with a 4-point confidence (1 possibly to 4 "
+        "definitely), analysed per lesion as FROC data with JAFROC, say whether at least one "
+        "metastasis is present, and grade image quality on a 5-point overall scale and 4-point "
+        "scales for noise, sharpness, contrast and artefacts."
+    ),
+    conditions=(
+        ConditionTemplate("LR", "Standard (low-resolution) acquisition"),
+        ConditionTemplate("SR", "Super-resolution reconstruction of the standard acquisition"),
+    ),
+    questions=(
+        QuestionTemplate(key="overall_quality", text="Overall image quality", kind=LIKERT, scale=QUALITY_5),
+        QuestionTemplate(key="noise", text="Image noise", kind=LIKERT, scale=NOISE_4),
+        QuestionTemplate(
+            key="sharpness", text="Sharpness of grey-white matter borders", kind=LIKERT, scale=SHARPNESS_4
+        ),
+        QuestionTemplate(key="contrast", text="Lesion-to-background contrast", kind=LIKERT, scale=CONTRAST_4),
+        QuestionTemplate(key="artefacts", text="Artefacts", kind=LIKERT, scale=ARTEFACTS_4),
+        _finding(
+            "metastasis_present",
+            "At least one metastasis present",
+            "Mark each suspected metastasis on the image as well.",
+        ),
+        COMMENT,
+    ),
+    mark_scale=CONFIDENCE_4,
+)
+
+
+IMAGE_QUALITY = StudyTemplate(
+    key="image-quality",
+    title="Image quality only: two conditions",
+    description=(
+        "Image-quality-only study: each case is read under two conditions (standard and "
+        "super-resolution) and graded on Likert items (overall quality, noise, sharpness, artefacts "
+        "and diagnostic confidence). No findings and no lesion marks."
+    ),
+    conditions=(
+        ConditionTemplate("Standard", "Standard acquisition"),
+        ConditionTemplate("SR", "Super-resolution reconstruction"),
+    ),
+    questions=(
+        QuestionTemplate(key="overall_quality", text="Overall image quality", kind=LIKERT, scale=QUALITY_5),
+        QuestionTemplate(key="noise", text="Image noise", kind=LIKERT, scale=NOISE_5),
+        QuestionTemplate(key="sharpness", text="Image sharpness", kind=LIKERT, scale=SHARPNESS_5),
+        QuestionTemplate(key="artefacts", text="Artefacts", kind=LIKERT, scale=ARTEFACTS_5),
+        QuestionTemplate(
+            key="diagnostic_confidence", text="Diagnostic confidence", kind=LIKERT, scale=CONFIDENCE_5
+        ),
+    ),
+)
+
+
+#: Every template, in the order the "New study" page lists them.
+STUDY_TEMPLATES: dict[str, StudyTemplate] = {
+    template.key: template for template in (KNEE_3ARM, BRAIN_METS_FROC, IMAGE_QUALITY)
+}
+
+
+def study_template_get(key: str) -> StudyTemplate | None:
+    """The template with this key, or None."""
+    return STUDY_TEMPLATES.get(key)

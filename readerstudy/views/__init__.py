@@ -1,1 +1,0 @@
-"""Thin views: check permission, call a selector or service, render."""

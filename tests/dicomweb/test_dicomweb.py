@@ -1,0 +1,235 @@
+"""DICOMweb for readers: authorised per request, and blind.
+
+The blinding test fetches everything a reader's browser receives for a case read under
+two conditions (HTML, PNG, DICOM JSON, DICOM files and frames) and checks that no
+condition label or description, patient identifier, case code or stored/original UID
+appears in any of it, and that the two conditions share no UID.
+"""
+
+import gzip
+import io
+import json
+import re
+from datetime import timedelta
+
+import pydicom
+import pytest
+from django.core.files.storage import default_storage
+from django.urls import reverse
+from django.utils import timezone
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from readerstudy.imaging import blinding
+from readerstudy.imaging.dicom_import import dicom_import
+from readerstudy.imaging.models import SourceIdentity
+from tests import dicom_files
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+DESCRIPTIONS = {"HR-secret-label": "T1 MPRAGE 1mm ORIGINAL", "SR-secret-label": "T1 SR-net v2 DERIVED"}
+
+
+@pytest.fixture
+def two_conditions(tmp_path, study):
+    """One case imported under two conditions; one reader reads each in its own session.
+
+    Session 1 was completed longer ago than the washout, so session 2 is open as well.
+    """
+    conditions = [f.ConditionFactory(study=study, label=label) for label in DESCRIPTIONS]
+    for condition in conditions:
+        dicom_files.write_series(
+            tmp_path / condition.label,
+            slices=4,
+            rows=16,
+            columns=16,
+            description=DESCRIPTIONS[condition.label],
+        )
+    report = dicom_import(
+        study=study,
+        source=tmp_path,
+        manifest=[{"case": "KNEE-CASE-0042", "condition": c.label, "folder": c.label} for c in conditions],
+    )
+    assert report.ok, report.summary()
+    participation = f.ReaderParticipationFactory(study=study, user__username="blindreader")
+    readings = []
+    for number, condition in enumerate(conditions, start=1):
+        completed = timezone.now() - timedelta(days=study.washout_days + 1) if number == 1 else None
+        session = f.ReadingSessionFactory(participation=participation, number=number, completed_at=completed)
+        readings.append(f.ReadingFactory(session=session, series=condition.series.get(), position=1))
+    return participation.user, readings
+
+
+def root(reading):
+    return f"/dicomweb/r/{reading.public_id}"
+
+
+def series_url(reading):
+    study_uid = blinding.reading_uid(reading, reading.series.study_instance_uid)
+    series_uid = blinding.reading_uid(reading, reading.series.series_instance_uid)
+    return f"{root(reading)}/studies/{study_uid}/series/{series_uid}"
+
+
+def multipart_parts(response) -> list[bytes]:
+    boundary = re.search(r"boundary=([^;]+)", response["Content-Type"]).group(1).encode()
+    chunks = response.content.split(b"--" + boundary)
+    return [chunk.split(b"\r\n\r\n", 1)[1].removesuffix(b"\r\n") for chunk in chunks[1:-1]]
+
+
+def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydicom.Dataset]]:
+    bodies, datasets = [], []
+    page = client.get(reverse("readerstudy:reading_detail", args=[reading.public_id]))
+    assert page.status_code == 200
+    bodies.append(page.content)
+    bodies.append(client.get(reverse("readerstudy:reader_sessions")).content)
+    state = client.get(reverse("readerstudy:api_reading_state", args=[reading.public_id]))
+    assert state.status_code == 200
+    bodies.append(state.content)
+    html = page.content.decode()
+    assert blinding.reading_uid(reading, reading.series.series_instance_uid) in html
+    qido = client.get(series_url(reading) + "/instances")
+    assert qido.status_code == 200 and qido["Content-Type"] == "application/dicom+json"
+    bodies.append(qido.content)
+    metadata = client.get(series_url(reading) + "/metadata")
+    assert metadata.status_code == 200
+    bodies.append(metadata.content)
+    study_uid = blinding.reading_uid(reading, reading.series.study_instance_uid)
+    series_uid = blinding.reading_uid(reading, reading.series.series_instance_uid)
+    for entry in qido.json():
+        sop_uid = entry["00080018"]["Value"][0]
+        wado_rs = client.get(f"{series_url(reading)}/instances/{sop_uid}")
+        assert wado_rs.status_code == 200
+        [part] = multipart_parts(wado_rs)
+        datasets.append(pydicom.dcmread(io.BytesIO(part)))
+        bodies.append(part)
+        frame = client.get(f"{series_url(reading)}/instances/{sop_uid}/frames/1")
+        assert frame.status_code == 200
+        bodies.append(multipart_parts(frame)[0])
+        uri = client.get(
+            f"{root(reading)}/wado",
+            {"requestType": "WADO", "studyUID": study_uid, "seriesUID": series_uid, "objectUID": sop_uid},
+        )
+        assert uri.status_code == 200 and uri["Content-Type"] == "application/dicom"
+        assert uri.content == part
+        bodies.append(uri.content)
+    return bodies, datasets
+
+
+def test_a_reader_receives_nothing_that_unblinds(client, study, two_conditions):
+    user, readings = two_conditions
+    client.force_login(user)
+    secrets = [
+        *DESCRIPTIONS,
+        *DESCRIPTIONS.values(),
+        dicom_files.PATIENT_NAME,
+        dicom_files.PATIENT_ID,
+        dicom_files.INSTITUTION,
+        dicom_files.ACCESSION,
+        dicom_files.PRIVATE_VALUE,
+        "KNEE-CASE-0042",
+        *(c.code for c in study.conditions.all()),
+    ]
+    for source in SourceIdentity.objects.filter(series__case__study=study):
+        secrets += [source.study_instance_uid, source.series_instance_uid]
+    uids_seen = []
+    for reading in readings:
+        series = reading.series
+        secrets += [series.study_instance_uid, series.series_instance_uid]
+        secrets += list(series.instances.values_list("sop_instance_uid", flat=True))
+        bodies, datasets = everything_the_browser_gets(client, reading)
+        for body in bodies:
+            for secret in secrets:
+                assert secret.encode() not in body, f"{secret!r} reached the reader"
+        for ds in datasets:
+            assert "SeriesDescription" not in ds and "Manufacturer" not in ds
+            assert list(ds.ImageType) == ["ORIGINAL", "PRIMARY"]
+            assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+            assert ds.pixel_array.shape == (16, 16)
+        uids_seen.append(
+            {
+                uid
+                for ds in datasets
+                for uid in (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID)
+            }
+            | {ds.SOPInstanceUID for ds in datasets}
+            | {str(ds.PatientID) for ds in datasets}
+        )
+    assert not uids_seen[0] & uids_seen[1], "two conditions of one case can be linked"
+
+
+def test_dicomweb_is_authorised_per_request(client, study, coordinator, statistician, two_conditions):
+    user, (first, second) = two_conditions
+    url = series_url(first) + "/instances"
+    other = f.ReaderParticipationFactory(study=study, user__username="other-reader").user
+    for outsider in (other, coordinator, statistician):
+        client.force_login(outsider)
+        assert client.get(url).status_code == 404
+        assert client.get(series_url(first) + "/metadata").status_code == 404
+    client.force_login(user)
+    assert client.get(url).status_code == 200
+    # Another reading's UIDs do not open this reading's root.
+    assert client.get(f"{root(first)}/studies/x/series/y/instances").status_code == 404
+    session = second.session
+    session.opens_at = timezone.now() + timedelta(days=7)
+    session.save()
+    assert client.get(series_url(second) + "/instances").status_code == 403
+    client.logout()
+    assert client.get(url).status_code == 302
+
+
+def test_bad_wado_requests_are_refused(client, two_conditions):
+    user, (reading, _) = two_conditions
+    client.force_login(user)
+    assert client.get(f"{root(reading)}/wado", {"requestType": "NOPE"}).status_code == 400
+    assert (
+        client.get(f"{root(reading)}/wado", {"requestType": "WADO", "contentType": "image/jpeg"}).status_code
+        == 406
+    )
+    sop = client.get(series_url(reading) + "/instances").json()[0]["00080018"]["Value"][0]
+    assert client.get(f"{series_url(reading)}/instances/{sop}/frames/2").status_code == 404
+    assert client.get(f"{series_url(reading)}/instances/1.2.3").status_code == 404
+
+
+def test_series_metadata_is_every_header_blinded_for_the_reading(client, two_conditions):
+    """The stored, reading-independent metadata plus the per-reading remap equals blinding each header."""
+    user, readings = two_conditions
+    # Give one stored header nested UIDs and a nested patient name, as real files have.
+    stored = readings[0].series.instances.order_by("slice_index").first()
+    with stored.file.open("rb") as handle:
+        ds = pydicom.dcmread(handle)
+    reference, patient = Dataset(), Dataset()
+    reference.ReferencedSOPClassUID = pydicom.uid.MRImageStorage
+    reference.ReferencedSOPInstanceUID = "2.25.123456789"
+    patient.PatientName = "Nested^Name"
+    patient.PatientID = "NESTED-ID"
+    ds.ReferencedInstanceSequence = Sequence([reference])
+    ds.SourcePatientGroupIdentificationSequence = Sequence([patient])
+    with default_storage.open(stored.file.name, "wb") as handle:
+        ds.save_as(handle, enforce_file_format=True)
+    default_storage.delete(blinding.series_metadata_path(readings[0].series))
+
+    client.force_login(user)
+    for reading in readings:
+        served = client.get(series_url(reading) + "/metadata").json()
+        expected = []
+        for instance in reading.series.instances.order_by("slice_index"):
+            with instance.file.open("rb") as handle:
+                header = pydicom.dcmread(handle, stop_before_pixels=True)
+            expected.append(blinding.blind_dataset(header, reading).to_json_dict())
+        assert served == expected
+        assert default_storage.exists(blinding.series_metadata_path(reading.series))
+    nested = client.get(series_url(readings[0]) + "/metadata").json()[0]
+    uid = nested["0008114A"]["Value"][0]["00081155"]["Value"][0]
+    assert uid == blinding.reading_uid(readings[0], "2.25.123456789")
+    assert nested["00100026"]["Value"][0]["00100010"]["Value"] == [
+        {"Alphabetic": blinding.reading_pseudonym(readings[0])}
+    ]
+
+
+def test_series_metadata_is_gzipped_for_clients_that_accept_it(client, two_conditions):
+    user, (reading, _) = two_conditions
+    client.force_login(user)
+    plain = client.get(series_url(reading) + "/metadata")
+    zipped = client.get(series_url(reading) + "/metadata", HTTP_ACCEPT_ENCODING="gzip")
+    assert zipped["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(zipped.content)) == plain.json()
