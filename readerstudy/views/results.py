@@ -15,9 +15,10 @@ from django.views.decorators.http import require_http_methods
 
 from stats.dataset import DatasetError
 from stats.fom import FROC_FOMS
-from stats.plots import fom_per_reader_svg, likert_bars_svg, operating_curves_svg
+from stats.plots import fom_per_reader_svg, likert_plots_svg, operating_curves_svg
 from stats.study_record import AnalysisSettings
-from stats.study_tables import StudyAnalysis, Table, display
+from stats.study_tables import PREVIEW_ROWS, SECTIONS, StudyAnalysis
+from stats.tables import Table, display
 
 from .. import roles
 from ..services.analysis import (
@@ -37,29 +38,6 @@ from ..services.results import (
 )
 from .studies import analysis_run_download, study_for_request
 
-#: The page's sections and the tables in each, in order; tables a study lacks are skipped.
-SECTIONS = (
-    ("design", "Design", ("design",)),
-    ("jafroc", "Lesion detection: JAFROC", ("jafroc_fom", "jafroc_conditions", "jafroc_tests")),
-    ("roc", "Case-level ROC", ("roc_auc", "roc_auc_tests", "roc_mrmc")),
-    (
-        "lesions",
-        "Sensitivity, specificity and false positives",
-        ("sensitivity", "sensitivity_tests", "case_detection", "false_positives", "false_positive_tests"),
-    ),
-    ("likert", "Likert items", ("likert_distribution", "likert_tests", "likert_agreement")),
-    ("diagnostic", "Against the external reference", ("diagnostic", "diagnostic_tests")),
-    (
-        "measurements",
-        "Objective image quality",
-        ("measurements", "measurement_tests", "fidelity", "fidelity_tests"),
-    ),
-    ("matches", "Marks matched to lesions", ("lesion_matches",)),
-)
-
-#: Tables too long to show whole; the page shows their first rows and links the CSV.
-PREVIEW_ROWS = {"lesion_matches": 25}
-
 
 def _compute(request: HttpRequest, slug: str, kind: str) -> tuple[Results | None, HttpResponse | None]:
     study = study_for_request(request, slug, allowed=roles.can_view_results)
@@ -78,9 +56,7 @@ def _shown(table: Table) -> dict:
     rows = table.rows if limit is None else table.rows[:limit]
     return {
         "table": table,
-        "rows": [
-            [display(value, column) for value, column in zip(row, table.columns, strict=True)] for row in rows
-        ],
+        "rows": [[display(row[column], column) for column in table.columns] for row in rows],
         "truncated": limit is not None and len(table.rows) > limit,
     }
 
@@ -91,25 +67,9 @@ def _safe_svg(svg: str) -> str:
     return mark_safe(svg)  # noqa: S308
 
 
-def _likert_plots(analysis: StudyAnalysis) -> list:
-    table = analysis.tables.get("likert_distribution")
-    if table is None:
-        return []
-    plots, questions = [], {}
-    for row in table.as_dicts():
-        if row["reader"] == "All":
-            questions.setdefault(row["question"], []).append(row)
-    for question, rows in questions.items():
-        points = [int(p) for p in rows[0]["scale_points"].split("/")]
-        counts = [[int(c) for c in row["counts"].split("/")] for row in rows]
-        svg = likert_bars_svg(question, [r["condition"] for r in rows], points, counts)
-        plots.append(_safe_svg(svg))
-    return plots
-
-
 def _plots(analysis: StudyAnalysis) -> dict:
     """Server-rendered SVG plots (matplotlib escapes the text it writes)."""
-    plots = {"likert": _likert_plots(analysis)}
+    plots = {"likert": [_safe_svg(svg) for svg in likert_plots_svg(analysis.likert)]}
     if analysis.froc is not None and analysis.froc.k1 >= 1 and analysis.froc.k2 >= 1:
         plots["curves"] = _safe_svg(operating_curves_svg(analysis.froc, analysis.roc))
     if analysis.mrmc is not None:
@@ -120,10 +80,10 @@ def _plots(analysis: StudyAnalysis) -> dict:
 def _context(results: Results) -> dict:
     analysis = results.analysis
     sections = []
-    for key, title, names in SECTIONS:
-        tables = [_shown(analysis.tables[name]) for name in names if name in analysis.tables]
+    for section in SECTIONS:
+        tables = [_shown(analysis.tables[name]) for name in section.tables if name in analysis.tables]
         if tables:
-            sections.append({"key": key, "title": title, "tables": tables})
+            sections.append({"key": section.key, "title": section.title, "tables": tables})
     return {
         "study": results.run.study,
         "run": results.run,

@@ -11,9 +11,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from stats.spreadsheet import spreadsheet_safe
+from stats.study_export import answers_csv
 
 from .. import roles, selectors
-from ..models import Study
+from ..models import AnalysisRun, Study
+from ..selectors_results import study_record
 from ..services.analysis import (
     ResultsBlinded,
     analysis_blockers,
@@ -39,6 +41,16 @@ def _csv_response(filename: str, columns: list[str], rows: list[dict[str, object
     writer.writeheader()
     writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
     return response
+
+
+def _answers_response(filename: str, study: Study, run: AnalysisRun) -> HttpResponse:
+    """Every answer of the submitted readings, from the study record the analyses read."""
+    record = study_record(study, run.reference_sets.all(), run)
+    return HttpResponse(answers_csv(record), content_type="text/csv; charset=utf-8")
+
+
+def _readings_response(filename: str, study: Study, run: AnalysisRun) -> HttpResponse:
+    return _csv_response(filename, selectors.READING_COLUMNS, selectors.study_reading_rows(study))
 
 
 def analysis_run_download(response: HttpResponse, run, filename: str) -> HttpResponse:
@@ -96,10 +108,10 @@ def study_identities(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-#: The unblinded downloads: kind -> (file name suffix, columns, rows of a study).
+#: The unblinded downloads: kind -> (file name suffix, the response for a study's analysis run).
 RESULT_DOWNLOADS = {
-    "answers.csv": ("answers", selectors.RESULT_COLUMNS, selectors.study_answer_rows),
-    "readings.csv": ("readings", selectors.READING_COLUMNS, selectors.study_reading_rows),
+    "answers.csv": ("answers", _answers_response),
+    "readings.csv": ("readings", _readings_response),
 }
 
 
@@ -118,15 +130,16 @@ def _result_download(request: HttpRequest, slug: str, kind: str) -> HttpResponse
     except ResultsBlinded as blinded:
         messages.error(request, f"Results are still blinded. {blinded}")
         return redirect("readerstudy:study_results", slug=study.slug)
-    suffix, columns, rows = RESULT_DOWNLOADS[kind]
+    suffix, response = RESULT_DOWNLOADS[kind]
     filename = analysis_run_filename(run, suffix, "csv")
-    return analysis_run_download(_csv_response(filename, columns, rows(study)), run, filename)
+    return analysis_run_download(response(filename, study, run), run, filename)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def study_results_csv(request: HttpRequest, slug: str) -> HttpResponse:
-    """Every answer as one row of a long CSV table, with condition labels (statisticians only)."""
+    """Every answer of the submitted readings as one row of a long CSV table, with condition
+    labels (statisticians only)."""
     return _result_download(request, slug, "answers.csv")
 
 
