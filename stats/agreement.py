@@ -33,7 +33,7 @@ def _z(confidence: float) -> float:
 # --------------------------------------------------------------------------- Cohen's kappa
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KappaResult:
     """Cohen's (weighted) kappa with its standard errors, CI and z-test of kappa = 0.
 
@@ -117,7 +117,19 @@ def cohen_kappa_from_table(
     label = weights or "unweighted"
     if np.isclose(pe, 1.0):
         nan2 = (np.nan, np.nan)
-        return KappaResult(np.nan, np.nan, nan2, np.nan, np.nan, np.nan, int(n), po, pe, label, cats)
+        return KappaResult(
+            estimate=np.nan,
+            stderr=np.nan,
+            ci=nan2,
+            stderr_null=np.nan,
+            statistic=np.nan,
+            pvalue=np.nan,
+            n=int(n),
+            observed_agreement=po,
+            expected_agreement=pe,
+            weights=label,
+            categories=cats,
+        )
     kappa = (po - pe) / (1 - pe)
     wbar_row = w @ cols  # wbar_i.
     wbar_col = rows @ w  # wbar_.j
@@ -128,17 +140,17 @@ def cohen_kappa_from_table(
     statistic = kappa / se0 if se0 > 0 else np.nan
     pvalue = float(2 * stats.norm.sf(abs(statistic))) if se0 > 0 else np.nan
     return KappaResult(
-        float(kappa),
-        se,
-        (float(kappa - z * se), float(kappa + z * se)),
-        se0,
-        float(statistic),
-        pvalue,
-        int(n),
-        po,
-        pe,
-        label,
-        cats,
+        estimate=float(kappa),
+        stderr=se,
+        ci=(float(kappa - z * se), float(kappa + z * se)),
+        stderr_null=se0,
+        statistic=float(statistic),
+        pvalue=pvalue,
+        n=int(n),
+        observed_agreement=po,
+        expected_agreement=pe,
+        weights=label,
+        categories=cats,
     )
 
 
@@ -184,7 +196,7 @@ def cohen_kappa(
 # --------------------------------------------------------------------------- Fleiss' kappa
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FleissKappaResult:
     """Fleiss' kappa for m raters per subject, with the z-test of kappa = 0.
 
@@ -237,7 +249,18 @@ def fleiss_kappa_from_counts(counts: ArrayLike, *, categories: Sequence | None =
     p_i = (np.sum(c**2, axis=1) - m) / (m * (m - 1))
     p_bar, p_e = float(p_i.mean()), float(np.sum(p**2))
     if np.isclose(p_e, 1.0):
-        return FleissKappaResult(np.nan, np.nan, np.nan, np.nan, n_subjects, int(m), p_bar, p_e, p, cats)
+        return FleissKappaResult(
+            estimate=np.nan,
+            stderr_null=np.nan,
+            statistic=np.nan,
+            pvalue=np.nan,
+            n_subjects=n_subjects,
+            n_raters=int(m),
+            observed_agreement=p_bar,
+            expected_agreement=p_e,
+            category_proportions=p,
+            categories=cats,
+        )
     kappa = (p_bar - p_e) / (1 - p_e)
     pq = p * (1 - p)
     spq = pq.sum()
@@ -245,16 +268,16 @@ def fleiss_kappa_from_counts(counts: ArrayLike, *, categories: Sequence | None =
     se0 = float(np.sqrt(var0))
     z = kappa / se0
     return FleissKappaResult(
-        float(kappa),
-        se0,
-        float(z),
-        float(2 * stats.norm.sf(abs(z))),
-        n_subjects,
-        int(m),
-        p_bar,
-        p_e,
-        p,
-        cats,
+        estimate=float(kappa),
+        stderr_null=se0,
+        statistic=float(z),
+        pvalue=float(2 * stats.norm.sf(abs(z))),
+        n_subjects=n_subjects,
+        n_raters=int(m),
+        observed_agreement=p_bar,
+        expected_agreement=p_e,
+        category_proportions=p,
+        categories=cats,
     )
 
 
@@ -285,7 +308,7 @@ def fleiss_kappa(ratings: ArrayLike, *, categories: Sequence | None = None) -> F
 ICC_FORMS = ("ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ICCResult:
     """One Shrout & Fleiss intraclass correlation with its F test of ICC = 0 and F-based CI."""
 
@@ -301,7 +324,7 @@ class ICCResult:
     confidence: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MeanSquares:
     """The two-way ANOVA mean squares of an [n targets, k judges] table (Shrout & Fleiss, Table 1)."""
 
@@ -391,11 +414,33 @@ def icc(ratings: ArrayLike, form: str = "ICC(2,1)", *, confidence: float = 0.95)
     if error == 0:
         df1, df2 = n - 1, (n * (k - 1) if kind == "1" else (n - 1) * (k - 1))
         if bms == 0:
-            return ICCResult(name, np.nan, (np.nan, np.nan), np.nan, df1, df2, np.nan, n, k, confidence)
+            return ICCResult(
+                form=name,
+                estimate=np.nan,
+                ci=(np.nan, np.nan),
+                statistic=np.nan,
+                df1=df1,
+                df2=df2,
+                pvalue=np.nan,
+                n_subjects=n,
+                n_raters=k,
+                confidence=confidence,
+            )
         estimate = 1.0  # forms 1 and 3
         if kind == "2":  # EMS = 0 but the judges' means may differ
             estimate = bms / (bms + jms / n) if average else bms / (bms + k * jms / n)
-        return ICCResult(name, float(estimate), (np.nan, np.nan), np.inf, df1, df2, 0.0, n, k, confidence)
+        return ICCResult(
+            form=name,
+            estimate=float(estimate),
+            ci=(np.nan, np.nan),
+            statistic=np.inf,
+            df1=df1,
+            df2=df2,
+            pvalue=0.0,
+            n_subjects=n,
+            n_raters=k,
+            confidence=confidence,
+        )
     if kind == "1":
         estimate = (bms - wms) / bms if average else (bms - wms) / (bms + (k - 1) * wms)
         f, df1, df2 = bms / wms, n - 1, n * (k - 1)
@@ -433,16 +478,16 @@ def icc(ratings: ArrayLike, form: str = "ICC(2,1)", *, confidence: float = 0.95)
                 n * (f_2star * bms - ems) / (k * jms + c * ems + n * f_2star * bms),
             )
     return ICCResult(
-        name,
-        float(estimate),
-        (float(ci[0]), float(ci[1])),
-        float(f),
-        float(df1),
-        float(df2),
-        pvalue,
-        n,
-        k,
-        confidence,
+        form=name,
+        estimate=float(estimate),
+        ci=(float(ci[0]), float(ci[1])),
+        statistic=float(f),
+        df1=float(df1),
+        df2=float(df2),
+        pvalue=pvalue,
+        n_subjects=n,
+        n_raters=k,
+        confidence=confidence,
     )
 
 
@@ -454,7 +499,7 @@ def icc_all(ratings: ArrayLike, *, confidence: float = 0.95) -> tuple[ICCResult,
 # --------------------------------------------------------------------------- Lin's CCC
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CCCResult:
     """Lin's concordance correlation coefficient and its z-transform confidence interval.
 
@@ -505,14 +550,34 @@ def concordance_correlation(x: ArrayLike, y: ArrayLike, *, confidence: float = 0
     sx2, sy2 = a.var(), b.var()
     sxy = np.mean((a - a.mean()) * (b - b.mean()))
     if sx2 == 0 or sy2 == 0:
-        return CCCResult(np.nan, nan2, np.nan, np.nan, np.nan, np.nan, np.nan, n, confidence)
+        return CCCResult(
+            estimate=np.nan,
+            ci=nan2,
+            stderr_z=np.nan,
+            pearson_r=np.nan,
+            bias_correction=np.nan,
+            scale_shift=np.nan,
+            location_shift=np.nan,
+            n=n,
+            confidence=confidence,
+        )
     rho_c = 2 * sxy / (sx2 + sy2 + (a.mean() - b.mean()) ** 2)
     r = sxy / np.sqrt(sx2 * sy2)
     scale = np.sqrt(sx2 / sy2)
     u = (a.mean() - b.mean()) / (sx2 * sy2) ** 0.25
     bias = float(rho_c / r) if r != 0 else np.nan
     if abs(rho_c) >= 1 or r == 0:
-        return CCCResult(float(rho_c), nan2, np.nan, float(r), bias, float(scale), float(u), n, confidence)
+        return CCCResult(
+            estimate=float(rho_c),
+            ci=nan2,
+            stderr_z=np.nan,
+            pearson_r=float(r),
+            bias_correction=bias,
+            scale_shift=float(scale),
+            location_shift=float(u),
+            n=n,
+            confidence=confidence,
+        )
     one = 1 - rho_c**2
     var_z = (
         (1 - r**2) * rho_c**2 / (one * r**2)
@@ -522,13 +587,23 @@ def concordance_correlation(x: ArrayLike, y: ArrayLike, *, confidence: float = 0
     se = float(np.sqrt(var_z)) if var_z > 0 else np.nan
     zc = np.arctanh(rho_c)
     ci = (float(np.tanh(zc - z * se)), float(np.tanh(zc + z * se)))
-    return CCCResult(float(rho_c), ci, se, float(r), bias, float(scale), float(u), n, confidence)
+    return CCCResult(
+        estimate=float(rho_c),
+        ci=ci,
+        stderr_z=se,
+        pearson_r=float(r),
+        bias_correction=bias,
+        scale_shift=float(scale),
+        location_shift=float(u),
+        n=n,
+        confidence=confidence,
+    )
 
 
 # --------------------------------------------------------------------------- CV
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CVResult:
     """The coefficient of variation of one sample, ``100 * SD / mean`` (SD with ``ddof``)."""
 
@@ -551,10 +626,10 @@ def coefficient_of_variation(values: ArrayLike, *, ddof: int = 1) -> CVResult:
         raise ValueError(f"A CV needs more than {ddof} values.")
     mean, sd = float(v.mean()), float(v.std(ddof=ddof))
     cv = 100 * sd / abs(mean) if mean != 0 else np.nan
-    return CVResult(cv, mean, sd, int(v.size))
+    return CVResult(cv_percent=cv, mean=mean, sd=sd, n=int(v.size))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WithinSubjectCVResult:
     """Root-mean-square within-subject CV of repeated measurements.
 
@@ -569,7 +644,7 @@ class WithinSubjectCVResult:
     per_subject_cv_percent: np.ndarray
 
 
-def within_subject_cv(measurements: ArrayLike | Sequence[ArrayLike]) -> WithinSubjectCVResult:
+def within_subject_cv(measurements: np.ndarray | Sequence[ArrayLike]) -> WithinSubjectCVResult:
     """Root-mean-square within-subject CV% of repeated measurements (Glueer et al. 1995).
 
     ``measurements`` is ``[subject, repeat]`` (NaN marks a missing repeat) or a list of
@@ -597,5 +672,9 @@ def within_subject_cv(measurements: ArrayLike | Sequence[ArrayLike]) -> WithinSu
     dfs = np.array([r.size - 1 for r in rows])
     rms = np.sqrt(np.sum(dfs * cvs**2) / dfs.sum())
     return WithinSubjectCVResult(
-        float(100 * rms), len(rows), int(sum(r.size for r in rows)), int(dfs.sum()), 100 * cvs
+        cv_percent=float(100 * rms),
+        n_subjects=len(rows),
+        n_measurements=int(sum(r.size for r in rows)),
+        df=int(dfs.sum()),
+        per_subject_cv_percent=100 * cvs,
     )

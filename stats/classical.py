@@ -90,7 +90,7 @@ def holm(pvalues: ArrayLike) -> np.ndarray:
 # --------------------------------------------------------------------------- Wilcoxon
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WilcoxonResult:
     """Wilcoxon signed-rank test of paired differences ``first - second``.
 
@@ -235,17 +235,27 @@ def wilcoxon(
     rank_biserial = (w_plus - w_minus) / total if total > 0 else np.nan
     ties = np.unique(np.abs(nonzero)).size < nonzero.size
     median_difference = float(np.median(d))
-    common = dict(
-        n=int(d.size),
-        n_nonzero=int(nonzero.size),
-        n_zero=n_zero,
-        median_difference=median_difference,
-        rank_biserial=float(rank_biserial),
-        zero_method=zero_method,
-        alternative=alternative,
-    )
+
+    def finish(
+        *, statistic: float, w_minus: float, pvalue: float, zstatistic: float, method: str
+    ) -> WilcoxonResult:
+        return WilcoxonResult(
+            statistic=statistic,
+            w_minus=w_minus,
+            pvalue=pvalue,
+            zstatistic=zstatistic,
+            n=int(d.size),
+            n_nonzero=int(nonzero.size),
+            n_zero=n_zero,
+            median_difference=median_difference,
+            rank_biserial=float(rank_biserial),
+            method=method,
+            zero_method=zero_method,
+            alternative=alternative,
+        )
+
     if nonzero.size == 0:
-        return WilcoxonResult(0.0, 0.0, np.nan, np.nan, method=method, **common)
+        return finish(statistic=0.0, w_minus=0.0, pvalue=np.nan, zstatistic=np.nan, method=method)
     if method == "auto":
         if not ties and n_zero == 0 and d.size <= 50:
             method = "exact"
@@ -266,13 +276,13 @@ def wilcoxon(
         )
         pvalue = float(result.pvalue)
     z = _wilcoxon_z(d, zero_method, correction, alternative)
-    return WilcoxonResult(w_plus, w_minus, pvalue, z, method=method, **common)
+    return finish(statistic=w_plus, w_minus=w_minus, pvalue=pvalue, zstatistic=z, method=method)
 
 
 # --------------------------------------------------------------------------- Friedman
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PairwiseWilcoxon:
     """One post-hoc comparison ``first - second`` with its Holm-adjusted p-value."""
 
@@ -282,7 +292,7 @@ class PairwiseWilcoxon:
     pvalue_holm: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FriedmanResult:
     """Friedman's test of k related conditions, with pairwise post-hoc Wilcoxon tests.
 
@@ -346,16 +356,25 @@ def friedman(
     ]
     adjusted = holm([t.pvalue for _, _, t in tests])
     posthoc = tuple(
-        PairwiseWilcoxon(first, second, test, float(p))
+        PairwiseWilcoxon(first=first, second=second, test=test, pvalue_holm=float(p))
         for (first, second, test), p in zip(tests, adjusted, strict=True)
     )
-    return FriedmanResult(statistic, pvalue, k - 1, n, k, statistic / (n * (k - 1)), names, posthoc)
+    return FriedmanResult(
+        statistic=statistic,
+        pvalue=pvalue,
+        df=k - 1,
+        n=n,
+        k=k,
+        kendall_w=statistic / (n * (k - 1)),
+        names=names,
+        posthoc=posthoc,
+    )
 
 
 # --------------------------------------------------------------------------- McNemar
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class McNemarResult:
     """McNemar's test of paired binary outcomes (e.g. a lesion detected on SR vs on HR).
 
@@ -429,15 +448,15 @@ def mcnemar_from_counts(
     se = np.sqrt(max(discordant - (b - c) ** 2 / n, 0.0)) / n
     half = stats.norm.ppf(0.5 + confidence / 2) * se
     return McNemarResult(
-        float(statistic),
-        min(pvalue, 1.0),
-        method,
-        b,
-        c,
-        discordant,
-        n,
-        float(estimate),
-        (float(estimate - half), float(estimate + half)),
+        statistic=float(statistic),
+        pvalue=min(pvalue, 1.0),
+        method=method,
+        first_only=b,
+        second_only=c,
+        n_discordant=discordant,
+        n=n,
+        estimate=float(estimate),
+        ci=(float(estimate - half), float(estimate + half)),
     )
 
 
@@ -473,7 +492,7 @@ def mcnemar(
 # --------------------------------------------------------------------------- Fisher
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FisherResult:
     """Fisher's exact test of a 2x2 table ``[[a, b], [c, d]]``.
 
@@ -511,19 +530,19 @@ def fisher_exact(
     conditional = stats.contingency.odds_ratio(t, kind="conditional")
     ci = conditional.confidence_interval(confidence_level=confidence, alternative=alternative)
     return FisherResult(
-        float(result.statistic),
-        float(result.pvalue),
-        float(conditional.statistic),
-        (float(ci.low), float(ci.high)),
-        ((int(t[0, 0]), int(t[0, 1])), (int(t[1, 0]), int(t[1, 1]))),
-        alternative,
+        statistic=float(result.statistic),
+        pvalue=float(result.pvalue),
+        estimate=float(conditional.statistic),
+        ci=(float(ci.low), float(ci.high)),
+        table=((int(t[0, 0]), int(t[0, 1])), (int(t[1, 0]), int(t[1, 1]))),
+        alternative=alternative,
     )
 
 
 # --------------------------------------------------------------------------- t-tests
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TTestResult:
     """A t-test of the mean difference ``first - second`` with its confidence interval."""
 
@@ -559,21 +578,30 @@ def paired_t(
     if stderr == 0:
         mean = float(d.mean())
         return TTestResult(
-            np.nan, np.nan, float(d.size - 1), mean, 0.0, (mean, mean), a.size, b.size, "paired", alternative
+            statistic=np.nan,
+            pvalue=np.nan,
+            df=float(d.size - 1),
+            estimate=mean,
+            stderr=0.0,
+            ci=(mean, mean),
+            n_first=a.size,
+            n_second=b.size,
+            method="paired",
+            alternative=alternative,
         )
     result = stats.ttest_rel(a, b, alternative=alternative)
     ci = result.confidence_interval(confidence_level=confidence)
     return TTestResult(
-        float(result.statistic),
-        float(result.pvalue),
-        float(result.df),
-        float(d.mean()),
-        stderr,
-        (float(ci.low), float(ci.high)),
-        a.size,
-        b.size,
-        "paired",
-        alternative,
+        statistic=float(result.statistic),
+        pvalue=float(result.pvalue),
+        df=float(result.df),
+        estimate=float(d.mean()),
+        stderr=stderr,
+        ci=(float(ci.low), float(ci.high)),
+        n_first=a.size,
+        n_second=b.size,
+        method="paired",
+        alternative=alternative,
     )
 
 
@@ -595,28 +623,37 @@ def welch_t(
     estimate = float(a.mean() - b.mean())
     if stderr == 0:
         return TTestResult(
-            np.nan, np.nan, np.nan, estimate, 0.0, (estimate, estimate), a.size, b.size, "Welch", alternative
+            statistic=np.nan,
+            pvalue=np.nan,
+            df=np.nan,
+            estimate=estimate,
+            stderr=0.0,
+            ci=(estimate, estimate),
+            n_first=a.size,
+            n_second=b.size,
+            method="Welch",
+            alternative=alternative,
         )
     result = stats.ttest_ind(a, b, equal_var=False, alternative=alternative)
     ci = result.confidence_interval(confidence_level=confidence)
     return TTestResult(
-        float(result.statistic),
-        float(result.pvalue),
-        float(result.df),
-        estimate,
-        stderr,
-        (float(ci.low), float(ci.high)),
-        a.size,
-        b.size,
-        "Welch",
-        alternative,
+        statistic=float(result.statistic),
+        pvalue=float(result.pvalue),
+        df=float(result.df),
+        estimate=estimate,
+        stderr=stderr,
+        ci=(float(ci.low), float(ci.high)),
+        n_first=a.size,
+        n_second=b.size,
+        method="Welch",
+        alternative=alternative,
     )
 
 
 # --------------------------------------------------------------------------- Mann-Whitney
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MannWhitneyResult:
     """Mann-Whitney U test of two independent samples.
 
@@ -668,9 +705,23 @@ def mann_whitney(
         used = "exact" if (a.size <= 8 or b.size <= 8) and not tied else "asymptotic"
     if np.all(pooled == pooled[0]):
         u = a.size * b.size / 2
-        return MannWhitneyResult(u, np.nan, 0.5, a.size, b.size, used, alternative)
+        return MannWhitneyResult(
+            statistic=u,
+            pvalue=np.nan,
+            estimate=0.5,
+            n_first=a.size,
+            n_second=b.size,
+            method=used,
+            alternative=alternative,
+        )
     result = stats.mannwhitneyu(a, b, alternative=alternative, method=used, use_continuity=use_continuity)
     u = float(result.statistic)
     return MannWhitneyResult(
-        u, float(result.pvalue), u / (a.size * b.size), a.size, b.size, used, alternative
+        statistic=u,
+        pvalue=float(result.pvalue),
+        estimate=u / (a.size * b.size),
+        n_first=a.size,
+        n_second=b.size,
+        method=used,
+        alternative=alternative,
     )

@@ -15,7 +15,7 @@ ROC data is the special case with one "NL" per normal case (its rating) and one
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,7 +26,7 @@ class DatasetError(ValueError):
     """The data cannot form a reader study (bad sizes, truth or weights)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReaderStudy:
     """Ratings and truth of one reader study (see the module docstring for the layout)."""
 
@@ -38,7 +38,7 @@ class ReaderStudy:
     ll: np.ndarray  # [I, J, K2, maxLL]
     lesions_per_case: np.ndarray  # [K2] ints >= 1
     weights: np.ndarray  # [K2, maxLL], rows sum to 1 over the case's lesions
-    lesion_ids: np.ndarray = field(default=None)  # [K2, maxLL]
+    lesion_ids: np.ndarray | None = None  # [K2, maxLL]
     case_ids: tuple[str, ...] = ()
     name: str = ""
 

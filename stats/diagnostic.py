@@ -20,7 +20,7 @@ from scipy import stats
 # --------------------------------------------------------------------------- proportions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Proportion:
     """``successes / n`` with Wilson and Clopper-Pearson (exact) confidence intervals.
 
@@ -58,21 +58,23 @@ def proportion(successes: int, n: int, *, confidence: float = 0.95) -> Proportio
         raise ValueError(f"successes ({successes}) cannot exceed n ({n}).")
     if n == 0:
         nan2 = (np.nan, np.nan)
-        return Proportion(np.nan, 0, 0, nan2, nan2, confidence)
+        return Proportion(
+            estimate=np.nan, successes=0, n=0, ci_wilson=nan2, ci_exact=nan2, confidence=confidence
+        )
     test = stats.binomtest(successes, n)
     wilson = test.proportion_ci(confidence_level=confidence, method="wilson")
     exact = test.proportion_ci(confidence_level=confidence, method="exact")
     return Proportion(
-        successes / n,
-        successes,
-        n,
-        (float(wilson.low), float(wilson.high)),
-        (float(exact.low), float(exact.high)),
-        confidence,
+        estimate=successes / n,
+        successes=successes,
+        n=n,
+        ci_wilson=(float(wilson.low), float(wilson.high)),
+        ci_exact=(float(exact.low), float(exact.high)),
+        confidence=confidence,
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DiagnosticMeasures:
     """The 2x2 table of a binary test against the truth and the proportions derived from it.
 
@@ -108,10 +110,10 @@ def diagnostic_measures(
     if n == 0:
         raise ValueError("The 2x2 table is empty.")
     return DiagnosticMeasures(
-        tp,
-        fp,
-        fn,
-        tn,
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        tn=tn,
         sensitivity=proportion(tp, tp + fn, confidence=confidence),
         specificity=proportion(tn, tn + fp, confidence=confidence),
         ppv=proportion(tp, tp + fp, confidence=confidence),
@@ -151,7 +153,7 @@ def diagnostic_measures_from_arrays(
 # --------------------------------------------------------------------------- ROC AUC, DeLong
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AUCResult:
     """Empirical ROC AUC with its DeLong standard error and Wald confidence interval."""
 
@@ -163,7 +165,7 @@ class AUCResult:
     confidence: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeLongTestResult:
     """DeLong's test of two correlated AUCs (same cases): difference ``first - second``."""
 
@@ -247,7 +249,7 @@ def _auc_result(auc: float, var: float, m: int, n: int, confidence: float) -> AU
     se = float(np.sqrt(max(var, 0.0)))
     half = _z(confidence) * se
     ci = (float(max(auc - half, 0.0)), float(min(auc + half, 1.0)))
-    return AUCResult(float(auc), se, ci, m, n, confidence)
+    return AUCResult(estimate=float(auc), stderr=se, ci=ci, n_positive=m, n_negative=n, confidence=confidence)
 
 
 def roc_auc(truth: ArrayLike, scores: ArrayLike, *, confidence: float = 0.95) -> AUCResult:
@@ -307,13 +309,13 @@ def delong_test(
     denom = np.sqrt(cov[0, 0] * cov[1, 1])
     correlation = float(cov[0, 1] / denom) if denom > 0 else np.nan
     return DeLongTestResult(
-        _auc_result(auc[0], cov[0, 0], m, n, confidence),
-        _auc_result(auc[1], cov[1, 1], m, n, confidence),
-        diff,
-        se,
-        float(z),
-        float(min(p, 1.0)),
-        (diff - half, diff + half),
-        correlation,
-        alternative,
+        auc_first=_auc_result(auc[0], cov[0, 0], m, n, confidence),
+        auc_second=_auc_result(auc[1], cov[1, 1], m, n, confidence),
+        estimate=diff,
+        stderr=se,
+        statistic=float(z),
+        pvalue=float(min(p, 1.0)),
+        ci=(diff - half, diff + half),
+        correlation=correlation,
+        alternative=alternative,
     )

@@ -48,7 +48,7 @@ FROC_FOMS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Jackknife:
     """FOMs ``fom[I, J]`` and leave-one-case-out FOMs ``values[I, J, n]``.
 
@@ -124,7 +124,7 @@ def _afroc_family(data: ReaderStudy, *, weighted: bool, all_cases_fp: bool) -> J
             else:
                 denominator = n_fp * (total - case_totals)
             jk[i, j, k1:] = (s - removed) / denominator
-    return Jackknife(fom, jk, "all")
+    return Jackknife(fom=fom, values=jk, cases="all")
 
 
 def _hr_auc(data: ReaderStudy) -> Jackknife:
@@ -142,7 +142,7 @@ def _hr_auc(data: ReaderStudy) -> Jackknife:
             fom[i, j] = s / (k1 * k2)
             jk[i, j, :k1] = (s - rows) / ((k1 - 1) * k2)
             jk[i, j, k1:] = (s - cols) / (k1 * (k2 - 1))
-    return Jackknife(fom, jk, "all")
+    return Jackknife(fom=fom, values=jk, cases="all")
 
 
 def _roi(data: ReaderStudy) -> Jackknife:
@@ -175,7 +175,7 @@ def _roi(data: ReaderStudy) -> Jackknife:
                     within[case] = comparison_sums(own_fp, own_tp, np.ones(own_tp.size))[0].sum()
             removed = fp_by_case + tp_by_case - within
             jk[i, j] = (s - removed) / ((len(fp) - n_fp) * (len(tp) - n_tp))
-    return Jackknife(fom, jk, "all")
+    return Jackknife(fom=fom, values=jk, cases="all")
 
 
 def _fraction(counts: np.ndarray, sizes: np.ndarray, cases: str) -> Jackknife:
@@ -183,7 +183,7 @@ def _fraction(counts: np.ndarray, sizes: np.ndarray, cases: str) -> Jackknife:
     total, size = counts.sum(axis=-1), sizes.sum()
     fom = total / size
     values = (total[..., None] - counts) / (size - sizes)
-    return Jackknife(fom, values, cases)
+    return Jackknife(fom=fom, values=values, cases=cases)
 
 
 def jackknife(data: ReaderStudy, fom: str) -> Jackknife:

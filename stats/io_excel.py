@@ -60,7 +60,7 @@ _NL_FIELDS = ("readerid", "modalityid", "caseid", "fprating", "nlrating")
 _LL_FIELDS = ("readerid", "modalityid", "caseid", "lesionid", "tprating", "llrating")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Sheet:
     title: str
     columns: dict[str, int]  # normalised header -> column index
@@ -183,7 +183,7 @@ def _sheet(title: str, rows: list[tuple], wanted: tuple[str, ...], problems: lis
             problems.append(f"{title} row {number} is blank (blank rows may only follow the table)")
         else:
             kept.append((number, rows[number - 1]))
-    return _Sheet(title, columns, kept, names)
+    return _Sheet(title=title, columns=columns, rows=kept, column_names=names)
 
 
 def _require(sheet: _Sheet, needed: list[tuple[str, tuple[str, ...]]], problems: list[str]) -> dict[str, int]:
@@ -212,7 +212,7 @@ def _id_list(cell: Any) -> list[str] | None:
     return None if any(not x for x in items) else items
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Truth:
     normal: list[int]
     abnormal: list[int]
@@ -226,7 +226,11 @@ class _Truth:
 
 def _read_truth(sheet: _Sheet, problems: list[str]) -> _Truth | None:
     new = any(c in sheet.columns for c in ("readerid", "modalityid", "paradigm"))
-    needed = [("CaseID", ("caseid",)), ("LesionID", ("lesionid",)), ("Weight", ("weight",))]
+    needed: list[tuple[str, tuple[str, ...]]] = [
+        ("CaseID", ("caseid",)),
+        ("LesionID", ("lesionid",)),
+        ("Weight", ("weight",)),
+    ]
     if new:
         needed += [("ReaderID", ("readerid",)), ("ModalityID", ("modalityid",)), ("Paradigm", ("paradigm",))]
     at = _require(sheet, needed, problems)
@@ -235,25 +239,31 @@ def _read_truth(sheet: _Sheet, problems: list[str]) -> _Truth | None:
     if not sheet.rows:
         problems.append(f"{sheet.title} sheet has no cases")
         return None
-    entries = []
+    entries: list[tuple[int, int, float, int, list[list[str]]]] = []
     for number, row in sheet.rows:
         values = {f: _cell(row, at[f]) for f in ("CaseID", "LesionID", "Weight")}
+        case, lesion, weight = (
+            _integer(values["CaseID"]),
+            _integer(values["LesionID"]),
+            _number(values["Weight"]),
+        )
+        parsed = {"CaseID": case, "LesionID": lesion, "Weight": weight}
         bad = False
         for field_name, value in values.items():
-            parse, noun = (_number, "a number") if field_name == "Weight" else (_integer, "an integer")
+            noun = "a number" if field_name == "Weight" else "an integer"
             if _empty(value):
                 problems.append(f"{sheet.title} row {number}: {field_name} is empty")
                 bad = True
-            elif parse(value) is None:
+            elif parsed[field_name] is None:
                 problems.append(f"{sheet.title} row {number}: {field_name} {_show(value)} is not {noun}")
                 bad = True
-        if not bad and _integer(values["LesionID"]) < 0:
+        if not bad and lesion is not None and lesion < 0:
             problems.append(
                 f"{sheet.title} row {number}: LesionID {values['LesionID']} is negative "
                 "(0 marks a normal case)"
             )
             bad = True
-        if not bad and _number(values["Weight"]) < 0:
+        if not bad and weight is not None and weight < 0:
             problems.append(f"{sheet.title} row {number}: Weight {values['Weight']} is negative")
             bad = True
         lists = []
@@ -262,21 +272,14 @@ def _read_truth(sheet: _Sheet, problems: list[str]) -> _Truth | None:
             if _empty(value):
                 problems.append(f"{sheet.title} row {number}: {field_name} is empty")
                 bad = True
-            elif _id_list(value) is None:
+            elif (ids := _id_list(value)) is None:
                 problems.append(f"{sheet.title} row {number}: {field_name} {_show(value)} lists an empty id")
                 bad = True
             else:
-                lists.append(_id_list(value))
-        if not bad:
-            entries.append(
-                (
-                    _integer(values["CaseID"]),
-                    _integer(values["LesionID"]),
-                    _number(values["Weight"]),
-                    number,
-                    lists,
-                )
-            )
+                lists.append(ids)
+        # not bad: every value parsed (the checks above)
+        if not bad and case is not None and lesion is not None and weight is not None:
+            entries.append((case, lesion, weight, number, lists))
     if problems:
         return None
 
@@ -380,7 +383,7 @@ def _design(
     return kind, modalities, readers
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Mark:
     row: int
     modality: str
@@ -392,7 +395,11 @@ class _Mark:
 
 def _read_marks(sheet: _Sheet, lesions: bool, problems: list[str]) -> list[_Mark]:
     ratings = ("fprating", "nlrating") if not lesions else ("tprating", "llrating")
-    needed = [("ReaderID", ("readerid",)), ("ModalityID", ("modalityid",)), ("CaseID", ("caseid",))]
+    needed: list[tuple[str, tuple[str, ...]]] = [
+        ("ReaderID", ("readerid",)),
+        ("ModalityID", ("modalityid",)),
+        ("CaseID", ("caseid",)),
+    ]
     if lesions:
         needed.append(("LesionID", ("lesionid",)))
     rating_name = "TP_Rating (or LL_Rating)" if lesions else "FP_Rating (or NL_Rating)"
@@ -414,15 +421,19 @@ def _read_marks(sheet: _Sheet, lesions: bool, problems: list[str]) -> list[_Mark
             elif field_name == rating_name and _number(value) is None:
                 problems.append(f"{sheet.title} row {number}: rating {_show(value)} is not a finite number")
                 bad = True
-        if not bad:
+        case = _integer(values["CaseID"])
+        lesion = _integer(values["LesionID"]) if lesions else 0
+        rating = _number(values[rating_name])
+        # not bad: every value parsed (the checks above)
+        if not bad and case is not None and lesion is not None and rating is not None:
             marks.append(
                 _Mark(
-                    number,
-                    _ident(values["ModalityID"]),
-                    _ident(values["ReaderID"]),
-                    _integer(values["CaseID"]),
-                    _integer(values["LesionID"]) if lesions else 0,
-                    _number(values[rating_name]),
+                    row=number,
+                    modality=_ident(values["ModalityID"]),
+                    reader=_ident(values["ReaderID"]),
+                    case=case,
+                    lesion=lesion,
+                    rating=rating,
                 )
             )
     return marks
@@ -456,7 +467,7 @@ def _check_marks(
                     f"for reader {m.reader} in modality {m.modality}"
                 )
             seen.setdefault(key, m.row)
-    if truth.readers is not None:
+    if truth.readers is not None and truth.modalities is not None:  # the new layout declares both
         for title, marks in ((nl_title, nl), (ll_title, ll)):
             for m in marks:
                 if m.reader not in truth.readers:
@@ -544,10 +555,12 @@ def read_excel(path: str | Path) -> ReaderStudy:
     ll_sheet = _sheet(ll_title, book[ll_title], _LL_FIELDS, problems)
     ll = _read_marks(ll_sheet, True, problems) if ll_sheet else []
     fail(name, problems)
+    if truth is None:  # not reached: every way to no TRUTH table is a problem above
+        raise DatasetError(f"{name}: no TRUTH table.")
 
     _check_marks(truth, nl_title, ll_title, nl, ll, problems)
     fail(name, problems)
-    if truth.kind is not None:
+    if truth.kind is not None and truth.modalities is not None and truth.readers is not None:
         kind, modalities, readers = truth.kind, truth.modalities, truth.readers
     else:
         modalities = natural_order(m.modality for m in nl + ll)

@@ -69,14 +69,14 @@ def read_imrmc(path: str | Path) -> ReaderStudy:
         if score is None:
             problems.append(f"line {line}: score '{score_text}' is not a finite number")
             continue
-        key = (modality, reader, case)
-        if key in ratings:
+        rated = (modality, reader, case)
+        if rated in ratings:
             problems.append(
-                f"lines {rating_line[key]} and {line} both rate case {case} for reader {reader} "
+                f"lines {rating_line[rated]} and {line} both rate case {case} for reader {reader} "
                 f"in modality {modality}"
             )
             continue
-        ratings[key], rating_line[key] = score, line
+        ratings[rated], rating_line[rated] = score, line
         readers.append(reader)
         modalities.append(modality)
     fail(name, problems)

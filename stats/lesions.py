@@ -23,7 +23,7 @@ from .classical import TTestResult, paired_t
 from .diagnostic import proportion
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SizeStratum:
     """Detection of the lesions with ``lower <= size < upper`` (mm).
 
@@ -40,7 +40,7 @@ class SizeStratum:
     ci_exact: tuple[float, float]  # Clopper-Pearson
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SizeStratifiedSensitivity:
     """Sensitivity per size stratum (in ``edges`` order) and over all lesions."""
 
@@ -60,7 +60,16 @@ def _label(lower: float, upper: float) -> str:
 
 def _stratum(label: str, lower: float, upper: float, hits: np.ndarray, confidence: float) -> SizeStratum:
     p = proportion(int(hits.sum()), int(hits.size), confidence=confidence)
-    return SizeStratum(label, lower, upper, p.n, p.successes, p.estimate, p.ci_wilson, p.ci_exact)
+    return SizeStratum(
+        label=label,
+        lower=lower,
+        upper=upper,
+        n_lesions=p.n,
+        n_detected=p.successes,
+        sensitivity=p.estimate,
+        ci=p.ci_wilson,
+        ci_exact=p.ci_exact,
+    )
 
 
 def sensitivity_by_size(
@@ -101,10 +110,12 @@ def sensitivity_by_size(
         inside = (size >= lower) & (size < upper)
         result.append(_stratum(_label(lower, upper), lower, upper, hit[inside], confidence))
     overall = _stratum("all", 0.0, np.inf, hit, confidence)
-    return SizeStratifiedSensitivity(tuple(result), overall, edges, confidence)
+    return SizeStratifiedSensitivity(
+        strata=tuple(result), overall=overall, edges=edges, confidence=confidence
+    )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FalsePositiveSummary:
     """False positives per case of one condition: total, mean and SD (n - 1) over cases."""
 
@@ -114,7 +125,7 @@ class FalsePositiveSummary:
     sd: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FalsePositivesPerCase:
     """False positives per case of one condition, or of two with their paired comparison.
 
@@ -138,7 +149,7 @@ def _fp_counts(counts: ArrayLike, name: str) -> np.ndarray:
 
 def _summary(c: np.ndarray) -> FalsePositiveSummary:
     sd = float(c.std(ddof=1)) if c.size > 1 else np.nan
-    return FalsePositiveSummary(int(c.size), int(c.sum()), float(c.mean()), sd)
+    return FalsePositiveSummary(n_cases=int(c.size), total=int(c.sum()), mean=float(c.mean()), sd=sd)
 
 
 def false_positives_per_case(
@@ -159,9 +170,9 @@ def false_positives_per_case(
     """
     first = _fp_counts(fp_counts, "fp_counts")
     if other_fp_counts is None:
-        return FalsePositivesPerCase(_summary(first), None, None)
+        return FalsePositivesPerCase(first=_summary(first), second=None, comparison=None)
     second = _fp_counts(other_fp_counts, "other_fp_counts")
     if second.size != first.size:
         raise ValueError(f"Paired conditions need the same cases ({first.size} vs {second.size} counts).")
     comparison = paired_t(first, second, confidence=confidence)
-    return FalsePositivesPerCase(_summary(first), _summary(second), comparison)
+    return FalsePositivesPerCase(first=_summary(first), second=_summary(second), comparison=comparison)

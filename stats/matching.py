@@ -43,7 +43,7 @@ from .dataset import NO_MARK, DatasetError, ReaderStudy, equal_weights, roc_stud
 LL, NL, DUPLICATE = "LL", "NL", "duplicate"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrueLesion:
     """A lesion of the reference standard: where it is (mm), how large, how important."""
 
@@ -54,7 +54,7 @@ class TrueLesion:
     weight: float | None = None  # clinical weight for wAFROC; equal weights when None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Mark:
     """A reader's mark on a case read under a modality (condition), with its rating."""
 
@@ -66,7 +66,7 @@ class Mark:
     mark: str = ""  # an id, to trace the decision back
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AcceptanceRule:
     """The proximity criterion (see the module docstring): a fixed radius or one tied to size."""
 
@@ -95,7 +95,7 @@ class AcceptanceRule:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MarkMatch:
     """What one mark was scored as: ``LL`` (with its lesion), ``NL`` or ``duplicate``."""
 
@@ -137,7 +137,7 @@ def match_case(
     if not marks:
         return []
     if not lesions:
-        return [MarkMatch(m, NL, None, None) for m in marks]
+        return [MarkMatch(mark=m, outcome=NL, lesion=None, distance_mm=None) for m in marks]
     points = np.array([m.position for m in marks], dtype=float)
     centres = np.array([lesion.position for lesion in lesions], dtype=float)
     if not (np.all(np.isfinite(points)) and np.all(np.isfinite(centres))):
@@ -162,12 +162,17 @@ def match_case(
         nearest = float(distance[index].min())
         if index in assigned:
             result.append(
-                MarkMatch(mark, LL, lesions[assigned[index]].lesion, float(distance[index, assigned[index]]))
+                MarkMatch(
+                    mark=mark,
+                    outcome=LL,
+                    lesion=lesions[assigned[index]].lesion,
+                    distance_mm=float(distance[index, assigned[index]]),
+                )
             )
         elif eligible[index].any() and duplicates == "discard":
-            result.append(MarkMatch(mark, DUPLICATE, None, nearest))
+            result.append(MarkMatch(mark=mark, outcome=DUPLICATE, lesion=None, distance_mm=nearest))
         else:
-            result.append(MarkMatch(mark, NL, None, nearest))
+            result.append(MarkMatch(mark=mark, outcome=NL, lesion=None, distance_mm=nearest))
     return result
 
 
@@ -262,7 +267,7 @@ def froc_study(
         i, j = modality_index[mark.modality], reader_index[mark.reader]
         if match.outcome == NL:
             nl_lists[(i, j, case_index[mark.case])].append(float(mark.rating))
-        elif match.outcome == LL:
+        elif match.outcome == LL and match.lesion is not None:  # an LL always names its lesion
             ll_ratings[(i, j, mark.case, match.lesion)] = float(mark.rating)
 
     n_i, n_j, k1, k2 = len(modalities), len(readers), len(normal), len(abnormal)
@@ -277,8 +282,8 @@ def froc_study(
     weights = equal_weights(lesions_per_case, max_ll) if k2 else np.zeros((0, max_ll))
     for k, case in enumerate(abnormal):
         case_lesions = by_case[case]
-        given = [lesion.weight for lesion in case_lesions]
-        if all(w is not None for w in given):
+        given = [lesion.weight for lesion in case_lesions if lesion.weight is not None]
+        if len(given) == len(case_lesions):
             total = float(sum(given))
             if total <= 0 or any(w < 0 for w in given):
                 raise DatasetError(

@@ -39,7 +39,7 @@ ALPHA = 0.05
 OPTIONS = ("RRRC", "FRRC", "RRFC")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Difference:
     """One pairwise modality difference (first minus second) or one reader's difference."""
 
@@ -53,7 +53,7 @@ class Difference:
     reader: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModalityEstimate:
     """A modality's reader-averaged FOM with its standard error and confidence interval."""
 
@@ -64,7 +64,7 @@ class ModalityEstimate:
     ci: tuple[float, float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TestResult:
     """The overall test of equal modalities under one analysis option."""
 
@@ -79,7 +79,7 @@ class TestResult:
     reader_differences: list[Difference] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MRMCResult:
     method: str  # "OR" or "DBM"
     fom_name: str
@@ -114,14 +114,14 @@ def _difference(names, estimate, variance, df, reader=None) -> Difference:
     statistic = estimate / stderr if stderr > 0 else np.nan
     half = _quantile(df) * stderr
     return Difference(
-        names,
-        float(estimate),
-        stderr,
-        float(df),
-        float(statistic),
-        _p_two_sided(statistic, df),
-        (float(estimate - half), float(estimate + half)),
-        reader,
+        modalities=names,
+        estimate=float(estimate),
+        stderr=stderr,
+        df=float(df),
+        statistic=float(statistic),
+        p=_p_two_sided(statistic, df),
+        ci=(float(estimate - half), float(estimate + half)),
+        reader=reader,
     )
 
 
@@ -129,7 +129,11 @@ def _modality_estimate(name, estimate, variance, df) -> ModalityEstimate:
     stderr = float(np.sqrt(variance))
     half = _quantile(df) * stderr
     return ModalityEstimate(
-        name, float(estimate), stderr, float(df), (float(estimate - half), float(estimate + half))
+        modality=name,
+        estimate=float(estimate),
+        stderr=stderr,
+        df=float(df),
+        ci=(float(estimate - half), float(estimate + half)),
     )
 
 
@@ -143,7 +147,15 @@ def _pairwise(data_ids, means: np.ndarray, variance: float, df: float) -> list[D
 def _f_test(option, statistic, ndf, ddf, differences, estimates, readers=()) -> TestResult:
     p = float(special.fdtrc(ndf, ddf, statistic)) if np.isfinite(statistic) else np.nan
     return TestResult(
-        option, "F", float(statistic), float(ndf), float(ddf), p, differences, estimates, list(readers)
+        option=option,
+        statistic_name="F",
+        statistic=float(statistic),
+        ndf=float(ndf),
+        ddf=float(ddf),
+        p=p,
+        differences=differences,
+        modality_estimates=estimates,
+        reader_differences=list(readers),
     )
 
 
@@ -256,15 +268,15 @@ def or_analysis(
                 )
             )
     frrc = TestResult(
-        "FRRC",
-        "Chisq",
-        float(chisq),
-        float(i_n - 1),
-        None,
-        float(special.chdtrc(i_n - 1, chisq)),
-        _pairwise(mods, means, 2 * frrc_error / j_n, np.inf),
-        frrc_est,
-        readers,
+        option="FRRC",
+        statistic_name="Chisq",
+        statistic=float(chisq),
+        ndf=float(i_n - 1),
+        ddf=None,
+        p=float(special.chdtrc(i_n - 1, chisq)),
+        differences=_pairwise(mods, means, 2 * frrc_error / j_n, np.inf),
+        modality_estimates=frrc_est,
+        reader_differences=readers,
     )
 
     # RRFC: cases fixed.
@@ -281,7 +293,14 @@ def or_analysis(
     components = {"VarR": float(var_r), "VarTR": float(var_tr), **c}
     method = "OR" if covariance == "jackknife" else f"OR ({covariance} covariance)"
     return MRMCResult(
-        method, fom, mods, rdrs, foms, components, ms, {"RRRC": rrrc, "FRRC": frrc, "RRFC": rrfc}
+        method=method,
+        fom_name=fom,
+        modality_ids=mods,
+        reader_ids=rdrs,
+        foms=foms,
+        variance_components=components,
+        mean_squares=ms,
+        tests={"RRRC": rrrc, "FRRC": frrc, "RRFC": rrfc},
     )
 
 
@@ -395,12 +414,12 @@ def dbm_analysis(data: ReaderStudy, fom: str, jk: Jackknife | None = None) -> MR
         rrfc_est,
     )
     return MRMCResult(
-        "DBM",
-        fom,
-        mods,
-        rdrs,
-        foms,
-        {k: float(v) for k, v in components.items()},
-        ms,
-        {"RRRC": rrrc, "FRRC": frrc, "RRFC": rrfc},
+        method="DBM",
+        fom_name=fom,
+        modality_ids=mods,
+        reader_ids=rdrs,
+        foms=foms,
+        variance_components={k: float(v) for k, v in components.items()},
+        mean_squares=ms,
+        tests={"RRRC": rrrc, "FRRC": frrc, "RRFC": rrfc},
     )

@@ -9,7 +9,9 @@
   ``TPF`` the fraction of abnormal cases whose highest mark (or case rating) is ``>= t``.
   Curves start at (0, 0) and are completed to (1, 1) by a straight line, the convention
   under which their areas are the AFROC and wAFROC figures of merit.
-* :func:`likert_bars_svg`: stacked bars of Likert score distributions per condition.
+* :func:`likert_bars_svg`: stacked bars of Likert score distributions per condition;
+  :func:`likert_plots_svg` draws one per question from a study's
+  :attr:`stats.study_tables.StudyAnalysis.likert` (all readers pooled).
 * :func:`fom_per_reader_svg`: the figure of merit per reader and condition with
   jackknife 95% intervals (``FOM -/+ 1.96 SE``, the case-deletion jackknife standard error,
   Efron 1982), and the reader average with its RRRC interval.
@@ -32,6 +34,7 @@ from matplotlib.figure import Figure
 from .dataset import ReaderStudy
 from .fom import Jackknife
 from .mrmc import MRMCResult
+from .tables.likert import ALL_READERS, LikertCounts
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
@@ -135,6 +138,18 @@ def likert_bars_svg(
         frameon=False,
     )
     return _svg(figure)
+
+
+def likert_plots_svg(distribution: Sequence[LikertCounts]) -> list[str]:
+    """One :func:`likert_bars_svg` per question, of the readers pooled (reader ``All``), in order."""
+    questions: dict[str, list[LikertCounts]] = {}
+    for counts in distribution:
+        if counts.reader == ALL_READERS:
+            questions.setdefault(counts.question, []).append(counts)
+    return [
+        likert_bars_svg(question, [c.condition for c in rows], rows[0].points, [c.counts for c in rows])
+        for question, rows in questions.items()
+    ]
 
 
 def fom_per_reader_svg(

@@ -25,7 +25,7 @@ from .dataset import ReaderStudy
 from .mrmc import OPTIONS, or_analysis
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PowerResult:
     option: str
     readers: int
@@ -72,7 +72,16 @@ def power_or(
         power = sps.ncx2.sf(sps.chi2.isf(alpha, 1), 1, ncp)
     else:
         power = sps.ncf.sf(sps.f.isf(alpha, 1, ddf), 1, ddf, ncp)
-    return PowerResult(option, readers, cases, effect_size, alpha, float(power), float(ncp), float(ddf))
+    return PowerResult(
+        option=option,
+        readers=readers,
+        cases=cases,
+        effect_size=effect_size,
+        alpha=alpha,
+        power=float(power),
+        ncp=float(ncp),
+        ddf=float(ddf),
+    )
 
 
 def cases_for_power(

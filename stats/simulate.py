@@ -22,7 +22,7 @@ import numpy as np
 from .dataset import NO_MARK, ReaderStudy, equal_weights
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RoeMetzVariances:
     """Variance components of the Roe-Metz model (the defaults sum to 1: unit-variance ratings)."""
 

@@ -4,6 +4,8 @@
   mark (with its matching outcome), and the codebook that says what each column and each
   coded value means (Wickham, "Tidy data", J Stat Softw 59(10), 2014: one observation per
   row, one variable per column);
+* :func:`answers_csv`: every answer with the reading it belongs to (session, position,
+  submission time), the statistician's answers download;
 * :func:`roc_for_export`: the case ratings as ROC data with every rating finite, for the
   iMRMC format (``stats.io_imrmc.write_imrmc``), which has no "unmarked" value: an
   unmarked case (``-inf``) gets a rating one below the lowest rating given, which keeps
@@ -14,10 +16,12 @@ The RJafroc workbook is ``stats.io_excel.write_excel`` of the FROC data
 """
 
 import json
+from typing import Any
 
 import numpy as np
 
-from .dataset import ReaderStudy, roc_study
+from .dataset import DatasetError, ReaderStudy, roc_study
+from .matching import natural_key
 from .study_record import StudyRecord, table_csv
 from .study_tables import StudyAnalysis
 
@@ -40,6 +44,25 @@ LONG_COLUMNS = (
     "lesion",
     "distance_mm",
 )
+
+#: The columns of :func:`answers_csv`.
+ANSWER_COLUMNS = (
+    "study",
+    "reader",
+    "session",
+    "position",
+    "case",
+    "condition",
+    "question",
+    "value",
+    "present",
+    "text",
+    "reading_status",
+    "submitted_at",
+)
+
+#: The status of every reading in a record (a record holds submitted readings only).
+SUBMITTED = "submitted"
 
 _DESCRIPTIONS = {
     "record": ("text", "answer (a reader's answer to a question) or mark (a lesion mark)"),
@@ -81,6 +104,49 @@ def long_csv(record: StudyRecord, analysis: StudyAnalysis) -> str:
             }
         )
     return table_csv(rows, LONG_COLUMNS)
+
+
+def answers_csv(record: StudyRecord) -> str:
+    """Every answer of the record with its reading, one per row (:data:`ANSWER_COLUMNS`).
+
+    Rows are ordered by reader, session and position, then in the study's question order.
+    A reading is known by its condition, reader and case, which a study's design reads once.
+    """
+    readings: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for reading in record.readings:
+        key = (reading["condition"], reading["reader"], reading["case"])
+        if key in readings:
+            raise DatasetError(f"Reader {key[1]} read case {key[2]} under {key[0]} more than once.")
+        readings[key] = reading
+    order = {q["question"]: n for n, q in enumerate(record.questions)}
+    rows: list[dict[str, Any]] = []
+    for answer in record.answers:
+        read = readings.get((answer["condition"], answer["reader"], answer["case"]))
+        if read is None:
+            raise DatasetError(
+                f"An answer of {answer['reader']} on case {answer['case']} ({answer['condition']}) "
+                "has no reading in the record."
+            )
+        rows.append(
+            {
+                **answer,
+                "study": record.study.get("slug", ""),
+                "session": read["session"],
+                "position": read["position"],
+                "reading_status": SUBMITTED,
+                "submitted_at": read["submitted_at"],
+            }
+        )
+    rows.sort(
+        key=lambda r: (
+            natural_key(r["reader"]),
+            r["session"],
+            r["position"],
+            order.get(r["question"], len(order)),
+            r["question"],
+        )
+    )
+    return table_csv(rows, ANSWER_COLUMNS)
 
 
 def codebook_csv(record: StudyRecord) -> str:

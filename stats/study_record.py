@@ -100,7 +100,7 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AnalysisSettings:
     """How a study's results are analysed; every field has a default.
 
@@ -166,7 +166,7 @@ class AnalysisSettings:
         return values
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StudyRecord:
     """Everything a study's analysis needs (tables as lists of dicts; see :data:`TABLES`)."""
 

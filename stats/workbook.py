@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .io_excel import write_xlsx
-from .study_tables import Table
+from .tables import Table
 
 MAX_SHEET_NAME = 31  # Excel's limit
 
@@ -48,7 +48,7 @@ def write_workbook(tables: Iterable[Table], path: str | Path) -> None:
     for name, table in zip(names, tables, strict=True):
         contents.append([name, table.title, len(table.rows), " ".join(table.notes)])
         rows: list[list[Any]] = [[table.title], [], list(table.columns)]
-        rows += [[_cell(v) for v in row] for row in table.rows]
+        rows += [[_cell(v) for v in row] for row in table.cells()]
         if table.notes:
             rows += [[]] + [[note] for note in table.notes]
         sheets.append((name, rows))

@@ -272,49 +272,8 @@ def _isoformat(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
 
 
-RESULT_COLUMNS = [
-    *READING_KEY_COLUMNS,
-    "question",
-    "value",
-    "present",
-    "text",
-    "reading_status",
-    "submitted_at",
-]
 
 
-def study_answer_rows(study: Study) -> list[dict[str, object]]:
-    """One row per answer, unblinded (condition labels): the statistician's long table."""
-    answers = (
-        Answer.objects.filter(reading__session__participation__study=study)
-        .select_related(
-            "question",
-            "reading__session__participation",
-            "reading__series__case",
-            "reading__series__condition",
-        )
-        .order_by(
-            "reading__session__participation__code",
-            "reading__session__number",
-            "reading__position",
-            "question__order",
-        )
-    )
-    rows = []
-    for answer in answers:
-        reading = answer.reading
-        rows.append(
-            {
-                **_reading_key(study, reading),
-                "question": answer.question.key,
-                "value": "" if answer.value is None else answer.value,
-                "present": "" if answer.present is None else int(answer.present),
-                "text": answer.text,
-                "reading_status": reading.status,
-                "submitted_at": _isoformat(reading.submitted_at),
-            }
-        )
-    return rows
 
 
 READING_COLUMNS = [

@@ -15,11 +15,11 @@ from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
+from readerstudy.results.models import AnalysisRun
 from readerstudy.results.selectors import (
     READING_COLUMNS,
-    RESULT_COLUMNS,
-    study_answer_rows,
     study_reading_rows,
+    study_record,
 )
 from readerstudy.results.services import (
     EXPORTS,
@@ -35,37 +35,16 @@ from readerstudy.results.services import (
     results_export,
     results_export_filename,
 )
+from readerstudy.studies.models import Study
 from readerstudy.studies.policy import can_set_analysis_settings, can_view_results, study_for_request
 from stats.dataset import DatasetError
 from stats.fom import FROC_FOMS
-from stats.plots import fom_per_reader_svg, likert_bars_svg, operating_curves_svg
+from stats.plots import fom_per_reader_svg, likert_plots_svg, operating_curves_svg
 from stats.spreadsheet import spreadsheet_safe
+from stats.study_export import answers_csv
 from stats.study_record import AnalysisSettings
-from stats.study_tables import StudyAnalysis, Table, display
-
-#: The page's sections and the tables in each, in order; tables a study lacks are skipped.
-SECTIONS = (
-    ("design", "Design", ("design",)),
-    ("jafroc", "Lesion detection: JAFROC", ("jafroc_fom", "jafroc_conditions", "jafroc_tests")),
-    ("roc", "Case-level ROC", ("roc_auc", "roc_auc_tests", "roc_mrmc")),
-    (
-        "lesions",
-        "Sensitivity, specificity and false positives",
-        ("sensitivity", "sensitivity_tests", "case_detection", "false_positives", "false_positive_tests"),
-    ),
-    ("likert", "Likert items", ("likert_distribution", "likert_tests", "likert_agreement")),
-    ("diagnostic", "Against the external reference", ("diagnostic", "diagnostic_tests")),
-    (
-        "measurements",
-        "Objective image quality",
-        ("measurements", "measurement_tests", "fidelity", "fidelity_tests"),
-    ),
-    ("matches", "Marks matched to lesions", ("lesion_matches",)),
-)
-
-
-#: Tables too long to show whole; the page shows their first rows and links the CSV.
-PREVIEW_ROWS = {"lesion_matches": 25}
+from stats.study_tables import PREVIEW_ROWS, SECTIONS, StudyAnalysis
+from stats.tables import Table, display
 
 
 def _compute(request: HttpRequest, slug: str, kind: str) -> tuple[Results | None, HttpResponse | None]:
@@ -85,9 +64,7 @@ def _shown(table: Table) -> dict:
     rows = table.rows if limit is None else table.rows[:limit]
     return {
         "table": table,
-        "rows": [
-            [display(value, column) for value, column in zip(row, table.columns, strict=True)] for row in rows
-        ],
+        "rows": [[display(row[column], column) for column in table.columns] for row in rows],
         "truncated": limit is not None and len(table.rows) > limit,
     }
 
@@ -98,25 +75,9 @@ def _safe_svg(svg: str) -> str:
     return mark_safe(svg)  # noqa: S308
 
 
-def _likert_plots(analysis: StudyAnalysis) -> list:
-    table = analysis.tables.get("likert_distribution")
-    if table is None:
-        return []
-    plots, questions = [], {}
-    for row in table.as_dicts():
-        if row["reader"] == "All":
-            questions.setdefault(row["question"], []).append(row)
-    for question, rows in questions.items():
-        points = [int(p) for p in rows[0]["scale_points"].split("/")]
-        counts = [[int(c) for c in row["counts"].split("/")] for row in rows]
-        svg = likert_bars_svg(question, [r["condition"] for r in rows], points, counts)
-        plots.append(_safe_svg(svg))
-    return plots
-
-
 def _plots(analysis: StudyAnalysis) -> dict:
     """Server-rendered SVG plots (matplotlib escapes the text it writes)."""
-    plots = {"likert": _likert_plots(analysis)}
+    plots = {"likert": [_safe_svg(svg) for svg in likert_plots_svg(analysis.likert)]}
     if analysis.froc is not None and analysis.froc.k1 >= 1 and analysis.froc.k2 >= 1:
         plots["curves"] = _safe_svg(operating_curves_svg(analysis.froc, analysis.roc))
     if analysis.mrmc is not None:
@@ -127,10 +88,10 @@ def _plots(analysis: StudyAnalysis) -> dict:
 def _context(results: Results) -> dict:
     analysis = results.analysis
     sections = []
-    for key, title, names in SECTIONS:
-        tables = [_shown(analysis.tables[name]) for name in names if name in analysis.tables]
+    for section in SECTIONS:
+        tables = [_shown(analysis.tables[name]) for name in section.tables if name in analysis.tables]
         if tables:
-            sections.append({"key": key, "title": title, "tables": tables})
+            sections.append({"key": section.key, "title": section.title, "tables": tables})
     return {
         "study": results.run.study,
         "run": results.run,
@@ -288,10 +249,20 @@ def analysis_run_download(response: HttpResponse, run, filename: str) -> HttpRes
     return response
 
 
-#: The unblinded downloads: kind -> (file name suffix, columns, rows of a study).
+def _answers_response(filename: str, study: Study, run: AnalysisRun) -> HttpResponse:
+    """Every answer of the submitted readings, from the study record the analyses read."""
+    record = study_record(study, run.reference_sets.all(), run)
+    return HttpResponse(answers_csv(record), content_type="text/csv; charset=utf-8")
+
+
+def _readings_response(filename: str, study: Study, run: AnalysisRun) -> HttpResponse:
+    return _csv_response(filename, READING_COLUMNS, study_reading_rows(study))
+
+
+#: The unblinded downloads: kind -> (file name suffix, the response for a study's analysis run).
 RESULT_DOWNLOADS = {
-    "answers.csv": ("answers", RESULT_COLUMNS, study_answer_rows),
-    "readings.csv": ("readings", READING_COLUMNS, study_reading_rows),
+    "answers.csv": ("answers", _answers_response),
+    "readings.csv": ("readings", _readings_response),
 }
 
 
@@ -310,15 +281,16 @@ def _result_download(request: HttpRequest, slug: str, kind: str) -> HttpResponse
     except ResultsBlinded as blinded:
         messages.error(request, f"Results are still blinded. {blinded}")
         return redirect("readerstudy:study_results", slug=study.slug)
-    suffix, columns, rows = RESULT_DOWNLOADS[kind]
+    suffix, response = RESULT_DOWNLOADS[kind]
     filename = analysis_run_filename(run, suffix, "csv")
-    return analysis_run_download(_csv_response(filename, columns, rows(study)), run, filename)
+    return analysis_run_download(response(filename, study, run), run, filename)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def study_results_csv(request: HttpRequest, slug: str) -> HttpResponse:
-    """Every answer as one row of a long CSV table, with condition labels (statisticians only)."""
+    """Every answer of the submitted readings as one row of a long CSV table, with condition
+    labels (statisticians only)."""
     return _result_download(request, slug, "answers.csv")
 
 

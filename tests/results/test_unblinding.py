@@ -6,8 +6,10 @@ import io
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from readerstudy.audit.models import AuditEvent
+from readerstudy.reading.models import Reading
 from readerstudy.references.models import ReferenceSet
 from readerstudy.results.models import AnalysisRun
 from readerstudy.results.services import ResultsBlinded, analysis_run_start
@@ -38,7 +40,7 @@ def test_results_stay_blinded_while_the_study_is_open(client, answered, statisti
     assert not AnalysisRun.objects.exists()
 
 
-def test_an_interim_analysis_needs_a_reason_and_is_logged(client, answered, statistician):
+def test_an_interim_analysis_needs_a_reason_and_is_logged(client, answered, statistician, reader_setup):
     client.force_login(statistician)
     assert client.post(answers_url(answered), {"interim_reason": "  "}).status_code == 302
     assert not AnalysisRun.objects.exists()
@@ -50,9 +52,15 @@ def test_an_interim_analysis_needs_a_reason_and_is_logged(client, answered, stat
     )
     assert f"-interim-run{run.pk}.csv" in response["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert rows[0]["condition"] == "LR-secret-label" and rows[0]["value"] == "4"
+    assert rows == []  # the answered reading is not submitted: not a result yet
     event = AuditEvent.objects.get(action="analysis.interim")
     assert event.actor == statistician and event.data["reason"] == run.reason
+    reading = reader_setup["readings"][0]
+    reading.status, reading.submitted_at = Reading.Status.SUBMITTED, timezone.now()
+    reading.save()
+    response = client.post(answers_url(answered), {"interim_reason": "DSMB safety look at 50% accrual"})
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert rows[0]["condition"] == "LR-secret-label" and rows[0]["value"] == "4"
 
 
 def test_locked_study_and_locked_reference_unblind_and_the_result_names_the_version(

@@ -22,7 +22,16 @@ def small_roc(seed=3, k1=7, k2=6):
     nl = np.full((2, 2, k1 + k2, 1), NO_MARK)
     nl[:, :, :k1, 0] = rng.integers(1, 6, (2, 2, k1))
     ll = rng.integers(2, 7, (2, 2, k2, 1)).astype(float)
-    return ReaderStudy("ROC", ("A", "B"), ("r1", "r2"), k1, nl, ll, np.ones(k2, dtype=int), np.ones((k2, 1)))
+    return ReaderStudy(
+        kind="ROC",
+        modality_ids=("A", "B"),
+        reader_ids=("r1", "r2"),
+        k1=k1,
+        nl=nl,
+        ll=ll,
+        lesions_per_case=np.ones(k2, dtype=int),
+        weights=np.ones((k2, 1)),
+    )
 
 
 def psi(x, y):

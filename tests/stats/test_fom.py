@@ -72,7 +72,14 @@ def random_froc(seed: int) -> ReaderStudy:
     weights = equal_weights(lesions, max_ll)
     weights[0, : lesions[0]] = np.linspace(1, 2, lesions[0]) / np.linspace(1, 2, lesions[0]).sum()
     return ReaderStudy(
-        "FROC", ("A", "B"), ("r1", "r2", "r3"), k1, nl.astype(float), ll.astype(float), lesions, weights
+        kind="FROC",
+        modality_ids=("A", "B"),
+        reader_ids=("r1", "r2", "r3"),
+        k1=k1,
+        nl=nl.astype(float),
+        ll=ll.astype(float),
+        lesions_per_case=lesions,
+        weights=weights,
     )
 
 
@@ -87,14 +94,32 @@ def test_auc_of_a_tiny_roc_study_by_hand():
     # normals rated 1, 2; abnormals 2, 3: pairs (1,2)=1 (1,3)=1 (2,2)=1/2 (2,3)=1 -> 3.5/4
     nl = np.array([1.0, 2.0, NO_MARK, NO_MARK]).reshape(1, 1, 4, 1)
     ll = np.array([2.0, 3.0]).reshape(1, 1, 2, 1)
-    data = ReaderStudy("ROC", ("m",), ("r",), 2, nl, ll, np.array([1, 1]), np.ones((2, 1)))
+    data = ReaderStudy(
+        kind="ROC",
+        modality_ids=("m",),
+        reader_ids=("r",),
+        k1=2,
+        nl=nl,
+        ll=ll,
+        lesions_per_case=np.array([1, 1]),
+        weights=np.ones((2, 1)),
+    )
     assert jackknife(data, "Wilcoxon").fom[0, 0] == pytest.approx(0.875)
 
 
 def test_unmarked_lesion_ties_with_unmarked_normal():
     nl = np.full((1, 1, 4, 1), NO_MARK)
     ll = np.array([NO_MARK, 2.0]).reshape(1, 1, 2, 1)
-    data = ReaderStudy("FROC", ("m",), ("r",), 2, nl, ll, np.array([1, 1]), np.ones((2, 1)))
+    data = ReaderStudy(
+        kind="FROC",
+        modality_ids=("m",),
+        reader_ids=("r",),
+        k1=2,
+        nl=nl,
+        ll=ll,
+        lesions_per_case=np.array([1, 1]),
+        weights=np.ones((2, 1)),
+    )
     assert jackknife(data, "wAFROC").fom[0, 0] == pytest.approx(0.75)
 
 
@@ -117,7 +142,16 @@ def random_roi(seed: int) -> ReaderStudy:
         nl[:, :, k1 + k, : rois - n] = rng.integers(1, 5, (2, 2, rois - n))
     slots = np.arange(rois)[None, :] < lesions[:, None]
     ll = np.where(slots, rng.integers(2, 6, (2, 2, k2, rois)), NO_MARK).astype(float)
-    return ReaderStudy("ROI", ("A", "B"), ("r1", "r2"), k1, nl, ll, lesions, equal_weights(lesions, rois))
+    return ReaderStudy(
+        kind="ROI",
+        modality_ids=("A", "B"),
+        reader_ids=("r1", "r2"),
+        k1=k1,
+        nl=nl,
+        ll=ll,
+        lesions_per_case=lesions,
+        weights=equal_weights(lesions, rois),
+    )
 
 
 @pytest.mark.parametrize("seed", [4, 5])
@@ -135,7 +169,16 @@ def test_roi_auc_by_hand():
     nl[0, 0, 1, 0] = 2.5
     nl[0, 0, 2, 0] = 2.0
     ll = np.array([[2.0], [4.0]]).reshape(1, 1, 2, 1)
-    data = ReaderStudy("ROI", ("m",), ("r",), 2, nl, ll, np.array([1, 1]), np.ones((2, 1)))
+    data = ReaderStudy(
+        kind="ROI",
+        modality_ids=("m",),
+        reader_ids=("r",),
+        k1=2,
+        nl=nl,
+        ll=ll,
+        lesions_per_case=np.array([1, 1]),
+        weights=np.ones((2, 1)),
+    )
     assert jackknife(data, "ROI").fom[0, 0] == pytest.approx(5.5 / 8)
 
 

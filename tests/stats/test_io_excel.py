@@ -399,26 +399,26 @@ def test_written_file_is_the_new_layout(tmp_path):
 def test_study_ids_that_cannot_be_written(tmp_path):
     data = read_excel(TOYS / "ROC" / "rocCr.xlsx")
     odd = ReaderStudy(
-        data.kind,
-        ("a,b", "c"),
-        data.reader_ids,
-        data.k1,
-        data.nl,
-        data.ll,
-        data.lesions_per_case,
-        data.weights,
+        kind=data.kind,
+        modality_ids=("a,b", "c"),
+        reader_ids=data.reader_ids,
+        k1=data.k1,
+        nl=data.nl,
+        ll=data.ll,
+        lesions_per_case=data.lesions_per_case,
+        weights=data.weights,
     )
     with pytest.raises(DatasetError, match="must not contain commas"):
         write_excel(odd, tmp_path / "odd.xlsx")
     renumbered = ReaderStudy(
-        data.kind,
-        data.modality_ids,
-        data.reader_ids,
-        data.k1,
-        data.nl,
-        data.ll,
-        data.lesions_per_case,
-        data.weights,
+        kind=data.kind,
+        modality_ids=data.modality_ids,
+        reader_ids=data.reader_ids,
+        k1=data.k1,
+        nl=data.nl,
+        ll=data.ll,
+        lesions_per_case=data.lesions_per_case,
+        weights=data.weights,
     )
     write_excel(renumbered, tmp_path / "plain.xlsx")
     again = read_excel(tmp_path / "plain.xlsx")

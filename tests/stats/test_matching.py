@@ -59,7 +59,9 @@ class TestMatchCase:
         assert outcomes(result) == [(NL, None)]
 
     def test_distance_is_measured_in_three_dimensions(self):
-        three_d = Mark("SR", "R1", "C1", (3.0, 0.0, 4.0), 2)  # 5 mm away, 3 mm in-plane
+        three_d = Mark(
+            modality="SR", reader="R1", case="C1", position=(3.0, 0.0, 4.0), rating=2
+        )  # 5 mm away, 3 mm in-plane
         assert outcomes(match_case([lesion("L1", 0.0, size=8.0)], [three_d])) == [(NL, None)]
         assert outcomes(match_case([lesion("L1", 0.0, size=10.0)], [three_d])) == [(LL, "L1")]
 

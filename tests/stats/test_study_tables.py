@@ -278,3 +278,40 @@ def test_a_study_without_complete_readings_gives_notes_not_errors():
     two_cases = simulated_record(normal=1, abnormal=1)
     notes = " ".join(analyse_study(two_cases).notes)
     assert "at least two normal and two abnormal cases" in notes
+
+
+def test_a_row_with_a_missing_or_an_extra_column_is_refused():
+    from stats.tables import Table
+
+    ok = Table(name="t", title="T", columns=("a", "b"), rows=({"b": 2, "a": 1},))
+    assert ok.cells() == [[1, 2]] and ok.as_dicts() == [{"a": 1, "b": 2}]
+    with pytest.raises(ValueError, match=r"missing columns \['b'\]"):
+        Table(name="t", title="T", columns=("a", "b"), rows=({"a": 1},))
+    with pytest.raises(ValueError, match=r"extra \['c'\]"):
+        Table(name="t", title="T", columns=("a", "b"), rows=({"a": 1, "b": 2, "c": 3},))
+
+
+def test_likert_numbers_are_the_distribution_table_and_give_its_plots(analysis):
+    from stats.plots import likert_bars_svg, likert_plots_svg
+
+    table = analysis.tables["likert_distribution"].as_dicts()
+    assert [
+        (d.question, d.reader, d.condition, "/".join(map(str, d.points)), "/".join(map(str, d.counts)), d.n)
+        for d in analysis.likert
+    ] == [(r["question"], r["reader"], r["condition"], r["scale_points"], r["counts"], r["n"]) for r in table]
+    pooled = [d for d in analysis.likert if d.reader == "All"]
+    expected = likert_bars_svg("quality", ["LR", "SR"], (1, 2, 3, 4), [d.counts for d in pooled])
+    assert likert_plots_svg(analysis.likert) == [expected]
+
+
+def test_answers_csv_has_every_answer_with_its_reading(record):
+    import csv
+    import io
+
+    from stats.study_export import ANSWER_COLUMNS, answers_csv
+
+    rows = list(csv.DictReader(io.StringIO(answers_csv(record), newline="")))
+    assert tuple(rows[0]) == ANSWER_COLUMNS and len(rows) == len(record.answers)
+    assert {r["reading_status"] for r in rows} == {"submitted"}
+    assert {r["study"] for r in rows} == {"simulated"}
+    assert [r["question"] for r in rows[:2]] == ["quality", "tear"]  # the study's question order

@@ -1,0 +1,119 @@
+"""Per-case results of lesion detection: sensitivity and specificity per case (Wilson CI,
+Wilson, JASA 22, 1927; :func:`stats.diagnostic.proportion`), and false positives per case
+with paired t-tests between conditions (:func:`stats.classical.paired_t`).
+"""
+
+import math
+from itertools import combinations
+
+import numpy as np
+
+from ..classical import paired_t
+from ..dataset import ReaderStudy
+from ..diagnostic import proportion
+from ..study_record import AnalysisSettings
+from .table import Cell, Part, Table, num, pair_name
+
+
+def case_detection_part(settings: AnalysisSettings, froc: ReaderStudy) -> Part:
+    """``case_detection``: abnormal cases with a lesion localised, normal cases without marks."""
+    conf = settings.confidence
+    rows: list[dict[str, Cell]] = []
+    for j, reader in enumerate(froc.reader_ids):
+        for i, condition in enumerate(froc.modality_ids):
+            found = int(np.isfinite(froc.ll[i, j]).any(axis=1).sum()) if froc.k2 else 0
+            clean = int((~np.isfinite(froc.nl[i, j, : froc.k1]).any(axis=1)).sum())
+            se = proportion(found, froc.k2, confidence=conf)
+            sp = proportion(clean, froc.k1, confidence=conf)
+            rows.append(
+                {
+                    "reader": reader,
+                    "condition": condition,
+                    "abnormal_found": found,
+                    "abnormal_cases": froc.k2,
+                    "sensitivity": num(se.estimate),
+                    "se_ci_lower": num(se.ci_wilson[0]),
+                    "se_ci_upper": num(se.ci_wilson[1]),
+                    "normal_clear": clean,
+                    "normal_cases": froc.k1,
+                    "specificity": num(sp.estimate),
+                    "sp_ci_lower": num(sp.ci_wilson[0]),
+                    "sp_ci_upper": num(sp.ci_wilson[1]),
+                }
+            )
+    table = Table(
+        name="case_detection",
+        title="Per-case sensitivity and specificity (Wilson CI)",
+        columns=(
+            "reader",
+            "condition",
+            "abnormal_found",
+            "abnormal_cases",
+            "sensitivity",
+            "se_ci_lower",
+            "se_ci_upper",
+            "normal_clear",
+            "normal_cases",
+            "specificity",
+            "sp_ci_lower",
+            "sp_ci_upper",
+        ),
+        rows=tuple(rows),
+        notes=(
+            "An abnormal case is found when at least one of its lesions is localised; "
+            "a normal case is clear when it has no marks.",
+        ),
+    )
+    return Part(tables=(table,))
+
+
+def false_positives_part(settings: AnalysisSettings, froc: ReaderStudy) -> Part:
+    """``false_positives`` (NLs per case) and ``false_positive_tests`` (paired t-tests over cases)."""
+    conf = settings.confidence
+    conditions = list(froc.modality_ids)
+    rows: list[dict[str, Cell]] = []
+    tests: list[dict[str, Cell]] = []
+    for j, reader in enumerate(froc.reader_ids):
+        counts = [np.isfinite(froc.nl[i, j]).sum(axis=1).astype(float) for i in range(len(conditions))]
+        for i, condition in enumerate(conditions):
+            c = counts[i]
+            rows.append(
+                {
+                    "reader": reader,
+                    "condition": condition,
+                    "false_positives": int(c.sum()),
+                    "cases": c.size,
+                    "mean_per_case": num(c.mean()),
+                    "sd": num(c.std(ddof=1)) if c.size > 1 else math.nan,
+                }
+            )
+        for a, b in combinations(range(len(conditions)) if froc.shape[2] >= 2 else (), 2):
+            t = paired_t(counts[a], counts[b], confidence=conf)
+            tests.append(
+                {
+                    "reader": reader,
+                    "comparison": pair_name(conditions[a], conditions[b]),
+                    "mean_difference": num(t.estimate),
+                    "ci_lower": num(t.ci[0]),
+                    "ci_upper": num(t.ci[1]),
+                    "t": num(t.statistic),
+                    "df": num(t.df),
+                    "p": num(t.pvalue),
+                }
+            )
+    return Part(
+        tables=(
+            Table(
+                name="false_positives",
+                title="False positives (non-lesion localisations) per case",
+                columns=("reader", "condition", "false_positives", "cases", "mean_per_case", "sd"),
+                rows=tuple(rows),
+            ),
+            Table(
+                name="false_positive_tests",
+                title="False positives per case between conditions (paired t-test over cases)",
+                columns=("reader", "comparison", "mean_difference", "ci_lower", "ci_upper", "t", "df", "p"),
+                rows=tuple(tests),
+            ),
+        )
+    )
