@@ -1,14 +1,15 @@
 // Lesion marks: click on the image to place one, choose its confidence, drag to move it,
 // delete it. Marks are drawn over the image on their slice (and dashed on the slices next to
-// it, and on reformats near their plane) and listed in the panel.
+// it, and on reformats near their plane: overlay.js) and listed in the panel.
 //
 // A mark is saved once its confidence is chosen; until then it is "unrated" and shown with
 // a "?" (the reading cannot be submitted with an unrated mark).
 
 import { uuid4 } from "./ids.js";
+import { AnnotationLayer } from "./overlay.js";
 import { CLICK_TOLERANCE_PX, onImageClick } from "./pointer.js";
 
-const SVG = "http://www.w3.org/2000/svg";
+const MARK_RADIUS_PX = 12;
 
 export class MarkLayer {
   /**
@@ -28,6 +29,7 @@ export class MarkLayer {
     this.marks = new Map(); // client_id -> {client_id, slice, x, y, rating, label}
     this.selected = null;
     this.drag = null;
+    this.overlay = new AnnotationLayer({ viewer, svg, annotations: () => this.annotations() });
     this.listenForPlacement();
   }
 
@@ -143,33 +145,23 @@ export class MarkLayer {
 
   /** Draw the marks near the current view plane over the image. */
   draw() {
-    this.svg.replaceChildren();
-    if (!this.viewer.engine || !this.viewer.viewport) return;
-    let number = 0;
-    for (const mark of this.marks.values()) {
-      number += 1;
-      const world = this.viewer.imageToWorld(mark.slice, mark.x, mark.y);
-      const where = this.viewer.worldToCanvas(world);
-      const onPlane = where.distance <= where.spacing / 2 + 1e-3;
-      const nearby = !onPlane && where.distance <= where.spacing * 1.5 + 1e-3;
-      if (!onPlane && !nearby) continue;
-      const group = document.createElementNS(SVG, "g");
-      group.classList.add("mark");
-      if (nearby) group.classList.add("nearby");
-      if (mark.client_id === this.selected) group.classList.add("selected");
-      group.dataset.clientId = mark.client_id;
-      const circle = document.createElementNS(SVG, "circle");
-      circle.setAttribute("cx", where.x);
-      circle.setAttribute("cy", where.y);
-      circle.setAttribute("r", 12);
-      const text = document.createElementNS(SVG, "text");
-      text.setAttribute("x", where.x + 15);
-      text.setAttribute("y", where.y - 10);
-      text.textContent = `${number} · ${mark.rating ?? "?"}`;
-      group.append(circle, text);
-      group.addEventListener("pointerdown", (event) => this.startDrag(event, mark.client_id));
-      this.svg.append(group);
-    }
+    this.overlay.draw();
+  }
+
+  /** The marks as the overlay draws them (overlay.js), numbered as in the list. */
+  annotations() {
+    return [...this.marks.values()].map((mark, i) => ({
+      id: mark.client_id,
+      className: "mark",
+      offPlaneClass: "nearby",
+      selected: mark.client_id === this.selected,
+      points: [this.viewer.imageToWorld(mark.slice, mark.x, mark.y)],
+      shape: "circle",
+      radius: MARK_RADIUS_PX,
+      label: `${i + 1} · ${mark.rating ?? "?"}`,
+      labelOffset: [15, -10],
+      onPointerDown: (event) => this.startDrag(event, mark.client_id),
+    }));
   }
 
   renderList() {

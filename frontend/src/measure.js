@@ -14,12 +14,24 @@
 // Changes go through the workstation's SaveQueue (retried, kept in localStorage, idempotent by
 // client id); once the queue is idle the page reloads the state from the server.
 
-import { SaveQueue } from "./autosave.js";
 import { uuid4 } from "./ids.js";
+import { isFormField, listenForKeys } from "./keymap.js";
+import { AnnotationLayer, svgElement } from "./overlay.js";
+import {
+  $,
+  $$,
+  createSaveQueue,
+  csrfToken,
+  exposeTestHook,
+  fetchJson,
+  fetchJsonIfOk,
+  readConfig,
+  seriesUrlOf,
+  showMessage,
+  showViewerReadouts,
+  staticBase,
+} from "./page.js";
 import { onImageClick } from "./pointer.js";
-
-const SVG = "http://www.w3.org/2000/svg";
-const $ = (selector, root = document) => root.querySelector(selector);
 
 const METRICS = {
   line: [
@@ -43,12 +55,6 @@ const unit = (a) => {
   return [a[0] / n, a[1] / n, a[2] / n];
 };
 
-function showMessage(text) {
-  const box = $("#viewer-message");
-  box.textContent = text;
-  box.hidden = !text;
-}
-
 function formatNumber(value, digits) {
   if (value === null || value === undefined || !Number.isFinite(value)) return null;
   return Math.abs(value) >= 1e4 ? value.toExponential(3) : value.toFixed(digits);
@@ -59,6 +65,7 @@ class Panel {
   constructor(page, index, config, cell) {
     Object.assign(this, { page, index, config, cell });
     this.viewer = null;
+    this.overlay = null; // the ROI layer (overlay.js), once the viewer exists
     this.svg = $(".measure-layer", cell);
     this.slider = $(".measure-slider", cell);
     this.syncTarget = null; // the slice a synchronised scroll is taking this viewer to
@@ -98,59 +105,35 @@ class Panel {
   }
 
   draw() {
-    this.svg.replaceChildren();
+    this.overlay?.draw();
+  }
+
+  /** The case's ROIs as the overlay draws them (overlay.js), then the first click of one being drawn. */
+  *annotations() {
     const viewer = this.viewer;
-    if (!viewer || !viewer.engine || !viewer.viewport) return;
     for (const roi of this.page.state.rois) {
-      const where = roi.points_mm.map((point) => viewer.worldToCanvas(point));
-      const distance = Math.max(...where.map((w) => w.distance));
-      const spacing = where[0].spacing;
-      const onPlane = distance <= spacing / 2 + 1e-3;
-      const nearby = !onPlane && distance <= spacing * 1.5 + 1e-3;
-      if (!onPlane && !nearby) continue;
-      const group = document.createElementNS(SVG, "g");
-      group.classList.add("roi", roi.kind);
-      if (nearby) group.classList.add("off-plane");
-      if (roi.client_id === this.page.selected) group.classList.add("selected");
-      group.dataset.clientId = roi.client_id;
+      const annotation = {
+        id: roi.client_id,
+        className: `roi ${roi.kind}`,
+        offPlaneClass: "off-plane",
+        selected: roi.client_id === this.page.selected,
+        points: roi.points_mm,
+        label: roi.name || "…",
+        labelOffset: [6, -6],
+      };
       if (roi.kind === "line") {
-        const line = document.createElementNS(SVG, "line");
-        line.setAttribute("x1", where[0].x);
-        line.setAttribute("y1", where[0].y);
-        line.setAttribute("x2", where[1].x);
-        line.setAttribute("y2", where[1].y);
-        group.append(line);
+        yield { ...annotation, shape: "line" };
       } else {
         const { row } = this.axes;
         const centre = roi.points_mm[0];
         const radius = roi.radius_mm || norm(sub(roi.points_mm[1], centre));
-        const edge = viewer.worldToCanvas([
-          centre[0] + row[0] * radius,
-          centre[1] + row[1] * radius,
-          centre[2] + row[2] * radius,
-        ]);
-        const circle = document.createElementNS(SVG, "circle");
-        circle.setAttribute("cx", where[0].x);
-        circle.setAttribute("cy", where[0].y);
-        circle.setAttribute("r", Math.max(2, Math.hypot(edge.x - where[0].x, edge.y - where[0].y)));
-        group.append(circle);
+        const rim = [centre[0] + row[0] * radius, centre[1] + row[1] * radius, centre[2] + row[2] * radius];
+        yield { ...annotation, shape: "circle", rim, minRadius: 2 };
       }
-      const text = document.createElementNS(SVG, "text");
-      text.setAttribute("x", where[0].x + 6);
-      text.setAttribute("y", where[0].y - 6);
-      text.textContent = roi.name || "…";
-      group.append(text);
-      this.svg.append(group);
     }
     const pending = this.page.pending;
     if (pending && pending.panel === this && viewer.sliceIndex() === pending.slice) {
-      const where = viewer.worldToCanvas(pending.world);
-      const dotMark = document.createElementNS(SVG, "circle");
-      dotMark.classList.add("pending");
-      dotMark.setAttribute("cx", where.x);
-      dotMark.setAttribute("cy", where.y);
-      dotMark.setAttribute("r", 3);
-      this.svg.append(dotMark);
+      yield { marker: true, className: "pending", point: pending.world };
     }
   }
 }
@@ -164,17 +147,12 @@ class MeasurePage {
     this.pending = null; // the first click of an ROI being drawn
     this.selected = null;
     this.ready = false; // viewports follow each other only once all have started
-    this.csrf = document.querySelector("[name=csrfmiddlewaretoken]")?.value || "";
-    const saveState = $("#save-state");
-    this.queue = new SaveQueue({
+    this.queue = createSaveQueue({
       storageKey: `readerstudy:unsaved-measurements:${config.api.state}`,
-      csrfToken: this.csrf,
-      onState: (state, text) => {
-        saveState.dataset.state = state;
-        saveState.textContent = text;
+      csrfToken: csrfToken(),
+      onState: (state) => {
         if (state === "saved" || state === "error") this.reload();
       },
-      onRejected: (change, message) => showMessage(`Not saved: ${message}`),
     });
   }
 
@@ -182,9 +160,8 @@ class MeasurePage {
 
   async reload() {
     if (!this.queue.idle) return;
-    const response = await fetch(this.config.api.state, { credentials: "same-origin" });
-    if (!response.ok) return;
-    const state = await response.json();
+    const state = await fetchJsonIfOk(this.config.api.state);
+    if (!state) return;
     if (!this.queue.idle) return; // a newer change is on its way; its answer comes next
     this.setState(state);
   }
@@ -206,7 +183,7 @@ class MeasurePage {
   setTool(tool) {
     this.tool = tool;
     this.pending = null;
-    for (const button of document.querySelectorAll("[data-tool]")) {
+    for (const button of $$("[data-tool]")) {
       button.setAttribute("aria-pressed", String(button.dataset.tool === tool));
     }
     const hints = {
@@ -316,19 +293,14 @@ class MeasurePage {
     const cell = document.createElement("td");
     const profile = value?.profile;
     if (!profile || !profile.values || profile.values.length < 2) return cell;
-    const svg = document.createElementNS(SVG, "svg");
-    svg.classList.add("profile");
-    svg.setAttribute("viewBox", "0 0 100 30");
-    svg.setAttribute("preserveAspectRatio", "none");
+    const svg = svgElement("svg", { class: "profile", viewBox: "0 0 100 30", preserveAspectRatio: "none" });
     const lo = Math.min(...profile.values);
     const hi = Math.max(...profile.values);
     const last = profile.mm[profile.mm.length - 1] || 1;
     const points = profile.values.map(
       (v, i) => `${((profile.mm[i] / last) * 100).toFixed(2)},${(28 - ((v - lo) / (hi - lo || 1)) * 26).toFixed(2)}`,
     );
-    const line = document.createElementNS(SVG, "polyline");
-    line.setAttribute("points", points.join(" "));
-    svg.append(line);
+    svg.append(svgElement("polyline", { points: points.join(" ") }));
     cell.append(svg);
     cell.title = `Intensity profile over ${last.toFixed(1)} mm`;
     return cell;
@@ -493,14 +465,13 @@ class MeasurePage {
   // ---- viewers -------------------------------------------------------------------------------
 
   async start() {
-    const staticBase = new URL(".", import.meta.url).href;
-    const cells = [...document.querySelectorAll(".measure-cell")];
+    const cells = $$(".measure-cell");
     this.panels = this.config.viewports.map((viewport, index) => new Panel(this, index, viewport, cells[index]));
     const { Viewer } = await import(this.config.viewerScript);
-    await Promise.all(this.panels.map((panel) => this.startPanel(panel, Viewer, staticBase)));
+    await Promise.all(this.panels.map((panel) => this.startPanel(panel, Viewer)));
     this.ready = true;
-    const state = await fetch(this.config.api.state, { credentials: "same-origin" });
-    if (state.ok) this.setState(await state.json());
+    const state = await fetchJsonIfOk(this.config.api.state);
+    if (state) this.setState(state);
     // Changes a previous visit left unsent are shown until the server has them.
     for (const change of this.queue.restoredChanges()) {
       if (change.key.startsWith("roi:") && change.method === "PUT") {
@@ -523,23 +494,23 @@ class MeasurePage {
     this.render();
   }
 
-  async startPanel(panel, Viewer, staticBase) {
+  async startPanel(panel, Viewer) {
     const viewport = panel.config;
-    const seriesUrl = `${location.origin}${viewport.dicomwebRoot}studies/${viewport.studyUid}/series/${viewport.seriesUid}`;
-    const response = await fetch(`${seriesUrl}/metadata`, { credentials: "same-origin" });
-    if (!response.ok) throw new Error(`${viewport.condition}: ${response.status} ${response.statusText}`);
-    const metadata = await response.json();
+    const seriesUrl = seriesUrlOf(viewport);
+    const metadata = await fetchJson(`${seriesUrl}/metadata`, viewport.condition);
     if (!metadata.length) throw new Error(`${viewport.condition}: the series has no images.`);
     const element = $(".measure-viewport", panel.cell);
     // One engine per viewer, each with one WebGL context (see viewer.js, initCornerstone).
     const viewer = new Viewer(element, { ...viewport, viewerId: `m${panel.index}`, webGlContextsPerEngine: 1 }, staticBase);
     panel.viewer = viewer;
+    panel.overlay = new AnnotationLayer({ viewer, svg: panel.svg, annotations: () => panel.annotations() });
+    showViewerReadouts(viewer, {
+      slider: panel.slider,
+      slice: $(".overlay-slice", panel.cell),
+      window: $(".overlay-window", panel.cell),
+      position: $(".overlay-position", panel.cell),
+    });
     viewer.addEventListener("slice", ({ detail }) => {
-      panel.slider.max = String(detail.count - 1);
-      panel.slider.value = String(detail.index);
-      $(".overlay-slice", panel.cell).textContent = `Slice ${detail.index + 1} / ${detail.count}`;
-      $(".overlay-position", panel.cell).textContent = viewer.positionText();
-      element.dataset.slice = String(detail.index);
       requestAnimationFrame(() => panel.draw()); // the ROIs of the new slice (also if no render follows)
       if (panel.syncTarget !== null) {
         const reached = panel.syncTarget === detail.index;
@@ -549,15 +520,13 @@ class MeasurePage {
       if (this.pending && this.pending.panel === panel && this.pending.slice !== detail.index) this.pending = null;
       this.syncFrom(panel);
     });
-    viewer.addEventListener("window", () => {
-      const w = viewer.window;
-      if (w) $(".overlay-window", panel.cell).textContent = `W ${Math.round(w.width)}  L ${Math.round(w.center)}`;
-    });
-    viewer.addEventListener("rendered", () => panel.draw());
-    viewer.addEventListener("error", ({ detail }) => showMessage(detail.message));
-    panel.slider.addEventListener("input", () => viewer.scrollTo(Number(panel.slider.value)));
     if (this.config.editable) onImageClick(viewer, (point) => this.click(panel, point));
     await viewer.start(seriesUrl, metadata);
+  }
+
+  /** Zoom, pan and window of every viewport back to how its series first appeared. */
+  resetViews() {
+    for (const panel of this.panels) panel.viewer?.reset();
   }
 
   /** Scroll every other viewport to its slice nearest to the one `source` shows. */
@@ -572,35 +541,54 @@ class MeasurePage {
   }
 }
 
+/** The page's keyboard shortcuts (keymap.js). */
+function measureKeymap(page, editable) {
+  return [
+    {
+      id: "line-tool",
+      keys: ["l"],
+      description: "Line ROI",
+      run: () => {
+        if (editable) page.setTool("line");
+      },
+    },
+    {
+      id: "circle-tool",
+      keys: ["o"],
+      description: "Circle ROI",
+      run: () => {
+        if (editable) page.setTool("circle");
+      },
+    },
+    { id: "navigate", keys: ["Escape"], description: "Navigate: clicks draw nothing", run: () => page.setTool("navigate") },
+    { id: "reset-view", keys: ["r"], description: "Reset every viewport", run: () => page.resetViews() },
+    {
+      id: "delete-roi",
+      keys: ["Delete"],
+      description: "Delete the selected ROI",
+      run: () => {
+        if (editable && page.selected) page.remove(page.selected);
+      },
+    },
+  ];
+}
+
 function main() {
-  const config = JSON.parse($("#measure-config").textContent);
+  const config = readConfig("measure-config");
   const page = new MeasurePage(config);
-  window.measurePage = page;
-  for (const button of document.querySelectorAll("[data-tool]")) {
+  exposeTestHook("measurePage", {
+    panels: () => page.panels.map((panel) => Object.freeze({ viewer: panel.viewer })),
+  });
+  for (const button of $$("[data-tool]")) {
     button.addEventListener("click", () => page.setTool(button.dataset.tool));
   }
-  $("#reset-view").addEventListener("click", () => page.panels.forEach((panel) => panel.viewer?.reset()));
+  $("#reset-view").addEventListener("click", () => page.resetViews());
   $("#cnr-form")?.addEventListener("submit", (event) => {
     event.preventDefault();
     page.addCnr();
   });
   window.addEventListener("pagehide", () => page.queue.sendBeforeUnload());
-  document.addEventListener("keydown", (event) => {
-    if (["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName)) return;
-    if (event.ctrlKey || event.metaKey || event.altKey) return;
-    const keys = {
-      l: () => config.editable && page.setTool("line"),
-      o: () => config.editable && page.setTool("circle"),
-      Escape: () => page.setTool("navigate"),
-      r: () => page.panels.forEach((panel) => panel.viewer?.reset()),
-      Delete: () => config.editable && page.selected && page.remove(page.selected),
-    };
-    const action = keys[event.key.length === 1 ? event.key.toLowerCase() : event.key];
-    if (action) {
-      action();
-      event.preventDefault();
-    }
-  });
+  listenForKeys(measureKeymap(page, config.editable), { ignore: isFormField });
   page
     .start()
     .then(() => {
