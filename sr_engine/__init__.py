@@ -3,8 +3,13 @@
 Use it from Python (``from sr_engine.upscale import upscale``) or from the command line
 (``python -m sr_engine simulate|upscale|train|evaluate --help``).
 
+Dependencies: sr_engine depends on stats.agreement only (:mod:`sr_engine.dess` uses its
+concordance correlation and within-subject CV, so that the engine and the reader-study
+statistics compute agreement one way); stats never imports sr_engine. Neither imports Django.
+
 Modules:
-    volume         the Volume type: voxels (one or several echoes) with the affine that places them
+    volume         the Volume type: voxels (one or several echoes) with the affine that places them;
+                   the only module that knows the affine's (column, row, slice) index order
     dicom_series   reading single- and multi-frame, multi-echo DICOM series; writing derived series
     nifti_io       reading and writing NIfTI volumes (RAS <-> LPS), provenance in a header extension
     volume_io      one entry point, read_volume / write_volume, choosing DICOM or NIfTI by path

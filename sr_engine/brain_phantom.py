@@ -22,7 +22,7 @@ from importlib import resources
 import numpy as np
 
 from .lesions import Lesion, insert_lesions
-from .volume import Volume
+from .volume import Volume, affine_from_steps
 
 __all__ = ["Lesion", "PhantomCase", "brain_case", "brain_slab"]
 
@@ -55,6 +55,8 @@ def _axial_template() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
     def load(name: str) -> tuple[np.ndarray, np.ndarray]:
         image = nibabel.load(str(_template_path(name)))
+        if not isinstance(image, nibabel.Nifti1Image) or image.affine is None:
+            raise ValueError(f"Expected the NIfTI template {name}, got {type(image).__name__}.")
         return np.asarray(image.dataobj, dtype=np.float32), image.affine
 
     t1, ras_affine = load(TEMPLATE)
@@ -63,14 +65,15 @@ def _axial_template() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if not np.allclose(ras_affine[:3, :3], np.eye(3)):
         raise ValueError("Expected the MNI152 template on an axis-aligned 1 mm grid.")
 
-    def axial(array: np.ndarray) -> np.ndarray:  # [i, j, k] RAS -> [k, row, column]
-        return np.ascontiguousarray(array[::-1, ::-1, :].transpose(2, 1, 0))
-
     n_i, n_j, _ = t1.shape
-    ras_first = ras_affine @ np.array([n_i - 1, n_j - 1, 0, 1.0])
+    ras_first = ras_affine @ np.array([n_i - 1, n_j - 1, 0, 1.0])  # NIfTI's own (i, j, k) index
     lps_first = np.array([-ras_first[0], -ras_first[1], ras_first[2]])
-    affine = np.eye(4)
-    affine[:3, 3] = lps_first  # columns +x (left), rows +y (posterior), slices +z (superior)
+    # 1 mm steps: slices +z (superior), rows +y (posterior), columns +x (left)
+    affine = affine_from_steps([(0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)], lps_first)
+
+    def axial(array: np.ndarray) -> np.ndarray:  # [i, j, k] RAS -> [k, row, column] LPS
+        return Volume.from_affine_order(array[::-1, ::-1, :], affine).data
+
     return axial(t1), axial(wm) / 255.0, axial(gm) / 255.0, affine
 
 
@@ -84,10 +87,9 @@ def brain_slab(first_slice: int = 60, slices: int = 64) -> tuple[Volume, np.ndar
     r0, r1 = max(rows[0] - 6, 0), min(rows[-1] + 7, t1.shape[1])
     c0, c1 = max(cols[0] - 6, 0), min(cols[-1] + 7, t1.shape[2])
     box = np.s_[first_slice : first_slice + slices, r0:r1, c0:c1]
-    crop_affine = affine.copy()
-    crop_affine[:3, 3] = (affine @ np.array([c0, r0, first_slice, 1.0]))[:3]
     tissue = np.clip(wm[box] + gm[box], 0.0, 1.0)
-    return Volume(t1[box] * INTENSITY_SCALE, crop_affine), tissue
+    slab = Volume(t1, affine).crop(box)
+    return slab.with_data(slab.data * INTENSITY_SCALE), tissue
 
 
 def brain_case(

@@ -209,26 +209,23 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def _common_grid(hr: Volume, sr: Volume, method: str) -> tuple[Volume, Volume]:
     """HR and SR cut to the slices they share; an error if the SR grid is not part of the HR grid."""
-    if sr.shape[1:] != hr.shape[1:] or not np.allclose(sr.affine[:3, :3], hr.affine[:3, :3], atol=1e-4):
+    if sr.shape[1:] != hr.shape[1:] or not np.allclose(sr.axis_steps, hr.axis_steps, atol=1e-4):
         raise ValueError(
             f"The {method} result ({' x '.join(map(str, sr.shape))}, spacing {sr.spacing}) is not on the "
             f"HR grid ({' x '.join(map(str, hr.shape))}, spacing {hr.spacing}): give an LR volume whose "
             f"slices are {hr.spacing[2]:g} mm x the factor."
         )
-    offset = (np.linalg.inv(hr.affine) @ np.append(sr.affine[:3, 3], 1.0))[:3]
-    first = round(float(offset[2]))
-    if not np.allclose(offset, [0, 0, first], atol=1e-3):
-        raise ValueError(f"The {method} result's slices do not coincide with HR slices (offset {offset}).")
+    offset = hr.patient_to_index(sr.slice_position(0))  # (slice, row, column) in HR voxels
+    first = round(float(offset[0]))
+    if not np.allclose(offset, [first, 0, 0], atol=1e-3):
+        raise ValueError(
+            f"The {method} result's slices do not coincide with HR slices "
+            f"(offset {offset} slices, rows, columns)."
+        )
     start, stop = max(first, 0), min(first + sr.shape[0], hr.shape[0])
     if stop - start < 1:
         raise ValueError(f"The {method} result and the HR volume share no slice.")
-
-    def cut(volume: Volume, begin: int, end: int) -> Volume:
-        affine = volume.affine.copy()
-        affine[:3, 3] = volume.slice_position(begin)
-        return Volume(volume.data[..., begin:end, :, :], affine, volume.acquisition)
-
-    return cut(hr, start, stop), cut(sr, start - first, stop - first)
+    return hr.crop(np.s_[start:stop]), sr.crop(np.s_[start - first : stop - first])
 
 
 METRICS = ("psnr", "ssim", "rmse", "nrmse", "psnr_tissue", "ssim_tissue", "rmse_tissue", "nrmse_tissue")

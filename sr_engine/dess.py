@@ -236,9 +236,10 @@ def t2_agreement(
     x, y = reference[keep], test[keep]
     ccc = concordance_correlation(x, y)
     cv = within_subject_cv(np.stack([x, y], axis=1))
+    ci_low, ci_high = ccc.ci
     return T2Agreement(
         ccc=float(ccc.estimate),
-        ccc_ci=tuple(float(v) for v in ccc.ci),  # type: ignore[arg-type]
+        ccc_ci=(float(ci_low), float(ci_high)),
         cv_percent=float(cv.cv_percent),
         mean_difference_ms=float(np.mean(y - x)),
         n_voxels=int(keep.sum()),

@@ -377,6 +377,12 @@ def _floats(value: Any) -> np.ndarray:
     return np.array([float(v) for v in value], dtype=float)
 
 
+def _pixel_spacing(value: Any) -> tuple[float, float]:
+    """PixelSpacing as (row spacing, column spacing); a ValueError unless it has two values."""
+    row_spacing, column_spacing = (float(v) for v in value)
+    return row_spacing, column_spacing
+
+
 def _item(container: Dataset | None, sequence: str) -> Dataset | None:
     """The first item of ``sequence`` in ``container``, or None."""
     if container is None or sequence not in container or not container[sequence].value:
@@ -415,7 +421,7 @@ def _frames_of(ds: Dataset, source: str) -> list[_Frame]:
             frame_index=None,
             position=_floats(ds.ImagePositionPatient),
             orientation=_floats(ds.ImageOrientationPatient),
-            pixel_spacing=tuple(float(v) for v in ds.PixelSpacing),  # type: ignore[arg-type]
+            pixel_spacing=_pixel_spacing(ds.PixelSpacing),
             shape=(int(ds.Rows), int(ds.Columns)),
             echo_time=_number(ds.get("EchoTime")),
             echo_number=None if echo_number is None else int(echo_number),
@@ -453,7 +459,7 @@ def _enhanced_frames(ds: Dataset, source: str) -> list[_Frame]:
                 frame_index=index,
                 position=_floats(plane_position.ImagePositionPatient),
                 orientation=_floats(plane_orientation.ImageOrientationPatient),
-                pixel_spacing=tuple(float(v) for v in measures.PixelSpacing),  # type: ignore[arg-type]
+                pixel_spacing=_pixel_spacing(measures.PixelSpacing),
                 shape=(int(ds.Rows), int(ds.Columns)),
                 echo_time=_number(echo.get("EffectiveEchoTime")) if echo is not None else None,
                 echo_number=None,
@@ -550,7 +556,8 @@ def _echo_groups(frames: list[_Frame]) -> list[tuple[float | None, list[_Frame]]
     if len(times) > 1 and None not in times:
         groups: dict[Any, list[_Frame]] = defaultdict(list)
         for frame in frames:
-            groups[round(frame.echo_time, 4)].append(frame)  # type: ignore[arg-type]
+            if frame.echo_time is not None:  # every frame has one here: times holds no None
+                groups[round(frame.echo_time, 4)].append(frame)
         return [(key, groups[key]) for key in sorted(groups)]
     if len(numbers) > 1 and None not in numbers:
         groups = defaultdict(list)
@@ -607,19 +614,19 @@ def _check_spacing(distances: np.ndarray, frames: list[_Frame], name: str) -> No
     if not uneven.any():
         return
     gaps = []
-    for i in np.flatnonzero(uneven):
-        ratio = steps[i] / spacing
+    for j in (int(k) for k in np.flatnonzero(uneven)):
+        ratio = steps[j] / spacing
         if round(ratio) >= 2 and abs(ratio - round(ratio)) < 0.05:
             gaps.append(
                 f"{round(ratio) - 1} slice(s) missing between "
-                f"{distances[i]:.3f} and {distances[i + 1]:.3f} mm"
+                f"{distances[j]:.3f} and {distances[j + 1]:.3f} mm"
             )
         else:
             raise VolumeError(
                 f"Slices of {name} are not evenly spaced: the step between slice centres is "
-                f"{spacing:.4g} mm mostly but {steps[i]:.4g} mm between {distances[i]:.3f} and "
-                f"{distances[i + 1]:.3f} mm along the slice normal "
-                f"({frames[i].source}, {frames[i + 1].source})."
+                f"{spacing:.4g} mm mostly but {steps[j]:.4g} mm between {distances[j]:.3f} and "
+                f"{distances[j + 1]:.3f} mm along the slice normal "
+                f"({frames[j].source}, {frames[j + 1].source})."
             )
     raise VolumeError(
         f"Slices of {name} are not evenly spaced: {'; '.join(gaps)} along the slice normal "
@@ -649,7 +656,9 @@ def _assemble(frames: list[_Frame], name: str) -> tuple[np.ndarray, np.ndarray, 
                 f"{len(distances)} from {distances[0]:.3f} mm."
             )
         stacks.append(group)
-    first = reference[0]  # type: ignore[index]
+    if reference is None:
+        raise VolumeError(f"{name} has no slices.")
+    first = reference[0]
     positions = np.array([f.position for f in first])
     if len(first) > 1:
         slice_vector = (positions[-1] - positions[0]) / (len(first) - 1)

@@ -23,10 +23,11 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.interpolate import make_interp_spline
 
-from .volume import Volume
+from .volume import Volume, affine_from_steps, index_steps, index_to_patient
 
-#: The axis names accepted by the functions of this module and the data axis / affine column of each.
-AXES = {"slice": (-3, 2), "row": (-2, 1), "column": (-1, 0)}
+#: The axis names accepted by the functions of this module and the spatial data axis of each,
+#: counted from the end so that it holds for 3D and 4D (channels first) data alike.
+AXES = {"slice": -3, "row": -2, "column": -1}
 
 
 def _axes(axis: str) -> tuple[str, ...]:
@@ -43,24 +44,30 @@ def _check_factor(factor: int) -> int:
     return int(factor)
 
 
+def _geometry(volume: Volume | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The data-order voxel steps (one row per spatial axis) and first-voxel centre of a volume or affine."""
+    affine = volume.affine if isinstance(volume, Volume) else np.asarray(volume, dtype=float)
+    return index_steps(affine), index_to_patient(affine, (0.0, 0.0, 0.0))
+
+
 def upscaled_affine(volume: Volume | np.ndarray, factor: int, axis: str = "slice") -> np.ndarray:
     """The affine of ``volume`` upscaled by the integer ``factor`` along ``axis``.
 
     ``axis`` is ``"slice"``, ``"row"``, ``"column"`` or ``"inplane"`` (rows and
-    columns). Along each upscaled axis with step vector ``v`` (a column of the
-    affine) the new step is ``v/f`` and the first centre moves by ``-(f-1)/(2f) v``:
+    columns). Along each upscaled axis with step vector ``v`` (see
+    :func:`sr_engine.volume.index_steps`) the new step is ``v/f`` and the first centre
+    moves by ``-(f-1)/(2f) v``:
     the centres of the ``f`` fine samples that tile coarse sample ``m`` average to its
     centre (the partial-volume model of thick slices, Greenspan, The Computer Journal
     52(1), 2009, §2). ``volume`` may be a Volume or a 4x4 affine.
     """
     factor = _check_factor(factor)
-    affine = np.array(volume.affine if isinstance(volume, Volume) else volume, dtype=float)
+    steps, origin = _geometry(volume)
     for name in _axes(axis):
-        column = AXES[name][1]
-        step = affine[:3, column].copy()
-        affine[:3, 3] = affine[:3, 3] - (factor - 1) / (2 * factor) * step
-        affine[:3, column] = step / factor
-    return affine
+        step = steps[AXES[name]].copy()
+        origin = origin - (factor - 1) / (2 * factor) * step
+        steps[AXES[name]] = step / factor
+    return affine_from_steps(steps, origin)
 
 
 def upscaled_shape(shape: Sequence[int], factor: int, axis: str = "slice") -> tuple[int, ...]:
@@ -68,7 +75,7 @@ def upscaled_shape(shape: Sequence[int], factor: int, axis: str = "slice") -> tu
     factor = _check_factor(factor)
     result = list(shape)
     for name in _axes(axis):
-        result[AXES[name][0]] *= factor
+        result[AXES[name]] *= factor
     return tuple(int(n) for n in result)
 
 
@@ -80,13 +87,12 @@ def downscaled_affine(volume: Volume | np.ndarray, factor: int, axis: str = "sli
     is ``a`` again.
     """
     factor = _check_factor(factor)
-    affine = np.array(volume.affine if isinstance(volume, Volume) else volume, dtype=float)
+    steps, origin = _geometry(volume)
     for name in _axes(axis):
-        column = AXES[name][1]
-        step = affine[:3, column].copy()
-        affine[:3, 3] = affine[:3, 3] + (factor - 1) / 2 * step
-        affine[:3, column] = step * factor
-    return affine
+        step = steps[AXES[name]].copy()
+        origin = origin + (factor - 1) / 2 * step
+        steps[AXES[name]] = step * factor
+    return affine_from_steps(steps, origin)
 
 
 def fine_positions(n: int, factor: int) -> np.ndarray:
@@ -246,7 +252,7 @@ def _interpolate(volume: Volume | np.ndarray, factor: int, method: str, axis: st
         raise ValueError(f"Expected a 3D or 4D array, got shape {data.shape}.")
     result = data
     for name in _axes(axis):
-        data_axis = AXES[name][0] + result.ndim
+        data_axis = AXES[name] + result.ndim
         operator = OPERATORS[method](result.shape[data_axis], factor)
         result = apply_along_axis(operator, result, data_axis)
     return result.astype(np.float32, copy=False)

@@ -65,10 +65,9 @@ def _soft_inside(distance: np.ndarray, radius: float, edge_mm: float) -> np.ndar
     return np.clip(0.5 + (radius - distance) / edge_mm, 0.0, 1.0)
 
 
-def _index_radius(affine: np.ndarray, radius_mm: float) -> np.ndarray:
-    """Half-extent, in voxels along (column, row, slice), of a sphere of ``radius_mm`` (any affine)."""
-    inverse = np.linalg.inv(affine[:3, :3])
-    return radius_mm * np.linalg.norm(inverse, axis=1)
+def _index_radius(volume: Volume, radius_mm: float) -> np.ndarray:
+    """Half-extent in voxels along the data axes (slice, row, column) of a sphere of ``radius_mm``."""
+    return radius_mm * np.linalg.norm(np.linalg.inv(volume.axis_steps), axis=0)
 
 
 def lesion_fractions(
@@ -80,27 +79,26 @@ def lesion_fractions(
     it. Solid lesions enhance throughout; ring-enhancing ones in a shell from
     ``CORE_FRACTION`` of the radius outwards, around a non-enhancing core.
     """
-    affine = volume.affine
-    centre_index = (np.linalg.inv(affine) @ np.array([*center_mm, 1.0]))[:3]  # (c, r, s)
-    reach = _index_radius(affine, radius_mm + edge_mm) + 1
-    shape_crs = np.array(volume.shape[::-1])
-    low = np.clip(np.floor(centre_index - reach).astype(int), 0, shape_crs - 1)
-    high = np.clip(np.ceil(centre_index + reach).astype(int) + 1, 1, shape_crs)
-    box = tuple(slice(int(low[a]), int(high[a])) for a in (2, 1, 0))  # (slice, row, column)
-    counts = [max(1, math.ceil(s / SUBSAMPLE_MM)) for s in volume.spacing]  # per column, row, slice
+    centre_index = volume.patient_to_index(center_mm)
+    reach = _index_radius(volume, radius_mm + edge_mm) + 1
+    shape = np.array(volume.shape)
+    low = np.clip(np.floor(centre_index - reach).astype(int), 0, shape - 1)
+    high = np.clip(np.ceil(centre_index + reach).astype(int) + 1, 1, shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
+    counts = [max(1, math.ceil(s / SUBSAMPLE_MM)) for s in volume.axis_spacing]
     offsets = [(np.arange(n) + 0.5) / n - 0.5 for n in counts]
-    sub = np.stack(np.meshgrid(*offsets, indexing="ij"), axis=-1).reshape(-1, 3)  # (c, r, s) offsets
-    s_idx, r_idx, c_idx = np.meshgrid(*(np.arange(b.start, b.stop) for b in box), indexing="ij")
-    voxels = np.stack([c_idx, r_idx, s_idx], axis=-1).reshape(-1, 1, 3).astype(float)
-    points = (voxels + sub[None]) @ affine[:3, :3].T + affine[:3, 3]
+    sub = np.stack(np.meshgrid(*offsets, indexing="ij"), axis=-1).reshape(-1, 3)  # sub-voxel offsets
+    grid = np.meshgrid(*(np.arange(b.start, b.stop) for b in box), indexing="ij")
+    voxels = np.stack(grid, axis=-1).reshape(-1, 1, 3).astype(float)
+    points = volume.index_to_patient(voxels + sub[None])
     distance = np.linalg.norm(points - np.asarray(center_mm, dtype=float), axis=-1)
     outer = _soft_inside(distance, radius_mm, edge_mm).mean(axis=1)
     if ring:
         core = _soft_inside(distance, CORE_FRACTION * radius_mm, edge_mm).mean(axis=1)
     else:
         core = np.zeros_like(outer)
-    shape = s_idx.shape
-    return box, (outer - core).reshape(shape), core.reshape(shape)
+    box_shape = grid[0].shape
+    return box, (outer - core).reshape(box_shape), core.reshape(box_shape)
 
 
 def _draw_diameter(rng: np.random.Generator, low: float, high: float) -> float:
@@ -110,8 +108,8 @@ def _draw_diameter(rng: np.random.Generator, low: float, high: float) -> float:
 
 def _fits(volume: Volume, center_index: np.ndarray, radius_mm: float, margin_mm: float) -> bool:
     """Whether the sphere plus ``margin_mm`` lies between the first and last voxel centres on every axis."""
-    reach = _index_radius(volume.affine, radius_mm + margin_mm)
-    upper = np.array(volume.shape[::-1]) - 1
+    reach = _index_radius(volume, radius_mm + margin_mm)
+    upper = np.array(volume.shape) - 1
     return bool(np.all(center_index - reach >= 0) and np.all(center_index + reach <= upper))
 
 
@@ -168,8 +166,8 @@ def insert_lesions(
         candidates = np.argwhere(mask)  # (slice, row, column)
         if candidates.size == 0:
             raise ValueError("The mask has no voxel to place a lesion in.")
-        extent = np.array(volume.shape[::-1]) - 1
-        largest = 2 * float(np.min(extent / 2 / _index_radius(volume.affine, 1.0))) - 2 * margin_mm
+        extent = np.array(volume.shape) - 1
+        largest = 2 * float(np.min(extent / 2 / _index_radius(volume, 1.0))) - 2 * margin_mm
         if largest < low:
             raise ValueError(
                 f"The volume is too thin for lesions of {low:g} mm or more "
@@ -183,11 +181,10 @@ def insert_lesions(
                     "Could not place the lesions; ask for fewer, smaller ones or a larger mask."
                 )
             diameter = round(_draw_diameter(rng, low, min(high, largest)), 1)
-            s, r, c = candidates[rng.integers(len(candidates))]
-            centre_index = np.array([c, r, s], dtype=float)
+            centre_index = candidates[rng.integers(len(candidates))].astype(float)
             if not _fits(volume, centre_index, diameter / 2, margin_mm):
                 continue
-            centre = volume.index_to_patient(*centre_index)
+            centre = volume.index_to_patient(centre_index)
             if any(np.linalg.norm(centre - o) < (diameter + d) / 2 + min_gap_mm for o, d, _, _ in chosen):
                 continue
             chosen.append((centre, diameter, diameter > ring_threshold_mm, draw_contrast()))
@@ -205,7 +202,7 @@ def insert_lesions(
             region = channel[box]
             channel[box] = region * (1.0 - necrosis_darkening * core) + amount * reference * enhancing
     truth = tuple(
-        Lesion(tuple(float(v) for v in centre), float(diameter), bool(ring))  # type: ignore[arg-type]
+        Lesion((float(centre[0]), float(centre[1]), float(centre[2])), float(diameter), bool(ring))
         for centre, diameter, ring, _ in chosen
     )
     return volume.with_data(data.astype(np.float32)), truth

@@ -54,11 +54,13 @@ class ResNetSR(nn.Module):
         ]
         for _ in range(depth - 2):
             layers += [conv(features, features, KERNEL, padding=KERNEL // 2), nn.ReLU(inplace=True)]
-        layers.append(conv(features, channels, KERNEL, padding=KERNEL // 2))
+        last = conv(features, channels, KERNEL, padding=KERNEL // 2)
+        layers.append(last)
         self.body = nn.Sequential(*layers)
         with torch.no_grad():  # start near the identity (the interpolated input), as residual nets do
-            layers[-1].weight.mul_(RESIDUAL_INIT_SCALE)
-            layers[-1].bias.zero_()
+            last.weight.mul_(RESIDUAL_INIT_SCALE)
+            if last.bias is not None:  # always, with the default bias=True
+                last.bias.zero_()
 
     @property
     def halo_needed(self) -> int:

@@ -2,12 +2,14 @@
 
 A NIfTI affine maps the voxel index ``(i, j, k)`` of ``data[i, j, k]`` to RAS+ mm
 (x increases to the patient's Right, y to Anterior, z to Superior; NIfTI-1 header
-documentation, ``nifti1.h``, "qform/sform"). A Volume maps ``(column, row, slice)`` of
-``data[slice, row, column]`` to LPS mm (see :mod:`sr_engine.volume`). With
+documentation, ``nifti1.h``, "qform/sform"). A Volume's affine maps ``(column, row, slice)``
+of ``data[slice, row, column]`` to LPS mm (see :mod:`sr_engine.volume`). With
 ``i = column``, ``j = row``, ``k = slice`` the conversion is exact:
 
-* data: ``volume.data = nifti_data.transpose(2, 1, 0)`` (4D: ``transpose(3, 2, 1, 0)``, the
-  fourth NIfTI dimension being the channels, e.g. echoes);
+* data: the NIfTI array is laid out in the affine's order, so it goes in through
+  :meth:`Volume.from_affine_order <sr_engine.volume.Volume.from_affine_order>` and out
+  through :meth:`Volume.affine_order_data <sr_engine.volume.Volume.affine_order_data>`
+  (the axes reversed; 4D: the fourth NIfTI dimension is the channels, e.g. echoes);
 * affine: ``lps_affine = diag(-1, -1, 1, 1) @ ras_affine`` (LPS and RAS differ by the
   signs of x and y).
 
@@ -33,7 +35,7 @@ import numpy as np
 
 from .dicom_series import VolumeError
 from .provenance import jsonable
-from .volume import Volume
+from .volume import Volume, index_to_patient
 
 #: RAS <-> LPS: the signs of x and y flip (the same matrix both ways).
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -119,34 +121,41 @@ def read_nifti(path: PathArg) -> Volume:
         image = nib.load(str(path))
     except Exception as error:  # nibabel raises several kinds for a damaged file
         raise VolumeError(f"{path} is not a readable NIfTI file: {error}") from error
+    if not isinstance(image, nib.Nifti1Image):  # NIfTI-2 images are a subclass
+        raise VolumeError(f"{path} is not a NIfTI image (nibabel read it as {type(image).__name__}).")
     if image.ndim == 5 and image.shape[3] == 1:  # x, y, z, (time = 1), vector components
         image = image.slicer[:, :, :, 0]
     if image.ndim not in (3, 4):
         raise VolumeError(
             f"{path} has {image.ndim} dimensions {image.shape}; a volume has 3, or 4 with channels."
         )
-    data = np.asarray(image.get_fdata(dtype=np.float32))
-    data = data.transpose(2, 1, 0) if data.ndim == 3 else data.transpose(3, 2, 1, 0)
-    affine = RAS_TO_LPS @ image.affine
+    grid = Volume.from_affine_order(np.asarray(image.get_fdata(dtype=np.float32)), RAS_TO_LPS @ image.affine)
+    affine = grid.affine
     stored = _extension(image) or {}
     if "affine_lps" in stored:
         exact = np.array(stored["affine_lps"], dtype=float)
-        corners = np.array([[0, 0, 0, 1], [*(np.array(data.shape[-3:][::-1]) - 1), 1]], dtype=float).T
-        if exact.shape == (4, 4) and np.abs(exact @ corners - affine @ corners).max() < _AFFINE_AGREEMENT_MM:
+        corners = np.array([(0, 0, 0), np.array(grid.shape) - 1], dtype=float)
+        if (
+            exact.shape == (4, 4)
+            and np.abs(index_to_patient(exact, corners) - grid.index_to_patient(corners)).max()
+            < _AFFINE_AGREEMENT_MM
+        ):
             affine = exact
     acquisition: dict[str, Any] = {"slice_thickness_mm": float(image.header.get_zooms()[2])}
     acquisition.update(_sidecar_acquisition(path))
     acquisition.update(stored.get("acquisition", {}))
-    if stored.get("provenance") and stored.get("data_sha256") == _data_sha256(data):
+    if stored.get("provenance") and stored.get("data_sha256") == _data_sha256(grid.data):
         acquisition["provenance"] = stored["provenance"]
     if acquisition.get("echo_times_ms") is not None:
         acquisition["echo_times_ms"] = tuple(acquisition["echo_times_ms"])
-    return Volume(np.ascontiguousarray(data), affine, acquisition)
+    return Volume(grid.data, affine, acquisition)
 
 
 def nifti_provenance(path: PathArg) -> dict[str, Any] | None:
     """The provenance record :func:`write_nifti` stored with a derived volume, or None."""
     image = nib.load(str(path))
+    if not isinstance(image, nib.Nifti1Image):  # NIfTI-2 images are a subclass
+        return None
     return (_extension(image) or {}).get("provenance")
 
 
@@ -161,8 +170,7 @@ def write_nifti(volume: Volume, path: PathArg, *, provenance: dict[str, Any] | N
     if not is_nifti_path(path):
         raise ValueError(f"A NIfTI file name ends in .nii or .nii.gz, not {path.name}.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = volume.data.astype(np.float32)
-    data = data.transpose(2, 1, 0) if data.ndim == 3 else data.transpose(3, 2, 1, 0)
+    data = volume.affine_order_data().astype(np.float32)  # NIfTI's [i, j, k(, t)]
     ras_affine = RAS_TO_LPS @ volume.affine
     image = nib.Nifti1Image(np.ascontiguousarray(data), ras_affine)
     image.set_sform(ras_affine, code=1)

@@ -40,7 +40,7 @@ from scipy.special import ndtr
 from . import __version__
 from .interpolate import AXES, apply_along_axis, downscaled_affine, fourier_operator
 from .metrics import tissue_mask
-from .volume import Volume
+from .volume import Volume, affine_from_steps
 
 PROFILES = ("gaussian", "box")
 APODIZATIONS = (None, "hann", "tukey", "hamming")
@@ -147,39 +147,40 @@ def simulate_slices(
     ``acquisition["slice_thickness_mm"]`` and ``acquisition["slice_profile"]`` (read by
     :mod:`sr_engine.selfsr`) record the result.
     """
-    thin = volume.spacing[2]
-    if (factor is None) == (thickness_mm is None):
-        raise ValueError("Give exactly one of factor and thickness_mm.")
-    if factor is not None:
+    thin = volume.axis_spacing[0]
+    if factor is not None and thickness_mm is None:
         if int(factor) != factor or factor < 1:
             raise ValueError(f"The factor must be a positive integer, got {factor!r}.")
         if gap_mm:
             raise ValueError("A factor means thick slices without gap; give thickness_mm with gap_mm.")
         factor = int(factor)
-        thickness_mm = factor * thin
+        thick_mm = float(factor * thin)
+    elif factor is None and thickness_mm is not None:
+        thick_mm = float(thickness_mm)
+    else:
+        raise ValueError("Give exactly one of factor and thickness_mm.")
     if gap_mm < 0:
         raise ValueError("The gap must not be negative.")
-    thickness = float(thickness_mm) / thin
-    spacing = (float(thickness_mm) + float(gap_mm)) / thin
+    thickness = thick_mm / thin
+    spacing = (thick_mm + float(gap_mm)) / thin
     first_center = thickness / 2 - 0.5
     operator = slice_profile_operator(
         volume.shape[0], thickness=thickness, spacing=spacing, first_center=first_center, profile=profile
     )
     data = apply_along_axis(operator, volume.data, volume.data.ndim - 3)
-    affine = volume.affine.copy()
-    affine[:3, 3] = volume.slice_position(0) + first_center * volume.affine[:3, 2]
-    affine[:3, 2] = volume.affine[:3, 2] * spacing
+    steps = volume.axis_steps
+    origin = volume.slice_position(0) + first_center * steps[0]
+    steps[0] = steps[0] * spacing
+    affine = affine_from_steps(steps, origin)
     step = {
         "operation": "simulate_slices",
         "profile": profile,
         "factor": factor,
-        "thickness_mm": float(thickness_mm),
+        "thickness_mm": thick_mm,
         "gap_mm": float(gap_mm),
         "thin_spacing_mm": thin,
     }
-    return derived_volume(
-        volume, data, affine, step, slice_thickness_mm=float(thickness_mm), slice_profile=profile
-    )
+    return derived_volume(volume, data, affine, step, slice_thickness_mm=thick_mm, slice_profile=profile)
 
 
 # --------------------------------------------------------------------------- in-plane
@@ -244,7 +245,7 @@ def simulate_inplane(
     data = volume.data
     magnitude = float(data.min()) >= 0
     for name in ("row", "column"):
-        axis = data.ndim + AXES[name][0]
+        axis = data.ndim + AXES[name]
         operator = kspace_truncation_operator(
             data.shape[axis], factor, apodization=apodization, keep_matrix=keep_matrix
         )

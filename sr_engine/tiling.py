@@ -37,8 +37,11 @@ def tile_boxes(
         per_axis.append(entries)
     boxes = []
     for combo in itertools.product(*per_axis):
-        boxes.append(tuple(tuple(entry[i] for entry in combo) for i in range(3)))
-    return boxes  # type: ignore[return-value]
+        in_box = tuple(entry[0] for entry in combo)
+        out_box = tuple(entry[1] for entry in combo)
+        crop = tuple(entry[2] for entry in combo)
+        boxes.append((in_box, out_box, crop))
+    return boxes
 
 
 def tiled_apply(

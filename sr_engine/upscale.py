@@ -34,7 +34,7 @@ from .interpolate import fi, linear, nearest, tci, upscaled_affine, upscaled_sha
 from .metrics import smooth_tissue_weight, tissue_mask
 from .progress import ProgressArg, progress_reporter
 from .simulate import voxel_sha256
-from .volume import Volume
+from .volume import Volume, index_spacing
 
 CLASSICAL = {"nearest": nearest, "linear": linear, "tci": tci, "fi": fi}
 LEARNED = ("selfsr", "resnet3d", "resnet2d")
@@ -56,11 +56,11 @@ def _check_factor(factor: Any) -> int:
 def background_weight(tci_result: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
     """The weight ``w`` (0 in air, 1 in tissue) of the background rule, from the TCI result.
 
-    ``spacing_mm`` is the upscaled grid's (column, row, slice) spacing; the mask is
+    ``spacing_mm`` is the upscaled grid's spacing along the data axes (slice, row,
+    column), as :attr:`sr_engine.volume.Volume.axis_spacing` gives it; the mask is
     softened by a Gaussian of :data:`BACKGROUND_SIGMA_MM` on every axis.
     """
-    column, row, slice_ = spacing_mm
-    sigma = tuple(BACKGROUND_SIGMA_MM / s for s in (slice_, row, column))
+    sigma = tuple(BACKGROUND_SIGMA_MM / s for s in spacing_mm)
     return smooth_tissue_weight(tissue_mask(tci_result), sigma)
 
 
@@ -167,8 +167,7 @@ def upscale(
             if learned.shape != expected_shape:
                 raise RuntimeError(f"{method} returned shape {learned.shape}, expected {expected_shape}.")
             smooth = tci(volume, factor, axis=axis)
-            spacing = tuple(float(np.linalg.norm(affine[:3, i])) for i in range(3))
-            weight = background_weight(smooth, spacing)  # type: ignore[arg-type]
+            weight = background_weight(smooth, index_spacing(affine))
             data = blend_background(smooth, np.asarray(learned, dtype=np.float32), weight)
         report(1.0)
     if float(volume.data.min()) >= 0:
@@ -187,5 +186,5 @@ def upscale(
     }
     acquisition: dict[str, Any] = {"provenance": provenance}
     if axis == "slice":
-        acquisition["slice_thickness_mm"] = float(np.linalg.norm(affine[:3, 2]))
+        acquisition["slice_thickness_mm"] = index_spacing(affine)[0]
     return volume.with_data(data.astype(np.float32, copy=False), affine, **acquisition)

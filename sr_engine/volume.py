@@ -11,11 +11,30 @@ Conventions (those of DICOM, so that series round-trip without surprises):
   ImageOrientationPatient. Its first column is the row direction times the column
   spacing, the second the column direction times the row spacing, the third the
   slice normal times the slice spacing, the fourth the centre of the first voxel.
+
+Index order: the data is indexed ``(slice, row, column)`` (*data order*, that of
+``Volume.shape`` and of numpy), the affine takes the reverse ``(column, row, slice)``
+(the order DICOM and NIfTI write it in). This module is the only place that reverses
+one into the other. Everything else works in data order through these accessors:
+
+* :meth:`Volume.index_to_patient` and :meth:`Volume.patient_to_index` (and the
+  module functions :func:`index_to_patient`, :func:`patient_to_index` for a bare
+  affine): data-order indices, one ``(3,)`` vector or ``(..., 3)`` arrays, to LPS mm and back;
+* :attr:`Volume.axis_steps` / :func:`index_steps`: the patient-space step of one voxel
+  along each data axis, and :func:`affine_from_steps` to build an affine from such
+  steps and an origin; :attr:`Volume.axis_spacing` / :func:`index_spacing`: their lengths;
+* :meth:`Volume.crop`: a sub-volume by data-order index ranges, with its origin moved;
+* :meth:`Volume.from_affine_order` and :meth:`Volume.affine_order_data`: arrays laid
+  out in the affine's order, ``[column, row, slice(, channel)]`` (NIfTI's ``[i, j, k(, t)]``).
+
+:attr:`Volume.spacing` and :attr:`Volume.orientation` keep the DICOM order of their
+attributes (column spacing first; row direction first), as the writers of DICOM
+headers need them.
 """
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -32,7 +51,7 @@ def dicom_affine(
     ImagePositionPatient.
     """
     orientation = np.asarray(orientation, dtype=float)
-    row_spacing, col_spacing = (float(v) for v in pixel_spacing)
+    row_spacing, col_spacing = (float(v) for v in np.asarray(pixel_spacing, dtype=float).reshape(2))
     affine = np.eye(4)
     affine[:3, 0] = orientation[:3] * col_spacing
     affine[:3, 1] = orientation[3:] * row_spacing
@@ -45,6 +64,60 @@ def slice_normal(orientation: ArrayLike) -> np.ndarray:
     """The unit normal of the image plane: row direction x column direction."""
     orientation = np.asarray(orientation, dtype=float)
     return np.cross(orientation[:3], orientation[3:])
+
+
+# ----------------------------------------------------------------- data order <-> affine order
+# The only code that knows the affine's index order (column, row, slice) is the reverse
+# of the data's (slice, row, column): the reversals ``[::-1]`` / ``[2::-1]`` / ``.T`` below.
+
+
+def index_steps(affine: ArrayLike) -> np.ndarray:
+    """The 3x3 array whose row ``a`` is the step (LPS, mm) of one voxel along data axis ``a``.
+
+    Rows in data order: slice step (the slice normal times the slice spacing), row step
+    (the column direction times the row spacing), column step (the row direction times
+    the column spacing). ``index_to_patient(affine, i) == i @ index_steps(affine) + origin``.
+    """
+    return np.array(np.asarray(affine, dtype=float)[:3, 2::-1].T)
+
+
+def affine_from_steps(steps: ArrayLike, origin: ArrayLike) -> np.ndarray:
+    """The 4x4 affine with the data-order ``steps`` of :func:`index_steps`, the first voxel at ``origin``."""
+    steps = np.asarray(steps, dtype=float)
+    if steps.shape != (3, 3):
+        raise ValueError(f"steps are three step vectors (slice, row, column), got shape {steps.shape}.")
+    affine = np.eye(4)
+    affine[:3, 2::-1] = steps.T
+    affine[:3, 3] = np.asarray(origin, dtype=float)
+    return affine
+
+
+def index_spacing(affine: ArrayLike) -> tuple[float, float, float]:
+    """The voxel spacing (mm) along the data axes: (slice spacing, row spacing, column spacing)."""
+    slice_mm, row_mm, column_mm = (float(np.linalg.norm(step)) for step in index_steps(affine))
+    return slice_mm, row_mm, column_mm
+
+
+def index_to_patient(affine: ArrayLike, indices: ArrayLike) -> np.ndarray:
+    """Patient coordinates (LPS, mm) of data-order ``indices`` ``(slice, row, column)``, possibly fractional.
+
+    ``indices`` is one index ``(3,)`` or an array ``(..., 3)``; the result has its shape.
+    """
+    reordered = np.asarray(indices, dtype=float)[..., ::-1]  # -> (column, row, slice)
+    homogeneous = np.concatenate([reordered, np.ones((*reordered.shape[:-1], 1))], axis=-1)
+    return (homogeneous @ np.asarray(affine, dtype=float).T)[..., :3]
+
+
+def patient_to_index(affine: ArrayLike, points: ArrayLike) -> np.ndarray:
+    """The inverse of :func:`index_to_patient`: fractional data-order indices of LPS ``points`` (mm).
+
+    ``points`` is one point ``(3,)`` or an array ``(..., 3)``; the result has its shape.
+    """
+    points = np.asarray(points, dtype=float)
+    homogeneous = np.concatenate([points, np.ones((*points.shape[:-1], 1))], axis=-1)
+    inverse = np.linalg.inv(np.asarray(affine, dtype=float))
+    reordered = (homogeneous @ inverse.T)[..., :3]  # (column, row, slice)
+    return np.array(reordered[..., ::-1])
 
 
 @dataclass(frozen=True)
@@ -75,7 +148,8 @@ class Volume:
     @property
     def shape(self) -> tuple[int, int, int]:
         """The spatial shape (slices, rows, columns), whatever the number of channels."""
-        return tuple(int(n) for n in self.data.shape[-3:])  # type: ignore[return-value]
+        slices, rows, columns = (int(n) for n in self.data.shape[-3:])
+        return slices, rows, columns
 
     @property
     def n_channels(self) -> int:
@@ -111,8 +185,19 @@ class Volume:
 
     @property
     def spacing(self) -> tuple[float, float, float]:
-        """(column spacing, row spacing, slice spacing) in mm."""
-        return tuple(float(np.linalg.norm(self.affine[:3, axis])) for axis in range(3))  # type: ignore[return-value]
+        """(column, row, slice) spacing in mm: DICOM's order, :attr:`axis_spacing` reversed."""
+        slice_mm, row_mm, column_mm = self.axis_spacing
+        return column_mm, row_mm, slice_mm
+
+    @property
+    def axis_spacing(self) -> tuple[float, float, float]:
+        """The spacing in mm along the data axes: (slice spacing, row spacing, column spacing)."""
+        return index_spacing(self.affine)
+
+    @property
+    def axis_steps(self) -> np.ndarray:
+        """The step (LPS, mm) of one voxel along each data axis, one row per axis (:func:`index_steps`)."""
+        return index_steps(self.affine)
 
     @property
     def slice_thickness(self) -> float:
@@ -128,10 +213,54 @@ class Volume:
         col_dir = self.affine[:3, 1] / row_spacing
         return tuple(float(v) for v in (*row_dir, *col_dir))
 
-    def slice_position(self, index: int) -> np.ndarray:
+    def slice_position(self, index: float) -> np.ndarray:
         """ImagePositionPatient of slice ``index``: the centre of its first voxel, mm."""
         return self.affine[:3, 3] + index * self.affine[:3, 2]
 
-    def index_to_patient(self, column: float, row: float, slice_: float) -> np.ndarray:
-        """Patient coordinates (LPS, mm) of a (possibly fractional) voxel index."""
-        return (self.affine @ np.array([column, row, slice_, 1.0]))[:3]
+    def index_to_patient(self, indices: ArrayLike) -> np.ndarray:
+        """Patient coordinates (LPS, mm) of data-order voxel indices ``(slice, row, column)``.
+
+        ``indices`` may be fractional, one index ``(3,)`` or an array ``(..., 3)`` of them.
+        """
+        return index_to_patient(self.affine, indices)
+
+    def patient_to_index(self, points: ArrayLike) -> np.ndarray:
+        """Fractional data-order indices ``(slice, row, column)`` of LPS points, ``(3,)`` or ``(..., 3)``."""
+        return patient_to_index(self.affine, points)
+
+    def crop(self, box: tuple[slice, ...] | slice) -> Self:
+        """The sub-volume ``data[(channel,) box]`` (spatial slices in data order), its origin moved to match.
+
+        ``box`` holds up to three slices (slice, row, column) with steps of 1 or more; a
+        step ``k`` makes that axis' voxel step ``k`` times longer. Channels are all kept.
+        """
+        box = box if isinstance(box, tuple) else (box,)
+        if len(box) > 3:
+            raise ValueError(f"A crop box has at most three slices (slice, row, column), got {len(box)}.")
+        full = (*box, *(slice(None),) * (3 - len(box)))
+        ranges = [axis.indices(n) for axis, n in zip(full, self.shape, strict=True)]
+        if any(step < 1 for _, _, step in ranges):
+            raise ValueError("A crop box takes steps of 1 or more.")
+        start = [first for first, _, _ in ranges]
+        steps = self.axis_steps * np.array([step for _, _, step in ranges], dtype=float)[:, None]
+        affine = affine_from_steps(steps, self.index_to_patient(start))
+        index: tuple[Any, ...] = (Ellipsis, *full)  # every channel, then the spatial box
+        return replace(self, data=self.data[index], affine=affine)
+
+    @classmethod
+    def from_affine_order(
+        cls, array: np.ndarray, affine: np.ndarray, acquisition: Mapping[str, Any] | None = None
+    ) -> Self:
+        """A volume from voxels laid out in the affine's order, ``array[column, row, slice(, channel)]``.
+
+        That is NIfTI's layout ``[i, j, k(, t)]``: the axes are reversed into data order
+        (a contiguous copy).
+        """
+        return cls(np.ascontiguousarray(np.transpose(array)), affine, dict(acquisition or {}))
+
+    def affine_order_data(self) -> np.ndarray:
+        """The voxels laid out in the affine's order, ``[column, row, slice(, channel)]`` (a view).
+
+        The inverse of :meth:`from_affine_order`: NIfTI's ``[i, j, k(, t)]``.
+        """
+        return np.transpose(self.data)

@@ -37,7 +37,7 @@ def hr_series(tmp_path_factory) -> tuple[Path, SeriesInfo, Volume]:
     """A 16-slice, 100 x 100 axial brain series (1 mm) written as DICOM."""
     slab, _ = brain_slab(first_slice=70, slices=16)
     affine = slab.affine.copy()
-    affine[:3, 3] = slab.index_to_patient(30, 40, 0)
+    affine[:3, 3] = slab.index_to_patient((0, 40, 30))
     volume = Volume(np.ascontiguousarray(slab.data[:, 40:140, 30:130]), affine)
     folder = tmp_path_factory.mktemp("cli") / "hr"
     info = SeriesInfo(patient_name="PHANTOM^CLI", patient_id="CLI1", series_description="HR 1 mm")

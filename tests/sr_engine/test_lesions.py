@@ -32,7 +32,7 @@ def added_signal(volume: Volume, result: Volume) -> np.ndarray:
 @pytest.mark.parametrize("diameter", [3.0, 6.0, 11.0])
 def test_a_lesion_sits_at_its_recorded_centre_with_its_recorded_volume(diameter):
     volume = oblique_anisotropic()
-    centre = volume.index_to_patient(21.3, 19.6, 11.4)  # off the voxel centres
+    centre = volume.index_to_patient((11.4, 19.6, 21.3))  # off the voxel centres
     spec = LesionSpec(tuple(centre), diameter, ring_enhancing=False, contrast=0.5)
     result, truth = insert_lesions(volume, [spec])
     assert truth == (Lesion(tuple(float(v) for v in centre), diameter, False),)
@@ -51,12 +51,12 @@ def test_a_lesion_sits_at_its_recorded_centre_with_its_recorded_volume(diameter)
 
 def test_ring_lesions_have_a_darker_core_and_a_bright_rim():
     volume = oblique_anisotropic()
-    centre = volume.index_to_patient(22, 20, 12)
+    centre = volume.index_to_patient((12, 20, 22))
     result, truth = insert_lesions(volume, [LesionSpec(tuple(centre), 10.0, contrast=0.6)])
     assert truth[0].ring_enhancing  # above the 8 mm threshold
     s, r, c = np.rint(centre_index(volume, centre)).astype(int)
     assert result.data[s, r, c] == pytest.approx(50.0, rel=0.02)  # the core darkened by half
-    rim = volume.index_to_patient(22, 20, 12) + 4.0 * volume.affine[:3, 0] / np.linalg.norm(
+    rim = volume.index_to_patient((12, 20, 22)) + 4.0 * volume.affine[:3, 0] / np.linalg.norm(
         volume.affine[:3, 0]
     )
     rs, rr, rc = np.rint(centre_index(volume, rim)).astype(int)
@@ -91,7 +91,7 @@ def test_random_lesions_are_deterministic_inside_the_mask_apart_and_away_from_th
 def test_multi_echo_volumes_get_the_lesion_in_every_echo():
     volume = oblique_anisotropic()
     two = Volume(np.stack([volume.data, 0.5 * volume.data]), volume.affine)
-    centre = volume.index_to_patient(22, 20, 12)
+    centre = volume.index_to_patient((12, 20, 22))
     result, _ = insert_lesions(two, [LesionSpec(tuple(centre), 5.0, contrast=0.4)])
     added = result.data.astype(np.float64) - two.data
     np.testing.assert_allclose(added[1], 0.5 * added[0], atol=1e-3)  # same contrast per echo's own signal

@@ -27,7 +27,7 @@ def _phantom(seed: int) -> Volume:
     rows, cols = volume.shape[1:]
     r0, c0 = rows // 2 - 40, cols // 2 - 40
     affine = volume.affine.copy()
-    affine[:3, 3] = volume.index_to_patient(c0, r0, 0)
+    affine[:3, 3] = volume.index_to_patient((0, r0, c0))
     return Volume(np.ascontiguousarray(volume.data[:, r0 : r0 + 80, c0 : c0 + 80]), affine)
 
 

@@ -25,7 +25,7 @@ def _phantom(seed: int = 0, slices: int = 32, size: int = 96) -> Volume:
     rows, cols = volume.shape[1:]
     r0, c0 = rows // 2 - size // 2, cols // 2 - size // 2
     affine = volume.affine.copy()
-    affine[:3, 3] = volume.index_to_patient(c0, r0, 0)
+    affine[:3, 3] = volume.index_to_patient((0, r0, c0))
     return Volume(np.ascontiguousarray(volume.data[:, r0 : r0 + size, c0 : c0 + size]), affine)
 
 

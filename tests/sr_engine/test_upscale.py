@@ -10,7 +10,7 @@ from sr_engine.interpolate import tci, upscaled_affine
 from sr_engine.metrics import tissue_mask
 from sr_engine.simulate import simulate_slices, voxel_sha256
 from sr_engine.upscale import CLASSICAL, METHODS, background_weight, blend_background, upscale
-from sr_engine.volume import Volume
+from sr_engine.volume import Volume, index_spacing
 
 ACQUISITION = {
     "echo_times_ms": (7.48, 42.52),
@@ -126,7 +126,7 @@ def test_the_background_rule_keeps_network_noise_out_of_the_air(thick):
     """A fake learned output (TCI plus noise everywhere) goes through the real blending."""
     smooth = tci(thick, 4)
     learned = smooth + np.random.default_rng(0).normal(0, 10, smooth.shape).astype(np.float32)
-    spacing = tuple(float(np.linalg.norm(upscaled_affine(thick, 4)[:3, i])) for i in range(3))
+    spacing = index_spacing(upscaled_affine(thick, 4))  # (slice, row, column)
     weight = background_weight(smooth, spacing)
     result = blend_background(smooth, learned, weight)
     tissue = tissue_mask(smooth)

@@ -31,7 +31,7 @@ def test_volume_geometry():
     volume = oblique_volume()
     assert volume.spacing == pytest.approx((0.5, 0.6, 3.0))
     assert np.linalg.norm(volume.orientation[:3]) == pytest.approx(1)
-    assert volume.slice_position(2) == pytest.approx(volume.index_to_patient(0, 0, 2))
+    assert volume.slice_position(2) == pytest.approx(volume.index_to_patient((2, 0, 0)))
     with pytest.raises(ValueError):
         Volume(np.zeros((2, 2)), np.eye(4))
 
@@ -97,8 +97,8 @@ def test_thick_slices_average_their_thin_slices_and_sit_at_their_centre():
     assert thick.shape == (2, 4, 4)  # the ninth slice does not fill a thick slice
     assert thick.data[:, 0, 0] == pytest.approx([1.5, 5.5])
     # A linear ramp's mean sits at the mean position: the thick centres are thin indexes 1.5 and 5.5.
-    assert thick.slice_position(0) == pytest.approx(volume.index_to_patient(0, 0, 1.5))
-    assert thick.slice_position(1) == pytest.approx(volume.index_to_patient(0, 0, 5.5))
+    assert thick.slice_position(0) == pytest.approx(volume.index_to_patient((1.5, 0, 0)))
+    assert thick.slice_position(1) == pytest.approx(volume.index_to_patient((5.5, 0, 0)))
     assert thick.spacing[2] == pytest.approx(12.0)
     with pytest.raises(ValueError):
         thicken_slices(volume, 0)
