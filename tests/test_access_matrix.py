@@ -44,14 +44,16 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from readerstudy import blinding
-from readerstudy.models import GenerationJob, ImportJob, Reading, Study
-from readerstudy.services import references as reference_services
-from readerstudy.services.dicom_import import dicom_import
-from readerstudy.views.measurements import MeasurementViewing
-
-from . import dicom_files
-from . import factories as f
+from readerstudy.generation.models import GenerationJob
+from readerstudy.imaging import blinding
+from readerstudy.imaging.dicom_import import dicom_import
+from readerstudy.imaging.models import ImportJob
+from readerstudy.measurements.policy import MeasurementViewing
+from readerstudy.reading.models import Reading
+from readerstudy.references import services as reference_services
+from readerstudy.studies.models import Study
+from tests import dicom_files
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
