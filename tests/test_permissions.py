@@ -1,6 +1,6 @@
 """Every permission rule, proven from the outside: HTTP requests as each role.
 
-Rules (readerstudy/roles.py):
+Rules (readerstudy/studies/policy.py and each domain's policy.py):
 * a reader sees only their own readings, never condition labels, references,
   identities or anybody's answers;
 * a statistician reads results of their studies and configures nothing;

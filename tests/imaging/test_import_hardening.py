@@ -421,7 +421,7 @@ def site(tmp_path_factory) -> dict[str, Path | dict[str, str]]:
         "import django; django.setup()\n"
         "from django.core.management import call_command\n"
         "call_command('migrate', verbosity=0)\n"
-        "from readerstudy.models import Condition, Study\n"
+        "from readerstudy.studies.models import Condition, Study\n"
         "study = Study.objects.create(name='Site', slug='site')\n"
         "Condition.objects.create(study=study, label='LR', order=1)\n"
     )
@@ -434,8 +434,8 @@ import json, re, sys, time
 from pathlib import Path
 import django; django.setup()
 from django.conf import settings
-from readerstudy.models import Study
-from readerstudy.services.dicom_import import DicomImportError, dicom_import
+from readerstudy.studies.models import Study
+from readerstudy.imaging.dicom_import import DicomImportError, dicom_import
 
 def status():
     text = Path("/proc/self/status").read_text()

@@ -1,4 +1,4 @@
-"""The comparison of reviewers' drafts (readerstudy.reference_compare): plain Python, no database."""
+"""The comparison of reviewers' drafts (readerstudy.references.compare): plain Python, no database."""
 
 import subprocess
 import sys
@@ -25,7 +25,7 @@ def lesion(x_mm, y_mm=0.0, z_mm=0.0, size=10.0, kind="metastasis", label="L1", *
 
 def test_it_imports_no_django():
     code = (
-        "import sys, readerstudy.reference_compare; "
+        "import sys, readerstudy.references.compare; "
         "bad = [m for m in sys.modules if m == 'django' or m.startswith('django.')]; "
         "sys.exit(1 if bad else 0)"
     )
