@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from readerstudy.reading.models import Answer
+from readerstudy.reading.models import Answer, Reading
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -156,7 +156,10 @@ def test_reader_cannot_use_the_admin(client, reader_setup):
 
 def test_statistician_reads_results_with_condition_labels(client, study, statistician, reader_setup):
     question = f.QuestionFactory(study=study, key="overall")
-    f.AnswerFactory(reading=reader_setup["readings"][0], question=question, value=4)
+    reading = reader_setup["readings"][0]
+    f.AnswerFactory(reading=reading, question=question, value=4)
+    # answers.csv holds the answers of submitted readings (as every result does)
+    Reading.objects.filter(pk=reading.pk).update(status=Reading.Status.SUBMITTED, submitted_at=timezone.now())
     study.status = study.Status.LOCKED  # the unblinding rule: results once the study is locked
     study.save()
     response = client_for(client, statistician).get(study_urls(study)["results"])
