@@ -1,8 +1,9 @@
 """Writes of a study's reading schedule: generate a draft for preview, activate it, make new versions.
 
-The design itself is computed by the pure-Python core ``readerstudy.design``; this module
+The design itself is computed by the pure-Python core ``readerstudy.design.generator``; this module
 turns the study into its input, stores the result (:class:`~readerstudy.design.models.ReadingSchedule`)
-and, on activation, creates every reader's sessions and readings.
+and, on activation, creates every reader's sessions and readings. A coordinator's waiver of the
+washout before one session is here too (``session_washout_waive``; the rule: ``design.washout``).
 
 Versions. A study has at most one draft and at most one active schedule. Once active, a
 schedule never changes (``ReadingSchedule.save`` refuses). A change (a reader or a case

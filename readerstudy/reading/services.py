@@ -4,6 +4,9 @@ Every write to a reading (answers, marks, position, telemetry, submit) runs insi
 ``reading_write``: one transaction that holds the reading's row lock and decides on the
 locked row whether the reading may still change. Writes to one reading are therefore
 serialised, and nothing is accepted after a submit that locked it.
+
+Also here: lesion marks (placed, moved, re-rated or deleted, idempotently by client id) and
+reading telemetry (what the workstation reports about one page visit).
 """
 
 import hashlib

@@ -6,6 +6,11 @@ that, only as an interim analysis that a statistician of the study requests with
 written reason. Either way an :class:`~readerstudy.results.models.AnalysisRun` is recorded and
 audited, naming the reference versions used, so every result says what it was computed
 against.
+
+Every computation goes through :func:`results_compute`: it records the run, reads the study
+into a :class:`stats.study_record.StudyRecord` (``results.selectors.study_record``) and computes
+every table with :func:`stats.study_tables.analyse_study`. Exports (workbook, RJafroc, iMRMC,
+bundle) are built from that same record and analysis, and are safe to open in a spreadsheet.
 """
 
 import io
