@@ -31,8 +31,8 @@ def test_audit_actions_are_one_enumeration(study, coordinator):
     with pytest.raises(ValueError, match="AuditAction"):
         audit_event_create(actor=coordinator, action="study.craete", target=study, study=study)
     assert not AuditEvent.objects.exists()
-    event = audit_event_create(actor=coordinator, action=AuditAction.STUDY_LOCK, study=study)
-    assert AuditEvent.objects.get(pk=event.pk).action == "study.lock"
+    event = audit_event_create(actor=coordinator, action=AuditAction.STUDY_CREATE, study=study)
+    assert AuditEvent.objects.get(pk=event.pk).action == "study.create"
     assert all(action.value.count(".") >= 1 for action in AuditAction)
 
 

@@ -69,6 +69,45 @@ class AuditAction(models.TextChoices):
     STUDY_LOCK = "study.lock"
 
 
+#: The actions that change something stored: their ``data`` always holds ``before`` and
+#: ``after`` (see ``readerstudy.audit.services.audit_change``), next to facts about the
+#: context (the case, the client id, a reason). Every other action records something that
+#: ran or was tried (an import, a generation, an analysis, a login, opening a reading, a new
+#: study or reference set made from its inputs) and carries only the facts of that run.
+AUDIT_CHANGE_ACTIONS: frozenset[AuditAction] = frozenset(
+    {
+        AuditAction.ANSWER_SAVE,
+        AuditAction.FIDELITY_REFERENCE_SET,
+        AuditAction.MARK_CREATE,
+        AuditAction.MARK_DELETE,
+        AuditAction.MARK_UPDATE,
+        AuditAction.MEASUREMENT_CNR_CREATE,
+        AuditAction.MEASUREMENT_CNR_DELETE,
+        AuditAction.MEASUREMENT_CNR_UPDATE,
+        AuditAction.MEASUREMENT_ROI_CREATE,
+        AuditAction.MEASUREMENT_ROI_DELETE,
+        AuditAction.MEASUREMENT_ROI_UPDATE,
+        AuditAction.QUESTION_CREATE,
+        AuditAction.QUESTION_DELETE,
+        AuditAction.QUESTION_MOVE,
+        AuditAction.QUESTION_UPDATE,
+        AuditAction.READER_DEACTIVATE,
+        AuditAction.READER_REACTIVATE,
+        AuditAction.READING_SUBMIT,
+        AuditAction.REFERENCE_DRAFT_FINDINGS,
+        AuditAction.REFERENCE_DRAFT_SUBMIT,
+        AuditAction.REFERENCE_LESION_CREATE,
+        AuditAction.REFERENCE_LESION_DELETE,
+        AuditAction.REFERENCE_LESION_UPDATE,
+        AuditAction.REFERENCE_SET_LOCK,
+        AuditAction.SCHEDULE_ACTIVATE,
+        AuditAction.SESSION_WASHOUT_WAIVE,
+        AuditAction.STUDY_ANALYSIS_SETTINGS,
+        AuditAction.STUDY_LOCK,
+    }
+)
+
+
 class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise PermissionError("Audit events are append-only.")

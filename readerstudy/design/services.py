@@ -28,7 +28,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from readerstudy.audit.models import AuditAction
-from readerstudy.audit.services import audit_event_create
+from readerstudy.audit.services import audit_change, audit_event_create
 from readerstudy.design.generator import (
     CROSSED,
     CaseInput,
@@ -356,8 +356,10 @@ def schedule_activate(
         target=schedule,
         study=study,
         data={
-            "version": schedule.version,
-            "supersedes": previous.version if previous else None,
+            **audit_change(
+                {"active_version": previous.version if previous else None},
+                {"active_version": schedule.version},
+            ),
             "readings_created": len(new_readings),
             "carried_over": sorted(carried),
             "reason": schedule.reason,
@@ -433,6 +435,14 @@ class SessionError(ServiceError, ValueError):
     """The session cannot be changed this way; the message says why."""
 
 
+def _waiver_record(session: ReadingSession) -> dict[str, Any]:
+    """A session's washout waiver as its audit event records it."""
+    return {
+        "washout_waived_at": session.washout_waived_at.isoformat() if session.washout_waived_at else None,
+        "washout_waived_by": session.washout_waived_by.get_username() if session.washout_waived_by else None,
+    }
+
+
 @transaction.atomic
 def session_washout_waive(*, session: ReadingSession, actor, reason: str) -> ReadingSession:
     """Let one reader's session open without waiting for the washout, for a written reason.
@@ -453,6 +463,7 @@ def session_washout_waive(*, session: ReadingSession, actor, reason: str) -> Rea
         )
     if refusal := session_washout_waiver_refusal(session):
         raise SessionError(refusal)
+    before = _waiver_record(session)
     session.washout_waived_at = timezone.now()
     session.washout_waived_by = actor
     session.washout_waiver_reason = reason
@@ -467,6 +478,7 @@ def session_washout_waive(*, session: ReadingSession, actor, reason: str) -> Rea
             "session": session.number,
             "washout_days": study.washout_days,
             "reason": reason,
+            **audit_change(before, _waiver_record(session)),
         },
     )
     return session

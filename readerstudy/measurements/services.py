@@ -40,7 +40,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 
 from readerstudy.audit.models import AuditAction
-from readerstudy.audit.services import audit_event_create
+from readerstudy.audit.services import audit_change, audit_event_create
 from readerstudy.errors import ServiceError
 from readerstudy.imaging.models import DicomInstance, ImageSeries
 from readerstudy.measurements.models import (
@@ -397,6 +397,7 @@ def measurement_roi_save(
             if all(getattr(roi, key) == value for key, value in values.items()):
                 return roi, False
         created = roi is None
+        before = None if roi is None else _roi_record(roi)
         if created:
             number = (case.measurement_rois.aggregate(top=Max("number"))["top"] or 0) + 1
             roi = MeasurementROI.objects.create(
@@ -419,16 +420,23 @@ def measurement_roi_save(
                 "client_id": str(client_id),
                 "case": case.code,
                 "number": roi.number,
-                "kind": kind,
-                "label": label,
-                "series": str(series.public_id),
-                "slice": slice_index,
-                "points": clicks,
-                "points_mm": values["points_mm"],
-                "radius_mm": values["radius_mm"],
+                **audit_change(before, _roi_record(roi)),
             },
         )
     return roi, created
+
+
+def _roi_record(roi: MeasurementROI) -> dict[str, Any]:
+    """An ROI as its audit events record it."""
+    return {
+        "kind": roi.kind,
+        "label": roi.label,
+        "series": str(roi.drawn_on.public_id) if roi.drawn_on is not None else None,
+        "slice": roi.drawn_slice,
+        "points": roi.drawn_points,
+        "points_mm": roi.points_mm,
+        "radius_mm": roi.radius_mm,
+    }
 
 
 def measurement_roi_delete(*, case: Case, client_id: uuid.UUID, actor) -> bool:
@@ -449,9 +457,8 @@ def measurement_roi_delete(*, case: Case, client_id: uuid.UUID, actor) -> bool:
                 "client_id": str(client_id),
                 "case": case.code,
                 "number": roi.number,
-                "kind": roi.kind,
-                "label": roi.label,
                 "cnrs_deleted": cnrs,
+                **audit_change(_roi_record(roi), None),
             },
         )
         roi.delete()  # its values and CNRs go with it (CASCADE)
@@ -491,6 +498,7 @@ def measurement_cnr_save(
         if cnr is not None and (cnr.roi_a_id, cnr.roi_b_id, cnr.label) == (a.pk, b.pk, label):
             return cnr, False
         created = cnr is None
+        before = None if cnr is None else _cnr_record(cnr)
         if created:
             cnr = MeasurementCNR.objects.create(case=case, client_id=client_id, created_by=actor, **values)
         else:
@@ -503,15 +511,14 @@ def measurement_cnr_save(
             action=AuditAction.MEASUREMENT_CNR_CREATE if created else AuditAction.MEASUREMENT_CNR_UPDATE,
             target=cnr,
             study=case.study,
-            data={
-                "client_id": str(client_id),
-                "case": case.code,
-                "roi_a": a.number,
-                "roi_b": b.number,
-                "label": label,
-            },
+            data={"client_id": str(client_id), "case": case.code, **audit_change(before, _cnr_record(cnr))},
         )
     return cnr, created
+
+
+def _cnr_record(cnr: MeasurementCNR) -> dict[str, Any]:
+    """A CNR as its audit events record it (its ROIs by number)."""
+    return {"roi_a": cnr.roi_a.number, "roi_b": cnr.roi_b.number, "label": cnr.label}
 
 
 def measurement_cnr_delete(*, case: Case, client_id: uuid.UUID, actor) -> bool:
@@ -529,12 +536,7 @@ def measurement_cnr_delete(*, case: Case, client_id: uuid.UUID, actor) -> bool:
             action=AuditAction.MEASUREMENT_CNR_DELETE,
             target=cnr,
             study=case.study,
-            data={
-                "client_id": str(client_id),
-                "case": case.code,
-                "roi_a": cnr.roi_a.number,
-                "roi_b": cnr.roi_b.number,
-            },
+            data={"client_id": str(client_id), "case": case.code, **audit_change(_cnr_record(cnr), None)},
         )
         cnr.delete()
     return True
@@ -570,6 +572,12 @@ def fidelity_reference_set(*, study: Study, condition: Condition, actor) -> Fide
     if condition.study_id != study.pk:
         raise MeasurementInvalid("The reference must be a condition of this study.")
     with transaction.atomic():
+        previous = (
+            FidelityReference.objects.select_for_update().filter(study=study).select_related("condition").first()
+        )
+        before = {"condition": previous.condition.label} if previous is not None else None
+        if previous is not None and previous.condition_id == condition.pk:
+            return previous
         reference, _ = FidelityReference.objects.update_or_create(
             study=study, defaults={"condition": condition, "chosen_by": actor}
         )
@@ -578,7 +586,7 @@ def fidelity_reference_set(*, study: Study, condition: Condition, actor) -> Fide
             action=AuditAction.FIDELITY_REFERENCE_SET,
             target=reference,
             study=study,
-            data={"condition": condition.label},
+            data=audit_change(before, {"condition": condition.label}),
         )
     return reference
 

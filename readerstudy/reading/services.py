@@ -9,7 +9,6 @@ Also here: lesion marks (placed, moved, re-rated or deleted, idempotently by cli
 reading telemetry (what the workstation reports about one page visit).
 """
 
-import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,16 +20,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from readerstudy.audit.models import AuditAction
-from readerstudy.audit.services import audit_event_create
+from readerstudy.audit.services import audit_change, audit_event_create, audit_text
 from readerstudy.errors import Conflict, ServiceError
 from readerstudy.imaging.models import ImageSeries
 from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingSession, ReadingVisit
 from readerstudy.reading.policy import reading_is_locked
 from readerstudy.studies.models import Question
 from sr_engine.volume import dicom_affine, slice_normal
-
-#: Text longer than this is recorded in the audit log as a preview, its length and its hash.
-AUDIT_TEXT_PREVIEW = 200
 
 
 class ReadingLocked(Conflict):
@@ -94,17 +90,6 @@ def reading_set_in_progress(reading: Reading) -> None:
         reading.status = Reading.Status.IN_PROGRESS
 
 
-def audit_text(text: str) -> str | dict[str, object]:
-    """How a free text goes into the audit log: itself when short, else a preview, length and hash."""
-    if len(text) <= AUDIT_TEXT_PREVIEW:
-        return text
-    return {
-        "preview": text[:AUDIT_TEXT_PREVIEW],
-        "length": len(text),
-        "sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
-    }
-
-
 def _validate(question: Question, given: AnswerInput) -> str | None:
     """The reason ``given`` is not a valid answer to ``question``, or None."""
     refusal = text_refusal(
@@ -164,7 +149,8 @@ def answers_save(*, reading: Reading, answers: dict[Question, AnswerInput], user
     Raises ReadingLocked when the reading can no longer change.
     """
     errors: dict[str, str] = {}
-    changed: dict[str, dict[str, object]] = {}
+    before: dict[str, dict[str, object] | None] = {}
+    after: dict[str, dict[str, object] | None] = {}
     with reading_write(reading) as locked:
         study = locked.session.participation.study
         for question, given in answers.items():
@@ -191,15 +177,20 @@ def answers_save(*, reading: Reading, answers: dict[Question, AnswerInput], user
                 question=question,
                 defaults={"value": value, "present": present, "text": text},
             )
-            changed[question.key] = {"value": value, "present": present, "text": audit_text(text)}
-        if changed:
+            before[question.key] = (
+                {"value": existing.value, "present": existing.present, "text": audit_text(existing.text)}
+                if existing is not None
+                else None
+            )
+            after[question.key] = {"value": value, "present": present, "text": audit_text(text)}
+        if after:
             reading_set_in_progress(locked)
             audit_event_create(
                 actor=user,
                 action=AuditAction.ANSWER_SAVE,
                 target=locked,
                 study=study,
-                data={"answers": changed},
+                data=audit_change(before, after),
             )
     reading.status = locked.status
     return errors
@@ -238,6 +229,7 @@ def reading_submit(*, reading: Reading, user) -> list[Question]:
             .update(status=Reading.Status.SUBMITTED, submitted_at=now)
         )
         if moved:
+            was = locked.status
             session = locked.session
             if not session.readings.exclude(status=Reading.Status.SUBMITTED).exists():
                 ReadingSession.objects.filter(pk=session.pk, completed_at__isnull=True).update(
@@ -248,6 +240,10 @@ def reading_submit(*, reading: Reading, user) -> list[Question]:
                 action=AuditAction.READING_SUBMIT,
                 target=locked,
                 study=session.participation.study,
+                data=audit_change(
+                    {"status": was, "submitted_at": None},
+                    {"status": Reading.Status.SUBMITTED, "submitted_at": now.isoformat()},
+                ),
             )
     reading.refresh_from_db(fields=["status", "submitted_at"])
     return []
@@ -297,6 +293,9 @@ def viewer_patient_position(
 
 #: Longest label a mark may carry (the model's field length).
 MARK_LABEL_MAX_LENGTH = 200
+
+#: The fields of a mark that its audit events record.
+_MARK_FIELDS = ("slice_index", "x", "y", "patient_x", "patient_y", "patient_z", "rating", "label")
 
 
 def mark_save(
@@ -349,6 +348,7 @@ def mark_save(
         if mark is not None and all(getattr(mark, k) == v for k, v in values.items()):
             return mark, False
         created = mark is None
+        before = None if mark is None else {key: getattr(mark, key) for key in values}
         if created:
             mark = LesionMark.objects.create(reading=locked, client_id=client_id, **values)
         else:
@@ -361,7 +361,7 @@ def mark_save(
             action=AuditAction.MARK_CREATE if created else AuditAction.MARK_UPDATE,
             target=locked,
             study=study,
-            data={"client_id": str(client_id), **values},
+            data={"client_id": str(client_id), **audit_change(before, values)},
         )
     return mark, created
 
@@ -369,6 +369,8 @@ def mark_save(
 def mark_delete(*, reading: Reading, client_id: uuid.UUID, user) -> bool:
     """Delete the mark with this client id; False if there was none (deleting twice is harmless)."""
     with reading_write(reading) as locked:
+        mark = LesionMark.objects.filter(reading=locked, client_id=client_id).first()
+        before = None if mark is None else {key: getattr(mark, key) for key in _MARK_FIELDS}
         deleted, _ = LesionMark.objects.filter(reading=locked, client_id=client_id).delete()
         if deleted:
             audit_event_create(
@@ -376,7 +378,7 @@ def mark_delete(*, reading: Reading, client_id: uuid.UUID, user) -> bool:
                 action=AuditAction.MARK_DELETE,
                 target=locked,
                 study=locked.session.participation.study,
-                data={"client_id": str(client_id)},
+                data={"client_id": str(client_id), **audit_change(before, None)},
             )
     return bool(deleted)
 

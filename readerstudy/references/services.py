@@ -32,7 +32,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from readerstudy.audit.models import AuditAction
-from readerstudy.audit.services import audit_event_create
+from readerstudy.audit.services import audit_change, audit_event_create, audit_text
 from readerstudy.errors import ServiceError
 from readerstudy.imaging.models import ImageSeries
 from readerstudy.reading.services import viewer_patient_position
@@ -280,6 +280,10 @@ def _next_label(draft: ReferenceStandard) -> str:
     return f"L{max(numbers, default=0) + 1}"
 
 
+#: The fields of a drafted lesion that its audit events record.
+_LESION_FIELDS = ("slice_index", "x", "y", "size_mm", "lesion_type", "x_mm", "y_mm", "z_mm")
+
+
 def reference_lesion_save(
     *,
     draft: ReferenceStandard,
@@ -327,6 +331,7 @@ def reference_lesion_save(
         if lesion is not None and all(getattr(lesion, k) == v for k, v in values.items()):
             return lesion, False
         created = lesion is None
+        before = None if lesion is None else {key: getattr(lesion, key) for key in values}
         if created:
             lesion = ReferenceLesion.objects.create(
                 reference=draft, client_id=client_id, label=_next_label(draft), **values
@@ -341,7 +346,7 @@ def reference_lesion_save(
             action=AuditAction.REFERENCE_LESION_CREATE if created else AuditAction.REFERENCE_LESION_UPDATE,
             target=draft,
             study=draft.reference_set.study,
-            data={"client_id": str(client_id), "label": lesion.label, **values},
+            data={"client_id": str(client_id), "label": lesion.label, **audit_change(before, values)},
         )
     return lesion, created
 
@@ -354,6 +359,7 @@ def reference_lesion_delete(*, draft: ReferenceStandard, client_id: uuid.UUID, a
         if lesion is None:
             return False
         label = lesion.label
+        before = {key: getattr(lesion, key) for key in _LESION_FIELDS}
         lesion.delete()
         draft.save(update_fields=["updated_at"])
         audit_event_create(
@@ -361,13 +367,24 @@ def reference_lesion_delete(*, draft: ReferenceStandard, client_id: uuid.UUID, a
             action=AuditAction.REFERENCE_LESION_DELETE,
             target=draft,
             study=draft.reference_set.study,
-            data={"client_id": str(client_id), "label": label},
+            data={"client_id": str(client_id), "label": label, **audit_change(before, None)},
         )
     return True
 
 
 def _finding_questions(study: Study) -> list[Question]:
     return list(study.questions.filter(kind=Question.Kind.FINDING).order_by("order", "id"))
+
+
+def _draft_findings_record(
+    is_abnormal: bool | None, findings: Mapping[str, tuple[bool, int | None]], notes: str
+) -> dict[str, Any]:
+    """A draft's case-level truth as its audit events record it."""
+    return {
+        "is_abnormal": is_abnormal,
+        "findings": {key: {"present": p, "grade": g} for key, (p, g) in sorted(findings.items())},
+        "notes": audit_text(notes),
+    }
 
 
 def reference_draft_findings_save(
@@ -402,6 +419,7 @@ def reference_draft_findings_save(
         new_notes = draft.notes if notes is None else notes.strip()
         if stored == clean and draft.is_abnormal == is_abnormal and draft.notes == new_notes:
             return draft
+        before = _draft_findings_record(draft.is_abnormal, stored, draft.notes)
         draft.findings.exclude(key__in=list(clean)).delete()
         for key, (present, grade) in clean.items():
             ReferenceFinding.objects.update_or_create(
@@ -415,10 +433,7 @@ def reference_draft_findings_save(
             action=AuditAction.REFERENCE_DRAFT_FINDINGS,
             target=draft,
             study=draft.reference_set.study,
-            data={
-                "is_abnormal": is_abnormal,
-                "findings": {key: {"present": p, "grade": g} for key, (p, g) in clean.items()},
-            },
+            data=audit_change(before, _draft_findings_record(is_abnormal, clean, new_notes)),
         )
     return draft
 
@@ -460,6 +475,7 @@ def reference_draft_submit(*, draft: ReferenceStandard, actor) -> ReferenceStand
                 "case": fresh.case.code,
                 "lesions": fresh.lesions.count(),
                 "findings": fresh.findings.count(),
+                **audit_change({"submitted_at": None}, {"submitted_at": fresh.submitted_at.isoformat()}),
             },
         )
     return fresh
@@ -618,6 +634,7 @@ def reference_set_lock(*, reference_set: ReferenceSet, actor) -> ReferenceSet:
             }
         )
         reference_set.provenance = provenance
+        was = reference_set.status
         reference_set.status = ReferenceSet.Status.LOCKED
         reference_set.locked_by = actor if _who(actor) else None
         reference_set.locked_at = now
@@ -627,7 +644,11 @@ def reference_set_lock(*, reference_set: ReferenceSet, actor) -> ReferenceSet:
             action=AuditAction.REFERENCE_SET_LOCK,
             target=reference_set,
             study=reference_set.study,
-            data={"name": reference_set.name, "cases": sorted(cases)},
+            data={
+                "name": reference_set.name,
+                "cases": sorted(cases),
+                **audit_change({"status": was}, {"status": reference_set.status}),
+            },
         )
     return reference_set
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from django.db import transaction
 
 from readerstudy.audit.models import AuditAction
-from readerstudy.audit.services import audit_event_create
+from readerstudy.audit.services import audit_change, audit_event_create
 from readerstudy.errors import ServiceError
 from readerstudy.references.models import ReferenceSet
 from readerstudy.results.models import AnalysisRun
@@ -145,7 +145,7 @@ def analysis_settings_save(*, study: Study, settings: AnalysisSettings, actor) -
         action=AuditAction.STUDY_ANALYSIS_SETTINGS,
         target=study,
         study=study,
-        data={"before": before, "after": values},
+        data=audit_change(before, values),
     )
     return study
 

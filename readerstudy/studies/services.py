@@ -23,7 +23,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from readerstudy.audit.models import AuditAction
-from readerstudy.audit.services import audit_event_create
+from readerstudy.audit.services import audit_change, audit_event_create
 from readerstudy.errors import ServiceError
 from readerstudy.reading.models import Answer, LesionMark, Reading
 from readerstudy.studies.models import Condition, Question, ReaderParticipation, Study
@@ -234,7 +234,7 @@ def question_create(
             action=AuditAction.QUESTION_CREATE,
             target=question,
             study=study,
-            data=_question_snapshot(question),
+            data=audit_change(None, _question_snapshot(question)),
         )
     return question
 
@@ -270,17 +270,16 @@ def question_update(
             if value is not None:
                 setattr(question, field, value)
         after = _question_snapshot(question)
-        changed = {
-            field: {"from": before[field], "to": after[field]}
-            for field in after
-            if before[field] != after[field]
-        }
-        if not changed:
+        if after == before:
             return question
         _question_check(question)
         _question_save(question)
         audit_event_create(
-            actor=actor, action=AuditAction.QUESTION_UPDATE, target=question, study=study, data=changed
+            actor=actor,
+            action=AuditAction.QUESTION_UPDATE,
+            target=question,
+            study=study,
+            data=audit_change(before, after),
         )
     return question
 
@@ -299,7 +298,11 @@ def question_delete(*, question: Question, actor: Any) -> None:
         study = _study_lock_for_edit(question.study)
         snapshot = _question_snapshot(question)
         audit_event_create(
-            actor=actor, action=AuditAction.QUESTION_DELETE, target=question, study=study, data=snapshot
+            actor=actor,
+            action=AuditAction.QUESTION_DELETE,
+            target=question,
+            study=study,
+            data=audit_change(snapshot, None),
         )
         Question.objects.filter(pk=question.pk).delete()
         _questions_renumber(study, list(study.questions.order_by("order", "id")))
@@ -312,6 +315,7 @@ def question_move(*, question: Question, direction: Literal["up", "down"], actor
     with transaction.atomic():
         study = _study_lock_for_edit(question.study)
         ordered = list(study.questions.order_by("order", "id"))
+        before = [q.key for q in ordered]
         index = next(i for i, q in enumerate(ordered) if q.pk == question.pk)
         target = index - 1 if direction == "up" else index + 1
         if not 0 <= target < len(ordered):
@@ -323,7 +327,10 @@ def question_move(*, question: Question, direction: Literal["up", "down"], actor
             action=AuditAction.QUESTION_MOVE,
             target=ordered[target],
             study=study,
-            data={"direction": direction, "order": [q.key for q in ordered]},
+            data={
+                "direction": direction,
+                **audit_change({"order": before}, {"order": [q.key for q in ordered]}),
+            },
         )
     return ordered[target]
 
@@ -539,6 +546,7 @@ def _participation_set_active(
                 action=AuditAction.READER_REACTIVATE if active else AuditAction.READER_DEACTIVATE,
                 target=participation,
                 study=participation.study,
+                data=audit_change({"active": not active}, {"active": active}),
             )
     return participation
 
@@ -577,6 +585,7 @@ def study_lock(*, study: Study, actor: Any) -> int:
         if locked.status == Study.Status.LOCKED:
             raise StudyNotLockable("The study is already locked.")
         unsubmitted = study_unsubmitted_count(locked)
+        was = locked.status
         locked.status = Study.Status.LOCKED
         locked.save(update_fields=["status", "updated_at"])
         audit_event_create(
@@ -584,7 +593,10 @@ def study_lock(*, study: Study, actor: Any) -> int:
             action=AuditAction.STUDY_LOCK,
             target=locked,
             study=locked,
-            data={"unsubmitted_readings": unsubmitted},
+            data={
+                "unsubmitted_readings": unsubmitted,
+                **audit_change({"status": was}, {"status": locked.status}),
+            },
         )
     study.status = locked.status
     return unsubmitted

@@ -175,9 +175,9 @@ def test_a_new_version_keeps_started_readers_and_replaces_the_rest(draft_study, 
     assert set(Reading.objects.filter(session__participation=r1).values_list("pk", flat=True)) == kept
     assert _readings_as_plan(draft_study) == sorted(v2.plan)
     assert Reading.objects.filter(session__participation__code="R3", schedule=v2).count() == 2 * N_CASES
-    event = AuditEvent.objects.get(action="schedule.activate", data__version=2)
+    event = AuditEvent.objects.get(action="schedule.activate", data__after__active_version=2)
     assert event.data["reason"] == "R3 joined to replace a reader on leave"
-    assert event.data["supersedes"] == 1
+    assert event.data["before"] == {"active_version": 1} and event.data["after"] == {"active_version": 2}
 
 
 def test_a_reader_who_started_after_the_draft_blocks_its_activation(draft_study, coordinator):

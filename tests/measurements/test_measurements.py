@@ -140,7 +140,8 @@ def test_a_line_roi_is_measured_on_every_condition_from_the_stored_pixels(case_s
     # Sharper conditions have the narrower profile.
     assert values["HR"].fwhm_mm < values["SR"].fwhm_mm < values["LR"].fwhm_mm
     event = AuditEvent.objects.get(action="measurement.roi.create")
-    assert event.study == case.study and event.data["label"] == "rod" and event.data["kind"] == "line"
+    assert event.study == case.study
+    assert event.data["after"]["label"] == "rod" and event.data["after"]["kind"] == "line"
 
 
 def test_the_same_roi_sent_twice_is_stored_once(case_series, coordinator):

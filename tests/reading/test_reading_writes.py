@@ -10,8 +10,9 @@ import uuid
 import pytest
 
 from readerstudy.audit.models import AuditEvent
+from readerstudy.audit.services import AUDIT_TEXT_PREVIEW
 from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingVisit
-from readerstudy.reading.services import AUDIT_TEXT_PREVIEW, reading_submit
+from readerstudy.reading.services import reading_submit
 from readerstudy.studies.models import Question
 from tests import factories as f
 
@@ -127,7 +128,7 @@ def test_long_text_goes_into_the_audit_log_as_a_preview(api):
     assert call("post", "/answers", {"question": "comment", "text": text}).status_code == 200
     assert Answer.objects.get(reading=reading).text == text.strip()
     event = AuditEvent.objects.get(action="answer.save", target_id=str(reading.pk))
-    logged = event.data["answers"]["comment"]["text"]
+    logged = event.data["after"]["comment"]["text"]
     assert logged["length"] == len(text.strip())
     assert logged["preview"] == text[:AUDIT_TEXT_PREVIEW]
     assert len(json.dumps(event.data)) < 1000

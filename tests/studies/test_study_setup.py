@@ -432,7 +432,11 @@ def test_lock_counts_unsubmitted_readings_and_refuses_twice(active_study, coordi
     active_study.refresh_from_db()
     assert active_study.status == Study.Status.LOCKED
     event = AuditEvent.objects.get(action="study.lock", study=active_study)
-    assert event.data == {"unsubmitted_readings": 2}
+    assert event.data == {
+        "unsubmitted_readings": 2,
+        "before": {"status": "active"},
+        "after": {"status": "locked"},
+    }
     with pytest.raises(setup.StudyNotLockable, match="already locked"):
         setup.study_lock(study=active_study, actor=coordinator)
 
