@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from readerstudy.audit.models import AuditAction
-from readerstudy.audit.services import audit_event_create
+from readerstudy.audit.services import audit_change, audit_event_create
 from readerstudy.design.services import schedule_activate, schedule_draft_create
 from readerstudy.imaging.dicom_import import dicom_import
 from readerstudy.references.models import ReferenceLesion, ReferenceSet, ReferenceStandard
@@ -102,12 +102,19 @@ def demo_study_archive() -> Study | None:
     if study is None:
         return None
     with transaction.atomic():
+        before = {"slug": study.slug, "name": study.name, "status": study.status}
         study.slug = f"{DEMO_SLUG}-archived-{study.pk}"
         study.name = f"{study.name} (archived)"
         study.status = Study.Status.LOCKED
         study.save(update_fields=["slug", "name", "status"])
         study.participations.update(active=False)
-        audit_event_create(actor=None, action=AuditAction.DEMO_ARCHIVE, target=study, study=study)
+        audit_event_create(
+            actor=None,
+            action=AuditAction.DEMO_ARCHIVE,
+            target=study,
+            study=study,
+            data=audit_change(before, {"slug": study.slug, "name": study.name, "status": study.status}),
+        )
     return study
 
 

@@ -77,6 +77,7 @@ class AuditAction(models.TextChoices):
 AUDIT_CHANGE_ACTIONS: frozenset[AuditAction] = frozenset(
     {
         AuditAction.ANSWER_SAVE,
+        AuditAction.DEMO_ARCHIVE,
         AuditAction.FIDELITY_REFERENCE_SET,
         AuditAction.MARK_CREATE,
         AuditAction.MARK_DELETE,
@@ -119,7 +120,8 @@ class AuditEventQuerySet(models.QuerySet):
 class AuditEvent(models.Model):
     """One action on one object. Rows are never changed or deleted.
 
-    Write them through ``readerstudy.audit.services.audit_event_create``.
+    Write them through ``readerstudy.audit.services.audit_event_create``. ``data`` of a
+    change (``AUDIT_CHANGE_ACTIONS``) holds ``before`` and ``after``; see ``audit_change``.
     """
 
     actor = models.ForeignKey(

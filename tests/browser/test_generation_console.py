@@ -11,7 +11,7 @@ from readerstudy.generation.models import GenerationJob
 from readerstudy.imaging.models import ImageSeries
 from readerstudy.studies.models import Study
 from tests import factories as f
-from tests.generation.test_generation import SLICES, import_cases
+from tests.generation.cases import SLICES, import_cases
 
 
 def test_coordinator_generates_a_condition_and_sees_every_case_done(

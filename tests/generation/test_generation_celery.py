@@ -19,7 +19,8 @@ from readerstudy.generation.models import GenerationJob, GenerationTask
 from readerstudy.imaging.models import ImageSeries
 from readerstudy.studies.policy import COORDINATOR
 from tests import factories as f
-from tests.generation.test_generation import CASES, SLICE_STEP, SLICES, import_cases, request_for
+from tests.generation.cases import CASES, SLICE_STEP, SLICES, import_cases
+from tests.generation.test_generation import request_for
 
 REDIS_URL = os.environ.get("READERSTUDY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TIMEOUT_S = 60

@@ -50,22 +50,6 @@ ROD = (ms.CENTRE_MM[0] / ms.PIXEL_MM, ms.CENTRE_MM[1] / ms.PIXEL_MM)
 # ----------------------------------------------------------------------------- fixtures and helpers
 
 
-@pytest.fixture
-def conditions(study):
-    return {
-        label: f.ConditionFactory(study=study, label=label, order=n) for n, label in enumerate(ms.SIGMA_MM)
-    }
-
-
-@pytest.fixture
-def case_series(study, conditions, tmp_path):
-    """Case K1 imported under HR, SR and LR: {label: series}, with the volumes written."""
-    volumes = ms.import_case(study, tmp_path / "k1")
-    case = study.cases.get(code="K1")
-    series = {s.condition.label: s for s in case.series.select_related("condition")}
-    return case, series, volumes
-
-
 def mm(series, slice_index, *points):
     """Patient coordinates of pixel points (column, row) on a slice of ``series``."""
     return [list(patient_position(series, slice_index, x, y)) for x, y in points]
