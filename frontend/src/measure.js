@@ -26,6 +26,7 @@ import {
   fetchJson,
   fetchJsonIfOk,
   readConfig,
+  runPage,
   seriesUrlOf,
   showMessage,
   showViewerReadouts,
@@ -589,16 +590,7 @@ function main() {
   });
   window.addEventListener("pagehide", () => page.queue.sendBeforeUnload());
   listenForKeys(measureKeymap(page, config.editable), { ignore: isFormField });
-  page
-    .start()
-    .then(() => {
-      document.body.dataset.measure = "ready";
-    })
-    .catch((error) => {
-      console.error(error);
-      showMessage(`The images could not be shown: ${error.message}`);
-      document.body.dataset.measure = "error";
-    });
+  runPage("measure", page.start());
 }
 
 main();

@@ -30,6 +30,23 @@ export function showMessage(text) {
   box.hidden = !text;
 }
 
+/**
+ * Run the page's asynchronous start-up and record its outcome in `document.body.dataset[name]`:
+ * "ready" when `started` resolves; on an error it is logged, shown in the message box ("The
+ * images could not be shown: …") and the dataset says "error". The browser tests wait on it.
+ */
+export function runPage(name, started) {
+  return started
+    .then(() => {
+      document.body.dataset[name] = "ready";
+    })
+    .catch((error) => {
+      console.error(error);
+      showMessage(`The images could not be shown: ${error.message}`);
+      document.body.dataset[name] = "error";
+    });
+}
+
 /** The WADO-RS URL (absolute) of the series a viewer configuration names. */
 export function seriesUrlOf({ dicomwebRoot, studyUid, seriesUid }) {
   return `${location.origin}${dicomwebRoot}studies/${studyUid}/series/${seriesUid}`;

@@ -23,6 +23,7 @@ import {
   fetchJson,
   fetchJsonIfOk,
   readConfig,
+  runPage,
   renderPresets,
   seriesUrlOf,
   showMessage,
@@ -88,7 +89,7 @@ function main() {
   });
   window.addEventListener("pagehide", () => queue.sendBeforeUnload());
 
-  (async () => {
+  const started = (async () => {
     const metadata = await fetchJson(`${seriesUrl}/metadata`, "");
     if (!metadata.length) throw new Error("This series has no images.");
     const { Viewer } = await import(config.viewerScript);
@@ -141,12 +142,8 @@ function main() {
     lesions.refresh();
 
     listenForKeys(draftKeymap(viewer, lesions, config.editable), { ignore: isFormField });
-    document.body.dataset.reference = "ready";
-  })().catch((error) => {
-    console.error(error);
-    showMessage(`The images could not be shown: ${error.message}`);
-    document.body.dataset.reference = "error";
-  });
+  })();
+  runPage("reference", started);
 }
 
 main();

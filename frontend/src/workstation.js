@@ -34,6 +34,7 @@ import {
   fetchJson,
   fetchJsonIfOk,
   readConfig,
+  runPage,
   renderPresets,
   seriesUrlOf,
   showMessage,
@@ -287,15 +288,7 @@ function main() {
   wireNavigation(store);
   wireKeyboard(store);
   exposeTestHook("workstation", { queue: () => store.get("queue"), viewer: () => store.get("viewer") });
-  start(store)
-    .then(() => {
-      document.body.dataset.workstation = "ready";
-    })
-    .catch((error) => {
-      console.error(error);
-      showMessage(`The images could not be shown: ${error.message}`);
-      document.body.dataset.workstation = "error";
-    });
+  runPage("workstation", start(store));
 }
 
 main();
