@@ -4,7 +4,7 @@ reader's session."""
 
 import secrets
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -70,8 +70,8 @@ class ScheduleForm(forms.Form):
     def __init__(self, *args: Any, study: Study, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choices = _case_attribute_choices(study)
-        self.fields["stratify_by"].choices = choices
-        self.fields["block_by"].choices = choices
+        cast(forms.ChoiceField, self.fields["stratify_by"]).choices = choices
+        cast(forms.ChoiceField, self.fields["block_by"]).choices = choices
 
     def clean_seed(self) -> int | str:
         seed = self.cleaned_data["seed"].strip()
@@ -119,7 +119,7 @@ def study_schedule(request: HttpRequest, slug: str) -> HttpResponse:
         shown = next((s for s in schedules if str(s.version) == requested), None)
         if shown is None:
             raise Http404("No such schedule version.")
-    initial = {"seed": secrets.randbelow(10**6)}
+    initial: dict[str, object] = {"seed": secrets.randbelow(10**6)}
     if shown is not None:
         spec = shown.spec
         initial.update(
@@ -154,7 +154,7 @@ def _schedule_post(request: HttpRequest, study: Study) -> HttpResponse:
             form = ScheduleForm(request.POST, study=study)
             if not form.is_valid():
                 for field, errors in form.errors.items():
-                    messages.error(request, f"{field}: {' '.join(errors)}")
+                    messages.error(request, f"{field}: {' '.join(str(error) for error in errors)}")
                 return redirect("readerstudy:study_schedule", slug=study.slug)
             data = form.cleaned_data
             draft = schedule_draft_create(
@@ -176,9 +176,12 @@ def _schedule_post(request: HttpRequest, study: Study) -> HttpResponse:
                     request, f"Draft v{draft.version} generated: check the balance, then activate it."
                 )
         elif action in ("activate", "discard"):
-            schedule = study.schedules.filter(
-                status=ReadingSchedule.Status.DRAFT, version=request.POST.get("version")
-            ).first()
+            version = request.POST.get("version")
+            schedule = (
+                study.schedules.filter(status=ReadingSchedule.Status.DRAFT, version=version).first()
+                if version is not None
+                else None
+            )
             if schedule is None:
                 # A second click, or a stale page: nothing to do, say what is there.
                 messages.info(request, "That draft is no longer there (already activated or discarded).")

@@ -50,6 +50,8 @@ def _series_of(
 ) -> Root:
     reading = _root(request, public_id, root)
     series = reading.series
+    if series is None:  # a draft without a series (its policy refuses it already)
+        raise Http404
     if study_uid != blinding.reading_uid(
         reading, series.study_instance_uid
     ) or series_uid != blinding.reading_uid(reading, series.series_instance_uid):

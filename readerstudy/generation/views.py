@@ -4,7 +4,7 @@ schedule, a new condition needs the coordinator's acknowledgement (a checkbox)."
 
 import json
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -64,9 +64,12 @@ class GenerationForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         sources = study.conditions.filter(series__isnull=False).distinct()
-        self.fields["source"].choices = [(c.pk, c.label) for c in sources]
-        self.fields["method"].choices = [(m, m) for m in generation_methods()]
-        self.fields["weights"].choices = [("", "—"), *((w, w) for w in generation_weights_choices())]
+        cast(forms.ChoiceField, self.fields["source"]).choices = [(c.pk, c.label) for c in sources]
+        cast(forms.ChoiceField, self.fields["method"]).choices = [(m, m) for m in generation_methods()]
+        cast(forms.ChoiceField, self.fields["weights"]).choices = [
+            ("", "—"),
+            *((w, w) for w in generation_weights_choices()),
+        ]
         if active_schedule is not None:
             self.fields["acknowledge_design_change"] = forms.BooleanField(
                 required=False, label=DESIGN_CHANGE_ACKNOWLEDGEMENT

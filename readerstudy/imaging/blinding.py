@@ -24,8 +24,9 @@ makes a new one.
 
 import hashlib
 import json
+import uuid
 from io import BytesIO
-from typing import Any
+from typing import Any, Protocol
 
 import pydicom
 from django.core.cache import cache
@@ -35,7 +36,6 @@ from pydicom.dataset import Dataset
 
 from readerstudy.imaging.deidentify import PROFILE_ACTIONS, dataset_deidentify, uid_pseudonymize
 from readerstudy.imaging.models import ImageSeries, series_folder
-from readerstudy.reading.models import Reading
 
 #: Attributes removed from every served instance because they can reveal the condition.
 CONDITION_REVEALING = (
@@ -71,22 +71,48 @@ CONDITION_REVEALING = (
 )
 
 
-def reading_salt(reading: Reading) -> str:
+class BlindedViewing(Protocol):
+    """What the blinding uses of a reading: its public id and its series.
+
+    Reference drafts (``references.models.ReferenceStandard``, whose series is nullable, but
+    a draft is only served once it has one) and series on the measuring page
+    (``measurements.policy.MeasurementViewing``) have them too, so the same functions serve them.
+    """
+
+    @property
+    def public_id(self) -> uuid.UUID: ...
+
+    @property
+    def series(self) -> ImageSeries | None: ...
+
+    @property
+    def series_id(self) -> int | None: ...
+
+
+def _viewed_series(reading: BlindedViewing) -> ImageSeries:
+    """The series of ``reading``; every DICOMweb root has one (its policy refuses the others)."""
+    series = reading.series
+    if series is None:
+        raise ValueError(f"{reading.public_id} has no series to blind.")
+    return series
+
+
+def reading_salt(reading: BlindedViewing) -> str:
     """The UID salt of one reading: secret to the study, different for every reading."""
-    return f"{reading.series.case.study.uid_salt}|reading|{reading.public_id}"
+    return f"{_viewed_series(reading).case.study.uid_salt}|reading|{reading.public_id}"
 
 
-def reading_pseudonym(reading: Reading) -> str:
+def reading_pseudonym(reading: BlindedViewing) -> str:
     """A patient name/ID for the reading that links to nothing else."""
     return "R-" + hashlib.sha256(reading_salt(reading).encode()).hexdigest()[:10].upper()
 
 
-def reading_uid(reading: Reading, stored_uid: str) -> str:
+def reading_uid(reading: BlindedViewing, stored_uid: str) -> str:
     """The UID the reader sees for a stored (de-identified) UID."""
     return uid_pseudonymize(stored_uid, salt=reading_salt(reading))
 
 
-def blind_dataset(ds: Dataset, reading: Reading) -> Dataset:
+def blind_dataset(ds: Dataset, reading: BlindedViewing) -> Dataset:
     """Blind ``ds`` (a stored instance of the reading's series) in place and return it."""
     return _blind(ds, pseudonym=reading_pseudonym(reading), uid_salt=reading_salt(reading))
 
@@ -101,7 +127,7 @@ def _blind(ds: Dataset, *, pseudonym: str, uid_salt: str | None) -> Dataset:
     return ds
 
 
-def reading_instance_files(reading: Reading) -> dict[str, str]:
+def reading_instance_files(reading: BlindedViewing) -> dict[str, str]:
     """Reading-specific SOP instance UID -> storage name of the stored file, in slice order.
 
     Cached (``django.core.cache``) per reading: a series' instances never change after
@@ -110,13 +136,13 @@ def reading_instance_files(reading: Reading) -> dict[str, str]:
     key = f"readerstudy:instance-files:{reading.public_id}:{reading.series_id}"
     files = cache.get(key)
     if files is None:
-        instances = reading.series.instances.order_by("slice_index").only("sop_instance_uid", "file")
+        instances = _viewed_series(reading).instances.order_by("slice_index").only("sop_instance_uid", "file")
         files = {reading_uid(reading, i.sop_instance_uid): i.file.name for i in instances}
         cache.set(key, files, timeout=24 * 3600)
     return files
 
 
-def blinded_instance_bytes(name: str, reading: Reading) -> bytes:
+def blinded_instance_bytes(name: str, reading: BlindedViewing) -> bytes:
     """The stored instance ``name`` as the reader receives it: a DICOM Part 10 file, blinded."""
     with default_storage.open(name, "rb") as handle:
         ds = pydicom.dcmread(handle)
@@ -166,10 +192,10 @@ def series_metadata_neutral(series: ImageSeries) -> list[dict[str, Any]]:
     return metadata
 
 
-def series_metadata_blinded(reading: Reading) -> list[dict[str, Any]]:
+def series_metadata_blinded(reading: BlindedViewing) -> list[dict[str, Any]]:
     """The WADO-RS metadata the reader receives: the same as ``blind_dataset`` on every header."""
     salt, pseudonym = reading_salt(reading), reading_pseudonym(reading)
-    metadata = series_metadata_neutral(reading.series)
+    metadata = series_metadata_neutral(_viewed_series(reading))
     for instance in metadata:
         _personalize(instance, salt=salt, pseudonym=pseudonym)
     return metadata

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from readerstudy.imaging import blinding
-from readerstudy.reading.models import Reading
-from readerstudy.references.models import ReferenceStandard
 
 
 @dataclass(frozen=True)
@@ -26,7 +24,7 @@ class SeriesLocation:
         return {"dicomwebRoot": self.root, "studyUid": self.study_uid, "seriesUid": self.series_uid}
 
 
-def series_location(viewing: Reading | ReferenceStandard, wado_uri_name: str) -> SeriesLocation:
+def series_location(viewing: blinding.BlindedViewing, wado_uri_name: str) -> SeriesLocation:
     """The location of ``viewing.series`` under the root whose WADO-URI URL is named ``wado_uri_name``."""
     series = viewing.series
     return SeriesLocation(

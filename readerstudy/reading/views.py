@@ -6,6 +6,7 @@ Nothing here shows a condition label, a case code or a reference: readers are bl
 import functools
 import uuid
 from collections.abc import Callable
+from typing import TypeGuard, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -98,6 +99,7 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
     reading = reading_for_reader_request(request, public_id, in_order=False)
     if not can_open_in_order(reading):
         upcoming = reading_next_unsubmitted(reading)
+        assert upcoming is not None, "a reading that cannot be opened yet has an unsubmitted one before it"
         messages.info(request, "The readings of this session are read in order.")
         return redirect("readerstudy:reading_detail", public_id=upcoming.public_id)
     study = reading.session.participation.study
@@ -282,9 +284,10 @@ def mark_put(request: HttpRequest, public_id, client_id: uuid.UUID) -> JsonRespo
         mark_delete(reading=reading, client_id=client_id, user=request.user)
         return JsonResponse(_state(reading))
     data = json_body(request)
-    numbers = {key: data.get(key) for key in ("slice", "x", "y", "rating")}
-    if not all(is_number(v) for v in numbers.values()):
+    raw_numbers = {key: data.get(key) for key in ("slice", "x", "y", "rating")}
+    if not all(is_number(v) for v in raw_numbers.values()):
         return json_error("slice, x, y and rating must be numbers.")
+    numbers = cast(dict[str, float], raw_numbers)  # every one an int or float, checked just above
     if not (float(numbers["slice"]).is_integer() and float(numbers["rating"]).is_integer()):
         return json_error("slice and rating must be whole numbers.")
     label = data.get("label", "")
@@ -316,7 +319,7 @@ def position_put(request: HttpRequest, public_id) -> JsonResponse:
     return JsonResponse({"last_slice": slice_index})
 
 
-def _whole(value: object) -> bool:
+def _whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -11,6 +11,7 @@ Writes go through ``references.services``; reads through ``selectors``.
 """
 
 import uuid
+from typing import cast
 
 from django import forms
 from django.contrib import messages
@@ -108,8 +109,8 @@ class ReferenceSetCreateForm(forms.Form):
 
     def __init__(self, *args, study: Study, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["reviewers"].queryset = _eligible_users(study)
-        self.fields["adjudicator"].queryset = _eligible_users(study)
+        cast(forms.ModelMultipleChoiceField, self.fields["reviewers"]).queryset = _eligible_users(study)
+        cast(forms.ModelChoiceField, self.fields["adjudicator"]).queryset = _eligible_users(study)
 
 
 class ReferenceImportForm(forms.Form):
@@ -337,6 +338,8 @@ def reference_draft(request: HttpRequest, public_id) -> HttpResponse:
     editable = draft.submitted_at is None
     stored = {f.key: f for f in draft.findings.all()}
     series = draft.series
+    if series is None:  # draft_for_reviewer_request refuses a draft without a series already
+        raise Http404
     location = series_location(draft, "readerstudy:draft_wado_uri")
     config = {
         "reading": str(draft.public_id),

@@ -6,6 +6,7 @@ a written ``interim_reason`` (the pages then carry the reason in every download 
 """
 
 import csv
+from typing import cast
 
 from django import forms
 from django.contrib import messages
@@ -47,16 +48,17 @@ from stats.study_tables import PREVIEW_ROWS, SECTIONS, StudyAnalysis
 from stats.tables import Table, display
 
 
-def _compute(request: HttpRequest, slug: str, kind: str) -> tuple[Results | None, HttpResponse | None]:
+def _compute(request: HttpRequest, slug: str, kind: str) -> Results | HttpResponse:
+    """The results, or the redirect (with the reason as a message) when they cannot be computed."""
     study = study_for_request(request, slug, allowed=can_view_results)
     reason = request.POST.get("interim_reason", "") if request.method == "POST" else ""
     try:
-        return results_compute(study=study, user=request.user, kind=kind, interim_reason=reason), None
+        return results_compute(study=study, user=request.user, kind=kind, interim_reason=reason)
     except ResultsBlinded as blinded:
         messages.error(request, f"Results are still blinded. {blinded}")
     except (DatasetError, ValueError) as problem:
         messages.error(request, f"The results cannot be computed: {problem}")
-    return None, redirect("readerstudy:study_results", slug=study.slug)
+    return redirect("readerstudy:study_results", slug=study.slug)
 
 
 def _shown(table: Table) -> dict:
@@ -77,10 +79,12 @@ def _safe_svg(svg: str) -> str:
 
 def _plots(analysis: StudyAnalysis) -> dict:
     """Server-rendered SVG plots (matplotlib escapes the text it writes)."""
-    plots = {"likert": [_safe_svg(svg) for svg in likert_plots_svg(analysis.likert)]}
+    plots: dict[str, str | list[str]] = {
+        "likert": [_safe_svg(svg) for svg in likert_plots_svg(analysis.likert)]
+    }
     if analysis.froc is not None and analysis.froc.k1 >= 1 and analysis.froc.k2 >= 1:
         plots["curves"] = _safe_svg(operating_curves_svg(analysis.froc, analysis.roc))
-    if analysis.mrmc is not None:
+    if analysis.mrmc is not None and analysis.jackknife is not None:  # both come from the JAFROC part
         plots["fom"] = _safe_svg(fom_per_reader_svg(analysis.jackknife, analysis.mrmc))
     return plots
 
@@ -115,9 +119,9 @@ def study_analysis(request: HttpRequest, slug: str) -> HttpResponse:
         if analysis_blockers(study, analysis_default_reference_sets(study)):
             messages.info(request, "Results are still blinded; an interim analysis needs a written reason.")
             return redirect("readerstudy:study_results", slug=study.slug)
-    results, refusal = _compute(request, slug, "analysis")
-    if refusal:
-        return refusal
+    results = _compute(request, slug, "analysis")
+    if isinstance(results, HttpResponse):
+        return results
     return render(request, "readerstudy/study_analysis.html", _context(results))
 
 
@@ -125,9 +129,9 @@ def study_analysis(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def study_report(request: HttpRequest, slug: str) -> HttpResponse:
     """A one-page, printable study report: design, counts, the main tables and plots."""
-    results, refusal = _compute(request, slug, "report")
-    if refusal:
-        return refusal
+    results = _compute(request, slug, "report")
+    if isinstance(results, HttpResponse):
+        return results
     return render(request, "readerstudy/study_report.html", _context(results))
 
 
@@ -135,9 +139,9 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def study_analysis_table(request: HttpRequest, slug: str, name: str) -> HttpResponse:
     """One analysis table as CSV."""
-    results, refusal = _compute(request, slug, f"table {name}")
-    if refusal:
-        return refusal
+    results = _compute(request, slug, f"table {name}")
+    if isinstance(results, HttpResponse):
+        return results
     table = results.analysis.tables.get(name)
     if table is None:
         raise Http404(f"This study has no table {name!r}.")
@@ -151,9 +155,9 @@ def study_export(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     """One export file of the study (see ``results.services.EXPORTS``)."""
     if kind not in EXPORTS:
         raise Http404
-    results, refusal = _compute(request, slug, f"export {kind}")
-    if refusal:
-        return refusal
+    results = _compute(request, slug, f"export {kind}")
+    if isinstance(results, HttpResponse):
+        return results
     content_type, _ = EXPORTS[kind]
     try:
         body = results_export(results, kind)
@@ -189,7 +193,8 @@ class AnalysisSettingsForm(forms.Form):
     def __init__(self, *args, study, **kwargs):
         super().__init__(*args, **kwargs)
         questions = study.questions.filter(kind__in=["likert", "finding"]).exclude(scale=[])
-        self.fields["case_rating"].choices = [("marks", "the highest mark on the case")] + [
+        case_rating = cast(forms.ChoiceField, self.fields["case_rating"])
+        case_rating.choices = [("marks", "the highest mark on the case")] + [
             (q.key, f"question: {q.text}") for q in questions
         ]
 

@@ -2,6 +2,7 @@
 readers, locking), and the home page."""
 
 import re
+from typing import Any, Literal, cast
 
 from django import forms
 from django.contrib import messages
@@ -116,8 +117,9 @@ class StudyCreateForm(forms.Form):
         help_text="Leave empty to use the template's description.",
     )
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if not data.get("slug") and data.get("name"):
             data["slug"] = slugify(data["name"])[:80].strip("-")
             if not data["slug"]:
@@ -169,8 +171,9 @@ class QuestionForm(forms.Form):
     def clean_scale(self) -> list[dict[str, object]]:
         return scale_parse(self.cleaned_data.get("scale", ""))
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if not data.get("key") and data.get("text"):
             data["key"] = slugify(data["text"]).replace("-", "_")[:60].strip("_")
             if not data["key"]:
@@ -326,7 +329,11 @@ def study_question_move(request: HttpRequest, slug: str, question_id: int) -> Ht
         messages.error(request, "Move a question up or down.")
         return redirect(_questions_url(study))
     try:
-        setup.question_move(question=question, direction=direction, actor=request.user)
+        setup.question_move(
+            question=question,
+            direction=cast(Literal["up", "down"], direction),  # one of the two, checked above
+            actor=request.user,
+        )
     except setup.StudyNotEditable as exc:
         messages.error(request, str(exc))
     return redirect(_questions_url(study))
@@ -393,7 +400,7 @@ def study_readers(request: HttpRequest, slug: str) -> HttpResponse:
                 f"Invited {invitation.participation.user.get_username()} as {invitation.participation.code}.",
             )
             return redirect(readers_url)
-    invitation = (
+    shown_invitation = (
         request.session.pop(_invitation_session_key(study), None) if request.method == "GET" else None
     )
     return render(
@@ -403,7 +410,7 @@ def study_readers(request: HttpRequest, slug: str) -> HttpResponse:
             "study": study,
             "form": form,
             "participations": _participations(study),
-            "invitation": invitation,
+            "invitation": shown_invitation,
             "locked": study.status == Study.Status.LOCKED,
         },
     )
