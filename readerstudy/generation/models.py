@@ -53,9 +53,6 @@ class GenerationJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
-    # Not stored: set on the generation page (``generation.views.study_generation``) for its template.
-    retryable: bool
-
     class Meta:
         ordering = ["study", "-created_at", "-id"]
 

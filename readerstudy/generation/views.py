@@ -136,12 +136,18 @@ def study_generation(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("readerstudy:study_generation", slug=study.slug)
     editable = study.status != Study.Status.LOCKED
     jobs = list(generation_jobs_for_study(study))
-    for job in jobs:
-        job.retryable = editable and generation_tasks_retryable(job).exists()
+    retryable = {job.pk for job in jobs if editable and generation_tasks_retryable(job).exists()}
     return render(
         request,
         "readerstudy/study_generation.html",
-        {"study": study, "form": form, "jobs": jobs, "editable": editable, "coverage": coverage},
+        {
+            "study": study,
+            "form": form,
+            "jobs": jobs,
+            "retryable": retryable,
+            "editable": editable,
+            "coverage": coverage,
+        },
     )
 
 

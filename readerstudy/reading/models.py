@@ -1,7 +1,6 @@
 """Reading: sessions of a reader, the readings in them, and what readers record."""
 
 import uuid
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -9,9 +8,6 @@ from django.db import models
 from readerstudy.design.models import ReadingSchedule
 from readerstudy.imaging.models import ImageSeries
 from readerstudy.studies.models import Question, ReaderParticipation
-
-if TYPE_CHECKING:
-    from readerstudy.design.washout import SessionWindow
 
 
 class ReadingSession(models.Model):
@@ -33,10 +29,6 @@ class ReadingSession(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     washout_waiver_reason = models.TextField(blank=True)
-
-    # Not stored: set on the reader's sessions page (``reading.views.reader_sessions``) for its template.
-    window: "SessionWindow"
-    rows: list[dict[str, object]]
 
     class Meta:
         ordering = ["participation", "number"]

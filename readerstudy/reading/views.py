@@ -49,13 +49,17 @@ def reader_sessions(request: HttpRequest) -> HttpResponse:
     """The reader's sessions, with progress and the readings of each open session."""
     if not has_role(request.user, READER):
         raise PermissionDenied
-    sessions = list(reader_sessions_list(request.user))
-    for session in sessions:
-        session.window = session_window(session)
-        session.rows = [
-            {"reading": r, "can_open": can_open_in_order(r), "locked": reading_is_locked(r)}
-            for r in session.readings.all()
-        ]
+    sessions = [
+        {
+            "session": session,
+            "window": session_window(session),
+            "rows": [
+                {"reading": r, "can_open": can_open_in_order(r), "locked": reading_is_locked(r)}
+                for r in session.readings.all()
+            ],
+        }
+        for session in reader_sessions_list(request.user)
+    ]
     return render(request, "readerstudy/reader_sessions.html", {"sessions": sessions})
 
 
