@@ -11,10 +11,13 @@ old one is archived (renamed, locked, readers deactivated), never deleted, becau
 the append-only audit log refers to it.
 """
 
+from __future__ import annotations
+
 import csv
 import tempfile
+from functools import partial
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, NotRequired, Protocol, TypedDict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -32,6 +35,9 @@ from readerstudy.studies.policy import COORDINATOR, READER, STATISTICIAN
 from sr_engine.brain_phantom import brain_case
 from sr_engine.dicom_series import SeriesInfo, write_dicom_series
 from sr_engine.slice_profile import thicken_slices
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # the user model, as mypy resolves AUTH_USER_MODEL
 
 DEMO_SLUG = "demo-brain-mets"
 DEMO_PASSWORD = "demo"  # noqa: S105 (demo accounts exist only under the demo settings)
@@ -53,8 +59,18 @@ def _scale(*labels: str) -> list[dict[str, object]]:
     return [{"value": value, "label": label} for value, label in enumerate(labels, start=1)]
 
 
+class _QuestionSpec(TypedDict):
+    """A demo question: the fields of its ``Question`` row."""
+
+    key: str
+    text: str
+    kind: str
+    scale: list[dict[str, object]]
+    required: NotRequired[bool]
+
+
 CONFIDENCE = _scale("possibly", "probably", "likely", "definitely")
-QUESTIONS = [
+QUESTIONS: list[_QuestionSpec] = [
     dict(
         key="overall_quality",
         text="Overall image quality",
@@ -130,19 +146,19 @@ def _write_cases(root: Path, n_cases: int, slices: int, seed: int) -> tuple[Path
         code = f"BM{number:02d}"
         phantom = brain_case(seed + number, LESION_COUNTS[(number - 1) % len(LESION_COUNTS)], slices=slices)
         lesions[code] = phantom.lesions
-        common = dict(
+        series_info = partial(
+            SeriesInfo,
             patient_name=f"DEMO^PATIENT{number:02d}",
             patient_id=f"DEMO-{number:04d}",
             study_description="MRI brain with contrast (demo)",
         )
-        hr = SeriesInfo(series_description="T1 post-contrast 1 mm", series_number=1, **common)
-        lr = SeriesInfo(
+        hr = series_info(series_description="T1 post-contrast 1 mm", series_number=1)
+        lr = series_info(
             series_description=f"T1 post-contrast {THICK_FACTOR} mm",
             series_number=2,
             study_instance_uid=hr.study_instance_uid,
             frame_of_reference_uid=hr.frame_of_reference_uid,
             derivation=f"Simulated {THICK_FACTOR} mm slices (box profile) from the 1 mm series",
-            **common,
         )
         write_dicom_series(phantom.volume, root / code / "HR", hr)
         write_dicom_series(thicken_slices(phantom.volume, THICK_FACTOR), root / code / "LR", lr)
@@ -196,7 +212,7 @@ def _references_create(study: Study, cases: list[Case], lesions: dict[str, tuple
     return reference_set
 
 
-def _accounts() -> dict[str, object]:
+def _accounts() -> dict[str, User]:
     """The demo users, created (password ``demo``) or reset to it, each in its role's group."""
     users = {}
     for username, role in DEMO_ACCOUNTS:
@@ -221,8 +237,14 @@ def _schedule(study: Study, readers: list, seed: int) -> None:
     schedule_activate(schedule=draft, actor=None)
 
 
+class _Writer(Protocol):
+    """Where progress goes: a text stream or a management command's ``stdout``."""
+
+    def write(self, text: str, /) -> object: ...
+
+
 def demo_study_create(
-    *, n_cases: int = 8, slices: int = 64, seed: int = 2026, stdout: TextIO | None = None
+    *, n_cases: int = 8, slices: int = 64, seed: int = 2026, stdout: _Writer | None = None
 ) -> Study:
     """Build the demo study, or return it unchanged when it exists; see the module docstring.
 

@@ -134,15 +134,17 @@ def study_reader_progress(study: Study, now: datetime | None = None) -> list[Rea
     }
     by_participation: dict[int, list[SessionProgress]] = {}
     for session in sessions:
-        visits = telemetry.get(session.pk, {})
-        moments = [m for m in (session.last_opened, session.last_submitted, visits.get("last")) if m]
+        visits = telemetry.get(session.pk)
+        active_ms = visits["active_ms"] if visits is not None else None
+        last_visit = visits["last"] if visits is not None else None
+        moments = [m for m in (session.last_opened, session.last_submitted, last_visit) if m]
         window = session_window(session, now)
         by_participation.setdefault(session.participation_id, []).append(
             SessionProgress(
                 session=session,
                 done=session.n_done,
                 total=session.n_total,
-                active_seconds=(visits.get("active_ms") or 0) / 1000,
+                active_seconds=(active_ms or 0) / 1000,
                 last_activity=max(moments) if moments else None,
                 window=window,
                 # Offered while the session waits for its washout (not once it is open or closed).

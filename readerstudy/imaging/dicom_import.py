@@ -49,7 +49,7 @@ import pydicom
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, models, transaction
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
@@ -478,7 +478,7 @@ def _rows_check(raw_rows: list[tuple[str, dict[str, str]]]) -> list[ManifestRow]
         if not any(values.get(column) for column in MANIFEST_COLUMNS):
             continue  # blank line
         row, problem = _manifest_row(line, values)
-        if problem:
+        if row is None:
             errors.append(problem)
         else:
             rows.append(row)
@@ -527,7 +527,8 @@ def _manifest_row(line: str, values: dict[str, str]) -> tuple[ManifestRow | None
     uid, folder = values.get("series_instance_uid", ""), values.get("folder", "")
     if not case or not condition:
         return None, f"{line}: case and condition are required"
-    if len(case) > Case._meta.get_field("code").max_length:
+    max_length = Case._meta.get_field("code").max_length
+    if max_length is not None and len(case) > max_length:
         return None, f"{line}: case code {case!r} is too long"
     if bool(uid) == bool(folder):
         return None, f"{line}: give either series_instance_uid or folder"
@@ -699,7 +700,8 @@ def _read_files(
 
     Whatever goes wrong with a file (any exception) is its report line.
     """
-    parsed, seen_series = [], set()
+    parsed: list[_ParsedFile] = []
+    seen_series: set[str] = set()
     for index, (path, rel) in enumerate(walked):
         _tick(progress, "reading", index / len(walked))
         try:
@@ -1045,9 +1047,6 @@ def _map_to_rows(
         row = by_uid.get(candidate.uid)
         if row is None:
             matches = {_deepest_folder_row(f.rel, by_folder) for f in candidate.files}
-            if matches == {None}:
-                report.unmapped.append(UnmappedSeries(candidate.uid, candidate.folder, len(candidate.files)))
-                continue
             if len(matches) > 1:
                 lines = sorted(m.line if m else "no row" for m in matches)
                 _reject_series(
@@ -1058,6 +1057,9 @@ def _map_to_rows(
                 )
                 continue
             row = matches.pop()
+            if row is None:  # no folder of the manifest holds the series' files
+                report.unmapped.append(UnmappedSeries(candidate.uid, candidate.folder, len(candidate.files)))
+                continue
         if problem := case_code_problem(row):
             _reject_series(report, candidate.uid, candidate.files, problem)
             continue
@@ -1250,6 +1252,7 @@ def _series_write(
             size=len(payload),
         )
         instance.file.save(f"{sop_uid}.dcm", ContentFile(payload), save=False)
+        assert instance.file.name is not None, "saving the file names it"
         stored.append(instance.file.name)
         instance.save()
     return series
@@ -1268,4 +1271,11 @@ def _deidentified_bytes(item: _ParsedFile, *, case_code: str, salt: str, max_siz
 
 
 def _truncated_identity(identity: dict[str, str]) -> dict[str, str]:
-    return {key: value[: SourceIdentity._meta.get_field(key).max_length] for key, value in identity.items()}
+    return {key: value[: _identity_max_length(key)] for key, value in identity.items()}
+
+
+def _identity_max_length(name: str) -> int | None:
+    """The longest value SourceIdentity's field ``name`` holds (None: no limit)."""
+    model_field = SourceIdentity._meta.get_field(name)
+    assert isinstance(model_field, models.Field), "the identity's keys are SourceIdentity's own text fields"
+    return model_field.max_length

@@ -116,7 +116,12 @@ def import_job_start(
     """
     if (archive is None) == (source is None):
         raise ValueError("Give either an uploaded archive or a source path.")
-    source_name = report_text(archive.name if archive is not None else str(source))
+    if archive is None:
+        source_name = report_text(str(source))
+    elif archive.name is None:  # an upload always has its file's name
+        raise ValueError("The uploaded archive has no name.")
+    else:
+        source_name = report_text(archive.name)
     try:
         if study.status == Study.Status.LOCKED:
             raise DicomImportError("The study is locked: nothing can be imported into it.")

@@ -24,11 +24,10 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from pydicom.dataset import FileDataset
 from pydicom.filereader import read_dataset, read_partial
-from pydicom.tag import BaseTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 #: Bytes read (and written) per step while extracting a zip member.
@@ -120,7 +119,7 @@ def zip_member_extract(
     return written
 
 
-def _member_open(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> BinaryIO:
+def _member_open(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
     try:
         return zf.open(info)
     except NotImplementedError as exc:  # e.g. a compression method zipfile lacks
@@ -129,7 +128,7 @@ def _member_open(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> BinaryIO:
         raise MemberRefused(f"corrupt archive member: {exc}") from exc
 
 
-def _member_chunk(src: BinaryIO) -> bytes:
+def _member_chunk(src: IO[bytes]) -> bytes:
     """The next decompressed chunk of a member; damage becomes ``MemberRefused``."""
     try:
         return src.read(CHUNK_SIZE)
@@ -191,7 +190,7 @@ class _ElementGuard:
         self._past_pixels = False
         self.pixels: PixelDataInfo | None = None
 
-    def __call__(self, tag: BaseTag, vr: str | None, length: int) -> bool:
+    def __call__(self, tag: int, vr: str | None, length: int) -> bool:
         if self._past_pixels:
             return True
         tag = int(tag)
@@ -240,7 +239,12 @@ def _read(path: Path, *, max_size: int, stop_at_pixels: bool) -> tuple[FileDatas
         guard = _ElementGuard(fp, size, stop_at_pixels=stop_at_pixels)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = read_partial(fp, stop_when=guard, defer_size=DEFER_SIZE if stop_at_pixels else None)
+            # pydicom hints fileobj as BinaryIO but only reads, seeks and tells on it.
+            ds = read_partial(
+                fp,  # type: ignore[arg-type]
+                stop_when=guard,
+                defer_size=DEFER_SIZE if stop_at_pixels else None,
+            )
     if not ds.file_meta.get("TransferSyntaxUID"):  # the group read by pydicom ended early
         raise DicomFileRejected("no TransferSyntaxUID in the file meta information")
     return ds, guard.pixels

@@ -27,6 +27,8 @@ class SeriesLocation:
 def series_location(viewing: blinding.BlindedViewing, wado_uri_name: str) -> SeriesLocation:
     """The location of ``viewing.series`` under the root whose WADO-URI URL is named ``wado_uri_name``."""
     series = viewing.series
+    if series is None:  # a draft is only shown once it has its series
+        raise ValueError(f"{viewing.public_id} has no series to locate.")
     return SeriesLocation(
         root=reverse(wado_uri_name, args=[viewing.public_id]).removesuffix("wado"),
         study_uid=blinding.reading_uid(viewing, series.study_instance_uid),

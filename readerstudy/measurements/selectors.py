@@ -173,6 +173,8 @@ def measurement_rows(study: Study) -> list[dict[str, Any]]:
         cnr__case__study=study, value__isnull=False
     ).select_related("cnr__case", "series__condition")
     for cnr_value in cnr_values:
+        if cnr_value.value is None:  # not reached: the query keeps only computed values
+            continue
         cnr, condition = cnr_value.cnr, cnr_value.series.condition
         cnr_key = (cnr.case.code, 1, cnr.created_at, cnr.pk, condition.order, condition.label, 0)
         rows.append(

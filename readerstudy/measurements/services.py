@@ -398,7 +398,7 @@ def measurement_roi_save(
                 return roi, False
         created = roi is None
         before = None if roi is None else _roi_record(roi)
-        if created:
+        if roi is None:
             number = (case.measurement_rois.aggregate(top=Max("number"))["top"] or 0) + 1
             roi = MeasurementROI.objects.create(
                 case=case, client_id=client_id, number=number, created_by=actor, **values
@@ -499,7 +499,7 @@ def measurement_cnr_save(
             return cnr, False
         created = cnr is None
         before = None if cnr is None else _cnr_record(cnr)
-        if created:
+        if cnr is None:
             cnr = MeasurementCNR.objects.create(case=case, client_id=client_id, created_by=actor, **values)
         else:
             for key, value in values.items():
@@ -653,7 +653,7 @@ def fidelity_compute(*, study: Study, actor) -> list[FidelityResult]:
                 reference_error = f"case {case.code} has no {reference.label} series"
             for series in others:
                 row: dict[str, Any] = {"case": case, "condition": series.condition, "reference": reference}
-                if reference_error:
+                if reference_series is None:
                     row["note"] = reference_error
                 elif not _same_grid(series, reference_series):
                     row["note"] = "not on the reference grid"

@@ -349,7 +349,7 @@ def mark_save(
             return mark, False
         created = mark is None
         before = None if mark is None else {key: getattr(mark, key) for key in values}
-        if created:
+        if mark is None:
             mark = LesionMark.objects.create(reading=locked, client_id=client_id, **values)
         else:
             for key, value in values.items():

@@ -142,6 +142,12 @@ def reference_case_drafts(reference_set: ReferenceSet, case: Case) -> QuerySet[R
     )
 
 
+def draft_reviewer_name(draft: ReferenceStandard) -> str:
+    """The username of the reviewer who writes the draft (only finals have no author)."""
+    assert draft.author is not None, "every draft has its reviewer as author"
+    return draft.author.get_username()
+
+
 def reference_compare_draft(draft: ReferenceStandard) -> reference_compare.Draft:
     """A stored draft as ``references.compare`` takes it (named by its id)."""
     return reference_compare.Draft(
@@ -229,7 +235,7 @@ def reference_discrepancies(reference_set: ReferenceSet, case: Case) -> CaseDisc
     comparison = None
     if submitted:
         comparison = reference_compare.compare_drafts([reference_compare_draft(d) for d in submitted])
-    reviewer_of = {str(d.pk): d.author.get_username() for d in submitted}
+    reviewer_of = {str(d.pk): draft_reviewer_name(d) for d in submitted}
     questions = dict(reference_set.study.questions.values_list("key", "text"))
 
     def view(item: reference_compare.Item) -> ItemView:

@@ -45,6 +45,7 @@ from readerstudy.references.models import (
     ReferenceStandard,
 )
 from readerstudy.references.selectors import (
+    draft_reviewer_name,
     reference_case_drafts,
     reference_compare_draft,
 )
@@ -332,7 +333,7 @@ def reference_lesion_save(
             return lesion, False
         created = lesion is None
         before = None if lesion is None else {key: getattr(lesion, key) for key in values}
-        if created:
+        if lesion is None:
             lesion = ReferenceLesion.objects.create(
                 reference=draft, client_id=client_id, label=_next_label(draft), **values
             )
@@ -498,7 +499,7 @@ def reference_adjudicate(
         if case.study_id != reference_set.study_id:
             raise ReferenceInvalid("This case belongs to another study.")
         drafts = list(reference_case_drafts(reference_set, case))
-        pending = [d.author.get_username() for d in drafts if d.submitted_at is None]
+        pending = [draft_reviewer_name(d) for d in drafts if d.submitted_at is None]
         if pending:
             raise AdjudicationInvalid(
                 f"Case {case.code} cannot be adjudicated until every draft is submitted "
@@ -590,7 +591,7 @@ def reference_set_lock(*, reference_set: ReferenceSet, actor) -> ReferenceSet:
         for draft in drafts:
             by_case.setdefault(draft.case_id, []).append(draft)
         problems = [
-            f"Case {d.case.code}: {d.author.get_username()} has not submitted the draft."
+            f"Case {d.case.code}: {draft_reviewer_name(d)} has not submitted the draft."
             for d in drafts
             if d.submitted_at is None
         ]
