@@ -3,8 +3,10 @@
 from pathlib import Path
 
 import numpy as np
+from django.core.files.storage import default_storage
 
 from readerstudy.imaging.dicom_import import dicom_import
+from readerstudy.imaging.models import ImageSeries
 from readerstudy.studies.models import Study
 from sr_engine.dicom_series import SeriesInfo, write_dicom_series
 from sr_engine.volume import Volume
@@ -50,3 +52,13 @@ def import_cases(study: Study, root: Path, actor, codes=CASES) -> dict[str, Volu
     )
     assert report.ok, report.summary()
     return volumes
+
+
+def damage_a_slice(case_code: str) -> tuple[Path, bytes]:
+    """Overwrite the third stored LR slice of ``case_code`` with zeros after its first 200 bytes;
+    returns the file and its good bytes (to repair it)."""
+    broken = ImageSeries.objects.get(case__code=case_code, condition__label="LR").instances.all()[2]
+    path = Path(default_storage.path(broken.file.name))
+    good = path.read_bytes()
+    path.write_bytes(good[:200] + b"\0" * (len(good) - 200))
+    return path, good

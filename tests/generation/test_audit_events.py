@@ -1,16 +1,13 @@
 """The audit event each generation service writes (one test per service)."""
 
-from pathlib import Path
 
 import pytest
-from django.core.files.storage import default_storage
 
 from readerstudy.audit.models import AuditAction
 from readerstudy.generation import services as gen
 from readerstudy.generation.models import GenerationTask
-from readerstudy.imaging.models import ImageSeries
 from tests.audit_events import event_written
-from tests.generation.cases import CASES
+from tests.generation.cases import CASES, damage_a_slice
 from tests.generation.test_generation import request_for, start
 
 pytestmark = pytest.mark.django_db
@@ -52,10 +49,7 @@ def test_generation_task_run_of_a_failing_case_and_generation_job_retry(
     lr_study, coordinator, eager, django_capture_on_commit_callbacks
 ):
     study, _ = lr_study
-    broken = ImageSeries.objects.get(case__code="K002", condition__label="LR").instances.all()[2]
-    path = Path(default_storage.path(broken.file.name))
-    good = path.read_bytes()
-    path.write_bytes(good[:200] + b"\0" * (len(good) - 200))
+    path, good = damage_a_slice("K002")
     job = start(study, coordinator, django_capture_on_commit_callbacks)
     error = job.tasks.get(case__code="K002").error
     event_written(

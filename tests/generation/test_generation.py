@@ -26,7 +26,7 @@ from sr_engine.interpolate import upscaled_affine
 from sr_engine.upscale import upscale
 from sr_engine.volume import Volume
 from tests import factories as f
-from tests.generation.cases import CASES, SLICE_STEP, SLICES, import_cases
+from tests.generation.cases import CASES, SLICE_STEP, SLICES, damage_a_slice, import_cases
 
 
 def request_for(study: Study, **changes) -> gen.GenerationRequest:
@@ -232,10 +232,7 @@ def test_a_corrupt_source_fails_its_case_alone_and_a_retry_after_the_fix_complet
     lr_study, coordinator, eager, django_capture_on_commit_callbacks
 ):
     study, _ = lr_study
-    broken = ImageSeries.objects.get(case__code="K002", condition__label="LR").instances.all()[2]
-    path = Path(default_storage.path(broken.file.name))
-    good_bytes = path.read_bytes()
-    path.write_bytes(good_bytes[:200] + b"\0" * (len(good_bytes) - 200))
+    path, good_bytes = damage_a_slice("K002")
 
     job = start(study, coordinator, django_capture_on_commit_callbacks)
     assert job.status == GenerationJob.Status.FAILED
