@@ -30,6 +30,7 @@ Modules:
     lesions        synthetic lesions with their ground truth, for simulation studies
     brain_phantom  realistic brain volumes with metastasis-like lesions for demos and tests
     progress       progress reporting: silent, a bar, or a callback
+    extras         the optional dependencies (torch: the [sr] extra) and the message when one is missing
     cli            the command line
 """
 

@@ -21,6 +21,7 @@ from importlib import resources
 
 import numpy as np
 
+from .extras import require
 from .lesions import Lesion, insert_lesions
 from .volume import Volume, affine_from_steps
 
@@ -41,6 +42,7 @@ class PhantomCase:
 
 
 def _template_path(name: str):
+    require("phantom", "The brain phantom (its MNI152 template)")
     return resources.files("nilearn") / "datasets" / "data" / name
 
 

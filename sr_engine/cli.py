@@ -1,5 +1,8 @@
 """The command line: ``python -m sr_engine simulate | upscale | train | evaluate``.
 
+Installed (``pip install /path/to/repo``), the same command line is ``sr-engine``; the
+learned methods and ``train`` need torch, the ``[sr]`` extra (:mod:`sr_engine.extras`).
+
 Volumes are DICOM folders (or single multi-frame files) or NIfTI files; an output
 ending in ``.nii``/``.nii.gz`` is written as NIfTI, anything else as a DICOM series in
 a new folder (in the source's study when the input is DICOM), with the sealed
@@ -22,6 +25,7 @@ import numpy as np
 
 from . import __version__
 from .dicom_series import SeriesInfo, VolumeError, series_info_from_source
+from .extras import MissingDependency, require_torch
 from .nifti_io import is_nifti_path
 from .provenance import jsonable
 from .volume import Volume
@@ -169,6 +173,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_upscale(args: argparse.Namespace) -> None:
+    if args.method in LEARNED:
+        require_torch(f"The method {args.method}")  # before reading anything
     output = _check_output(args.output)
     volume = _read(args.input, args.series)
     sr = _upscale(volume, args.factor, args.method, args, _options(args.option))
@@ -178,6 +184,7 @@ def cmd_upscale(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from .training import TrainConfig, train_and_save
 
+    require_torch("Training")
     output = Path(args.output)
     if output.exists() and not args.overwrite:
         raise ValueError(f"{output} exists; choose another name or pass --overwrite.")
@@ -241,6 +248,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise ValueError(
             f"Unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}."
         )
+    for method in methods:
+        if method in LEARNED:
+            require_torch(f"The method {method}")
     if "tci" not in methods:
         methods.insert(0, "tci")  # the baseline every gain is measured against
     out = Path(args.out)
@@ -387,11 +397,16 @@ def _add_learning_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _program_name() -> str:
+    """``sr-engine`` when run as the installed console script, ``python -m sr_engine`` otherwise."""
+    return "sr-engine" if Path(sys.argv[0]).name == "sr-engine" else "python -m sr_engine"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of ``python -m sr_engine``."""
+    """The argparse parser of ``python -m sr_engine`` (the ``sr-engine`` command once installed)."""
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="python -m sr_engine",
+        prog=_program_name(),
         description="Make the LR, SR and HR images of super-resolution reader studies, and measure them.",
         epilog="Run 'python -m sr_engine COMMAND --help' for a command's options and examples.",
     )
@@ -509,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--gap goes with --thickness")
     try:
         args.func(args)
-    except (VolumeError, ValueError, FileNotFoundError) as error:
+    except (VolumeError, ValueError, FileNotFoundError, MissingDependency) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

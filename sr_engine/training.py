@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .extras import require_torch
 from .progress import ProgressArg, progress_reporter
 from .volume import Volume
 
@@ -164,6 +165,7 @@ def train_resnet(
     history's summary. The same seed and data give the same weights on the same device.
     """
 
+    require_torch("Training")
     from .networks import configure_threads, deterministic_torch, fit_l2, pick_device, seed_everything
     from .weights import file_sha256, volumes_sha256
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .extras import require_torch
 from .interpolate import fi, linear, nearest, tci, upscaled_affine, upscaled_shape
 from .metrics import smooth_tissue_weight, tissue_mask
 from .progress import ProgressArg, progress_reporter
@@ -144,6 +145,7 @@ def upscale(
         if options:
             raise ValueError(f"{method} takes no option(s) {', '.join(sorted(options))}; only axis.")
     else:
+        require_torch(f"The method {method}")
         if "axis" in options:
             raise ValueError(f"{method} works along a fixed axis; it takes no axis option.")
         axis = "inplane" if method == "resnet2d" else "slice"

@@ -1,5 +1,7 @@
 """Command line: ``python -m stats fom|mrmc|power PATH`` and ``python -m stats tables BUNDLE``.
 
+Installed (``pip install /path/to/repo``), the same command line is ``readerstudy-stats``.
+
 PATH is a dataset folder in the plain layout (NL.csv, LL.csv, truth.csv, meta.json), an
 RJafroc Excel file (.xlsx), an iMRMC file (.imrmc) or a tidy ROC table (.csv).
 Tables go to the screen; ``--json`` prints machine-readable results. Bad input ends
@@ -204,8 +206,13 @@ def tables_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _program_name() -> str:
+    """``readerstudy-stats`` when run as the installed console script, ``python -m stats`` otherwise."""
+    return "readerstudy-stats" if Path(sys.argv[0]).name == "readerstudy-stats" else "python -m stats"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stats", description="Reader-study statistics.")
+    parser = argparse.ArgumentParser(prog=_program_name(), description="Reader-study statistics.")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("tables", help="re-create a study's analysis tables from its reproducibility bundle")
     t.add_argument("path", help="reproducibility bundle (.zip) or the folder it was unpacked into")
