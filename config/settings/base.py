@@ -166,6 +166,8 @@ READERSTUDY_MAX_IMPORT_UPLOAD = int(os.environ.get("READERSTUDY_MAX_IMPORT_UPLOA
 # members or one file of an imported folder (bytes).
 READERSTUDY_MAX_IMPORT_UNCOMPRESSED = int(os.environ.get("READERSTUDY_MAX_IMPORT_UNCOMPRESSED", 8 * 1024**3))
 READERSTUDY_MAX_IMPORT_MEMBER = int(os.environ.get("READERSTUDY_MAX_IMPORT_MEMBER", 512 * 1024**2))
+# Upper bound for the voxels (times channels) of one NIfTI file of an import (2**28 float32 voxels: 1 GiB).
+READERSTUDY_MAX_NIFTI_VOXELS = int(os.environ.get("READERSTUDY_MAX_NIFTI_VOXELS", 2**28))
 
 # Reader invitations are emailed; locally the console backend prints them. Set
 # DJANGO_EMAIL_BACKEND (and Django's EMAIL_* settings) to send real mail.

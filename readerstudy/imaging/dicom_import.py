@@ -71,7 +71,16 @@ from readerstudy.imaging.import_safety import (
     zip_member_extract,
 )
 from readerstudy.imaging.models import DicomInstance, ImageSeries, SourceIdentity
+from readerstudy.imaging.nifti_import import (
+    DEFAULT_MAX_NIFTI_VOXELS,
+    NiftiRefused,
+    nifti_file_sha256,
+    nifti_series_uid,
+    nifti_series_write,
+    reference_series_for,
+)
 from readerstudy.studies.models import Case, Condition, Study
+from sr_engine.nifti_io import is_nifti_path
 from sr_engine.volume import slice_normal
 
 logger = logging.getLogger(__name__)
@@ -87,7 +96,7 @@ MAX_REPORT_LINES = 5_000
 IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 IGNORED_FOLDERS = {"__MACOSX"}
 NOT_IN_MANIFEST = "not in manifest"
-MANIFEST_COLUMNS = ("case", "condition", "series_instance_uid", "folder")
+MANIFEST_COLUMNS = ("case", "condition", "series_instance_uid", "folder", "nifti")
 #: Case codes a manifest may give (they become patient names and IDs, and appear in exports).
 CASE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 CASE_CODE_RULE = "letters, digits, '-', '_' and '.', starting with a letter or digit"
@@ -122,13 +131,14 @@ class ImportCancelled(Exception):
 
 @dataclass(frozen=True)
 class ManifestRow:
-    """One mapping of the manifest: a series (by UID or folder) to a case and condition."""
+    """One mapping of the manifest: a series (by UID, folder or NIfTI file) to a case and condition."""
 
     line: str
     case: str
     condition: str
     series_instance_uid: str = ""
     folder: str = ""
+    nifti: str = ""
 
 
 @dataclass
@@ -375,29 +385,45 @@ def _import(
     limits = import_limits()
 
     with _import_root(source, report, work_dir=work_dir, limits=limits, progress=progress) as root:
-        walked = _walk(root, skip=skip.resolve() if skip else None)
+        nifti_rows = _nifti_rows_check(root, rows, conditions, report)
+        skipped = {(root / row.nifti).resolve() for row in rows if row.nifti}
+        if skip:
+            skipped.add(skip.resolve())
+        walked = _walk(root, skip=skipped)
         parsed, seen_series = _read_files(walked, report, max_size=limits.member, progress=progress)
         candidates = _series_candidates(parsed, report)
-        _check_rows_used(rows, conditions, seen_series, walked, report)
+        _check_rows_used([row for row in rows if not row.nifti], conditions, seen_series, walked, report)
         planned = _map_to_rows(candidates, rows, conditions, report)
+        slots = planned + [(None, row) for row in nifti_rows]
         # Every series' case and condition is known and nothing is written yet: an active
         # schedule that does not cover them is a design change the coordinator must accept.
         try:
             change = schedule_design_change_check(
                 study,
-                new_condition_labels=[conditions[row.condition.casefold()].label for _, row in planned],
-                new_case_codes=[row.case for _, row in planned],
+                new_condition_labels=[conditions[row.condition.casefold()].label for _, row in slots],
+                new_case_codes=[row.case for _, row in slots],
                 acknowledged=acknowledge_design_change,
             )
         except DesignChangeUnacknowledged as exc:
             raise DicomImportError(str(exc)) from None
         report.design_change = change.audit_data() if change else None
         for index, (candidate, row) in enumerate(planned):
-            _tick(progress, "importing", index / len(planned))
+            _tick(progress, "importing", index / len(slots))
             _series_import_reported(
                 study=study,
                 candidate=candidate,
                 case_code=row.case,
+                condition=conditions[row.condition.casefold()],
+                actor=actor,
+                report=report,
+                max_size=limits.member,
+            )
+        for index, row in enumerate(nifti_rows, start=len(planned)):  # after their cases' DICOM series
+            _tick(progress, "importing", index / len(slots))
+            _nifti_import(
+                study=study,
+                root=root,
+                row=row,
                 condition=conditions[row.condition.casefold()],
                 actor=actor,
                 report=report,
@@ -518,26 +544,37 @@ def _check_columns(columns: set[str]) -> None:
     missing = [column for column in ("case", "condition") if column not in columns]
     if missing:
         raise DicomImportError(f"The manifest lacks the column(s) {', '.join(missing)}.")
-    if "series_instance_uid" not in columns and "folder" not in columns:
-        raise DicomImportError("The manifest needs a 'series_instance_uid' or a 'folder' column.")
+    if not columns & {"series_instance_uid", "folder", "nifti"}:
+        raise DicomImportError("The manifest needs a 'series_instance_uid', a 'folder' or a 'nifti' column.")
 
 
 def _manifest_row(line: str, values: dict[str, str]) -> tuple[ManifestRow | None, str]:
     case, condition = values.get("case", ""), values.get("condition", "")
-    uid, folder = values.get("series_instance_uid", ""), values.get("folder", "")
+    uid, folder, nifti = (
+        values.get("series_instance_uid", ""),
+        values.get("folder", ""),
+        values.get("nifti", ""),
+    )
     if not case or not condition:
         return None, f"{line}: case and condition are required"
     max_length = Case._meta.get_field("code").max_length
     if max_length is not None and len(case) > max_length:
         return None, f"{line}: case code {case!r} is too long"
-    if bool(uid) == bool(folder):
-        return None, f"{line}: give either series_instance_uid or folder"
+    if sum(map(bool, (uid, folder, nifti))) != 1:
+        return None, f"{line}: give one of series_instance_uid, folder or nifti"
     if folder:
         normalized = _safe_relative(folder)
         if normalized is None:
             return None, f"{line}: folder {folder!r} must be a relative path without '..'"
         folder = normalized
-    return ManifestRow(line, case, condition, uid, folder), ""
+    if nifti:
+        normalized = _safe_relative(nifti)
+        if normalized is None or normalized == ".":
+            return None, f"{line}: nifti {nifti!r} must be a relative path to a file, without '..'"
+        if not is_nifti_path(normalized):
+            return None, f"{line}: nifti {nifti!r} must end in .nii or .nii.gz"
+        nifti = normalized
+    return ManifestRow(line, case, condition, uid, folder, nifti), ""
 
 
 def case_code_problem(row: ManifestRow) -> str:
@@ -551,7 +588,8 @@ def _duplicate_errors(rows: list[ManifestRow]) -> list[str]:
     errors = []
     keys: list[tuple[str, Callable[[ManifestRow], object]]] = [
         ("series_instance_uid", lambda row: row.series_instance_uid or None),
-        ("folder", lambda row: row.folder if not row.series_instance_uid else None),
+        ("folder", lambda row: row.folder or None),
+        ("nifti", lambda row: row.nifti or None),
         ("case and condition", lambda row: (row.case, row.condition.casefold())),
     ]
     for name, key in keys:
@@ -660,14 +698,15 @@ def _zip_member_problem(info: zipfile.ZipInfo, seen: set[str]) -> tuple[str, str
     return "", relative
 
 
-def _walk(root: Path, *, skip: Path | None) -> list[tuple[Path, str]]:
-    """Every file under ``root`` as (path, relative POSIX path), sorted, without known litter."""
+def _walk(root: Path, *, skip: set[Path]) -> list[tuple[Path, str]]:
+    """Every file under ``root`` as (path, relative POSIX path), sorted, without known litter
+    and without the files in ``skip`` (resolved paths: the manifest, NIfTI rows' files)."""
     found = []
     for folder, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(name for name in dirnames if name not in IGNORED_FOLDERS)
         for name in sorted(filenames):
             path = Path(folder) / name
-            if name in IGNORED_NAMES or (skip is not None and path.resolve() == skip):
+            if name in IGNORED_NAMES or path.resolve() in skip:
                 continue
             found.append((path, path.relative_to(root).as_posix()))
     return found
@@ -998,6 +1037,128 @@ def _reject_series(
     report.rejected_series.append(RejectedSeries(uid, _common_folder(files), reason, len(files)))
     for f in files:
         report.rejected.append(RejectedFile(f.rel, file_reasons.get(f.rel, f"series rejected: {reason}")))
+
+
+# ---------------------------------------------------------------------------
+# NIfTI rows (see readerstudy.imaging.nifti_import)
+
+
+def _nifti_rows_check(
+    root: Path, rows: list[ManifestRow], conditions: dict[str, Condition], report: ImportReport
+) -> list[ManifestRow]:
+    """The NIfTI rows that can be imported; the others are manifest errors (case code, condition,
+    a file that is missing or lies outside the import root)."""
+    usable = []
+    base = root.resolve()
+    for row in rows:
+        if not row.nifti:
+            continue
+        problems = [case_code_problem(row)]
+        if row.condition.casefold() not in conditions:
+            problems.append(f"{row.line}: condition {row.condition!r} does not exist in this study")
+        path = (root / row.nifti).resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            problems.append(f"{row.line}: no NIfTI file {row.nifti!r} in the import")
+        problems = [p for p in problems if p]
+        if problems:
+            report.manifest_errors.extend(problems)
+        else:
+            usable.append(row)
+    return usable
+
+
+def _nifti_reject(report: ImportReport, row: ManifestRow, uid: str, reason: str) -> None:
+    report.rejected_series.append(RejectedSeries(uid, row.nifti, reason, 1))
+    report.rejected.append(RejectedFile(row.nifti, f"series rejected: {reason}"))
+
+
+def _nifti_import(
+    *,
+    study: Study,
+    root: Path,
+    row: ManifestRow,
+    condition: Condition,
+    actor: Any,
+    report: ImportReport,
+    max_size: int,
+) -> None:
+    """Write the row's NIfTI file as a DICOM series of its case and import it like any series."""
+    path = root / row.nifti
+    uid = nifti_series_uid(nifti_file_sha256(path), row.case, condition.label)
+    stored_uid = uid_pseudonymize(uid, salt=study.uid_salt)
+    existing = (
+        ImageSeries.objects.select_related("case", "condition").filter(series_instance_uid=stored_uid).first()
+    )
+    if existing is not None:
+        if (
+            existing.case.study_id == study.pk
+            and existing.case.code == row.case
+            and existing.condition_id == condition.pk
+        ):
+            report.already_present.append(
+                ImportedSeries(row.case, condition.label, existing.instances.count(), existing)
+            )
+        else:
+            _nifti_reject(
+                report,
+                row,
+                uid,
+                f"already imported as case {existing.case.code} / condition {existing.condition.label}",
+            )
+        return
+    case_series = list(
+        ImageSeries.objects.filter(case__study=study, case__code=row.case).select_related("condition")
+    )
+    if any(series.condition_id == condition.pk for series in case_series):
+        _nifti_reject(
+            report,
+            row,
+            uid,
+            f"case {row.case} already has a different series for condition {condition.label}",
+        )
+        return
+    reference = reference_series_for(case_series, condition.pk)
+    if reference is None:
+        _nifti_reject(
+            report,
+            row,
+            uid,
+            f"case {row.case} has no DICOM series to place the NIfTI in: import its source series first "
+            "(or in the same import)",
+        )
+        return
+    max_voxels = int(getattr(settings, "READERSTUDY_MAX_NIFTI_VOXELS", DEFAULT_MAX_NIFTI_VOXELS))
+    with tempfile.TemporaryDirectory(prefix="nifti-import-") as tmp:
+        try:
+            written = nifti_series_write(
+                path,
+                reference=reference,
+                case_code=row.case,
+                series_instance_uid=uid,
+                out_dir=Path(tmp),
+                max_voxels=max_voxels,
+            )
+        except NiftiRefused as exc:
+            _nifti_reject(report, row, uid, f"{row.line}: the NIfTI was not imported: {exc}")
+            return
+        files = sorted(written.folder.iterdir())
+        walked = [(file, f"{row.nifti} (image {n})") for n, file in enumerate(files, start=1)]
+        checks = ImportReport()
+        parsed, _ = _read_files(walked, checks, max_size=max_size, progress=None)
+        candidates = _series_candidates(parsed, checks)
+        if checks.rejected or len(candidates) != 1:
+            reasons = sorted({r.reason for r in checks.rejected}) or ["it did not make one series"]
+            _nifti_reject(report, row, uid, f"{row.line}: the NIfTI was not imported: {'; '.join(reasons)}")
+            return
+        _series_import_reported(
+            study=study,
+            candidate=candidates[0],
+            case_code=row.case,
+            condition=condition,
+            actor=actor,
+            report=report,
+            max_size=max_size,
+        )
 
 
 # ---------------------------------------------------------------------------

@@ -465,14 +465,14 @@ def test_source_that_is_neither_folder_nor_zip(study, conditions, folder):
     ("content", "message"),
     [
         ("", "empty"),
-        ("case,condition\nK1,LR\n", "series_instance_uid' or a 'folder"),
+        ("case,condition\nK1,LR\n", "series_instance_uid', a 'folder' or a 'nifti' column"),
         ("case,folder\nK1,a\n", "lacks the column(s) condition"),
         ("case,condition,folder\n", "no rows"),
         ("case,condition,folder\nK1,LR,a\nK2,LR,a\n", "duplicate folder"),
         ("case,condition,folder\nK1,LR,a\nK1,lr,b\n", "duplicate case and condition"),
         (
             "case,condition,folder,series_instance_uid\nK1,LR,a,1.2.3\n",
-            "either series_instance_uid or folder",
+            "give one of series_instance_uid, folder or nifti",
         ),
         ("case,condition,folder\nK1,LR,../up\n", "without '..'"),
         ("case,condition,folder\n,LR,a\n", "case and condition are required"),

@@ -26,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--manifest",
             required=True,
-            help="CSV with the columns case,condition and series_instance_uid or folder.",
+            help="CSV with the columns case,condition and one of series_instance_uid, folder or nifti.",
         )
         parser.add_argument(
             "--strict", action="store_true", help="Exit with an error if any file or series was not imported."
