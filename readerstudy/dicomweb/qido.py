@@ -169,7 +169,10 @@ def parse_query(params: QueryDict) -> Query:
         values = params.getlist(name)
         if len(values) > 1:
             raise QueryError(f"{name} is given more than once.")
-        matching[attribute_tag(name)] = values[0]
+        tag = attribute_tag(name)
+        if dictionary_VR(int(tag, 16)) == "SQ":
+            raise QueryError(f"{name} is a sequence: it cannot be matched.")
+        matching[tag] = values[0]
     include: set[str] = set()
     include_all = False
     for value in params.getlist("includefield"):
@@ -354,3 +357,16 @@ def search(records: list[dict[str, Any]], level: Level, query: Query) -> tuple[l
         page = page[: query.limit]
     remaining = max(0, len(matched) - query.offset - len(page))
     return [_answer(record, level, query) for record in page], remaining
+
+
+def search_root(
+    viewing: blinding.BlindedViewing, root_url: str, level: Level, query: Query
+) -> tuple[list[dict[str, Any]], int]:
+    """The answers to a search of the root at ``level`` (one page) and how many more matched."""
+    records = series_records(viewing, root_url)
+    candidates = {
+        Level.STUDY: [records.study],
+        Level.SERIES: [records.series],
+        Level.INSTANCE: records.instances,
+    }[level]
+    return search(candidates, level, query)

@@ -125,13 +125,7 @@ def _search(request: HttpRequest, reading: Root, root: str, level: qido.Level) -
     qido.negotiate(request)
     query = qido.parse_query(request.GET)
     root_url = request.build_absolute_uri(reverse(_WADO_URI_NAMES[root], args=[reading.public_id]))
-    records = qido.series_records(reading, root_url.removesuffix("wado"))
-    candidates = {
-        qido.Level.STUDY: [records.study],
-        qido.Level.SERIES: [records.series],
-        qido.Level.INSTANCE: records.instances,
-    }[level]
-    results, remaining = qido.search(candidates, level, query)
+    results, remaining = qido.search_root(reading, root_url.removesuffix("wado"), level, query)
     if not results:  # PS3.18 8.3.4.4.1: no match is 204, without a body
         return HttpResponse(status=204)
     response = JsonResponse(results, safe=False, content_type=DICOM_JSON)

@@ -152,6 +152,7 @@ def test_matching_keys_by_keyword_or_tag(client, roots):
         {"includefield": "7FE1FFFF"},
         {"fuzzymatching": "maybe"},
         {"ReferencedSeriesSequence.SeriesInstanceUID": "1.2"},
+        {"ReferencedImageSequence": "1.2"},
         {"StudyInstanceUID": ["1.2", "1.3"]},
     ],
     ids=str,
