@@ -1,82 +1,41 @@
-"""URLs of dicomweb: the DICOMweb endpoints the viewer loads series from (one root per kind of viewing)."""
+"""URLs of dicomweb: the DICOMweb endpoints the viewer loads series from (one root per kind of viewing).
 
-from django.urls import path
+Every root has the same endpoints: ``r/`` a reading, ``d/`` a reference draft (names prefixed
+``draft_``), ``m/`` a series on the measuring page (``measure_``).
+"""
+
+from django.urls import URLPattern, path
 
 from . import views
 
+STUDY = "studies/<str:study_uid>"
+SERIES = f"{STUDY}/series/<str:series_uid>"
+INSTANCE = f"{SERIES}/instances/<str:sop_uid>"
+
+
+def _root_patterns(letter: str, prefix: str, root: str | None) -> list[URLPattern]:
+    kwargs = {"root": root} if root else {}
+    base = f"dicomweb/{letter}/<uuid:public_id>/"
+    endpoints = (
+        ("wado", views.wado_uri, "wado_uri"),
+        # QIDO-RS searches (PS3.18 10.6)
+        ("studies", views.search_studies, "qido_studies"),
+        (f"{STUDY}/series", views.search_series, "qido_series"),
+        (f"{STUDY}/instances", views.study_instances, "qido_study_instances"),
+        (f"{SERIES}/instances", views.series_instances, "qido_instances"),
+        # WADO-RS (PS3.18 10.4)
+        (STUDY, views.retrieve_study, "wado_study"),
+        (f"{STUDY}/metadata", views.study_metadata, "wado_study_metadata"),
+        (SERIES, views.retrieve_series, "wado_series"),
+        (f"{SERIES}/metadata", views.series_metadata, "wado_metadata"),
+        (INSTANCE, views.instance, "wado_instance"),
+        (f"{INSTANCE}/frames/<str:frames>", views.frames, "wado_frames"),
+    )
+    return [path(base + route, view, kwargs, name=prefix + name) for route, view, name in endpoints]
+
+
 urlpatterns = [
-    path("dicomweb/r/<uuid:public_id>/wado", views.wado_uri, name="wado_uri"),
-    path(
-        "dicomweb/r/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances",
-        views.series_instances,
-        name="qido_instances",
-    ),
-    path(
-        "dicomweb/r/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/metadata",
-        views.series_metadata,
-        name="wado_metadata",
-    ),
-    path(
-        "dicomweb/r/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances/<str:sop_uid>",
-        views.instance,
-        name="wado_instance",
-    ),
-    path(
-        "dicomweb/r/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances/<str:sop_uid>"
-        "/frames/<str:frames>",
-        views.frames,
-        name="wado_frames",
-    ),
-    path("dicomweb/d/<uuid:public_id>/wado", views.wado_uri, {"root": "draft"}, name="draft_wado_uri"),
-    path(
-        "dicomweb/d/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances",
-        views.series_instances,
-        {"root": "draft"},
-        name="draft_qido_instances",
-    ),
-    path(
-        "dicomweb/d/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/metadata",
-        views.series_metadata,
-        {"root": "draft"},
-        name="draft_wado_metadata",
-    ),
-    path(
-        "dicomweb/d/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances/<str:sop_uid>",
-        views.instance,
-        {"root": "draft"},
-        name="draft_wado_instance",
-    ),
-    path(
-        "dicomweb/d/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances/<str:sop_uid>"
-        "/frames/<str:frames>",
-        views.frames,
-        {"root": "draft"},
-        name="draft_wado_frames",
-    ),
-    path("dicomweb/m/<uuid:public_id>/wado", views.wado_uri, {"root": "measure"}, name="measure_wado_uri"),
-    path(
-        "dicomweb/m/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances",
-        views.series_instances,
-        {"root": "measure"},
-        name="measure_qido_instances",
-    ),
-    path(
-        "dicomweb/m/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/metadata",
-        views.series_metadata,
-        {"root": "measure"},
-        name="measure_wado_metadata",
-    ),
-    path(
-        "dicomweb/m/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances/<str:sop_uid>",
-        views.instance,
-        {"root": "measure"},
-        name="measure_wado_instance",
-    ),
-    path(
-        "dicomweb/m/<uuid:public_id>/studies/<str:study_uid>/series/<str:series_uid>/instances/<str:sop_uid>"
-        "/frames/<str:frames>",
-        views.frames,
-        {"root": "measure"},
-        name="measure_wado_frames",
-    ),
+    *_root_patterns("r", "", None),
+    *_root_patterns("d", "draft_", "draft"),
+    *_root_patterns("m", "measure_", "measure"),
 ]

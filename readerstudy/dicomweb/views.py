@@ -1,5 +1,15 @@
 """DICOMweb for readers and reference reviewers: QIDO-RS, WADO-RS and WADO-URI over one series.
 
+Every root answers, under ``{root}`` (the URL ending in ``/``; ``urls.py`` lists them):
+
+* QIDO-RS searches (``readerstudy.dicomweb.qido``): ``studies``, ``studies/{study}/series``,
+  ``studies/{study}/instances`` and ``studies/{study}/series/{series}/instances``, in
+  ``application/dicom+json`` (406 for a client that accepts neither it nor ``application/json``;
+  204 when nothing matches; 400 JSON for a query it cannot take);
+* WADO-RS: ``studies/{study}`` and ``studies/{study}/series/{series}`` (every instance),
+  ``.../metadata`` of the study and the series, ``.../instances/{sop}`` and its frame ``1``;
+* WADO-URI: ``wado``.
+
 Each reading is its own DICOMweb root, ``/dicomweb/r/<reading public id>/``, and only
 its reader can use it while the session is open (``reading.policy.reading_for_reader_request``).
 Each reviewer's draft of a reference case is a root too, ``/dicomweb/d/<draft public id>/``,
@@ -20,9 +30,11 @@ import pydicom
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
+from readerstudy.dicomweb import qido
 from readerstudy.imaging import blinding
 from readerstudy.measurements.policy import MeasurementViewing, series_for_measurement_request
 from readerstudy.reading.models import Reading
@@ -31,7 +43,7 @@ from readerstudy.references.models import ReferenceStandard
 from readerstudy.references.policy import draft_for_reviewer_request
 
 BOUNDARY = "readerstudy-boundary"
-DICOM_JSON = "application/dicom+json"
+DICOM_JSON = qido.DICOM_JSON
 #: What a DICOMweb root is: a reading (readers), a reference draft (reviewers) or a series on
 #: the measuring page (coordinators).
 Root = Reading | ReferenceStandard | MeasurementViewing
@@ -45,16 +57,36 @@ def _root(request: HttpRequest, public_id, root: str) -> Root:
     return reading_for_reader_request(request, public_id)
 
 
+#: The WADO-URI URL of each kind of root: the root's own URL is it without its last segment.
+_WADO_URI_NAMES = {
+    "reading": "readerstudy:wado_uri",
+    "draft": "readerstudy:draft_wado_uri",
+    "measure": "readerstudy:measure_wado_uri",
+}
+
+
+def _viewing(request: HttpRequest, public_id, root: str) -> Root:
+    """The root's reading (draft, measured series) if the user may use it; 404 (403) otherwise."""
+    reading = _root(request, public_id, root)
+    if reading.series is None:  # a draft without a series (its policy refuses it already)
+        raise Http404
+    return reading
+
+
+def _study_of(request: HttpRequest, public_id, study_uid: str, root: str) -> Root:
+    reading = _viewing(request, public_id, root)
+    assert reading.series is not None
+    if study_uid != blinding.reading_uid(reading, reading.series.study_instance_uid):
+        raise Http404
+    return reading
+
+
 def _series_of(
     request: HttpRequest, public_id, study_uid: str, series_uid: str, root: str = "reading"
 ) -> Root:
-    reading = _root(request, public_id, root)
-    series = reading.series
-    if series is None:  # a draft without a series (its policy refuses it already)
-        raise Http404
-    if study_uid != blinding.reading_uid(
-        reading, series.study_instance_uid
-    ) or series_uid != blinding.reading_uid(reading, series.series_instance_uid):
+    reading = _study_of(request, public_id, study_uid, root)
+    assert reading.series is not None
+    if series_uid != blinding.reading_uid(reading, reading.series.series_instance_uid):
         raise Http404
     return reading
 
@@ -88,26 +120,55 @@ def _multipart(parts: list[bytes], part_type: str) -> HttpResponse:
     return response
 
 
+def _search(request: HttpRequest, reading: Root, root: str, level: qido.Level) -> HttpResponse:
+    """A QIDO-RS answer over the root's records at ``level`` (the caller authorised the request)."""
+    qido.negotiate(request)
+    query = qido.parse_query(request.GET)
+    root_url = request.build_absolute_uri(reverse(_WADO_URI_NAMES[root], args=[reading.public_id]))
+    results, remaining = qido.search_root(reading, root_url.removesuffix("wado"), level, query)
+    if not results:  # PS3.18 8.3.4.4.1: no match is 204, without a body
+        return HttpResponse(status=204)
+    response = JsonResponse(results, safe=False, content_type=DICOM_JSON)
+    if remaining:
+        response["Warning"] = (
+            f'299 {request.get_host()} "There are {remaining} additional results that can be requested"'
+        )
+    return response
+
+
+@login_required
+@require_GET
+@gzip_page
+def search_studies(request: HttpRequest, public_id, root: str = "reading") -> HttpResponse:
+    """QIDO-RS ``{root}/studies``: the root's one study (if it matches)."""
+    return _search(request, _viewing(request, public_id, root), root, qido.Level.STUDY)
+
+
+@login_required
+@require_GET
+@gzip_page
+def search_series(request: HttpRequest, public_id, study_uid: str, root: str = "reading") -> HttpResponse:
+    """QIDO-RS ``{root}/studies/{study}/series``: the root's one series (if it matches)."""
+    return _search(request, _study_of(request, public_id, study_uid, root), root, qido.Level.SERIES)
+
+
+@login_required
+@require_GET
+@gzip_page
+def study_instances(request: HttpRequest, public_id, study_uid: str, root: str = "reading") -> HttpResponse:
+    """QIDO-RS ``{root}/studies/{study}/instances``: the matching instances of the root's series."""
+    return _search(request, _study_of(request, public_id, study_uid, root), root, qido.Level.INSTANCE)
+
+
 @login_required
 @require_GET
 @gzip_page
 def series_instances(
     request: HttpRequest, public_id, study_uid: str, series_uid: str, root: str = "reading"
 ) -> HttpResponse:
-    """QIDO-RS: the series' instances in slice order (SOP UIDs and instance numbers)."""
+    """QIDO-RS ``{root}/studies/{study}/series/{series}/instances``: matching instances, in slice order."""
     reading = _series_of(request, public_id, study_uid, series_uid, root)
-    results = []
-    for position, sop_uid in enumerate(blinding.reading_instance_files(reading), start=1):
-        results.append(
-            {
-                "0020000D": {"vr": "UI", "Value": [study_uid]},
-                "0020000E": {"vr": "UI", "Value": [series_uid]},
-                "00080018": {"vr": "UI", "Value": [sop_uid]},
-                "00080016": {"vr": "UI", "Value": [str(pydicom.uid.MRImageStorage)]},
-                "00200013": {"vr": "IS", "Value": [position]},
-            }
-        )
-    return JsonResponse(results, safe=False, content_type=DICOM_JSON)
+    return _search(request, reading, root, qido.Level.INSTANCE)
 
 
 @login_required
@@ -122,6 +183,38 @@ def series_metadata(
     """
     reading = _series_of(request, public_id, study_uid, series_uid, root)
     return JsonResponse(blinding.series_metadata_blinded(reading), safe=False, content_type=DICOM_JSON)
+
+
+@login_required
+@require_GET
+@gzip_page
+def study_metadata(request: HttpRequest, public_id, study_uid: str, root: str = "reading") -> HttpResponse:
+    """WADO-RS study metadata: the root's study has the one series, so its series' metadata."""
+    reading = _study_of(request, public_id, study_uid, root)
+    return JsonResponse(blinding.series_metadata_blinded(reading), safe=False, content_type=DICOM_JSON)
+
+
+@login_required
+@require_GET
+def retrieve_study(request: HttpRequest, public_id, study_uid: str, root: str = "reading") -> HttpResponse:
+    """WADO-RS study (the RetrieveURL of the study search): every blinded instance of its series."""
+    reading = _study_of(request, public_id, study_uid, root)
+    return _every_instance(reading)
+
+
+@login_required
+@require_GET
+def retrieve_series(
+    request: HttpRequest, public_id, study_uid: str, series_uid: str, root: str = "reading"
+) -> HttpResponse:
+    """WADO-RS series (the RetrieveURL of the series search): every blinded instance, in slice order."""
+    reading = _series_of(request, public_id, study_uid, series_uid, root)
+    return _every_instance(reading)
+
+
+def _every_instance(reading: Root) -> HttpResponse:
+    names = blinding.reading_instance_files(reading).values()
+    return _multipart([blinding.blinded_instance_bytes(name, reading) for name in names], "application/dicom")
 
 
 @login_required

@@ -15,11 +15,12 @@ from datetime import timedelta
 import pydicom
 import pytest
 from django.core.files.storage import default_storage
-from django.urls import reverse
+from django.urls import resolve, reverse
 from django.utils import timezone
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from readerstudy.dicomweb import urls as dicomweb_urls
 from readerstudy.imaging import blinding
 from readerstudy.imaging.dicom_import import dicom_import
 from readerstudy.imaging.models import SourceIdentity
@@ -60,6 +61,10 @@ def two_conditions(tmp_path, study):
     return participation.user, readings
 
 
+def dicomweb_urls_names() -> list[str]:
+    return [pattern.name for pattern in dicomweb_urls.urlpatterns if pattern.name]
+
+
 def root(reading):
     return f"/dicomweb/r/{reading.public_id}"
 
@@ -76,8 +81,25 @@ def multipart_parts(response) -> list[bytes]:
     return [chunk.split(b"\r\n\r\n", 1)[1].removesuffix(b"\r\n") for chunk in chunks[1:-1]]
 
 
+#: Every URL of a reading's DICOMweb root (the crawl below must reach each of them).
+READING_ROOT_URLS = {name for name in dicomweb_urls_names() if not name.startswith(("draft_", "measure_"))}
+
+
 def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydicom.Dataset]]:
+    """What the reader's pages and the reading's DICOMweb root serve, found by following the
+    pages and the root's own answers: QIDO-RS searches (every attribute, ``includefield=all``),
+    their RetrieveURLs, WADO-RS metadata, instances and frames, WADO-URI."""
     bodies, datasets = [], []
+    reached: set[str] = set()
+
+    def get(url, params=None):
+        path = url.removeprefix("http://testserver")
+        response = client.get(path, params)
+        assert response.status_code == 200, (path, response.status_code)
+        reached.add(resolve(path.split("?")[0]).url_name)
+        bodies.append(response.content)
+        return response
+
     page = client.get(reverse("readerstudy:reading_detail", args=[reading.public_id]))
     assert page.status_code == 200
     bodies.append(page.content)
@@ -87,31 +109,38 @@ def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydi
     bodies.append(state.content)
     html = page.content.decode()
     assert blinding.reading_uid(reading, reading.series.series_instance_uid) in html
-    qido = client.get(series_url(reading) + "/instances")
-    assert qido.status_code == 200 and qido["Content-Type"] == "application/dicom+json"
-    bodies.append(qido.content)
-    metadata = client.get(series_url(reading) + "/metadata")
-    assert metadata.status_code == 200
-    bodies.append(metadata.content)
-    study_uid = blinding.reading_uid(reading, reading.series.study_instance_uid)
-    series_uid = blinding.reading_uid(reading, reading.series.series_instance_uid)
+    everything = {"includefield": "all"}
+    [study] = get(f"{root(reading)}/studies", everything).json()
+    study_uid = study["0020000D"]["Value"][0]
+    study_url = f"{root(reading)}/studies/{study_uid}"
+    [series] = get(f"{study_url}/series", everything).json()
+    series_uid = series["0020000E"]["Value"][0]
+    assert f"{study_url}/series/{series_uid}" == series_url(reading)
+    get(f"{study_url}/instances", everything)
+    get(f"{study_url}/metadata")
+    for listing in (study, series):
+        for part in multipart_parts(get(listing["00081190"]["Value"][0])):
+            datasets.append(pydicom.dcmread(io.BytesIO(part)))
+    qido = get(series_url(reading) + "/instances")
+    assert qido["Content-Type"] == "application/dicom+json"
+    get(series_url(reading) + "/instances", everything)
+    get(series_url(reading) + "/metadata")
     for entry in qido.json():
         sop_uid = entry["00080018"]["Value"][0]
-        wado_rs = client.get(f"{series_url(reading)}/instances/{sop_uid}")
-        assert wado_rs.status_code == 200
+        wado_rs = get(entry["00081190"]["Value"][0])
+        assert wado_rs.request["PATH_INFO"] == f"{series_url(reading)}/instances/{sop_uid}"
         [part] = multipart_parts(wado_rs)
         datasets.append(pydicom.dcmread(io.BytesIO(part)))
         bodies.append(part)
-        frame = client.get(f"{series_url(reading)}/instances/{sop_uid}/frames/1")
-        assert frame.status_code == 200
+        frame = get(f"{series_url(reading)}/instances/{sop_uid}/frames/1")
         bodies.append(multipart_parts(frame)[0])
-        uri = client.get(
+        uri = get(
             f"{root(reading)}/wado",
             {"requestType": "WADO", "studyUID": study_uid, "seriesUID": series_uid, "objectUID": sop_uid},
         )
-        assert uri.status_code == 200 and uri["Content-Type"] == "application/dicom"
+        assert uri["Content-Type"] == "application/dicom"
         assert uri.content == part
-        bodies.append(uri.content)
+    assert reached == READING_ROOT_URLS, f"the crawl misses {READING_ROOT_URLS - reached}"
     return bodies, datasets
 
 
