@@ -1,4 +1,4 @@
-"""URLs of generation: sR image generation."""
+"""URLs of generation: SR image generation."""
 
 from django.urls import path
 

@@ -31,7 +31,7 @@ class StudyImportForm(forms.Form):
     archive = forms.FileField(label="DICOM files (zip archive)")
     manifest = forms.FileField(
         label="Manifest (CSV)",
-        help_text="Columns: case, condition, and series_instance_uid or folder (inside the zip).",
+        help_text="Columns: case, condition, and one of series_instance_uid, folder or nifti (in the zip).",
     )
 
     def __init__(self, *args: Any, schedule_active: bool = False, **kwargs: Any) -> None:
