@@ -7,6 +7,10 @@ RJafroc Excel file (.xlsx), an iMRMC file (.imrmc) or a tidy ROC table (.csv).
 Tables go to the screen; ``--json`` prints machine-readable results. Bad input ends
 with a one-line error naming the file and the problem, and exit status 2.
 
+``fom`` and ``mrmc`` take ``--engine rjafroc`` to run the analysis in R with RJafroc 2.1.3
+instead (``stats.rjafroc_engine``): the same tables and the same JSON, every option passed
+on to RJafroc's ``St`` or refused with a one-line error (exit status 2), as R's errors are.
+
 ``tables`` re-creates every analysis table of a study from its reproducibility bundle
 (``stats.study_record``, ``stats.study_tables``); ``--out DIR`` writes them as CSV,
 ``--xlsx FILE`` as one workbook, and ``--check`` compares them with the tables the
@@ -30,7 +34,7 @@ from .io_plain import read_plain
 from .io_tidy import read_tidy
 from .mrmc import OPTIONS, MRMCResult, dbm_analysis, or_analysis
 from .power import cases_for_power, pilot_components, power_or
-from .rjafroc_engine import rjafroc_report
+from .rjafroc_engine import rjafroc_foms, rjafroc_mrmc
 
 
 def load(path: str) -> ReaderStudy:
@@ -239,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--engine",
                 choices=("python", "rjafroc"),
                 default="python",
-                help="rjafroc: run the same analysis in R's RJafroc (needs R, rpy2, RJafroc) to cross-check",
+                help="rjafroc: the same analysis in R with RJafroc 2.1.3 (needs R, rpy2 and RJafroc)",
             )
         if name == "mrmc":
             p.add_argument("--method", choices=("OR", "DBM"), default="OR")
@@ -269,20 +273,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = load(args.path)
         fom = args.fom or default_fom(data)
-        if getattr(args, "engine", "python") == "rjafroc":
-            if args.json:
-                raise DatasetError(
-                    "--json needs the python engine; RJafroc's output is printed as R prints it."
-                )
-            method = args.method if args.command == "mrmc" else None
-            print(rjafroc_report(data, fom, method=method))
-            return 0
+        engine = getattr(args, "engine", "python")
         if args.command == "fom":
-            payload = fom_payload(data, fom, jackknife(data, fom).fom)
+            foms = rjafroc_foms(data, fom) if engine == "rjafroc" else jackknife(data, fom).fom
+            payload = fom_payload(data, fom, foms)
             show = _print_foms
         elif args.command == "power":
             payload = power_payload(data, fom, args)
             show = _print_power
+        elif engine == "rjafroc":
+            payload = rjafroc_mrmc(
+                data, fom, method=args.method, covariance=args.covariance, n_boot=args.n_boot, seed=args.seed
+            )
+            show = _print_mrmc
         else:
             if args.method == "OR":
                 result = or_analysis(

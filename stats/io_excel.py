@@ -1,4 +1,5 @@
-"""RJafroc's Excel (JAFROC) data format: reading its old and new layouts, writing the new one.
+"""RJafroc's Excel (JAFROC) data format: reading its old and new layouts, writing the new one
+(sheets TRUTH, FP, TP: the layout RJafroc 2.1.3 reads, see :func:`write_excel`).
 
 The format is documented with RJafroc's ``DfReadDataFile`` (RJafroc reference manual,
 version 2.1.3) and in Chakraborty's RJafroc online books (chapter "Data format"). A
@@ -130,6 +131,11 @@ def _load(path: Path, name: str) -> dict[str, list[tuple]]:
             warnings.simplefilter("ignore")  # openpyxl warns about extensions it drops
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
             try:
+                for sheet in book.worksheets:
+                    # Read every cell, not only the range the file declares: R's openxlsx (so
+                    # RJafroc's DfWriteExcelDataFile) declares the dimension "A1", which
+                    # read-only openpyxl would trust and so return one column.
+                    sheet.reset_dimensions()
                 return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in book.worksheets}
             finally:
                 book.close()
@@ -630,8 +636,8 @@ def _build(
         raise DatasetError(f"{name}: {exc}") from None
 
 
-def _excel_ids(data: ReaderStudy) -> tuple[list[int], np.ndarray]:
-    """Integer case ids (the study's own where they keep its case order) and lesion ids."""
+def _excel_ids(data: ReaderStudy) -> list[int]:
+    """Integer case ids: the study's own where they keep its case order, else 1..K."""
     k1, k = data.k1, data.shape[2]
     try:
         cases = [int(c) for c in data.case_ids]
@@ -643,28 +649,27 @@ def _excel_ids(data: ReaderStudy) -> tuple[list[int], np.ndarray]:
         and all(a < b for a, b in itertools.pairwise(cases[k1:]))
         and len(set(cases)) == k
     )
-    if not ordered:
-        cases = list(range(1, k + 1))
-    mask = data.lesion_mask
-    lesion_ids = np.where(mask, np.arange(1, data.ll.shape[3] + 1)[None, :], 0)
-    if data.lesion_ids is not None and np.shape(data.lesion_ids) == mask.shape:
-        own = np.asarray(data.lesion_ids)
-        increasing = all(np.all(np.diff(own[k2, : data.lesions_per_case[k2]]) > 0) for k2 in range(data.k2))
-        if increasing and np.all(own[mask] >= 1):
-            lesion_ids = np.where(mask, own, 0)
-    return cases, lesion_ids
+    return cases if ordered else list(range(1, k + 1))
 
 
 def write_excel(data: ReaderStudy, path: str | Path) -> None:
-    """Write a ReaderStudy as an RJafroc Excel file in the new layout (sheets TRUTH, NL, LL).
+    """Write a ReaderStudy as an RJafroc Excel file in the layout RJafroc 2.1.3 reads.
 
-    Numbers are written in full (shortest round-trip) precision, so reading the file
-    back gives the same arrays.
+    That is the new layout read by ``DfReadDataFile(file, newExcelFileFormat = TRUE)``
+    (RJafroc 2.1.3, ``R/DfReadDataFile.R``, ``ReadJAFROCNewFormat``): sheets ``TRUTH``,
+    ``FP`` and ``TP`` (it sorts the sheet names and expects TRUTH, FP or NL, TP or LL), the
+    ratings in columns named exactly ``FP_Rating`` and ``TP_Rating``, integer ``CaseID``
+    and ``LesionID``, reader and modality ids as text (RJafroc keeps them as strings; its
+    old-format reader would turn ids such as ``R1`` into NA). RJafroc requires each case's
+    lesion ids to run 1, 2, ..., n ("Non-sequential lesionID"), and places a TP rating by
+    that number, so lesions are written with their slot number, not the study's own ids.
+    Numbers are written in full (shortest round-trip) precision, so reading the file back
+    gives the same ratings and weights.
     """
     name = str(path)
     if any("," in x for x in (*data.reader_ids, *data.modality_ids)):
         raise DatasetError(f"{name}: reader and modality ids must not contain commas in this format.")
-    cases, lesion_ids = _excel_ids(data)
+    cases = _excel_ids(data)
     k1 = data.k1
     readers, modalities = ",".join(data.reader_ids), ",".join(data.modality_ids)
     design = [data.kind, "FCTRL"]
@@ -674,25 +679,25 @@ def write_excel(data: ReaderStudy, path: str | Path) -> None:
         w = [float(x) for x in data.weights[k2, :n]]
         if w == [1.0 / n] * n:
             w = [0] * n  # RJafroc's way of saying "equal weights"
-        truth += [[case, int(lesion_ids[k2, slot]), w[slot]] for slot in range(n)]
+        truth += [[case, slot + 1, w[slot]] for slot in range(n)]
     truth = [
         [*row, readers, modalities, design[n] if n < len(design) else None] for n, row in enumerate(truth)
     ]
-    nl_rows: list[list[Any]] = []
-    ll_rows: list[list[Any]] = []
+    fp_rows: list[list[Any]] = []
+    tp_rows: list[list[Any]] = []
     for i, modality in enumerate(data.modality_ids):
         for j, reader in enumerate(data.reader_ids):
             for k, case in enumerate(cases):
-                nl_rows += [[reader, modality, case, float(r)] for r in data.nl[i, j, k] if r != NO_MARK]
+                fp_rows += [[reader, modality, case, float(r)] for r in data.nl[i, j, k] if r != NO_MARK]
             for k2, case in enumerate(cases[k1:]):
                 for slot in range(data.lesions_per_case[k2]):
                     rating = data.ll[i, j, k2, slot]
                     if rating != NO_MARK:
-                        ll_rows.append([reader, modality, case, int(lesion_ids[k2, slot]), float(rating)])
+                        tp_rows.append([reader, modality, case, slot + 1, float(rating)])
     sheets = [
         ("TRUTH", [["CaseID", "LesionID", "Weight", "ReaderID", "ModalityID", "Paradigm"], *truth]),
-        ("NL", [["ReaderID", "ModalityID", "CaseID", "NL_Rating"], *nl_rows]),
-        ("LL", [["ReaderID", "ModalityID", "CaseID", "LesionID", "LL_Rating"], *ll_rows]),
+        ("FP", [["ReaderID", "ModalityID", "CaseID", "FP_Rating"], *fp_rows]),
+        ("TP", [["ReaderID", "ModalityID", "CaseID", "LesionID", "TP_Rating"], *tp_rows]),
     ]
     try:
         write_xlsx(Path(path), sheets)

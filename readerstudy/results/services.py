@@ -188,7 +188,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: -> (content type, label).
 EXPORTS = {
     "tables.xlsx": (XLSX, "All tables (XLSX)"),
-    "rjafroc.xlsx": (XLSX, "RJafroc Excel (TRUTH/NL/LL)"),
+    "rjafroc.xlsx": (XLSX, "RJafroc Excel (TRUTH/FP/TP)"),
     "roc.imrmc": ("text/plain; charset=utf-8", "iMRMC (case ratings)"),
     "long.zip": ("application/zip", "Every answer and mark, long CSV with codebook"),
     "bundle.zip": ("application/zip", "Reproducibility bundle"),

@@ -28,6 +28,7 @@ from stats.mrmc import or_analysis
 from stats.study_record import read_bundle
 from stats.study_tables import analyse_study, tables_csv
 from tests.factories import PASSWORD, UserFactory
+from tests.stats.rjafroc_support import assert_rjafroc_reproduces, require_rjafroc
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
@@ -173,6 +174,19 @@ def test_end_to_end_analysis_equals_stats_on_the_exports(client, statistician, s
     )
     instances = DicomInstance.objects.filter(series__case__study=study)
     assert sorted(r["sha256"] for r in record.images) == sorted(instances.values_list("sha256", flat=True))
+
+
+def test_rjafroc_export_gives_the_pages_results_in_real_rjafroc(client, statistician, study, tmp_path):
+    """The rjafroc.xlsx download, read by RJafroc 2.1.3 itself (DfReadDataFile, newExcelFileFormat
+    = TRUE): the page's wAFROC FOMs and OR RRRC, FRRC and RRFC results, to 1e-9 relative."""
+    require_rjafroc()
+    _lock(study)
+    analysis = client.get(reverse("readerstudy:study_analysis", args=[study.slug])).context["analysis"]
+    assert analysis.mrmc is not None and analysis.mrmc.fom_name == "wAFROC"
+    rjafroc = tmp_path / "rjafroc.xlsx"
+    rjafroc.write_bytes(_download(client, study, "rjafroc.xlsx"))
+    assert openpyxl.load_workbook(rjafroc, read_only=True).sheetnames == ["TRUTH", "FP", "TP"]
+    assert_rjafroc_reproduces(rjafroc, analysis.mrmc)
 
 
 def test_other_exports_load_in_their_tools(client, statistician, study, tmp_path):

@@ -148,10 +148,9 @@ def test_rjafroc_engine_says_clearly_what_is_missing(capsys):
     from stats.rjafroc_engine import rjafroc_unavailable
 
     reason = rjafroc_unavailable()
-    if reason is None:
+    if reason is None:  # the R path itself is tested in test_rjafroc_engine
         assert main(["fom", str(DATASETS / "dataset02"), "--engine", "rjafroc"]) == 0
         assert "0.9196" in capsys.readouterr().out
     else:
-        assert main(["fom", str(DATASETS / "dataset02"), "--engine", "rjafroc"]) == 2
+        assert main(["fom", str(DATASETS / "dataset02"), "--engine", "rjafroc", "--json"]) == 2
         assert reason in capsys.readouterr().err
-    assert main(["fom", str(DATASETS / "dataset02"), "--engine", "rjafroc", "--json"]) == 2

@@ -1,5 +1,6 @@
 """RJafroc's Excel format: its example files give RJafroc's FOMs, bad files their own errors."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -381,6 +382,10 @@ def test_round_trip_of_plain_datasets_is_exact(tmp_path, name):
     data = read_plain(DATASETS / name)
     write_excel(data, tmp_path / f"{name}.xlsx")
     again = read_excel(tmp_path / f"{name}.xlsx")
+    slots = np.where(data.lesion_mask, np.arange(1, data.ll.shape[3] + 1)[None, :], 0)
+    if name == "dataset11":  # lesion ids that are not 1..n: written as slot numbers, as RJafroc needs
+        assert not np.array_equal(np.where(data.lesion_mask, data.lesion_ids, 0), slots)
+        data = dataclasses.replace(data, lesion_ids=slots)
     assert_same_study(again, data)  # weights such as 0.33333333333333337 survive to the last bit
     assert again.case_ids == data.case_ids
 
@@ -388,8 +393,16 @@ def test_round_trip_of_plain_datasets_is_exact(tmp_path, name):
 def test_written_file_is_the_new_layout(tmp_path):
     write_excel(read_plain(DATASETS / "dataset02"), tmp_path / "d.xlsx")
     book = openpyxl.load_workbook(tmp_path / "d.xlsx", read_only=True)
-    assert book.sheetnames == ["TRUTH", "NL", "LL"]
+    assert book.sheetnames == ["TRUTH", "FP", "TP"]  # RJafroc 2.1.3 sorts them and wants these
     truth = list(book["TRUTH"].iter_rows(values_only=True))
+    assert next(book["FP"].iter_rows(values_only=True)) == ("ReaderID", "ModalityID", "CaseID", "FP_Rating")
+    assert next(book["TP"].iter_rows(values_only=True)) == (
+        "ReaderID",
+        "ModalityID",
+        "CaseID",
+        "LesionID",
+        "TP_Rating",
+    )
     book.close()
     assert truth[0] == tuple(TRUTH_HEADER)
     assert truth[1] == (1, 0, 0, "0,1,2,3,4", "0,1", "ROC")
