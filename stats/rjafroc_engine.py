@@ -38,6 +38,7 @@ console while it runs is captured, not printed.
 
 import logging
 import math
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -78,7 +79,7 @@ def rjafroc_unavailable() -> str | None:
     logging.getLogger("rpy2").setLevel(logging.WARNING)
     try:
         with _quiet_console():
-            import rpy2.robjects as ro
+            ro = _robjects()
 
             # Not rpy2's isinstalled(): it calls library() to list every package, which warns
             # "library '/usr/local/lib/R/site-library' contains no packages" on a clean install.
@@ -93,6 +94,25 @@ def rjafroc_unavailable() -> str | None:
             "(bin/test builds one from ../shared/r-pkgs)"
         )
     return None
+
+
+def _robjects() -> Any:
+    """``rpy2.robjects``, starting R on first use without changing what child processes load.
+
+    R's start-up (``R_HOME/etc/ldpaths``) prepends its library folders to this process's
+    ``LD_LIBRARY_PATH``; every program started afterwards (``subprocess``) would inherit it and
+    could load the system's libpython or libssl instead of its own. R has loaded its libraries
+    by then, so the variable is put back as it was.
+    """
+    saved = os.environ.get("LD_LIBRARY_PATH")
+    try:
+        import rpy2.robjects as ro
+    finally:
+        if saved is None:
+            os.environ.pop("LD_LIBRARY_PATH", None)
+        else:
+            os.environ["LD_LIBRARY_PATH"] = saved
+    return ro
 
 
 def _one_line(text: str) -> str:
@@ -122,7 +142,7 @@ def call_r(what: Callable[[], Any]) -> Any:
     R's warnings (issued at once: ``options(warn = 1)``) go to stderr, one line each,
     prefixed "RJafroc warning:"; anything else R prints is dropped.
     """
-    import rpy2.robjects as ro
+    ro = _robjects()
     from rpy2.rinterface_lib.embedded import RRuntimeError
 
     with _quiet_console() as console:
@@ -144,7 +164,7 @@ def _r_dataset(data: ReaderStudy, folder: str) -> Any:
     reason = rjafroc_unavailable()
     if reason:
         raise DatasetError(reason)
-    import rpy2.robjects as ro
+    ro = _robjects()
 
     spaced = [x for x in (*data.modality_ids, *data.reader_ids) if any(c.isspace() for c in x)]
     if spaced:
@@ -170,7 +190,7 @@ def _r_dataset(data: ReaderStudy, folder: str) -> Any:
 
 
 def _rjafroc(name: str) -> Any:
-    import rpy2.robjects as ro
+    ro = _robjects()
 
     return ro.r["::"]("RJafroc", name)
 
@@ -190,7 +210,7 @@ def r_frame(df: Any) -> dict[str, dict[str, float]]:
 
 
 def r_matrix(m: Any) -> np.ndarray:
-    import rpy2.robjects as ro
+    ro = _robjects()
 
     return np.array(ro.r["as.matrix"](m), dtype=float)
 
@@ -240,7 +260,7 @@ def rjafroc_mrmc(
         raise DatasetError(
             f"an MRMC analysis compares modalities; this dataset has one ({data.modality_ids[0]})."
         )
-    import rpy2.robjects as ro
+    ro = _robjects()
 
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="stats-rjafroc-") as folder:
