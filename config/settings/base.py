@@ -11,6 +11,7 @@ Embedded defaults: SQLite under ``var/``, media files on local disk under
 ``READERSTUDY_SR_WEIGHTS_DIR``  trained SR weights coordinators may choose (default ``var/sr-weights``)
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -168,6 +169,20 @@ READERSTUDY_MAX_IMPORT_UNCOMPRESSED = int(os.environ.get("READERSTUDY_MAX_IMPORT
 READERSTUDY_MAX_IMPORT_MEMBER = int(os.environ.get("READERSTUDY_MAX_IMPORT_MEMBER", 512 * 1024**2))
 # Upper bound for the voxels (times channels) of one NIfTI file of an import (2**28 float32 voxels: 1 GiB).
 READERSTUDY_MAX_NIFTI_VOXELS = int(os.environ.get("READERSTUDY_MAX_NIFTI_VOXELS", 2**28))
+
+# DICOMweb servers (PACS) a coordinator may import from: JSON in the environment, a name per
+# server mapped to its URL or to {"url": ..., "username": ..., "password": ...} or
+# {"url": ..., "token": ...} (a bearer token). Only the name is stored with an import job, so
+# credentials live in the environment, never in the database. The import_dicomweb command's
+# --url may also name an ad-hoc URL; its credentials then come from
+# READERSTUDY_DICOMWEB_USERNAME / READERSTUDY_DICOMWEB_PASSWORD or READERSTUDY_DICOMWEB_TOKEN.
+READERSTUDY_DICOMWEB_SERVERS = json.loads(os.environ.get("READERSTUDY_DICOMWEB_SERVERS", "") or "{}")
+# Seconds to wait for a DICOMweb server to answer (connect and each read).
+READERSTUDY_DICOMWEB_TIMEOUT = float(os.environ.get("READERSTUDY_DICOMWEB_TIMEOUT", 30))
+# Attempts per DICOMweb request (network errors, HTTP 429 and 503 are tried again).
+READERSTUDY_DICOMWEB_ATTEMPTS = int(os.environ.get("READERSTUDY_DICOMWEB_ATTEMPTS", 3))
+# The most series one PACS search lists.
+READERSTUDY_DICOMWEB_SEARCH_LIMIT = int(os.environ.get("READERSTUDY_DICOMWEB_SEARCH_LIMIT", 500))
 
 # Reader invitations are emailed; locally the console backend prints them. Set
 # DJANGO_EMAIL_BACKEND (and Django's EMAIL_* settings) to send real mail.
