@@ -9,6 +9,11 @@ also a heartbeat) and the report, and removes the folder however the import ends
 done, failed, cancelled, or stopped by SIGTERM (the ``import_dicom`` command turns it
 into an exit).
 
+``pacs_import_job_start`` queues an import from a DICOMweb server (``imaging.pacs``): the job
+stores the server's name and the series, never credentials; its run retrieves the series
+into the job's folder (the first half of the progress bar, stage ``retrieving``), then
+imports that folder with the same ``dicom_import``.
+
 A process killed outright leaves its folder and a job marked running behind.
 ``import_jobs_recover``, called whenever a runner starts a job and when a Celery
 worker starts, fails the jobs whose process is gone (same host: the process id is not

@@ -18,6 +18,8 @@ error, an answer that is not DICOM or JSON, more bytes than the import caps allo
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -408,3 +410,16 @@ def pacs_retrieve(
                 if progress is not None:
                     progress(min(result.instances / total, 1.0))
     return result
+
+
+# --------------------------------------------------------------------------- the page's choices
+
+
+def pacs_manifest_csv(choices: Sequence[tuple[str, str, str]]) -> str:
+    """The manifest (CSV text) of (series UID, case code, condition label) choices, for the import job."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("case", "condition", "series_instance_uid"))
+    for series_uid, case, condition in choices:
+        writer.writerow((case, condition, series_uid))
+    return out.getvalue()

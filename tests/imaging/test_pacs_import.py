@@ -4,11 +4,16 @@ The Orthanc (``tests/orthanc.py``, started once per session by ``bin/test``'s De
 holds two studies of made-up patients, loaded through its REST API.
 """
 
+import contextlib
+import http.server
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from pydicom.uid import generate_uid
 
 from readerstudy.audit.models import AuditEvent
@@ -304,3 +309,144 @@ def test_command_server_down_is_a_clear_error(study, conditions, world, tmp_path
     path.write_text(manifest(world))
     with pytest.raises(CommandError, match="cannot be reached"):
         call_command("import_dicomweb", study.slug, "--url", "down", "--manifest", str(path))
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def page_url(study):
+    return reverse("readerstudy:study_import_pacs", args=[study.slug])
+
+
+def test_page_searches_then_imports_the_chosen_series(
+    client, study, conditions, world, coordinator, django_capture_on_commit_callbacks
+):
+    client.force_login(coordinator)
+    response = client.get(page_url(study), {"server": SERVER, "patient_id": "PID-0042"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert world.lr in html and world.sr in html and world.ct not in html
+    assert f'name="case_{world.lr}"' in html
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            page_url(study),
+            {
+                "server": SERVER,
+                "patient_id": "PID-0042",
+                f"case_{world.lr}": "K001",
+                f"condition_{world.lr}": "LR",
+                f"case_{world.sr}": "K001",
+                f"condition_{world.sr}": "sr",
+            },
+        )
+    job = ImportJob.objects.get(study=study)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("readerstudy:study_import_job", args=[study.slug, job.pk])
+    assert job.status == ImportJob.Status.DONE, job.error  # eager runner in the tests
+    assert job.report["summary"].startswith("2 series imported (8 instances)")
+    assert job.created_by == coordinator
+    assert sorted(pair[1] for pair in job.pacs_series) == sorted([world.lr, world.sr])
+    page = client.get(response["Location"]).content.decode()
+    assert "2 series imported" in page
+
+
+def test_page_errors_are_shown_on_the_page(client, study, conditions, world, coordinator):
+    client.force_login(coordinator)
+    html = client.get(page_url(study), {"server": SERVER}).content.decode()
+    assert "Give at least one search key." in html
+    html = client.get(page_url(study), {"server": "wrong-password", "patient_id": "X"}).content.decode()
+    assert "refused the credentials (HTTP 401)" in html
+    response = client.post(
+        page_url(study),
+        {
+            "server": SERVER,
+            "patient_id": "PID-0042",
+            f"case_{world.lr}": "K001",
+            f"condition_{world.lr}": "??",
+        },
+    )
+    assert response.status_code == 200
+    assert "choose one of the study&#x27;s conditions" in response.content.decode()
+    response = client.post(page_url(study), {"server": SERVER, "patient_id": "PID-0042"})
+    assert "Give a case (and condition)" in response.content.decode()
+    assert not ImportJob.objects.filter(study=study).exists()
+
+
+def test_page_is_refused_to_a_non_coordinator(client, study, world, statistician):
+    reader = f.ReaderParticipationFactory(study=study).user
+    for user in (statistician, reader):
+        client.force_login(user)
+        assert client.get(page_url(study), {"server": SERVER, "patient_id": "PID-0042"}).status_code == 403
+        assert client.post(page_url(study), {"server": SERVER, "patient_id": "PID-0042"}).status_code == 403
+    assert not ImportJob.objects.filter(study=study).exists()
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def test_progress_goes_across_retrieve_then_import(study, conditions, world, monkeypatch):
+    from readerstudy.imaging import import_jobs
+
+    seen = []
+    original = import_jobs._ProgressWriter.__call__
+
+    def record(self, fraction, stage):
+        seen.append((round(self._start + self._share * fraction, 3), stage))
+        original(self, fraction, stage)
+
+    monkeypatch.setattr(import_jobs._ProgressWriter, "__call__", record)
+    job, report = run_job(study, world)
+    assert job.status == ImportJob.Status.DONE and report is not None
+    stages = [stage for _, stage in seen]
+    assert stages[0] == "retrieving" and stages.count("retrieving") == 8  # one per instance
+    assert {"reading", "importing"} <= set(stages[8:]) and "retrieving" not in stages[8:]
+    fractions = [fraction for fraction, _ in seen]
+    assert fractions == sorted(fractions) and fractions[7] == 0.5 and fractions[-1] <= 1.0
+
+
+# --------------------------------------------------------------------------- a misbehaving server
+
+
+class _Fake(http.server.BaseHTTPRequestHandler):
+    """A 'DICOMweb server' whose searches answer JSON and whose series are not DICOM; /slow/ is slow."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path.startswith("/slow/"):
+            time.sleep(3)
+        if "/instances" in self.path or self.path.split("?")[0].endswith("/series"):
+            body = json.dumps([{"00080018": {"vr": "UI", "Value": ["1.2.3"]}}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/dicom+json")
+        else:
+            body = b"--XX\r\nContent-Type: application/dicom\r\n\r\nthis is not DICOM\r\n--XX--\r\n"
+            self.send_response(200)
+            self.send_header("Content-Type", 'multipart/related; type="application/dicom"; boundary=XX')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with contextlib.suppress(OSError):  # the client gave up (the timeout test)
+            self.wfile.write(body)
+
+
+@pytest.fixture
+def fake_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Fake)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_non_dicom_payload_and_timeout_are_one_line_errors(fake_server, settings, tmp_path):
+    with pytest.raises(PacsError) as not_dicom:
+        pacs_retrieve(pacs_server_get(fake_server), [("1.2", "1.2.3")], tmp_path / "out")
+    assert str(not_dicom.value).startswith(
+        "Retrieving the series failed: the DICOMweb server http://127.0.0.1:"
+    ) and "sent an answer that is not DICOMweb" in str(not_dicom.value)
+    settings.READERSTUDY_DICOMWEB_TIMEOUT = 0.5
+    with pytest.raises(PacsError, match=r"did not answer within 0.5 s\.$"):
+        pacs_search(pacs_server_get(f"{fake_server}/slow"))
