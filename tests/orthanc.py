@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import requests
 
 ORTHANC = os.environ.get("READERSTUDY_ORTHANC", "/usr/sbin/Orthanc")
@@ -41,13 +42,22 @@ def dicomweb_plugin() -> str | None:
     return str(found[0]) if found else None
 
 
-def orthanc_missing() -> str | None:
+def orthanc_missing(executable: str = ORTHANC) -> str | None:
     """Why Orthanc cannot run here, or None."""
-    if not (Path(ORTHANC).exists() or shutil.which(ORTHANC)):
-        return f"Orthanc is not installed ({ORTHANC} missing; apt-get install orthanc orthanc-dicomweb)"
+    if not (Path(executable).exists() or shutil.which(executable)):
+        return f"Orthanc is not installed ({executable} missing; apt-get install orthanc orthanc-dicomweb)"
     if dicomweb_plugin() is None:
         return "Orthanc's DICOMweb plugin is not installed (apt-get install orthanc-dicomweb)"
     return None
+
+
+def orthanc_required(missing: str | None, *, ci: bool) -> None:
+    """Skip (a user's machine) or fail (CI) the test when Orthanc is missing; nothing when it is there."""
+    if missing is None:
+        return
+    if ci:
+        pytest.fail(f"{missing} (CI is set: bin/test installs it)", pytrace=False)
+    pytest.skip(missing)
 
 
 def free_port() -> int:

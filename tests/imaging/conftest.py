@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.orthanc import Orthanc, orthanc_missing, orthanc_start
+from tests.orthanc import Orthanc, orthanc_missing, orthanc_required, orthanc_start
 
 
 @pytest.fixture(scope="session")
@@ -13,11 +13,7 @@ def orthanc(tmp_path_factory) -> Orthanc:
 
     Skips where Orthanc is not installed, unless env CI is set: then the tests fail.
     """
-    missing = orthanc_missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing} (CI is set: bin/test installs it)")
-        pytest.skip(missing)
+    orthanc_required(orthanc_missing(), ci=bool(os.environ.get("CI")))
     server = orthanc_start(tmp_path_factory.mktemp("orthanc"))
     yield server
     server.stop()
