@@ -283,7 +283,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     """Read-only: imports change only through the import page, the command and their runners."""
 
     list_display = ["study", "source_name", "status", "progress", "created_by", "created_at", "error"]
-    list_filter = ["study", "status"]
+    list_filter = ["study", "status", "pacs_server"]
 
     def has_add_permission(self, request) -> bool:
         return False

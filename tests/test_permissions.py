@@ -31,6 +31,7 @@ def study_urls(study):
         "references": reverse("readerstudy:study_references", args=[study.slug]),
         "results": reverse("readerstudy:study_results_csv", args=[study.slug]),
         "import": reverse("readerstudy:study_import", args=[study.slug]),
+        "import_pacs": reverse("readerstudy:study_import_pacs", args=[study.slug]),
     }
 
 
@@ -177,6 +178,8 @@ def test_statistician_configures_nothing_and_sees_no_identities(client, study, s
     assert client.get(urls["identities"]).status_code == 403
     assert client.get(urls["import"]).status_code == 403
     assert client.post(urls["import"], {}).status_code == 403
+    assert client.get(urls["import_pacs"]).status_code == 403
+    assert client.post(urls["import_pacs"], {}).status_code == 403
 
 
 def test_statistician_of_another_study_sees_nothing_of_this_one(client, study):
@@ -194,7 +197,7 @@ def test_statistician_of_another_study_sees_nothing_of_this_one(client, study):
 def test_coordinator_configures_but_sees_no_scores(client, study, coordinator, reader_setup):
     client_for(client, coordinator)
     urls = study_urls(study)
-    for name in ("detail", "identities", "references", "import"):
+    for name in ("detail", "identities", "references", "import", "import_pacs"):
         assert client.get(urls[name]).status_code == 200, name
     assert client.get(urls["results"]).status_code == 403
 

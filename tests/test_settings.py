@@ -103,3 +103,18 @@ def test_media_root_follows_the_environment(tmp_path):
 @pytest.mark.django_db
 def test_migrations_are_up_to_date():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_dicomweb_servers_come_from_the_environment_and_bad_json_is_refused():
+    servers = '{"pacs": {"url": "https://pacs.example.org/dicom-web", "token": "t"}, "orthanc": "http://127.0.0.1:8042/dicom-web"}'
+    value = setting(
+        "READERSTUDY_DICOMWEB_SERVERS['orthanc']",
+        "config.settings.test",
+        READERSTUDY_DICOMWEB_SERVERS=servers,
+    )
+    assert value == "http://127.0.0.1:8042/dicom-web"
+    for bad in ("{not json", '["http://x"]', '{"pacs": {"username": "u"}}'):
+        result = run_python(
+            "import django; django.setup()", "config.settings.test", READERSTUDY_DICOMWEB_SERVERS=bad
+        )
+        assert result.returncode != 0 and "READERSTUDY_DICOMWEB_SERVERS" in result.stderr, bad

@@ -11,12 +11,14 @@ Embedded defaults: SQLite under ``var/``, media files on local disk under
 ``READERSTUDY_SR_WEIGHTS_DIR``  trained SR weights coordinators may choose (default ``var/sr-weights``)
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF, WASM_UNSAFE_EVAL
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("READERSTUDY_VAR_DIR", BASE_DIR / "var"))
@@ -168,6 +170,37 @@ READERSTUDY_MAX_IMPORT_UNCOMPRESSED = int(os.environ.get("READERSTUDY_MAX_IMPORT
 READERSTUDY_MAX_IMPORT_MEMBER = int(os.environ.get("READERSTUDY_MAX_IMPORT_MEMBER", 512 * 1024**2))
 # Upper bound for the voxels (times channels) of one NIfTI file of an import (2**28 float32 voxels: 1 GiB).
 READERSTUDY_MAX_NIFTI_VOXELS = int(os.environ.get("READERSTUDY_MAX_NIFTI_VOXELS", 2**28))
+
+
+def _dicomweb_servers(text: str) -> dict:
+    try:
+        servers = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"READERSTUDY_DICOMWEB_SERVERS is not valid JSON ({exc}).") from None
+    if not isinstance(servers, dict) or not all(
+        isinstance(value, str) or (isinstance(value, dict) and isinstance(value.get("url"), str))
+        for value in servers.values()
+    ):
+        raise ImproperlyConfigured(
+            'READERSTUDY_DICOMWEB_SERVERS maps each name to a URL or to {"url": ..., '
+            '"username": ..., "password": ...} or {"url": ..., "token": ...}.'
+        )
+    return servers
+
+
+# DICOMweb servers (PACS) a coordinator may import from: JSON in the environment, a name per
+# server mapped to its URL or to {"url": ..., "username": ..., "password": ...} or
+# {"url": ..., "token": ...} (a bearer token). Only the name is stored with an import job, so
+# credentials live in the environment, never in the database. The import_dicomweb command's
+# --url may also name an ad-hoc URL; its credentials then come from
+# READERSTUDY_DICOMWEB_USERNAME / READERSTUDY_DICOMWEB_PASSWORD or READERSTUDY_DICOMWEB_TOKEN.
+READERSTUDY_DICOMWEB_SERVERS = _dicomweb_servers(os.environ.get("READERSTUDY_DICOMWEB_SERVERS", ""))
+# Seconds to wait for a DICOMweb server to answer (connect and each read).
+READERSTUDY_DICOMWEB_TIMEOUT = float(os.environ.get("READERSTUDY_DICOMWEB_TIMEOUT", 30))
+# Attempts per DICOMweb request (network errors, HTTP 429 and 503 are tried again).
+READERSTUDY_DICOMWEB_ATTEMPTS = int(os.environ.get("READERSTUDY_DICOMWEB_ATTEMPTS", 3))
+# The most series one PACS search lists.
+READERSTUDY_DICOMWEB_SEARCH_LIMIT = int(os.environ.get("READERSTUDY_DICOMWEB_SEARCH_LIMIT", 500))
 
 # Reader invitations are emailed; locally the console backend prints them. Set
 # DJANGO_EMAIL_BACKEND (and Django's EMAIL_* settings) to send real mail.

@@ -9,6 +9,11 @@ also a heartbeat) and the report, and removes the folder however the import ends
 done, failed, cancelled, or stopped by SIGTERM (the ``import_dicom`` command turns it
 into an exit).
 
+``pacs_import_job_start`` queues an import from a DICOMweb server (``imaging.pacs``): the job
+stores the server's name and the series, never credentials; its run retrieves the series
+into the job's folder (the first half of the progress bar, stage ``retrieving``), then
+imports that folder with the same ``dicom_import``.
+
 A process killed outright leaves its folder and a job marked running behind.
 ``import_jobs_recover``, called whenever a runner starts a job and when a Celery
 worker starts, fails the jobs whose process is gone (same host: the process id is not
@@ -50,6 +55,7 @@ from readerstudy.imaging.dicom_import import (
     report_text,
 )
 from readerstudy.imaging.models import ACTIVE_IMPORT_STATUSES, ImportJob
+from readerstudy.imaging.pacs import pacs_retrieve, pacs_server_get
 from readerstudy.jobs import IMPORT, job_enqueue, jobs_embedded
 from readerstudy.studies.models import Study
 
@@ -58,6 +64,10 @@ logger = logging.getLogger(__name__)
 IMPORT_TMP = "import-tmp"
 UPLOAD_NAME = "upload.zip"
 EXTRACT_NAME = "extract"
+#: Where a PACS job's retrieved series lie (inside the job's folder).
+RETRIEVE_NAME = "retrieved"
+#: The part of a PACS job's progress bar that retrieving takes (the import takes the rest).
+RETRIEVE_SHARE = 0.5
 #: Progress is written at most this often (seconds) unless the stage changed or it moved by STEP.
 PROGRESS_INTERVAL_S = 0.5
 PROGRESS_STEP = 0.02
@@ -159,6 +169,69 @@ def import_job_start(
     return job
 
 
+def pacs_import_job_start(
+    *,
+    study: Study,
+    server: str,
+    series: list[tuple[str, str]],
+    manifest_text: str,
+    actor: Any,
+    acknowledge_design_change: bool = False,
+    background: bool = True,
+) -> ImportJob:
+    """Queue an import from a DICOMweb server: retrieve ``series`` ((study UID, series UID)
+    pairs) from ``server`` (a name of ``READERSTUDY_DICOMWEB_SERVERS``, or a URL), then import
+    them mapped by the CSV ``manifest_text`` (series_instance_uid -> case, condition).
+
+    Only the server's name is stored, never its credentials. Raises ``DicomImportError``
+    (audited) for a locked study, a malformed manifest, an unknown server or no series.
+    """
+    source_name = report_text(f"PACS {server}: {len(series)} series")[:255]
+    try:
+        if study.status == Study.Status.LOCKED:
+            raise DicomImportError("The study is locked: nothing can be imported into it.")
+        pacs_server_get(server)
+        if not series:
+            raise DicomImportError("Choose at least one series to import.")
+        rows = manifest_parse_csv(manifest_text)
+        if any(not row.series_instance_uid for row in rows):
+            raise DicomImportError("A PACS import's manifest maps series by series_instance_uid only.")
+    except DicomImportError as exc:
+        audit_event_create(
+            actor=actor,
+            action=AuditAction.DICOM_IMPORT_FAILED,
+            study=study,
+            data={"source": source_name, "errors": [report_text(error) for error in exc.errors[:50]]},
+        )
+        raise
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            study=study,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            source_name=source_name,
+            manifest_text=manifest_text,
+            pacs_server=server,
+            pacs_series=[[study_uid, series_uid] for study_uid, series_uid in series],
+            acknowledge_design_change=acknowledge_design_change,
+            runner=runner_token() if background and jobs_embedded() else "",
+        )
+        audit_event_create(
+            actor=actor,
+            action=AuditAction.DICOM_IMPORT_QUEUED,
+            target=job,
+            study=study,
+            data={
+                "source": job.source_name,
+                "pacs_server": server,
+                "series": len(series),
+                "acknowledge_design_change": acknowledge_design_change,
+            },
+        )
+        if background:
+            job_enqueue(job.pk, IMPORT)
+    return job
+
+
 def _upload_save(archive: UploadedFile, folder: Path) -> None:
     """Copy the upload into the job's folder; the folder goes again if that fails."""
     shutil.rmtree(folder, ignore_errors=True)  # a job id reused after a rolled-back start
@@ -174,13 +247,22 @@ def _upload_save(archive: UploadedFile, folder: Path) -> None:
 
 class _ProgressWriter:
     """The import's progress hook: stores fraction and stage on the job row (throttled; it
-    is also the heartbeat) and stops the import when a cancel was requested."""
+    is also the heartbeat) and stops the import when a cancel was requested.
 
-    def __init__(self, job: ImportJob, token: str) -> None:
+    ``start`` and ``share`` place the import's 0..1 on the job's bar (a PACS job retrieves
+    first, then imports)."""
+
+    def __init__(self, job: ImportJob, token: str, *, start: float = 0.0, share: float = 1.0) -> None:
         self._rows = ImportJob.objects.filter(pk=job.pk, runner=token)
         self._written, self._stage, self._at = 0.0, "", 0.0
+        self._start, self._share = start, share
+
+    def retrieving(self, fraction: float) -> None:
+        """The progress hook of ``pacs_retrieve``."""
+        self(fraction, "retrieving")
 
     def __call__(self, fraction: float, stage: str) -> None:
+        fraction = self._start + self._share * fraction
         now = time.monotonic()
         quiet = fraction - self._written < PROGRESS_STEP and now - self._at < PROGRESS_INTERVAL_S
         if stage == self._stage and quiet:
@@ -212,16 +294,19 @@ def import_job_run(*, job_id: int) -> ImportReport | None:
     with _lock:
         _running.add(job.pk)
     try:
-        report = dicom_import(
-            study=job.study,
-            source=Path(job.source_path) if job.source_path else folder / UPLOAD_NAME,
-            manifest=manifest_parse_csv(job.manifest_text),
-            actor=job.created_by,
-            work_dir=folder / EXTRACT_NAME,
-            skip=Path(job.manifest_path) if job.manifest_path else None,
-            progress=_ProgressWriter(job, token),
-            acknowledge_design_change=job.acknowledge_design_change,
-        )
+        if job.pacs_server:
+            report = _pacs_import(job, token, folder)
+        else:
+            report = dicom_import(
+                study=job.study,
+                source=Path(job.source_path) if job.source_path else folder / UPLOAD_NAME,
+                manifest=manifest_parse_csv(job.manifest_text),
+                actor=job.created_by,
+                work_dir=folder / EXTRACT_NAME,
+                skip=Path(job.manifest_path) if job.manifest_path else None,
+                progress=_ProgressWriter(job, token),
+                acknowledge_design_change=job.acknowledge_design_change,
+            )
     except DicomImportError as exc:
         _finish(job, token, ImportJob.Status.FAILED, error="; ".join(exc.errors))
         return None
@@ -241,6 +326,39 @@ def import_job_run(*, job_id: int) -> ImportReport | None:
     status = ImportJob.Status.CANCELLED if report.cancelled else ImportJob.Status.DONE
     _finish(job, token, status, report=report)
     return report
+
+
+def _pacs_import(job: ImportJob, token: str, folder: Path) -> ImportReport:
+    """A PACS job: retrieve its series into the job's folder, then import that folder.
+
+    A failure to retrieve (``PacsError``) is audited as a failed import and raised; a
+    cancel while retrieving ends the job with an empty, cancelled report.
+    """
+    try:
+        pacs_retrieve(
+            pacs_server_get(job.pacs_server),
+            [(str(pair[0]), str(pair[1])) for pair in job.pacs_series],
+            folder / RETRIEVE_NAME,
+            progress=_ProgressWriter(job, token, share=RETRIEVE_SHARE).retrieving,
+        )
+    except ImportCancelled:
+        return ImportReport(cancelled=True)
+    except DicomImportError as exc:
+        audit_event_create(
+            actor=job.created_by,
+            action=AuditAction.DICOM_IMPORT_FAILED,
+            study=job.study,
+            data={"source": job.source_name, "errors": [report_text(error) for error in exc.errors[:50]]},
+        )
+        raise
+    return dicom_import(
+        study=job.study,
+        source=folder / RETRIEVE_NAME,
+        manifest=manifest_parse_csv(job.manifest_text),
+        actor=job.created_by,
+        progress=_ProgressWriter(job, token, start=RETRIEVE_SHARE, share=1.0 - RETRIEVE_SHARE),
+        acknowledge_design_change=job.acknowledge_design_change,
+    )
 
 
 def _claim(job_id: int, token: str) -> ImportJob | None:

@@ -141,8 +141,21 @@ class ImportJob(models.Model):
     acknowledge_design_change = models.BooleanField(
         default=False, help_text="The coordinator accepted series the active schedule does not cover."
     )
+    pacs_server = models.CharField(
+        max_length=1024,
+        blank=True,
+        help_text="An import from a PACS: the DICOMweb server's name in settings (or the URL the "
+        "import_dicomweb command was given); never its credentials. Empty for a file import.",
+    )
+    pacs_series = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="An import from a PACS: the [study UID, series UID] pairs to retrieve.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    stage = models.CharField(max_length=20, blank=True, help_text="extracting, reading or importing.")
+    stage = models.CharField(
+        max_length=20, blank=True, help_text="retrieving, extracting, reading or importing."
+    )
     progress = models.FloatField(default=0.0, help_text="Fraction done, 0..1.")
     cancel_requested = models.BooleanField(default=False)
     runner = models.CharField(

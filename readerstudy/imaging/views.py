@@ -1,5 +1,6 @@
-"""The coordinator's import page: upload a zip of DICOM files with its manifest, follow the
-background import's progress (the page polls a small JSON endpoint), read its report, cancel it."""
+"""The coordinator's import pages: upload a zip of DICOM files with its manifest, or search a
+PACS (DICOMweb) and choose series with their case and condition; follow the background
+import's progress (the page polls a small JSON endpoint), read its report, cancel it."""
 
 import zipfile
 from typing import Any
@@ -14,7 +15,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from readerstudy.imaging.dicom_import import DicomImportError
-from readerstudy.imaging.import_jobs import import_job_cancel, import_job_start
+from readerstudy.imaging.import_jobs import import_job_cancel, import_job_start, pacs_import_job_start
+from readerstudy.imaging.pacs import (
+    PacsSeries,
+    pacs_manifest_csv,
+    pacs_search,
+    pacs_server_get,
+    pacs_servers,
+    search_date,
+)
 from readerstudy.imaging.selectors import (
     import_job_for_study,
     import_jobs_for_study,
@@ -63,6 +72,138 @@ class StudyImportForm(forms.Form):
             return upload.read().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise forms.ValidationError(f"The manifest is not UTF-8 text: {exc}") from exc
+
+
+class PacsSearchForm(forms.Form):
+    """The search of a PACS page: a configured server and at least one key."""
+
+    server = forms.ChoiceField(label="Server")
+    patient_id = forms.CharField(required=False, max_length=64, label="Patient ID")
+    accession = forms.CharField(required=False, max_length=64, label="Accession number")
+    date_from = forms.DateField(
+        required=False, label="Study date from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="Study date to", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    modality = forms.CharField(required=False, max_length=16, label="Modality", help_text="MR, CT ...")
+    description = forms.CharField(
+        required=False,
+        max_length=64,
+        label="Description",
+        help_text="Text in the series' or study's description.",
+    )
+
+    KEYS = ("patient_id", "accession", "date_from", "date_to", "modality", "description")
+
+    def __init__(self, *args: Any, servers: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        server = self.fields["server"]
+        assert isinstance(server, forms.ChoiceField)
+        server.choices = [(name, name) for name in servers]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not any(data.get(key) for key in self.KEYS):
+            raise forms.ValidationError("Give at least one search key.")
+        return data
+
+    def search(self) -> list[PacsSeries]:
+        """The series the search finds (``PacsError`` when the server fails)."""
+        data = self.cleaned_data
+
+        def day(key: str) -> str:
+            return data[key].strftime("%Y%m%d") if data.get(key) else ""
+
+        return pacs_search(
+            pacs_server_get(data["server"]),
+            patient_id=data["patient_id"],
+            accession=data["accession"],
+            study_date=search_date(day("date_from"), day("date_to")),
+            modality=data["modality"],
+            description=data["description"],
+        )
+
+
+def _pacs_choices(
+    post: Any, found: list[PacsSeries], labels: list[str]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]], list[str]]:
+    """The series chosen on the page (a case given), their manifest rows, and the page's errors."""
+    series, rows, errors = [], [], []
+    by_label = {label.casefold(): label for label in labels}
+    for item in found:
+        case = str(post.get(f"case_{item.series_uid}", "")).strip()
+        if not case:
+            continue
+        condition = by_label.get(str(post.get(f"condition_{item.series_uid}", "")).strip().casefold())
+        if condition is None:
+            errors.append(
+                f"Series {item.series_number or item.series_uid}: choose one of the study's conditions."
+            )
+            continue
+        series.append((item.study_uid, item.series_uid))
+        rows.append((item.series_uid, case, condition))
+    if not series and not errors:
+        errors.append("Give a case (and condition) for each series to import.")
+    return series, rows, errors
+
+
+@login_required
+def study_import_pacs(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET: search a PACS, list the series found with a case and condition input each.
+    POST: import the series given a case, as a background job, and show its page."""
+    study = study_for_request(request, slug, allowed=can_coordinate)
+    servers = sorted(pacs_servers())
+    data = request.POST if request.method == "POST" else (request.GET if "server" in request.GET else None)
+    form = PacsSearchForm(data, servers=servers)
+    found: list[PacsSeries] = []
+    labels = [condition.label for condition in study.conditions.all()]
+    schedule_active = import_schedule_active(study)
+    if form.is_bound and form.is_valid():
+        try:
+            found = form.search()
+        except DicomImportError as exc:
+            form.add_error(None, str(exc))
+    searched = form.is_bound and form.is_valid()
+    if request.method == "POST" and searched:
+        series, rows, errors = _pacs_choices(request.POST, found, labels)
+        try:
+            if errors:
+                raise DicomImportError(errors[0], errors)
+            job = pacs_import_job_start(
+                study=study,
+                server=form.cleaned_data["server"],
+                series=series,
+                manifest_text=pacs_manifest_csv(rows),
+                actor=request.user,
+                acknowledge_design_change=request.POST.get("acknowledge_design_change") == "on",
+            )
+        except DicomImportError as exc:
+            for error in exc.errors:
+                form.add_error(None, error)
+        else:
+            messages.success(request, f"Import of {job.source_name} queued.")
+            return redirect("readerstudy:study_import_job", slug=study.slug, job_id=job.pk)
+    return render(
+        request,
+        "readerstudy/study_import_pacs.html",
+        {
+            "study": study,
+            "form": form,
+            "servers": servers,
+            "rows": [
+                {
+                    "series": item,
+                    "case": request.POST.get(f"case_{item.series_uid}", ""),
+                    "condition": request.POST.get(f"condition_{item.series_uid}", ""),
+                }
+                for item in found
+            ],
+            "searched": searched,
+            "labels": labels,
+            "schedule_active": schedule_active,
+        },
+    )
 
 
 @login_required
