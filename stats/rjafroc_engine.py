@@ -5,9 +5,12 @@ supports R 4.2) and the R package RJafroc are installed, ``python -m stats fom|m
 --engine rjafroc`` writes the dataset as an RJafroc Excel file
 (:func:`stats.io_excel.write_excel`), reads it with RJafroc's ``DfReadDataFile(file,
 newExcelFileFormat = TRUE)`` and computes the FOMs with ``UtilFigureOfMerit`` or the
-significance tests with ``St`` (RJafroc reference manual 2.1.3). The results come back in
-the python engine's shapes (:func:`rjafroc_foms`, :func:`rjafroc_mrmc`), so ``--json``
-prints the same JSON either way and the two engines can be compared number by number.
+significance tests with ``St`` (RJafroc reference manual 2.1.3). ROI data (which that
+format cannot hold) and studies of more than 1000 cases (which its reader takes minutes
+over) go to R instead as a dataset object built there (:func:`r_dataset_in_memory`). The
+results come back in the python engine's shapes (:func:`rjafroc_foms`,
+:func:`rjafroc_mrmc`), so ``--json`` prints the same JSON either way and the two engines
+can be compared number by number.
 
 Facts about RJafroc 2.1.3 this module works around (found by running it; see
 ../shared/README.md, "r-pkgs"):
@@ -50,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from .dataset import DatasetError, ReaderStudy
+from .dataset import NO_MARK, DatasetError, ReaderStudy
 from .io_excel import write_excel
 
 #: The analysis options, one St() call each (RJafroc 2.1.3 refuses "ALL").
@@ -189,6 +192,79 @@ def _r_dataset(data: ReaderStudy, folder: str) -> Any:
     return call_r(read)
 
 
+#: The paradigms :func:`r_dataset_in_memory` builds (LROC needs RJafroc's LL_IL split).
+IN_MEMORY_KINDS = ("ROC", "FROC", "ROI")
+
+
+def r_dataset_in_memory(data: ReaderStudy) -> Any:
+    """``data`` as an RJafroc dataset object built in R directly, without its Excel reader.
+
+    The list ``DfReadDataFile`` returns (its ``convert2dataset``, RJafroc 2.1.3
+    ``R/Df2RJafrocDataset.R``): ``ratings`` (NL [I, J, K, maxNL], LL [I, J, K2, maxLL], -Inf
+    for no mark, ``LL_IL = NA``), ``lesions`` (perCase, IDs, weights, -Inf beyond a case's
+    lesions), ``descriptions`` (type, design "FCTRL", ``truthTableStr`` as its reader sets it,
+    modality and reader ids named by themselves). Used where the Excel route cannot go:
+    the ROI paradigm (absent from RJafroc's Excel format) and large studies (its reader
+    compares every row with every case: minutes for 10000 cases). ``RJafroc::
+    Df2RJafrocDataset`` is not used: it gives equal weights, ids 1.. and no ROI type.
+    """
+    reason = rjafroc_unavailable()
+    if reason:
+        raise DatasetError(reason)
+    if data.kind not in IN_MEMORY_KINDS:
+        raise DatasetError(
+            f"the in-memory RJafroc dataset supports {', '.join(IN_MEMORY_KINDS)}, not {data.kind}."
+        )
+    ro = _robjects()
+
+    n_i, n_j, n_k = data.shape
+    max_ll = data.ll.shape[3]
+    mask = data.lesion_mask
+    slots = np.broadcast_to(np.arange(1, max_ll + 1), mask.shape)
+    ids = slots if data.lesion_ids is None else data.lesion_ids
+    # truthTableStr[i, j, k, 1] = 1 for a normal case, [i, j, k, l + 1] = 1 for lesion slot l of
+    # an abnormal one (NA elsewhere), as AddTruthTableStr sets it and DfReadDataFile does for
+    # the export (which writes slot numbers as lesion ids); St's jackknife reads [, , , 1:2].
+    truth = np.full((n_i, n_j, n_k, max_ll + 1), np.nan)
+    truth[:, :, : data.k1, 0] = 1.0
+    truth[:, :, data.k1 :, 1:][:, :, mask] = 1.0
+
+    def array(x: np.ndarray) -> Any:
+        values = np.asarray(x, dtype=float)
+        return ro.r["array"](ro.FloatVector(values.ravel(order="F")), dim=ro.IntVector(values.shape))
+
+    def named(ids: tuple[str, ...]) -> Any:
+        vector = ro.StrVector(list(ids))
+        vector.names = ro.StrVector(list(ids))
+        return vector
+
+    def build() -> Any:
+        ro.r('invisible(loadNamespace("RJafroc"))')
+        truth_r = ro.r["array"](
+            ro.FloatVector([ro.NA_Real if np.isnan(v) else 1.0 for v in truth.ravel(order="F")]),
+            dim=ro.IntVector(truth.shape),
+        )
+        return ro.r["list"](
+            ratings=ro.r["list"](NL=array(data.nl), LL=array(data.ll), LL_IL=ro.NA_Logical),
+            lesions=ro.r["list"](
+                perCase=ro.IntVector([int(n) for n in data.lesions_per_case]),
+                IDs=array(np.where(mask, ids, NO_MARK)),
+                weights=array(np.where(mask, data.weights, NO_MARK)),
+            ),
+            descriptions=ro.r["list"](
+                fileName="NA",
+                type=data.kind,
+                name=ro.NA_Logical,
+                truthTableStr=truth_r,
+                design="FCTRL",
+                modalityID=named(data.modality_ids),
+                readerID=named(data.reader_ids),
+            ),
+        )
+
+    return call_r(build)
+
+
 def _rjafroc(name: str) -> Any:
     ro = _robjects()
 
@@ -219,10 +295,28 @@ def _number(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def rjafroc_foms(data: ReaderStudy, fom: str) -> np.ndarray:
-    """RJafroc's ``UtilFigureOfMerit(dataset, FOM = fom)`` as an [I, J] array."""
+#: Above this many cases the automatic route builds the dataset in R: RJafroc's Excel reader
+#: compares every row with every case (2000 cases of datasetBinned123 take about a minute).
+IN_MEMORY_ABOVE_CASES = 1000
+
+
+def _dataset(data: ReaderStudy, folder: str, in_memory: bool | None) -> Any:
+    if in_memory is None:  # automatic: the Excel route where it can go in reasonable time
+        big = data.shape[2] > IN_MEMORY_ABOVE_CASES
+        in_memory = data.kind in IN_MEMORY_KINDS and (data.kind == "ROI" or big)
+    return r_dataset_in_memory(data) if in_memory else _r_dataset(data, folder)
+
+
+def rjafroc_foms(data: ReaderStudy, fom: str, *, in_memory: bool | None = None) -> np.ndarray:
+    """RJafroc's ``UtilFigureOfMerit(dataset, FOM = fom)`` as an [I, J] array.
+
+    The dataset goes to R through the Excel file and RJafroc's reader (``in_memory`` False)
+    or as an object built in R (True, :func:`r_dataset_in_memory`); None (the default, the
+    command line's) chooses: in memory for ROI data, which RJafroc's Excel format cannot
+    hold, and for ROC or FROC studies of more than :data:`IN_MEMORY_ABOVE_CASES` cases.
+    """
     with tempfile.TemporaryDirectory(prefix="stats-rjafroc-") as folder:
-        ds = _r_dataset(data, folder)
+        ds = _dataset(data, folder, in_memory)
         foms = call_r(lambda: r_matrix(_rjafroc("UtilFigureOfMerit")(ds, FOM=fom)))
     if foms.shape != data.shape[:2]:
         raise DatasetError(f"RJafroc returned FOMs of shape {foms.shape}, expected {data.shape[:2]}.")
@@ -237,6 +331,7 @@ def rjafroc_mrmc(
     covariance: str = "jackknife",
     n_boot: int = 200,
     seed: int | None = 0,
+    in_memory: bool | None = None,
 ) -> dict:
     """RJafroc's ``St`` (one call per analysis option) in the JSON shape of the python engine.
 
@@ -247,6 +342,7 @@ def rjafroc_mrmc(
     ``nBoots`` and ``seed``; only the jackknife runs in RJafroc 2.1.3 (DeLong and the
     bootstrap are refused, :data:`R_COVARIANCE_REFUSED`), so ``n_boot`` and ``seed``, which
     only the bootstrap uses, are passed on but change nothing, as in the python engine.
+    ``in_memory`` is :func:`rjafroc_foms`'s.
     """
     if method not in ("OR", "DBM"):
         raise DatasetError(f"unknown method {method!r} (OR or DBM).")
@@ -264,7 +360,7 @@ def rjafroc_mrmc(
 
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="stats-rjafroc-") as folder:
-        ds = _r_dataset(data, folder)
+        ds = _dataset(data, folder, in_memory)
         st = _rjafroc("St")
         r_seed = ro.NULL if seed is None else seed
 
