@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: python engine refuses ROI significance tests, which need Obuchowski's ROI covariance).
 #: Left out, as the python engine cannot read them (stats.io_plain.read_plain refuses them):
 #: datasetX and datasetCrossedModality (crossed-modality designs, two modality factors, which
-#: RJafroc 2.1.3's St analyses as its FCTRL-X-MOD design; datasetCrossedModality is the
-#: 2.1.2 copy of datasetX, dropped from the package in 2.1.3) and datasetFROCSpC (a split-plot
+#: RJafroc 2.1.3's St analyses as its FCTRL-X-MOD design; datasetCrossedModality holds the
+#: same Thompson study as datasetX, from 2.1.2: dropped in 2.1.3) and datasetFROCSpC (a split-plot
 #: design; neither engine analyses it: RJafroc 2.1.3's isValidDataset accepts only the
 #: designs FCTRL and FCTRL-X-MOD, and the dataset was dropped from the package in 2.1.3).
 MRMC_DATASETS = {
