@@ -35,6 +35,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,24 @@ def runner_token() -> str:
 # --------------------------------------------------------------------------- starting
 
 
+@contextmanager
+def _start_refusal_audited(*, study: Study, actor: Any, source_name: str) -> Iterator[None]:
+    """Refuse a locked study; a refusal raised inside (``DicomImportError``) is audited as
+    ``dicom.import_failed`` before it goes on to the caller."""
+    try:
+        if study.status == Study.Status.LOCKED:
+            raise DicomImportError("The study is locked: nothing can be imported into it.")
+        yield
+    except DicomImportError as exc:
+        audit_event_create(
+            actor=actor,
+            action=AuditAction.DICOM_IMPORT_FAILED,
+            study=study,
+            data={"source": source_name, "errors": [report_text(error) for error in exc.errors[:50]]},
+        )
+        raise
+
+
 def import_job_start(
     *,
     study: Study,
@@ -132,18 +152,8 @@ def import_job_start(
         raise ValueError("The uploaded archive has no name.")
     else:
         source_name = report_text(archive.name)
-    try:
-        if study.status == Study.Status.LOCKED:
-            raise DicomImportError("The study is locked: nothing can be imported into it.")
+    with _start_refusal_audited(study=study, actor=actor, source_name=source_name):
         manifest_parse_csv(manifest_text)
-    except DicomImportError as exc:
-        audit_event_create(
-            actor=actor,
-            action=AuditAction.DICOM_IMPORT_FAILED,
-            study=study,
-            data={"source": source_name, "errors": [report_text(error) for error in exc.errors[:50]]},
-        )
-        raise
     with transaction.atomic():
         job = ImportJob.objects.create(
             study=study,
@@ -187,23 +197,13 @@ def pacs_import_job_start(
     (audited) for a locked study, a malformed manifest, an unknown server or no series.
     """
     source_name = report_text(f"PACS {server}: {len(series)} series")[:255]
-    try:
-        if study.status == Study.Status.LOCKED:
-            raise DicomImportError("The study is locked: nothing can be imported into it.")
+    with _start_refusal_audited(study=study, actor=actor, source_name=source_name):
         pacs_server_get(server)
         if not series:
             raise DicomImportError("Choose at least one series to import.")
         rows = manifest_parse_csv(manifest_text)
         if any(not row.series_instance_uid for row in rows):
             raise DicomImportError("A PACS import's manifest maps series by series_instance_uid only.")
-    except DicomImportError as exc:
-        audit_event_create(
-            actor=actor,
-            action=AuditAction.DICOM_IMPORT_FAILED,
-            study=study,
-            data={"source": source_name, "errors": [report_text(error) for error in exc.errors[:50]]},
-        )
-        raise
     with transaction.atomic():
         job = ImportJob.objects.create(
             study=study,
