@@ -652,6 +652,21 @@ def _excel_ids(data: ReaderStudy) -> list[int]:
     return cases if ordered else list(range(1, k + 1))
 
 
+def rjafroc_ids_problem(data: ReaderStudy) -> str | None:
+    """Why RJafroc 2.1.3 would misread the study's reader or modality ids, or None.
+
+    Its reader splits the TRUTH sheet's id lists at commas and at spaces
+    (``R/DfReadDataFile.R``), so an id with either becomes two ids.
+    """
+    for x in (*data.modality_ids, *data.reader_ids):
+        if "," in x or any(c.isspace() for c in x):
+            return (
+                f"RJafroc reads {x!r} as more than one id (it splits reader and modality ids at commas "
+                "and spaces): rename the condition or reader code to export for RJafroc."
+            )
+    return None
+
+
 def write_excel(data: ReaderStudy, path: str | Path) -> None:
     """Write a ReaderStudy as an RJafroc Excel file in the layout RJafroc 2.1.3 reads.
 
@@ -667,8 +682,8 @@ def write_excel(data: ReaderStudy, path: str | Path) -> None:
     gives the same ratings and weights.
     """
     name = str(path)
-    if any("," in x for x in (*data.reader_ids, *data.modality_ids)):
-        raise DatasetError(f"{name}: reader and modality ids must not contain commas in this format.")
+    if problem := rjafroc_ids_problem(data):
+        raise DatasetError(f"{name}: {problem}")
     cases = _excel_ids(data)
     k1 = data.k1
     readers, modalities = ",".join(data.reader_ids), ",".join(data.modality_ids)

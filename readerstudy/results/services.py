@@ -30,7 +30,7 @@ from readerstudy.results.models import AnalysisRun
 from readerstudy.results.selectors import study_record
 from readerstudy.studies.models import Study
 from readerstudy.studies.policy import can_view_results
-from stats.io_excel import write_excel
+from stats.io_excel import rjafroc_ids_problem, write_excel
 from stats.io_imrmc import write_imrmc
 from stats.study_export import codebook_csv, long_csv, roc_for_export
 from stats.study_record import AnalysisSettings, StudyRecord, bundle_files
@@ -209,7 +209,10 @@ def results_export(results: Results, kind: str) -> bytes:
     if kind == "rjafroc.xlsx":
         if analysis.froc is None:
             raise ExportUnavailable("This study has no lesion marks to export in RJafroc's format.")
-        return _file_bytes(lambda p: write_excel(analysis.froc, p), ".xlsx")
+        froc = analysis.froc
+        if problem := rjafroc_ids_problem(froc):
+            raise ExportUnavailable(problem)
+        return _file_bytes(lambda p: write_excel(froc, p), ".xlsx")
     if kind == "roc.imrmc":
         if analysis.roc is None:
             raise ExportUnavailable(

@@ -328,3 +328,12 @@ def test_analysis_settings_form(client, study):
     assert refused.status_code == 200 and b"strictly increasing" in refused.content
     study.refresh_from_db()
     assert study.analysis_settings["size_strata"] == [3.0, 6.0, 12.0]
+
+
+def test_the_rjafroc_export_refuses_an_id_rjafroc_would_split(client, statistician, study):
+    study.conditions.filter(label="LR").update(label="LR thick")
+    _lock(study)
+    response = client.get(reverse("readerstudy:study_export", args=[study.slug, "rjafroc.xlsx"]), follow=True)
+    html = response.content.decode()
+    assert response.redirect_chain[-1][0] == reverse("readerstudy:study_results", args=[study.slug])
+    assert "RJafroc reads &#x27;LR thick&#x27; as more than one id" in html

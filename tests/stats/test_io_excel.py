@@ -421,8 +421,11 @@ def test_study_ids_that_cannot_be_written(tmp_path):
         lesions_per_case=data.lesions_per_case,
         weights=data.weights,
     )
-    with pytest.raises(DatasetError, match="must not contain commas"):
+    with pytest.raises(DatasetError, match="reads 'a,b' as more than one id"):
         write_excel(odd, tmp_path / "odd.xlsx")
+    spaced = dataclasses.replace(odd, modality_ids=("SR net", "c"))
+    with pytest.raises(DatasetError, match="reads 'SR net' as more than one id"):
+        write_excel(spaced, tmp_path / "spaced.xlsx")
     renumbered = ReaderStudy(
         kind=data.kind,
         modality_ids=data.modality_ids,
