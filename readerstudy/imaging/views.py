@@ -3,6 +3,7 @@ PACS (DICOMweb) and choose series with their case and condition; follow the back
 import's progress (the page polls a small JSON endpoint), read its report, cancel it."""
 
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from readerstudy.imaging.dicom_import import DicomImportError
 from readerstudy.imaging.import_jobs import import_job_cancel, import_job_start, pacs_import_job_start
+from readerstudy.imaging.models import ImportJob
 from readerstudy.imaging.pacs import (
     PacsSeries,
     pacs_manifest_csv,
@@ -30,6 +32,7 @@ from readerstudy.imaging.selectors import (
     import_jobs_state,
     import_schedule_active,
 )
+from readerstudy.studies.models import Study
 from readerstudy.studies.policy import can_coordinate, study_for_request
 
 #: The largest manifest accepted (bytes); real ones are a few kilobytes.
@@ -148,6 +151,20 @@ def _pacs_choices(
     return series, rows, errors
 
 
+def _job_queued(
+    request: HttpRequest, study: Study, form: forms.Form, start: Callable[[], ImportJob]
+) -> HttpResponse | None:
+    """Start an import job and go to its page, or put the refusal's lines on the form (None)."""
+    try:
+        job = start()
+    except DicomImportError as exc:
+        for error in exc.errors:
+            form.add_error(None, error)
+        return None
+    messages.success(request, f"Import of {job.source_name} queued.")
+    return redirect("readerstudy:study_import_job", slug=study.slug, job_id=job.pk)
+
+
 @login_required
 def study_import_pacs(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: search a PACS, list the series found with a case and condition input each.
@@ -167,10 +184,11 @@ def study_import_pacs(request: HttpRequest, slug: str) -> HttpResponse:
     searched = form.is_bound and form.is_valid()
     if request.method == "POST" and searched:
         series, rows, errors = _pacs_choices(request.POST, found, labels)
-        try:
+
+        def start() -> ImportJob:
             if errors:
                 raise DicomImportError(errors[0], errors)
-            job = pacs_import_job_start(
+            return pacs_import_job_start(
                 study=study,
                 server=form.cleaned_data["server"],
                 series=series,
@@ -178,12 +196,9 @@ def study_import_pacs(request: HttpRequest, slug: str) -> HttpResponse:
                 actor=request.user,
                 acknowledge_design_change=request.POST.get("acknowledge_design_change") == "on",
             )
-        except DicomImportError as exc:
-            for error in exc.errors:
-                form.add_error(None, error)
-        else:
-            messages.success(request, f"Import of {job.source_name} queued.")
-            return redirect("readerstudy:study_import_job", slug=study.slug, job_id=job.pk)
+
+        if queued := _job_queued(request, study, form, start):
+            return queued
     return render(
         request,
         "readerstudy/study_import_pacs.html",
@@ -214,20 +229,20 @@ def study_import(request: HttpRequest, slug: str) -> HttpResponse:
         request.POST or None, request.FILES or None, schedule_active=import_schedule_active(study)
     )
     if request.method == "POST" and form.is_valid():
-        try:
-            job = import_job_start(
+        queued = _job_queued(
+            request,
+            study,
+            form,
+            lambda: import_job_start(
                 study=study,
                 archive=form.cleaned_data["archive"],
                 manifest_text=form.cleaned_data["manifest"],
                 actor=request.user,
                 acknowledge_design_change=form.cleaned_data.get("acknowledge_design_change", False),
-            )
-        except DicomImportError as exc:
-            for error in exc.errors:
-                form.add_error(None, error)
-        else:
-            messages.success(request, f"Import of {job.source_name} queued.")
-            return redirect("readerstudy:study_import_job", slug=study.slug, job_id=job.pk)
+            ),
+        )
+        if queued:
+            return queued
     return render(
         request,
         "readerstudy/study_import.html",
