@@ -55,6 +55,7 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
         ("value", int),
         ("present", bool),
         ("text", str),
+        ("lesion", str),
     ),
     "marks": (
         ("condition", str),
@@ -166,6 +167,11 @@ class AnalysisSettings:
         return values
 
 
+#: Columns a record's rows may leave out, with the value they then hold: an answer is about
+#: the case unless it names the reference lesion it is about (``lesion``).
+COLUMN_DEFAULTS: dict[str, dict[str, Any]] = {"answers": {"lesion": ""}}
+
+
 @dataclass(kw_only=True)
 class StudyRecord:
     """Everything a study's analysis needs (tables as lists of dicts; see :data:`TABLES`)."""
@@ -185,6 +191,12 @@ class StudyRecord:
     measurements: list[dict] = field(default_factory=list)
     fidelity: list[dict] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for name, defaults in COLUMN_DEFAULTS.items():
+            rows = getattr(self, name)
+            if any(column not in row for row in rows for column in defaults):
+                setattr(self, name, [{**defaults, **row} for row in rows])
 
     def table(self, name: str) -> list[dict]:
         return getattr(self, name)

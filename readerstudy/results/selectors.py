@@ -25,7 +25,7 @@ from readerstudy.reading.models import Answer, LesionMark, Reading
 from readerstudy.reading.selectors import reading_telemetry
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
 from readerstudy.results.models import AnalysisRun
-from readerstudy.studies.models import Study
+from readerstudy.studies.models import ReadingPhase, Study
 from stats.matching import natural_key
 from stats.study_record import AnalysisSettings, StudyRecord, normalise
 
@@ -91,11 +91,15 @@ def study_record(
     """
     reference_sets = list(reference_sets)
     detection = detection_reference(reference_sets)
-    submitted = Reading.objects.filter(
-        session__participation__study=study,
-        session__participation__active=True,
-        status=Reading.Status.SUBMITTED,
-    ).select_related("session__participation", "series__case", "series__condition")
+    submitted = (
+        Reading.objects.filter(
+            session__participation__study=study,
+            session__participation__active=True,
+            status=Reading.Status.SUBMITTED,
+        )
+        .exclude(session__phase__kind=ReadingPhase.Kind.PRACTICE)  # practice is never analysed
+        .select_related("session__participation", "series__case", "series__condition")
+    )
 
     def key(reading: Reading) -> dict[str, str]:
         return {
@@ -117,16 +121,30 @@ def study_record(
         key=lambda row: (natural_key(row["reader"]), row["session"], row["position"]),
     )
     answers = [
-        {**key(a.reading), "question": a.question.key, "value": a.value, "present": a.present, "text": a.text}
+        {
+            **key(a.reading),
+            "question": a.question.key,
+            "value": a.value,
+            "present": a.present,
+            "text": a.text,
+            "lesion": a.lesion.label if a.lesion is not None else "",
+        }
         for a in Answer.objects.filter(reading__in=submitted).select_related(
             "question",
+            "lesion",
             "reading__session__participation",
             "reading__series__case",
             "reading__series__condition",
         )
     ]
     answers.sort(
-        key=lambda r: (natural_key(r["reader"]), r["condition"], natural_key(r["case"]), r["question"])
+        key=lambda r: (
+            natural_key(r["reader"]),
+            r["condition"],
+            natural_key(r["case"]),
+            r["question"],
+            natural_key(r["lesion"]),
+        )
     )
     marks = [
         {
@@ -270,10 +288,6 @@ def _reading_key(study: Study, reading: Reading) -> dict[str, object]:
 
 def _isoformat(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
-
-
-
-
 
 
 READING_COLUMNS = [
