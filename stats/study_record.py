@@ -174,11 +174,17 @@ class AnalysisSettings:
         k = self.detection_min_rating
         if k is not None:
             if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k):
-                raise ValueError(f"detection_min_rating must be a number (a mark rating) or empty, got {k!r}.")
+                raise ValueError(
+                    f"detection_min_rating must be a number (a mark rating) or empty, got {k!r}."
+                )
             object.__setattr__(self, "detection_min_rating", float(k))
         if self.cnr_formula not in CNR_FORMULAS:
-            raise ValueError(f"cnr_formula must be one of {', '.join(CNR_FORMULAS)}, got {self.cnr_formula!r}.")
-        object.__setattr__(self, "contrast_ratio_pairs", _names(self.contrast_ratio_pairs, "contrast_ratio_pairs"))
+            raise ValueError(
+                f"cnr_formula must be one of {', '.join(CNR_FORMULAS)}, got {self.cnr_formula!r}."
+            )
+        object.__setattr__(
+            self, "contrast_ratio_pairs", _names(self.contrast_ratio_pairs, "contrast_ratio_pairs")
+        )
         if self.characteristics is not None:
             object.__setattr__(self, "characteristics", _names(self.characteristics, "characteristics"))
         if not isinstance(self.characteristics_group_by, str) or not self.characteristics_group_by.strip():

@@ -20,6 +20,7 @@ with a note.
 """
 
 import math
+import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -166,12 +167,14 @@ def _numeric_test(name: str, samples: dict[str, np.ndarray], t_test: str) -> lis
     used = [x for x in samples.values() if x.size]
     if len(used) < 2 or any(x.size < 2 for x in used):
         return []
-    if len(used) == 2:
-        result = sps.ttest_ind(used[0], used[1], equal_var=t_test == "student")
-        test, statistic, df = NUMERIC_TESTS[t_test], result.statistic, result.df
-    else:
-        result = sps.f_oneway(*used)
-        test, statistic, df = "one-way ANOVA", result.statistic, None
+    with warnings.catch_warnings():  # constant groups give NaN (no variance to test), not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if len(used) == 2:
+            result = sps.ttest_ind(used[0], used[1], equal_var=t_test == "student")
+            test, statistic, df = NUMERIC_TESTS[t_test], result.statistic, result.df
+        else:
+            result = sps.f_oneway(*used)
+            test, statistic, df = "one-way ANOVA", result.statistic, None
     return [
         {
             "characteristic": name,
@@ -216,8 +219,22 @@ def _categorical_test(name: str, given: dict[str, list[str]]) -> list[dict[str, 
     row: dict[str, Cell] = {"characteristic": name, "type": "categorical", "groups": len(used)}
     if table.shape == (2, 2):
         fisher = sps.fisher_exact(table, alternative="two-sided")
-        return [{**row, "test": "Fisher's exact test", "statistic": num(fisher.statistic), "df": None,
-                 "p": num(fisher.pvalue)}]
+        return [
+            {
+                **row,
+                "test": "Fisher's exact test",
+                "statistic": num(fisher.statistic),
+                "df": None,
+                "p": num(fisher.pvalue),
+            }
+        ]
     chi2 = sps.chi2_contingency(table, correction=False)
-    return [{**row, "test": "chi-square test", "statistic": num(chi2.statistic), "df": num(chi2.dof),
-             "p": num(chi2.pvalue)}]
+    return [
+        {
+            **row,
+            "test": "chi-square test",
+            "statistic": num(chi2.statistic),
+            "df": num(chi2.dof),
+            "p": num(chi2.pvalue),
+        }
+    ]

@@ -33,7 +33,9 @@ CNR_FORMULA_TEXT = {
 }
 
 
-def cnr_value(mean_a: float, sd_a: float, mean_b: float, sd_b: float, formula: str = "background_sd") -> float:
+def cnr_value(
+    mean_a: float, sd_a: float, mean_b: float, sd_b: float, formula: str = "background_sd"
+) -> float:
     """Contrast-to-noise ratio of region A (the structure) against region B (the background).
 
     * ``background_sd``: |m_A - m_B| / SD_B, the background's SD as the noise (Bushberg,
@@ -88,7 +90,9 @@ def _pair_measurements(record: StudyRecord) -> tuple[list[dict], list[str]]:
             )
     ratio_pairs = set(settings.contrast_ratio_pairs)
     if unknown := sorted(ratio_pairs - {p["pair"] for p in record.roi_pairs}):
-        notes.append("No ROI pair is named " + ", ".join(repr(n) for n in unknown) + " (contrast_ratio_pairs).")
+        notes.append(
+            "No ROI pair is named " + ", ".join(repr(n) for n in unknown) + " (contrast_ratio_pairs)."
+        )
     conditions = sorted({r["condition"] for r in record.measurements})
     for pair in record.roi_pairs:
         for condition in record.condition_ids or conditions:
@@ -101,18 +105,23 @@ def _pair_measurements(record: StudyRecord) -> tuple[list[dict], list[str]]:
                 value = cnr_value(a["mean"], a["sd"], b["mean"], b["sd"], formula)
                 rows.append({**key, "metric": CNR_METRICS[formula], "value": value})
             if pair["pair"] in ratio_pairs:
-                rows.append({**key, "metric": "contrast_ratio", "value": contrast_ratio(a["mean"], b["mean"])})
+                rows.append(
+                    {**key, "metric": "contrast_ratio", "value": contrast_ratio(a["mean"], b["mean"])}
+                )
     return rows, notes
 
 
 def _measurement_notes(record: StudyRecord) -> tuple[str, ...]:
     notes = [
-        "SNR = mean / SD of one circle ROI. " + CNR_FORMULA_TEXT[record.settings.cnr_formula]
+        "SNR = mean / SD of one circle ROI. "
+        + CNR_FORMULA_TEXT[record.settings.cnr_formula]
         + ", over the circles A (structure) and B (background) of each ROI pair."
     ]
     if record.settings.contrast_ratio_pairs:
         notes.append(
-            "Contrast ratio = m_A / m_B for the pairs " + ", ".join(record.settings.contrast_ratio_pairs) + "."
+            "Contrast ratio = m_A / m_B for the pairs "
+            + ", ".join(record.settings.contrast_ratio_pairs)
+            + "."
         )
     return tuple(notes)
 
@@ -216,10 +225,13 @@ def measurements_part(record: StudyRecord) -> Part:
             ),
             Table(
                 name="measurements_by_region",
-                title="Measurements per region (ROI name) and condition: SNR, CNR and contrast ratio per region",
+                title="Measurements per region (ROI name) and condition",
                 columns=("region", "kind", "metric", "condition", "n", "mean", "sd"),
                 rows=tuple(region_rows),
-                notes=(*notes, "A region is the ROIs (or ROI pairs) of one name across cases; n counts cases."),
+                notes=(
+                    *notes,
+                    "A region is the ROIs (or ROI pairs) of one name across cases; n counts cases.",
+                ),
             ),
             Table(
                 name="measurement_region_tests",

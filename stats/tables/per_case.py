@@ -6,8 +6,6 @@ with paired t-tests between conditions (:func:`stats.classical.paired_t`).
 import math
 from itertools import combinations
 
-import numpy as np
-
 from ..classical import paired_t
 from ..dataset import ReaderStudy
 from ..diagnostic import proportion
