@@ -300,6 +300,10 @@ def _isoformat(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
 
 
+
+
+
+
 READING_COLUMNS = [
     *READING_KEY_COLUMNS,
     "reading_status",
