@@ -104,7 +104,6 @@ def characteristics_part(record: StudyRecord) -> Part:
     test_name = NUMERIC_TESTS[settings.characteristics_t_test]
     grouping = "normal and abnormal cases" if group_by == "abnormal" else f"the values of {group_by!r}"
     return Part(
-        notes=tuple(notes),
         tables=(
             Table(
                 name="case_characteristics",
