@@ -20,7 +20,7 @@ from importlib import metadata
 from django.db.models import Count
 
 from readerstudy.imaging.models import DicomInstance
-from readerstudy.measurements.selectors import fidelity_rows, measurement_rows
+from readerstudy.measurements.selectors import fidelity_rows, measurement_pair_rows, measurement_rows
 from readerstudy.reading.models import Answer, LesionMark, Reading
 from readerstudy.reading.selectors import reading_telemetry
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
@@ -74,6 +74,32 @@ def _schedule_provenance(study: Study) -> dict | None:
         "spec": schedule.spec,
         "plan": schedule.plan,
     }
+
+
+def attribute_text(value: object) -> str | None:
+    """A case attribute's JSON value as the record's text: strings as they are, numbers as their
+    shortest exact text, booleans as true/false, lists and objects as JSON; None for no value."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def case_attribute_rows(study: Study) -> list[dict[str, str]]:
+    """One row per attribute of each case (``Case.attributes``): case, attribute, value (text)."""
+    rows = [
+        {"case": case.code, "attribute": str(key), "value": text}
+        for case in study.cases.all()
+        for key, value in (case.attributes if isinstance(case.attributes, dict) else {}).items()
+        if (text := attribute_text(value)) is not None
+    ]
+    rows.sort(key=lambda r: (natural_key(r["case"]), r["attribute"]))
+    return rows
 
 
 def study_analysis_settings(study: Study) -> AnalysisSettings:
@@ -266,6 +292,8 @@ def study_record(
         measurements=measurement_rows(study),
         fidelity=fidelity_rows(study),
         images=images,
+        roi_pairs=measurement_pair_rows(study),
+        case_attributes=case_attribute_rows(study),
     )
     return normalise(record)
 
