@@ -9,6 +9,7 @@ Embedded defaults: SQLite under ``var/``, media files on local disk under
 ``CELERY_BROKER_URL``       e.g. ``redis://127.0.0.1:6379/0``: background jobs run on Celery
                            workers instead of a thread of the web process
 ``READERSTUDY_SR_WEIGHTS_DIR``  trained SR weights coordinators may choose (default ``var/sr-weights``)
+``READERSTUDY_SITE_URL``    the platform's address, for links in emails (readers told a session opened)
 """
 
 import json
@@ -206,6 +207,9 @@ READERSTUDY_DICOMWEB_SEARCH_LIMIT = int(os.environ.get("READERSTUDY_DICOMWEB_SEA
 # DJANGO_EMAIL_BACKEND (and Django's EMAIL_* settings) to send real mail.
 EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "readerstudy@localhost")
+# The address readers reach the platform at, for links in emails sent without a request
+# (``manage.py notify_readers``: a session has opened).
+READERSTUDY_SITE_URL = os.environ.get("READERSTUDY_SITE_URL", "http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,
@@ -228,6 +232,14 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# With Celery, beat (`celery -A config beat`) emails readers whose session opened; without
+# it, run `manage.py notify_readers` from cron.
+CELERY_BEAT_SCHEDULE = {
+    "sessions-open-notify": {
+        "task": "readerstudy.tasks.sessions_open_notify",
+        "schedule": float(os.environ.get("READERSTUDY_NOTIFY_EVERY_SECONDS", 900)),
+    }
+}
 # Run jobs synchronously in the caller after commit (tests); never on a real site.
 READERSTUDY_JOBS_EAGER = False
 # A running generation task silent (no progress) for this long is considered lost and may be retried.

@@ -39,6 +39,8 @@ class AuditAction(models.TextChoices):
     MEASUREMENT_ROI_CREATE = "measurement.roi.create"
     MEASUREMENT_ROI_DELETE = "measurement.roi.delete"
     MEASUREMENT_ROI_UPDATE = "measurement.roi.update"
+    PHASE_CREATE = "phase.create"
+    PHASE_UPDATE = "phase.update"
     QUESTION_CREATE = "question.create"
     QUESTION_DELETE = "question.delete"
     QUESTION_MOVE = "question.move"
@@ -63,6 +65,7 @@ class AuditAction(models.TextChoices):
     SCHEDULE_DISCARD = "schedule.discard"
     SCHEDULE_GENERATE = "schedule.generate"
     SERIES_IMPORT = "series.import"
+    SESSION_OPEN_NOTIFY = "session.open_notify"
     SESSION_WASHOUT_WAIVE = "session.washout_waive"
     STUDY_ANALYSIS_SETTINGS = "study.analysis_settings"
     STUDY_CREATE = "study.create"
@@ -77,6 +80,8 @@ class AuditAction(models.TextChoices):
 AUDIT_CHANGE_ACTIONS: frozenset[AuditAction] = frozenset(
     {
         AuditAction.ANSWER_SAVE,
+        AuditAction.PHASE_CREATE,
+        AuditAction.PHASE_UPDATE,
         AuditAction.DEMO_ARCHIVE,
         AuditAction.FIDELITY_REFERENCE_SET,
         AuditAction.MARK_CREATE,

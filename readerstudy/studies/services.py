@@ -147,6 +147,117 @@ def study_create_from_template(
     return study
 
 
+# --- phases ----------------------------------------------------------------------------------
+
+
+def _phase_snapshot(phase: ReadingPhase) -> dict[str, Any]:
+    return {
+        "key": phase.key,
+        "name": phase.name,
+        "kind": phase.kind,
+        "takes_marks": phase.takes_marks,
+        "washout_days": phase.washout_days,
+        "conditions": sorted(phase.conditions.values_list("label", flat=True)) if phase.pk else [],
+    }
+
+
+def _phase_check(phase: ReadingPhase) -> None:
+    taken = ReadingPhase.objects.filter(study_id=phase.study_id, key=phase.key).exclude(pk=phase.pk)
+    if phase.key and taken.exists():
+        raise ValidationError({"key": f"A phase with the key '{phase.key}' already exists in this study."})
+    phase.full_clean(validate_constraints=False, validate_unique=False, exclude=["study"])
+
+
+def _phase_conditions(study: Study, labels: list[str] | None) -> list[Condition] | None:
+    if labels is None:
+        return None
+    conditions = list(study.conditions.filter(label__in=labels))
+    unknown = sorted(set(labels) - {c.label for c in conditions})
+    if unknown:
+        raise ValidationError({"conditions": f"Not conditions of this study: {', '.join(unknown)}."})
+    return conditions
+
+
+def phase_create(
+    *,
+    study: Study,
+    key: str,
+    name: str,
+    actor: Any,
+    kind: str = ReadingPhase.Kind.READING,
+    takes_marks: bool = True,
+    washout_days: int = 0,
+    conditions: list[str] | None = None,
+) -> ReadingPhase:
+    """Add a reading phase after the study's last (while its questions may change: a draft with
+    nothing recorded). ``conditions`` are labels; none: the phase reads all conditions."""
+    with transaction.atomic():
+        study = _study_lock_for_edit(study)
+        last = study.phases.aggregate(last=Max("order"))["last"] or 0
+        phase = ReadingPhase(
+            study=study,
+            order=last + 1,
+            key=key.strip(),
+            name=name.strip(),
+            kind=kind,
+            takes_marks=takes_marks,
+            washout_days=washout_days,
+        )
+        chosen = _phase_conditions(study, conditions)
+        _phase_check(phase)
+        phase.save()
+        if chosen:
+            phase.conditions.set(chosen)
+        audit_event_create(
+            actor=actor,
+            action=AuditAction.PHASE_CREATE,
+            target=phase,
+            study=study,
+            data=audit_change(None, _phase_snapshot(phase)),
+        )
+    return phase
+
+
+def phase_update(
+    *,
+    phase: ReadingPhase,
+    actor: Any,
+    name: str | None = None,
+    kind: str | None = None,
+    takes_marks: bool | None = None,
+    washout_days: int | None = None,
+    conditions: list[str] | None = None,
+) -> ReadingPhase:
+    """Change the given fields of a phase (``None`` leaves a field as it is; its key stays)."""
+    with transaction.atomic():
+        study = _study_lock_for_edit(phase.study)
+        phase = ReadingPhase.objects.get(pk=phase.pk)
+        before = _phase_snapshot(phase)
+        for field, value in {
+            "name": name.strip() if name is not None else None,
+            "kind": kind,
+            "takes_marks": takes_marks,
+            "washout_days": washout_days,
+        }.items():
+            if value is not None:
+                setattr(phase, field, value)
+        chosen = _phase_conditions(study, conditions)
+        _phase_check(phase)
+        phase.save()
+        if chosen is not None:
+            phase.conditions.set(chosen)
+        after = _phase_snapshot(phase)
+        if after != before:
+            audit_event_create(
+                actor=actor,
+                action=AuditAction.PHASE_UPDATE,
+                target=phase,
+                study=study,
+                data=audit_change(before, after),
+            )
+    return phase
+
+
 # --- questions -------------------------------------------------------------------------------
 
 

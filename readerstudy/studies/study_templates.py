@@ -307,8 +307,7 @@ BRAIN_METS_2PHASE = StudyTemplate(
 
 #: Every template, in the order the "New study" page lists them.
 STUDY_TEMPLATES: dict[str, StudyTemplate] = {
-    template.key: template
-    for template in (KNEE_3ARM, BRAIN_METS_FROC, BRAIN_METS_2PHASE, IMAGE_QUALITY)
+    template.key: template for template in (KNEE_3ARM, BRAIN_METS_FROC, BRAIN_METS_2PHASE, IMAGE_QUALITY)
 }
 
 

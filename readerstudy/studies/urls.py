@@ -11,6 +11,8 @@ urlpatterns = [
     path("studies/<slug:slug>/identities/", views.study_identities, name="study_identities"),
     path("new-study/", views.study_create, name="study_create"),
     path("studies/<slug:slug>/questions/", views.study_questions, name="study_questions"),
+    path("studies/<slug:slug>/phases/", views.study_phases, name="study_phases"),
+    path("studies/<slug:slug>/phases/<int:phase_id>/edit/", views.study_phases, name="study_phase_edit"),
     path(
         "studies/<slug:slug>/questions/<int:question_id>/edit/",
         views.study_questions,

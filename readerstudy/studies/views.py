@@ -19,7 +19,7 @@ from readerstudy.design.selectors import study_reader_progress
 from readerstudy.imaging.selectors import study_source_identities
 from readerstudy.reading.models import Reading
 from readerstudy.studies import services as setup
-from readerstudy.studies.models import Question, ReaderParticipation, Study
+from readerstudy.studies.models import Question, ReaderParticipation, ReadingPhase, Study
 from readerstudy.studies.policy import (
     COORDINATOR,
     STATISTICIAN,
@@ -164,6 +164,29 @@ class QuestionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Help for readers"
     )
     required = forms.BooleanField(required=False, initial=True, label="Readers must answer it")
+    phase = forms.ChoiceField(label="Asked in the phase", required=False)
+    lesion_rule = forms.ChoiceField(
+        choices=Question.LesionRule.choices,
+        required=False,
+        label="About",
+        help_text="A question about chosen lesions of the locked reference is answered per lesion; "
+        "readers are shown where the lesion is.",
+    )
+
+    def __init__(self, *args: Any, study: Study, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.study = study
+        phases = list(study.phases.order_by("order"))
+        field = cast(forms.ChoiceField, self.fields["phase"])
+        field.choices = [(p.key, f"{p.order}. {p.name}") for p in phases]
+        field.initial = phases[0].key if phases else ""
+
+    def clean_phase(self) -> ReadingPhase:
+        key = self.cleaned_data.get("phase") or ""
+        phase = self.study.phases.filter(key=key).first() if key else self.study.first_phase()
+        if phase is None:
+            raise ValidationError("Choose a phase of this study.")
+        return phase
 
     def clean_scale(self) -> list[dict[str, object]]:
         return scale_parse(self.cleaned_data.get("scale", ""))
@@ -186,6 +209,55 @@ class QuestionForm(forms.Form):
             "scale": scale_format(question.scale),
             "help_text": question.help_text,
             "required": question.required,
+            "phase": question.phase.key,
+            "lesion_rule": question.lesion_rule,
+        }
+
+
+class PhaseForm(forms.Form):
+    """A reading phase as a coordinator sets it up (its key is fixed once made)."""
+
+    name = forms.CharField(max_length=100, help_text="Shown to readers, e.g. Detection or Image quality.")
+    key = forms.SlugField(
+        max_length=40, required=False, help_text="Identifier in exports; made from the name."
+    )
+    kind = forms.ChoiceField(choices=ReadingPhase.Kind.choices, initial=ReadingPhase.Kind.READING)
+    takes_marks = forms.BooleanField(
+        required=False, initial=True, label="Readers mark lesions (when the study has a mark scale)"
+    )
+    washout_days = forms.IntegerField(
+        min_value=0,
+        initial=0,
+        label="Washout after the previous phase (days)",
+        help_text="The phase opens for a reader this many days after they completed the phase before.",
+    )
+    conditions = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The conditions this phase reads; none ticked: all.",
+    )
+
+    def __init__(self, *args: Any, study: Study, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = cast(forms.MultipleChoiceField, self.fields["conditions"])
+        field.choices = [(c.label, c.label) for c in study.conditions.order_by("order", "label")]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if not data.get("key") and data.get("name"):
+            data["key"] = slugify(data["name"])[:40].strip("-")
+        return data
+
+    @staticmethod
+    def initial_for(phase: ReadingPhase) -> dict[str, object]:
+        return {
+            "name": phase.name,
+            "key": phase.key,
+            "kind": phase.kind,
+            "takes_marks": phase.takes_marks,
+            "washout_days": phase.washout_days,
+            "conditions": list(phase.conditions.values_list("label", flat=True)),
         }
 
 
@@ -250,6 +322,7 @@ def study_questions(request: HttpRequest, slug: str, question_id: int | None = N
     reason = setup.study_not_editable_reason(study)
     form = QuestionForm(
         request.POST or None,
+        study=study,
         initial=QuestionForm.initial_for(editing) if editing else {"kind": Question.Kind.LIKERT},
     )
     if request.method == "POST":
@@ -258,7 +331,10 @@ def study_questions(request: HttpRequest, slug: str, question_id: int | None = N
             return redirect(_questions_url(study))
         if form.is_valid():
             data = form.cleaned_data
-            fields = {name: data[name] for name in ("key", "text", "kind", "scale", "help_text", "required")}
+            fields = {
+                name: data[name]
+                for name in ("key", "text", "kind", "scale", "help_text", "required", "phase", "lesion_rule")
+            }
             try:
                 if editing is not None:
                     question = setup.question_update(question=editing, actor=request.user, **fields)
@@ -280,7 +356,49 @@ def study_questions(request: HttpRequest, slug: str, question_id: int | None = N
         "readerstudy/study_questions.html",
         {
             "study": study,
-            "questions": study.questions.all(),
+            "questions": study.questions.select_related("phase"),
+            "phases": list(study.phases.order_by("order")),
+            "form": form,
+            "editing": editing,
+            "not_editable_reason": reason,
+        },
+    )
+
+
+@login_required
+def study_phases(request: HttpRequest, slug: str, phase_id: int | None = None) -> HttpResponse:
+    """The study's reading phases in order; the form adds one, or edits ``phase_id``."""
+    study = study_for_request(request, slug, allowed=can_coordinate)
+    editing = get_object_or_404(ReadingPhase, study=study, pk=phase_id) if phase_id is not None else None
+    reason = setup.study_not_editable_reason(study)
+    form = PhaseForm(
+        request.POST or None, study=study, initial=PhaseForm.initial_for(editing) if editing else None
+    )
+    if request.method == "POST":
+        if reason is not None:
+            messages.error(request, reason)
+            return redirect("readerstudy:study_phases", slug=study.slug)
+        if form.is_valid():
+            data = form.cleaned_data
+            fields = {
+                name: data[name] for name in ("name", "kind", "takes_marks", "washout_days", "conditions")
+            }
+            try:
+                if editing is not None:
+                    phase = setup.phase_update(phase=editing, actor=request.user, **fields)
+                    messages.success(request, f"Saved the phase “{phase.name}”.")
+                else:
+                    phase = setup.phase_create(study=study, key=data["key"], actor=request.user, **fields)
+                    messages.success(request, f"Added the phase “{phase.name}”.")
+                return redirect("readerstudy:study_phases", slug=study.slug)
+            except ValidationError as exc:
+                _add_errors(form, exc)
+    return render(
+        request,
+        "readerstudy/study_phases.html",
+        {
+            "study": study,
+            "phases": list(study.phases.order_by("order").prefetch_related("conditions", "questions")),
             "form": form,
             "editing": editing,
             "not_editable_reason": reason,

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from readerstudy.audit.models import AuditAction
 from readerstudy.design import services as design
+from readerstudy.design.notifications import sessions_open_notify
 from readerstudy.reading.models import Reading
 from readerstudy.studies.models import Study
 from tests import factories as f
@@ -104,4 +105,22 @@ def test_session_washout_waive(draft_study, coordinator):
             "before": {"washout_waived_at": None, "washout_waived_by": None},
             "after": {"washout_waived_at": ANY, "washout_waived_by": coordinator.get_username()},
         },
+    )
+
+
+def test_session_open_notify(draft_study, coordinator):
+    design.schedule_activate(
+        schedule=design.schedule_draft_create(study=draft_study, actor=coordinator, seed=5), actor=coordinator
+    )
+    participation = draft_study.participations.get(code="R1")
+    participation.user.email = "r1@example.org"
+    participation.user.save()
+    draft_study.participations.exclude(pk=participation.pk).update(active=False)
+    sessions_open_notify()
+    event_written(
+        AuditAction.SESSION_OPEN_NOTIFY,
+        actor=None,
+        target=participation.sessions.get(number=1),
+        study=draft_study,
+        data={"reader": "R1", "phase": "reading", "session": 1, "to": "r1@example.org"},
     )

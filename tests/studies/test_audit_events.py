@@ -191,3 +191,42 @@ def test_demo_study_create_and_archive():
             },
         },
     )
+
+
+def test_phase_create(draft, coordinator):
+    phase = setup.phase_create(
+        study=draft, key="quality", name="Image quality", washout_days=7, takes_marks=False, actor=coordinator
+    )
+    event_written(
+        AuditAction.PHASE_CREATE,
+        actor=coordinator,
+        target=phase,
+        study=draft,
+        data={
+            "before": None,
+            "after": {
+                "key": "quality",
+                "name": "Image quality",
+                "kind": "reading",
+                "takes_marks": False,
+                "washout_days": 7,
+                "conditions": [],
+            },
+        },
+    )
+
+
+def test_phase_update(draft, coordinator):
+    phase = draft.first_phase()
+    label = draft.conditions.order_by("order").first().label
+    setup.phase_update(phase=phase, name="Detection", conditions=[label], actor=coordinator)
+    event_written(
+        AuditAction.PHASE_UPDATE,
+        actor=coordinator,
+        target=phase,
+        study=draft,
+        data={
+            "before": {"name": "Reading", "conditions": []},
+            "after": {"name": "Detection", "conditions": [label]},
+        },
+    )
