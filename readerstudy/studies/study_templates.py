@@ -176,6 +176,9 @@ KNEE_3ARM = StudyTemplate(
         _finding("bone_marrow_oedema", "Bone marrow oedema"),
         COMMENT,
     ),
+    reference="arthroscopy",
+    reference_note="Arthroscopy in the subset of cases that had it (10 in the paper); the findings "
+    "are compared against it on those cases only.",
 )
 
 
