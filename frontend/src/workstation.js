@@ -44,7 +44,7 @@ import {
 import { ScoringPanel } from "./scoring.js";
 import { Store } from "./state.js";
 import { Telemetry } from "./telemetry.js";
-import { GESTURE_HELP, workstationKeymap } from "./workstation-keymap.js";
+import { GESTURE_HELP, SINGLE_IMAGE_GESTURE_HELP, workstationKeymap } from "./workstation-keymap.js";
 
 const TELEMETRY_EVERY_MS = 15000;
 const POSITION_DELAY_MS = 400;
@@ -146,7 +146,8 @@ function wireNavigation(store) {
 function wireKeyboard(store) {
   const help = $("#help");
   const keymap = workstationKeymap(store);
-  renderKeymapHelp($("#help-keys"), keymap, GESTURE_HELP);
+  const gestures = store.state.config.numSlices === 1 ? SINGLE_IMAGE_GESTURE_HELP : GESTURE_HELP;
+  renderKeymapHelp($("#help-keys"), keymap, gestures);
   store.provide("show-help", () => help.showModal());
   $("#help-toggle").addEventListener("click", () => store.dispatch("show-help"));
   listenForKeys(keymap, { ignore: (event) => isTextEntry(event) || help.open });
