@@ -205,12 +205,14 @@ def write_without_pixels(path: Path) -> Path:
 KNEE_LESIONS = ((0.30, 0.42, 0.025), (0.62, 0.58, 0.03), (0.78, 0.45, 0.02))
 
 
-def knee_radiograph(rows: int = 320, columns: int = 256, *, seed: int = 7) -> tuple[np.ndarray, list[tuple]]:
+def knee_radiograph(
+    rows: int = 320, columns: int = 256, *, seed: int = 7, lesions: Sequence[tuple] = KNEE_LESIONS
+) -> tuple[np.ndarray, list[tuple]]:
     """A synthetic AP knee radiograph (12-bit, MONOCHROME2: bone bright) and its lesions.
 
     Soft tissue (a rounded band), the femur above and the tibia and fibula below a joint
-    space, a patella over the femur's end, trabecular noise, and the dense round lesions of
-    ``KNEE_LESIONS``. Returns the pixels (uint16, ``rows`` x ``columns``) and the lesions as
+    space, a patella over the femur's end, trabecular noise, and dense round lesions
+    (``lesions``, as in ``KNEE_LESIONS``; none for a normal knee). Returns the pixels (uint16, ``rows`` x ``columns``) and the lesions as
     (row, column, radius) in pixels, centres measured from the image's corner (so a pixel's
     centre is at +0.5).
     """
@@ -229,13 +231,13 @@ def knee_radiograph(rows: int = 320, columns: int = 256, *, seed: int = 7) -> tu
         image[bone] = level
     bone = femur | tibia | fibula
     image[bone] += rng.normal(0, 60, size=int(bone.sum()))  # trabecular texture
-    lesions = []
-    for row_f, col_f, radius_f in KNEE_LESIONS:
+    placed = []
+    for row_f, col_f, radius_f in lesions:
         centre_row, centre_col, radius = row_f * rows, col_f * columns, radius_f * columns
         image[(y - centre_row) ** 2 + (x - centre_col) ** 2 < radius**2] = 3600.0
-        lesions.append((centre_row, centre_col, radius))
+        placed.append((centre_row, centre_col, radius))
     image += rng.normal(0, 15, size=image.shape)
-    return np.clip(image, 0, 4095).astype(np.uint16), lesions
+    return np.clip(image, 0, 4095).astype(np.uint16), placed
 
 
 def dx_image(
@@ -252,6 +254,7 @@ def dx_image(
     patient_id: str = PATIENT_ID,
     description: str = "Knee AP",
     seed: int = 7,
+    lesions: Sequence[tuple] = KNEE_LESIONS,
     sop_instance_uid: str | None = None,
 ) -> Dataset:
     """One single-frame digital radiograph (DX, for presentation) of a synthetic knee.
@@ -260,7 +263,7 @@ def dx_image(
     FrameOfReferenceUID, a PatientOrientation instead; ImagerPixelSpacing (the detector's),
     optionally EstimatedRadiographicMagnificationFactor and PixelSpacing; MONOCHROME2,
     12 bits stored; and the identifying attributes of ``mr_slice`` plus the detector's.
-    The pixels are ``knee_radiograph``'s.
+    The pixels are ``knee_radiograph``'s (with ``lesions``).
     """
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation
@@ -319,7 +322,7 @@ def dx_image(
     block = ds.private_block(0x0019, "EXAMPLE DX PRIVATE", create=True)
     block.add_new(0x10, "LO", PRIVATE_VALUE)
 
-    pixels, _ = knee_radiograph(rows, columns, seed=seed)
+    pixels, _ = knee_radiograph(rows, columns, seed=seed, lesions=lesions)
     ds.Rows = rows
     ds.Columns = columns
     ds.SamplesPerPixel = 1

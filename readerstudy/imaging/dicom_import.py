@@ -874,12 +874,16 @@ def _parse(ds: Dataset, pixels: PixelDataInfo | None, *, path: Path, rel: str, s
 
 def _is_projection(ds: Dataset) -> bool:
     """A projection image: of a radiographic modality, or without any patient-space geometry."""
-    return str(ds.get("Modality", "")).strip().upper() in PROJECTION_MODALITIES or _without_patient_geometry(ds)
+    return str(ds.get("Modality", "")).strip().upper() in PROJECTION_MODALITIES or _without_patient_geometry(
+        ds
+    )
 
 
 def _without_patient_geometry(ds: Dataset) -> bool:
     """Whether the header has neither ImageOrientationPatient nor ImagePositionPatient."""
-    return all(ds.get(keyword) in (None, "") for keyword in ("ImageOrientationPatient", "ImagePositionPatient"))
+    return all(
+        ds.get(keyword) in (None, "") for keyword in ("ImageOrientationPatient", "ImagePositionPatient")
+    )
 
 
 def _spacing(ds: Dataset, keyword: str) -> tuple[float, float]:
@@ -918,7 +922,8 @@ def projection_spacing(ds: Dataset) -> tuple[tuple[float, float], str]:
     low, high = MAGNIFICATION_RANGE
     if not (math.isfinite(factor) and low <= factor <= high):
         raise DicomFileRejected(
-            f"invalid EstimatedRadiographicMagnificationFactor {raw} (expected a number from {low:g} to {high:g})"
+            f"invalid EstimatedRadiographicMagnificationFactor {raw} "
+            f"(expected a number from {low:g} to {high:g})"
         )
     return (row / factor, column / factor), SPACING_FROM_IMAGER_MAGNIFICATION
 

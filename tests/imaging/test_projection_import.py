@@ -36,7 +36,9 @@ def conditions(study):
 
 
 def import_one(study, folder, case="K1", condition="HR"):
-    return dicom_import(study=study, source=folder, manifest=[{"case": case, "condition": condition, "folder": "."}])
+    return dicom_import(
+        study=study, source=folder, manifest=[{"case": case, "condition": condition, "folder": "."}]
+    )
 
 
 def imported_series(report) -> ImageSeries:
@@ -136,7 +138,12 @@ def test_several_images_without_geometry_in_one_series_are_refused(study, condit
     series_uid, study_uid = generate_uid(), generate_uid()
     for number in (1, 2):
         dcm.write_dx(
-            tmp_path / "src", name=f"DX{number}.dcm", series_uid=series_uid, study_uid=study_uid, rows=32, columns=32
+            tmp_path / "src",
+            name=f"DX{number}.dcm",
+            series_uid=series_uid,
+            study_uid=study_uid,
+            rows=32,
+            columns=32,
         )
 
     report = import_one(study, tmp_path / "src")
@@ -167,7 +174,10 @@ def test_a_multi_frame_image_without_geometry_is_refused_clearly(study, conditio
     [
         (lambda ds: delattr(ds, "ImagerPixelSpacing"), "missing pixel spacing: a projection image needs"),
         (lambda ds: setattr(ds, "ImagerPixelSpacing", [0.0, 0.4]), "invalid ImagerPixelSpacing [0.0, 0.4]"),
-        (lambda ds: setattr(ds, "ImagerPixelSpacing", [0.4]), "invalid ImagerPixelSpacing: expected 2 numbers"),
+        (
+            lambda ds: setattr(ds, "ImagerPixelSpacing", [0.4]),
+            "invalid ImagerPixelSpacing: expected 2 numbers",
+        ),
         (lambda ds: setattr(ds, "PixelSpacing", [-1.0, 0.4]), "invalid PixelSpacing [-1.0, 0.4]"),
         (
             lambda ds: setattr(ds, "EstimatedRadiographicMagnificationFactor", 0.0),
@@ -211,7 +221,9 @@ def test_a_factor_that_is_not_a_number_is_refused(study, conditions, tmp_path):
     assert report.imported == []
 
 
-def test_a_single_image_with_only_one_of_orientation_and_position_is_still_refused(study, conditions, tmp_path):
+def test_a_single_image_with_only_one_of_orientation_and_position_is_still_refused(
+    study, conditions, tmp_path
+):
     ds = dcm.mr_slice(
         study_uid=generate_uid(), series_uid=generate_uid(), frame_uid=generate_uid(), position=(0, 0, 0),
         instance_number=1,
@@ -262,7 +274,14 @@ def test_the_stored_radiograph_is_deidentified(dx_reading):
     [instance] = reading.series.instances.all()
     raw = instance.file.read()
     instance.file.close()
-    for secret in [dcm.PATIENT_NAME, dcm.PATIENT_ID, dcm.INSTITUTION, dcm.ACCESSION, dcm.PRIVATE_VALUE, series_uid]:
+    for secret in [
+        dcm.PATIENT_NAME,
+        dcm.PATIENT_ID,
+        dcm.INSTITUTION,
+        dcm.ACCESSION,
+        dcm.PRIVATE_VALUE,
+        series_uid,
+    ]:
         assert secret.encode() not in raw, secret
     for secret in ("DET-4471", "PLATE-12", "SN-DX-9911", "DR-ROOM-2"):
         assert secret.encode() not in raw, secret
