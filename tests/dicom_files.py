@@ -212,9 +212,9 @@ def knee_radiograph(
 
     Soft tissue (a rounded band), the femur above and the tibia and fibula below a joint
     space, a patella over the femur's end, trabecular noise, and dense round lesions
-    (``lesions``, as in ``KNEE_LESIONS``; none for a normal knee). Returns the pixels (uint16, ``rows`` x ``columns``) and the lesions as
-    (row, column, radius) in pixels, centres measured from the image's corner (so a pixel's
-    centre is at +0.5).
+    (``lesions``, as in ``KNEE_LESIONS``; none for a normal knee). Returns the pixels (uint16,
+    ``rows`` x ``columns``) and the lesions as (row, column, radius) in pixels, centres measured
+    from the image's corner (so a pixel's centre is at +0.5).
     """
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:rows, 0:columns].astype(float) + 0.5

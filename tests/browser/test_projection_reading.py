@@ -107,13 +107,13 @@ def radiograph_study(transactional_db, tmp_path):
 #: other suspicious, and more so to R2 on LR, so that no reader separates the cases perfectly
 #: and the readers' condition effects differ (the analysis then has variance to work with).
 FALSE_POSITIVE = {"KNEE-3": 1, "KNEE-4": 4}
-FALSE_POSITIVE_R2_LR = {"KNEE-3": 2, "KNEE-4": 5}
+FALSE_POSITIVE_R2_LR = {"KNEE-3": 3, "KNEE-4": 5}
 
 
 def read_through_services(reading: Reading, found: float) -> None:
     """Mark the share ``found`` of the lesions of the reading's case (at least one; confidence 3,
-    5 on KNEE-2 under HR), put a false positive on a normal knee (``FALSE_POSITIVE``), and submit. Marks are image
-    points (x, y) from the corner, a little off the lesions' centres."""
+    5 on KNEE-2 under HR), put a false positive on a normal knee (``FALSE_POSITIVE``), and
+    submit. Marks are image points (x, y) from the corner, a little off the lesions' centres."""
     user = reading.session.participation.user
     reading_open(reading=reading, user=user)
     series = reading.series
@@ -166,7 +166,10 @@ def test_a_radiograph_is_read_as_one_image_and_its_marks_are_matched_in_image_mm
     assert page.evaluate("window.workstation.viewer.single") is True
     box = page.locator("#viewport").bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    camera = "(() => { const c = window.workstation.viewer.viewport.getCamera(); return [c.parallelScale, ...c.focalPoint]; })()"
+    camera = (
+        "(() => { const c = window.workstation.viewer.viewport.getCamera();"
+        " return [c.parallelScale, ...c.focalPoint]; })()"
+    )
     before = page.evaluate(camera)
     page.mouse.move(cx, cy)
     page.mouse.wheel(0, 240)
