@@ -67,6 +67,13 @@ export function workstationKeymap(store) {
       run: (event) => store.dispatch("set-plane", PLANE_KEYS[event.key.toLowerCase()]),
     },
     {
+      id: "ruler",
+      keys: ["m"],
+      description: "Ruler on/off: two clicks measure a length in mm",
+      when: viewerReady,
+      run: () => store.dispatch("toggle-ruler"),
+    },
+    {
       id: "rate-mark",
       digits: "plain",
       label: "1–9",

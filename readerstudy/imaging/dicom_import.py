@@ -845,7 +845,8 @@ def _parse(ds: Dataset, pixels: PixelDataInfo | None, *, path: Path, rel: str, s
         orientation, position = image_plane_geometry(spacing)
     else:
         orientation = _floats(ds, "ImageOrientationPatient", 6)
-        position = _floats(ds, "ImagePositionPatient", 3)
+        x, y, z = _floats(ds, "ImagePositionPatient", 3)
+        position = (x, y, z)
         spacing = _spacing(ds, "PixelSpacing")
         spacing_source = SPACING_FROM_PIXEL_SPACING
         _check_orientation(orientation)

@@ -4,8 +4,9 @@ Four knees (two with bright lesions, two normal) are imported as generated DX ra
 under two conditions that cover the same field of view: HR (ImagerPixelSpacing 0.4 mm with
 a magnification factor of 1.25, so 0.32 mm at the patient) and LR (0.64 mm, no factor). The
 reference places the lesions in image millimetres. One reader reads the first knee in headless
-Chromium: one image, no slice scrolling or reformats, window/level, zoom and pan work, and the
-marks placed on the lesions are stored at the lesions' image millimetres. The other readings
+Chromium: one image, no slice scrolling or reformats, window/level, zoom, pan and the ruler
+(in image mm) work, and the marks placed on the lesions are stored at the lesions' image
+millimetres. The other readings
 go through the services, and the locked study's analysis matches the marks in image mm and
 produces the JAFROC table.
 """
@@ -203,6 +204,18 @@ def test_a_radiograph_is_read_as_one_image_and_its_marks_are_matched_in_image_mm
     assert page.evaluate("window.workstation.viewer.imageToWorld(0, 100, 50)") == pytest.approx(
         [32.0, 16.0, 0.0]
     )
+
+    # The ruler: two clicks 20 mm apart (image mm) read 20.0 mm, and place no mark.
+    page.get_by_role("button", name="Ruler").click()
+    expect(page.locator("#ruler-toggle")).to_have_attribute("aria-pressed", "true")
+    page.mouse.click(*canvas_point(page, (20.0, 30.0, 0.0)))
+    page.mouse.click(*canvas_point(page, (32.0, 46.0, 0.0)))
+    expect(page.locator("#ruler-layer .ruler text")).to_have_text("20.0 mm")
+    assert page.evaluate("window.workstation.ruler.length") == pytest.approx(20.0, abs=0.1)
+    expect(page.locator("#marks-list li")).to_have_count(0)
+    page.keyboard.press("m")  # off again: clicks mark lesions
+    expect(page.locator("#ruler-toggle")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#ruler-layer .ruler")).to_have_count(0)
 
     # A mark on each of two lesions, zoomed and panned as the view is now.
     for rating, lesion in zip((4, 2), dcm.KNEE_LESIONS[:2], strict=True):
