@@ -299,6 +299,9 @@ def dx_image(
     ds.StudyDescription = "XR knee left 1 view"
     ds.SeriesDescription = description
     ds.AcquisitionDeviceProcessingDescription = "KNEE AP (processing revealing the condition)"
+    ds.AcquisitionDeviceProcessingCode = "PROC-SR-7"
+    ds.DetectorDescription = "Flat panel v2 (revealing the condition)"
+    ds.DetectorType = "SCINTILLATOR"
     ds.Manufacturer = "Example Radiography"
     ds.SeriesNumber = 1
     ds.InstanceNumber = 1

@@ -11,7 +11,9 @@ go through the services, and the locked study's analysis matches the marks in im
 produces the JAFROC table.
 """
 
+import os
 import uuid
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -238,6 +240,8 @@ def test_a_radiograph_is_read_as_one_image_and_its_marks_are_matched_in_image_mm
             mark.y * 0.32
         )
 
+    if shots := os.environ.get("READERSTUDY_SCREENSHOT_DIR"):
+        page.screenshot(path=str(Path(shots) / "radiograph_reading.png"), full_page=True)
     page.get_by_role("button", name="Submit reading").click()
     expect(page.locator("h1")).to_contain_text("Reading 2 of")
     first.refresh_from_db()

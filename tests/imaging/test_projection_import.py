@@ -254,6 +254,9 @@ SECRETS = [
     "Knee AP",
     "processing revealing",
     "Example Radiography",
+    "PROC-SR-7",
+    "Flat panel v2",
+    "SCINTILLATOR",
 ]
 
 
