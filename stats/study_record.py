@@ -96,8 +96,23 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
         ("psnr_tissue", float),
         ("ssim_tissue", float),
     ),
+    # segmentation overlap of each condition's mask with the case's reference mask (stats.overlap)
+    "overlap": (
+        ("case", str),
+        ("condition", str),
+        ("label", str),
+        ("dice", float),
+        ("jaccard", float),
+        ("hd95_mm", float),
+        ("volume_ml", float),
+        ("reference_volume_ml", float),
+        ("volume_difference_ml", float),
+        ("relative_volume_difference_percent", float),
+    ),
     "images": (("case", str), ("condition", str), ("slice", int), ("sha256", str)),
 }
+#: Tables added after the bundle format's first version: a bundle without one reads it as empty.
+OPTIONAL_TABLES = frozenset({"overlap"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,6 +199,7 @@ class StudyRecord:
     findings: list[dict] = field(default_factory=list)
     measurements: list[dict] = field(default_factory=list)
     fidelity: list[dict] = field(default_factory=list)
+    overlap: list[dict] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
 
     def table(self, name: str) -> list[dict]:
@@ -335,6 +351,8 @@ def read_bundle(path: str | Path) -> StudyRecord:
     )
     for name in TABLES:
         text = read(f"record/{name}.csv")
+        if text is None and name in OPTIONAL_TABLES:
+            continue
         if text is None:
             raise DatasetError(f"{path}: record/{name}.csv is missing.")
         setattr(record, name, _read_table(name, text))

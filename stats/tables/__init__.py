@@ -10,7 +10,8 @@ composes them.
 * :mod:`.per_case`: per-case sensitivity and specificity, false positives per case;
 * :mod:`.likert`: Likert distributions, tests and agreement;
 * :mod:`.external`: findings against an external reference;
-* :mod:`.measurements`: objective measurements and image fidelity.
+* :mod:`.measurements`: objective measurements and image fidelity;
+* :mod:`.overlap`: segmentation overlap with the reference masks (Dice, Jaccard, HD95, volumes).
 """
 
 from .table import Cell, Part, Table, display
