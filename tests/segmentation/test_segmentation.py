@@ -263,7 +263,12 @@ def test_a_hostile_or_corrupt_file_is_refused_and_stores_nothing(cases, data, la
 def test_a_file_over_the_size_cap_is_refused(settings, cases, import_mask):
     settings.READERSTUDY_MAX_IMPORT_MEMBER = 500
     _refused(
-        import_mask, cases["C1"], None, mk.nifti_bytes(REFERENCE), LABELS, match="the file has 672 bytes; at most 500 are accepted"
+        import_mask,
+        cases["C1"],
+        None,
+        mk.nifti_bytes(REFERENCE),
+        LABELS,
+        match="the file has 672 bytes; at most 500 are accepted",
     )
 
 
