@@ -131,6 +131,19 @@ def directed_surface_distances(a: ArrayLike, b: ArrayLike, spacing: ArrayLike) -
     return np.asarray(to_b[surface(ma)], dtype=float)
 
 
+def _cropped(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both masks cut to the bounding box of their union.
+
+    Exact for every distance here: a voxel outside the box belongs to neither mask, so each
+    voxel keeps its surface status (the erosion counts beyond the array as outside), and every
+    surface voxel, with its nearest counterpart, lies in the box."""
+    found = np.argwhere(a | b)
+    box = tuple(
+        slice(int(lo), int(hi) + 1) for lo, hi in zip(found.min(axis=0), found.max(axis=0), strict=True)
+    )
+    return a[box], b[box]
+
+
 def hausdorff_percentile(
     test: ArrayLike, reference: ArrayLike, spacing: ArrayLike, percentile: float = HD_PERCENTILE
 ) -> float:
@@ -142,6 +155,7 @@ def hausdorff_percentile(
     _spacing(spacing, a.ndim)
     if not a.any() or not b.any():
         return float("nan")
+    a, b = _cropped(a, b)  # the distance transforms run on the masks' box, not the whole image
     forward = np.percentile(directed_surface_distances(a, b, spacing), percentile)
     backward = np.percentile(directed_surface_distances(b, a, spacing), percentile)
     return float(max(forward, backward))

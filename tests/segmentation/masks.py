@@ -79,8 +79,9 @@ def source_images(rows: int = SHAPE[1], columns: int = SHAPE[2], slices: int = S
 
 
 def seg_bytes(segments: dict[str, np.ndarray], *, kind: str = "BINARY") -> bytes:
-    """A DICOM SEG of the source grid with one segment per name (numbered 1, 2, ... in order);
-    empty frames are left out, as highdicom (and most tools) write them."""
+    """A DICOM SEG (BINARY, FRACTIONAL or LABELMAP) of the source grid with one segment per name
+    (numbered 1, 2, ... in order); empty frames are left out, as highdicom (and most tools)
+    write them."""
     descriptions = [
         hd.seg.SegmentDescription(
             segment_number=n,
@@ -97,6 +98,8 @@ def seg_bytes(segments: dict[str, np.ndarray], *, kind: str = "BINARY") -> bytes
     pixels = np.stack([m.astype(np.uint8) for m in segments.values()], axis=-1)
     if kind == "FRACTIONAL":
         pixels = pixels.astype(np.float32) * 0.75
+    elif kind == "LABELMAP":  # one value per voxel: the segment's number (segments must not overlap)
+        pixels = (pixels * np.arange(1, pixels.shape[-1] + 1, dtype=np.uint8)).max(axis=-1)
     seg = hd.seg.Segmentation(
         source_images=source_images(),
         pixel_array=pixels,

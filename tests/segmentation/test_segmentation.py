@@ -83,9 +83,10 @@ def test_a_dicom_seg_without_its_empty_frames_is_placed_on_the_reference_grid(
     assert_shifted_metrics(mask)
 
 
-def test_a_dicom_seg_reference_names_the_labels_a_nifti_mask_takes(cases, conditions, import_mask):
+@pytest.mark.parametrize("kind", ["BINARY", "LABELMAP"])
+def test_a_dicom_seg_reference_names_the_labels_a_nifti_mask_takes(cases, conditions, import_mask, kind):
     segments = {"left amygdala": REFERENCE == 1, "right amygdala": REFERENCE == 2}
-    import_mask(cases["C1"], None, mk.seg_bytes(segments), name="manual.dcm")
+    import_mask(cases["C1"], None, mk.seg_bytes(segments, kind=kind), name="manual.dcm")
     mask = import_mask(cases["C1"], conditions["7T"], mk.nifti_bytes(SHIFTED, gzip=True))
     assert_shifted_metrics(mask)
 
