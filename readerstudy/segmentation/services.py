@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 
 from readerstudy.audit.models import AuditAction
@@ -185,14 +186,32 @@ def segmentation_mask_import(
 ) -> SegmentationMask:
     """Import the mask file at ``path`` as the case's reference (``condition`` None) or a
     condition's mask, computing and storing its overlap with the reference (see the module
-    docstring). Raises SegmentationRefused with the reason; nothing is stored then."""
+    docstring). Raises SegmentationRefused with the reason; nothing is stored then.
+
+    The case's row is locked for the whole import, so two imports of one case (a reference
+    and a condition mask racing) run one after the other and every metric is computed
+    against the reference that is stored with it.
+    """
     study = case.study
     sha256, size = _sha256(path), path.stat().st_size
     what = "reference mask" if condition is None else f"{condition.label} mask"
+    written: list[str] = []
     try:
-        masks, reference, results = _mask_checked(
-            case=case, condition=condition, path=path, labels_text=labels_text
-        )
+        with transaction.atomic():
+            Case.objects.select_for_update().get(pk=case.pk)
+            masks, reference, results = _mask_checked(
+                case=case, condition=condition, path=path, labels_text=labels_text
+            )
+            mask = _mask_store(
+                case=case,
+                condition=condition,
+                masks=masks,
+                reference=reference,
+                results=results,
+                file={"file_name": file_name[:255], "sha256": sha256, "size": size},
+                actor=actor,
+                written=written,
+            )
     except (MaskRefused, OverlapError) as exc:
         reason = str(exc).rstrip(".")
         audit_event_create(
@@ -211,42 +230,61 @@ def segmentation_mask_import(
         raise SegmentationRefused(
             f"The {what} of case {case.code} was not imported: {file_name}: {reason}."
         ) from None
-    with transaction.atomic():
-        previous = SegmentationMask.objects.select_for_update().filter(case=case, condition=condition).first()
-        before = _facts(previous)
-        old_file = previous.voxels.name if previous is not None else None
-        mask = previous or SegmentationMask(case=case, condition=condition)
-        mask.file_format = masks.file_format
-        mask.file_name = file_name[:255]
-        mask.sha256 = sha256
-        mask.size = size
-        mask.labels = [{"name": name, "value": value} for name, value in masks.labels.items()]
-        mask.shape = list(masks.shape)
-        mask.affine = [[float(v) for v in row] for row in masks.affine]
-        mask.spacing = list(masks.spacing)
-        mask.uploaded_by = actor
-        mask.voxels.save(f"{uuid.uuid4().hex}.npz", ContentFile(_npz(masks)), save=False)
-        mask.save()
-        if condition is not None:
-            assert reference is not None
-            _overlaps_store(mask, reference, results[0])
-        else:
-            for other in SegmentationMask.objects.filter(case=case, condition__isnull=False):
-                _overlaps_store(other, mask, results[other.pk])
-        audit_event_create(
-            actor=actor,
-            action=AuditAction.SEGMENTATION_MASK_IMPORT,
-            target=mask,
-            study=study,
-            data={
-                **_context(case, condition),
-                "overlaps": sum(len(r) for r in results.values()),
-                **audit_change(before, _facts(mask)),
-            },
-        )
-        if old_file:
-            storage = mask.voxels.storage
-            transaction.on_commit(lambda: storage.delete(old_file))
+    except BaseException:
+        for name in written:  # the transaction is undone: so is the file it wrote
+            default_storage.delete(name)
+        raise
+    return mask
+
+
+def _mask_store(
+    *,
+    case: Case,
+    condition: Condition | None,
+    masks: LabelMasks,
+    reference: SegmentationMask | None,
+    results: dict[int, list[LabelOverlap]],
+    file: dict[str, Any],
+    actor: Any,
+    written: list[str],
+) -> SegmentationMask:
+    """Create or replace the mask, its overlaps (or, for a reference, every condition mask's)
+    and the audit event; in the caller's transaction. ``written`` gets the stored file's name."""
+    previous = SegmentationMask.objects.filter(case=case, condition=condition).first()
+    before = _facts(previous)
+    old_file = previous.voxels.name if previous is not None else None
+    mask = previous or SegmentationMask(case=case, condition=condition)
+    mask.file_format = masks.file_format
+    mask.file_name = file["file_name"]
+    mask.sha256 = file["sha256"]
+    mask.size = file["size"]
+    mask.labels = [{"name": name, "value": value} for name, value in masks.labels.items()]
+    mask.shape = list(masks.shape)
+    mask.affine = [[float(v) for v in row] for row in masks.affine]
+    mask.spacing = list(masks.spacing)
+    mask.uploaded_by = actor
+    mask.voxels.save(f"{uuid.uuid4().hex}.npz", ContentFile(_npz(masks)), save=False)
+    written.append(str(mask.voxels.name))
+    mask.save()
+    if condition is not None:
+        assert reference is not None
+        _overlaps_store(mask, reference, results[0])
+    else:
+        for other in SegmentationMask.objects.filter(case=case, condition__isnull=False):
+            _overlaps_store(other, mask, results[other.pk])
+    audit_event_create(
+        actor=actor,
+        action=AuditAction.SEGMENTATION_MASK_IMPORT,
+        target=mask,
+        study=case.study,
+        data={
+            **_context(case, condition),
+            "overlaps": sum(len(r) for r in results.values()),
+            **audit_change(before, _facts(mask)),
+        },
+    )
+    if old_file:
+        transaction.on_commit(lambda: default_storage.delete(old_file))
     return mask
 
 
@@ -261,7 +299,7 @@ def segmentation_mask_delete(*, mask: SegmentationMask, actor: Any) -> None:
                 f"The reference mask of case {case.code} is what its condition masks are compared with: "
                 "delete those first, or import a new reference over it."
             )
-        before, name, storage = _facts(mask), str(mask.voxels.name), mask.voxels.storage
+        before, name = _facts(mask), str(mask.voxels.name)
         audit_event_create(
             actor=actor,
             action=AuditAction.SEGMENTATION_MASK_DELETE,
@@ -270,4 +308,4 @@ def segmentation_mask_delete(*, mask: SegmentationMask, actor: Any) -> None:
             data={**_context(case, mask.condition), **audit_change(before, None)},
         )
         mask.delete()
-        transaction.on_commit(lambda: storage.delete(name))
+        transaction.on_commit(lambda: default_storage.delete(name))
