@@ -45,6 +45,20 @@ def label_map(**boxes: tuple[tuple[int, int, int], tuple[int, int, int], int]) -
     return out
 
 
+def reoriented(data: np.ndarray, lps_affine: np.ndarray, order: tuple[int, ...], flip: tuple[int, ...]):
+    """The same voxels in another array layout (as dcm2niix and other tools store them): axes
+    permuted by ``order``, then the axes in ``flip`` reversed; the affine follows, so every
+    voxel stays where it is in space."""
+    out = np.transpose(data, order)
+    affine = lps_affine.copy()
+    affine[:3, :3] = lps_affine[:3, list(order)]
+    for axis in flip:
+        affine[:3, 3] += affine[:3, axis] * (out.shape[axis] - 1)
+        affine[:3, axis] = -affine[:3, axis]
+        out = np.flip(out, axis=axis)
+    return np.ascontiguousarray(out), affine
+
+
 def nifti_bytes(data: np.ndarray, lps_affine: np.ndarray = LPS_AFFINE, *, gzip: bool = False) -> bytes:
     """A NIfTI-1 file of ``data`` (array index order) placed by ``lps_affine`` (turned to RAS+)."""
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps_affine

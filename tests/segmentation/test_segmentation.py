@@ -91,6 +91,18 @@ def test_a_dicom_seg_reference_names_the_labels_a_nifti_mask_takes(cases, condit
     assert_shifted_metrics(mask)
 
 
+def test_a_mask_stored_in_another_axis_order_is_turned_onto_the_reference_s(
+    cases, conditions, reference, import_mask
+):
+    """Columns, rows, slices with the rows flipped (as a NIfTI from dcm2niix may be): the same
+    voxels in space, so the same metrics."""
+    data, affine = mk.reoriented(SHIFTED, mk.LPS_AFFINE, order=(2, 1, 0), flip=(1,))
+    assert data.shape == (10, 8, 4) and not np.array_equal(affine, mk.LPS_AFFINE)
+    mask = import_mask(cases["C1"], conditions["3T"], mk.nifti_bytes(data, affine))
+    assert mask.shape == [10, 8, 4]
+    assert_shifted_metrics(mask)
+
+
 def test_labels_are_matched_by_name_whatever_their_values(cases, conditions, reference, import_mask):
     swapped = np.where(SHIFTED == 1, 5, np.where(SHIFTED == 2, 9, 0)).astype(np.uint8)
     mask = import_mask(
