@@ -55,6 +55,7 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
         ("value", int),
         ("present", bool),
         ("text", str),
+        ("lesion", str),
     ),
     "marks": (
         ("condition", str),
@@ -110,9 +111,16 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
         ("relative_volume_difference_percent", float),
     ),
     "images": (("case", str), ("condition", str), ("slice", int), ("sha256", str)),
+    # ROI pairs of a case (a CNR's two circles: A the structure, B the background), by ROI name
+    "roi_pairs": (("case", str), ("pair", str), ("roi_a", str), ("roi_b", str)),
+    # one row per attribute of a case (Case.attributes), the value as text
+    "case_attributes": (("case", str), ("attribute", str), ("value", str)),
 }
-#: Tables added after the bundle format's first version: a bundle without one reads it as empty.
-OPTIONAL_TABLES = frozenset({"overlap"})
+#: Tables a bundle written before they existed lacks; reading it gives them empty.
+OPTIONAL_TABLES = frozenset({"overlap", "roi_pairs", "case_attributes"})
+
+#: The CNR formulas of ``AnalysisSettings.cnr_formula`` (see :func:`stats.tables.measurements.cnr_value`).
+CNR_FORMULAS = ("background_sd", "pooled_sd")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,7 +135,17 @@ class AnalysisSettings:
     * ``fom``: the FROC figure of merit of the JAFROC analysis (``wAFROC`` by default);
     * ``covariance``: the Obuchowski-Rockette covariance estimator (``jackknife``);
     * ``kappa_weights``: ``linear`` or ``quadratic`` weights of Cohen's kappa on Likert items;
-    * ``confidence``: of every interval.
+    * ``confidence``: of every interval;
+    * ``detection_min_rating``: a lesion counts as detected by a reader in the sensitivity
+      tables (overall, by size, McNemar) and a case as positive/clear in ``case_detection``
+      and ``false_positives`` only through marks rated at least this (None: any mark); JAFROC
+      and ROC use every rating;
+    * ``cnr_formula``: ``background_sd`` (|m_A - m_B| / SD_B, as measured) or ``pooled_sd``
+      (|m_A - m_B| / sqrt((SD_A^2 + SD_B^2) / 2)) for every ROI pair;
+    * ``contrast_ratio_pairs``: names of the ROI pairs that also get the contrast ratio m_A / m_B;
+    * ``characteristics``: the case attributes of the case-characteristics table (None: all);
+    * ``characteristics_group_by``: ``abnormal`` (normal vs abnormal cases) or an attribute name;
+    * ``characteristics_t_test``: ``welch`` or ``student`` for numeric characteristics.
     """
 
     radius_mm: float | None = None
@@ -140,6 +158,12 @@ class AnalysisSettings:
     covariance: str = "jackknife"
     kappa_weights: str = "quadratic"
     confidence: float = 0.95
+    detection_min_rating: float | None = None
+    cnr_formula: str = "background_sd"
+    contrast_ratio_pairs: tuple[str, ...] = ()
+    characteristics: tuple[str, ...] | None = None
+    characteristics_group_by: str = "abnormal"
+    characteristics_t_test: str = "welch"
 
     def __post_init__(self) -> None:
         self.acceptance_rule()  # validates the radius fields
@@ -157,6 +181,31 @@ class AnalysisSettings:
             raise ValueError('kappa_weights must be "linear" or "quadratic".')
         if not 0 < self.confidence < 1:
             raise ValueError("confidence must be between 0 and 1.")
+        self._validate_new_fields()
+
+    def _validate_new_fields(self) -> None:
+        k = self.detection_min_rating
+        if k is not None:
+            if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k):
+                raise ValueError(
+                    f"detection_min_rating must be a number (a mark rating) or empty, got {k!r}."
+                )
+            object.__setattr__(self, "detection_min_rating", float(k))
+        if self.cnr_formula not in CNR_FORMULAS:
+            raise ValueError(
+                f"cnr_formula must be one of {', '.join(CNR_FORMULAS)}, got {self.cnr_formula!r}."
+            )
+        object.__setattr__(
+            self, "contrast_ratio_pairs", _names(self.contrast_ratio_pairs, "contrast_ratio_pairs")
+        )
+        if self.characteristics is not None:
+            object.__setattr__(self, "characteristics", _names(self.characteristics, "characteristics"))
+        if not isinstance(self.characteristics_group_by, str) or not self.characteristics_group_by.strip():
+            raise ValueError('characteristics_group_by must be "abnormal" or the name of a case attribute.')
+        if self.characteristics_t_test not in ("welch", "student"):
+            raise ValueError(
+                f'characteristics_t_test must be "welch" or "student", got {self.characteristics_t_test!r}.'
+            )
 
     def acceptance_rule(self) -> AcceptanceRule:
         return AcceptanceRule(
@@ -171,14 +220,41 @@ class AnalysisSettings:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"Unknown analysis setting(s): {', '.join(sorted(unknown))}.")
-        if "size_strata" in values:
-            values["size_strata"] = tuple(values["size_strata"])
+        for name in ("size_strata", "contrast_ratio_pairs", "characteristics"):
+            if isinstance(values.get(name), list):
+                values[name] = tuple(values[name])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
-        values["size_strata"] = list(self.size_strata)
+        for name in ("size_strata", "contrast_ratio_pairs", "characteristics"):
+            if values[name] is not None:
+                values[name] = list(values[name])
         return values
+
+    def detection_note(self) -> str:
+        """What the sensitivity tables count as a detection under these settings."""
+        if self.detection_min_rating is None:
+            return "Detection threshold: any mark counts (every rating)."
+        return (
+            f"Detection threshold: only marks rated >= {self.detection_min_rating:g} count; "
+            "a lesion matched only by lower-rated marks is missed."
+        )
+
+
+def _names(values: Any, setting: str) -> tuple[str, ...]:
+    """A tuple of non-empty, distinct names (a setting that lists names)."""
+    if not isinstance(values, list | tuple) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise ValueError(f"{setting} must be a list of non-empty names.")
+    names = tuple(v.strip() for v in values)
+    if len(set(names)) != len(names):
+        raise ValueError(f"{setting} names a value twice.")
+    return names
+
+
+#: Columns a record's rows may leave out, with the value they then hold: an answer is about
+#: the case unless it names the reference lesion it is about (``lesion``).
+COLUMN_DEFAULTS: dict[str, dict[str, Any]] = {"answers": {"lesion": ""}}
 
 
 @dataclass(kw_only=True)
@@ -201,6 +277,14 @@ class StudyRecord:
     fidelity: list[dict] = field(default_factory=list)
     overlap: list[dict] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
+    roi_pairs: list[dict] = field(default_factory=list)
+    case_attributes: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for name, defaults in COLUMN_DEFAULTS.items():
+            rows = getattr(self, name)
+            if any(column not in row for row in rows for column in defaults):
+                setattr(self, name, [{**defaults, **row} for row in rows])
 
     def table(self, name: str) -> list[dict]:
         return getattr(self, name)
@@ -352,7 +436,7 @@ def read_bundle(path: str | Path) -> StudyRecord:
     for name in TABLES:
         text = read(f"record/{name}.csv")
         if text is None and name in OPTIONAL_TABLES:
-            continue
+            continue  # a bundle from before this table existed: no rows
         if text is None:
             raise DatasetError(f"{path}: record/{name}.csv is missing.")
         setattr(record, name, _read_table(name, text))

@@ -18,9 +18,12 @@ functions of ``stats``:
 * findings against an external reference (e.g. arthroscopy): sensitivity, specificity and
   AUC per reader and condition, McNemar and DeLong tests between conditions
   (:mod:`stats.tables.external`);
-* objective measurements (FWHM, edge rise, SNR, CNR) and image fidelity (PSNR, SSIM, RMSE):
-  mean and SD per condition and paired t-tests between conditions
-  (:mod:`stats.tables.measurements`);
+* objective measurements (FWHM, edge rise, SNR, CNR, contrast ratio) and image fidelity
+  (PSNR, SSIM, RMSE): mean and SD per condition (over all ROIs and per region) and paired
+  t-tests between conditions (:mod:`stats.tables.measurements`);
+* case characteristics (case attributes such as age and sex) between normal and abnormal
+  cases or another grouping: t-tests, Fisher's exact and chi-square tests
+  (:mod:`stats.tables.characteristics`);
 * segmentation overlap with reference masks (Dice, Jaccard, HD95, volumes): per label and
   condition, Wilcoxon signed-rank and paired t-tests between conditions
   (:mod:`stats.tables.overlap`).
@@ -40,6 +43,7 @@ from .fom import Jackknife
 from .matching import MarkMatch
 from .mrmc import MRMCResult
 from .study_record import StudyRecord
+from .tables.characteristics import characteristics_part
 from .tables.design import complete_cases, design_part
 from .tables.external import external_part
 from .tables.jafroc import Jafroc, jafroc_part
@@ -65,6 +69,11 @@ class Section:
 #: The sections of the results page and report; tables a study lacks are skipped.
 SECTIONS = (
     Section(key="design", title="Design", tables=("design",)),
+    Section(
+        key="characteristics",
+        title="Case characteristics",
+        tables=("case_characteristics", "case_characteristic_tests"),
+    ),
     Section(
         key="jafroc",
         title="Lesion detection: JAFROC",
@@ -95,7 +104,14 @@ SECTIONS = (
     Section(
         key="measurements",
         title="Objective image quality",
-        tables=("measurements", "measurement_tests", "fidelity", "fidelity_tests"),
+        tables=(
+            "measurements",
+            "measurement_tests",
+            "measurements_by_region",
+            "measurement_region_tests",
+            "fidelity",
+            "fidelity_tests",
+        ),
     ),
     Section(key="overlap", title="Segmentation overlap", tables=("overlap", "overlap_tests")),
     Section(key="matches", title="Marks matched to lesions", tables=("lesion_matches",)),
@@ -178,7 +194,7 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
             parts += detection
         likert = likert_part(record, complete)
         parts += [likert, external_part(record, complete)]
-    parts += [measurements_part(record), fidelity_part(record)]
+    parts += [measurements_part(record), fidelity_part(record), characteristics_part(record)]
     parts.append(overlap_part(record))
     return StudyAnalysis(
         tables=_tables(parts),

@@ -25,6 +25,7 @@ import { submitWhenSaved } from "./forms.js";
 import { uuid4 } from "./ids.js";
 import { isTextEntry, listenForKeys, renderKeymapHelp } from "./keymap.js";
 import { MarkLayer } from "./marks.js";
+import { LesionTargets } from "./targets.js";
 import {
   $,
   $$,
@@ -178,7 +179,10 @@ function wireViewer(store, Viewer) {
         onFirstMark: () => telemetry.markPlaced(),
       })
     : null;
-  store.update("viewer-created", { viewer, marks });
+  const targets = config.lesionTargets.length
+    ? new LesionTargets({ viewer, svg: $("#target-layer"), targets: config.lesionTargets, buttons: $$(".lesion-go") })
+    : null;
+  store.update("viewer-created", { viewer, marks, targets });
 
   showViewerReadouts(viewer, {
     slider: $("#slice-slider"),
@@ -221,6 +225,7 @@ function wireViewer(store, Viewer) {
       await viewer.setPlane(plane);
       for (const b of planeButtons) b.setAttribute("aria-pressed", String(b.dataset.plane === viewer.plane));
       marks && marks.draw();
+      targets && targets.draw();
     } catch (error) {
       showMessage(error.message);
     }

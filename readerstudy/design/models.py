@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from readerstudy.studies.models import Study
+from readerstudy.studies.models import ReadingPhase, Study
 
 
 class ScheduleImmutable(Exception):
@@ -24,6 +24,12 @@ class ReadingSchedule(models.Model):
         SUPERSEDED = "superseded", "Superseded"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="schedules")
+    phase = models.ForeignKey(
+        ReadingPhase,
+        on_delete=models.PROTECT,
+        related_name="schedules",
+        help_text="The phase this schedule plans (the study's first when not given).",
+    )
     version = models.PositiveIntegerField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     kind = models.CharField(
@@ -60,10 +66,10 @@ class ReadingSchedule(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["study", "version"], name="schedule_unique_version"),
             models.UniqueConstraint(
-                fields=["study"], condition=models.Q(status="active"), name="schedule_one_active"
+                fields=["phase"], condition=models.Q(status="active"), name="schedule_one_active_per_phase"
             ),
             models.UniqueConstraint(
-                fields=["study"], condition=models.Q(status="draft"), name="schedule_one_draft"
+                fields=["phase"], condition=models.Q(status="draft"), name="schedule_one_draft_per_phase"
             ),
         ]
 
@@ -72,6 +78,8 @@ class ReadingSchedule(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         """Refuse any change to an activated schedule other than marking it superseded."""
+        if self.phase_id is None:
+            self.phase = self.study.first_phase()
         if self.pk is not None:
             stored = type(self).objects.filter(pk=self.pk).values_list("status", flat=True).first()
             if stored == self.Status.SUPERSEDED or (
@@ -87,3 +95,7 @@ class ReadingSchedule(models.Model):
         if self.status != self.Status.DRAFT:
             raise ScheduleImmutable(f"Schedule v{self.version} is {self.status} and cannot be deleted.")
         return super().delete(*args, **kwargs)
+
+    @property
+    def plan_readers(self) -> set[str]:
+        return {row[0] for row in self.plan}

@@ -9,7 +9,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from readerstudy.design.models import ReadingSchedule
 from readerstudy.design.washout import SessionWindow, session_washout_waiver_refusal, session_window
 from readerstudy.reading.models import Reading, ReadingSession, ReadingVisit
-from readerstudy.studies.models import ReaderParticipation, Study
+from readerstudy.studies.models import ReaderParticipation, ReadingPhase, Study
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,22 @@ def schedule_plan_labels(schedule: ReadingSchedule) -> tuple[set[str], set[str]]
     return conditions, cases
 
 
-def schedule_active(study: Study) -> ReadingSchedule | None:
-    """The study's active schedule version, if any."""
-    return study.schedules.filter(status=ReadingSchedule.Status.ACTIVE).first()
+def schedule_active(study: Study, phase: ReadingPhase | None = None) -> ReadingSchedule | None:
+    """The active schedule version of ``phase``, if any; without a phase, that of the study's
+    first phase with an active schedule."""
+    schedules = study.schedules.filter(status=ReadingSchedule.Status.ACTIVE)
+    if phase is not None:
+        schedules = schedules.filter(phase=phase)
+    return schedules.order_by("phase__order").first()
+
+
+def schedules_active(study: Study) -> list[ReadingSchedule]:
+    """The active schedule of every phase that has one, by phase order."""
+    return list(
+        study.schedules.filter(status=ReadingSchedule.Status.ACTIVE)
+        .select_related("phase")
+        .order_by("phase__order")
+    )
 
 
 def schedule_coverage(study: Study, schedule: ReadingSchedule | None = None) -> ScheduleCoverage | None:
@@ -50,7 +63,7 @@ def schedule_coverage(study: Study, schedule: ReadingSchedule | None = None) -> 
     if schedule is None:
         return None
     planned_conditions, planned_cases = schedule_plan_labels(schedule)
-    conditions = study.conditions.order_by("order", "label").values_list("label", flat=True)
+    conditions = schedule.phase.included_conditions().values_list("label", flat=True)
     cases = (
         study.cases.filter(series__isnull=False).distinct().order_by("code").values_list("code", flat=True)
     )
@@ -117,14 +130,14 @@ def study_reader_progress(study: Study, now: datetime | None = None) -> list[Rea
     received) and when the session opens. Never any answer or mark."""
     sessions = (
         ReadingSession.objects.filter(participation__study=study)
-        .select_related("participation__study")
+        .select_related("participation__study", "phase")
         .annotate(
             n_total=Count("readings", distinct=True),
             n_done=Count("readings", filter=Q(readings__status=Reading.Status.SUBMITTED), distinct=True),
             last_opened=Max("readings__opened_at"),
             last_submitted=Max("readings__submitted_at"),
         )
-        .order_by("number")
+        .order_by("phase__order", "number")
     )
     telemetry = {
         row["reading__session"]: row

@@ -42,12 +42,13 @@ from readerstudy.design.generator import (
     schedule_generate,
 )
 from readerstudy.design.models import ReadingSchedule
-from readerstudy.design.selectors import schedule_active, schedule_plan_labels
+from readerstudy.design.selectors import schedule_plan_labels, schedules_active
 from readerstudy.design.washout import session_washout_waiver_refusal
 from readerstudy.errors import ServiceError
 from readerstudy.imaging.models import ImageSeries
 from readerstudy.reading.models import Reading, ReadingSession
-from readerstudy.studies.models import Study
+from readerstudy.references.models import ReferenceSet
+from readerstudy.studies.models import ReadingPhase, Study
 
 
 class ScheduleError(ServiceError, ValueError):
@@ -74,18 +75,33 @@ def _attribute_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+def schedule_phase(study: Study, phase: ReadingPhase | None) -> ReadingPhase:
+    """The phase a schedule write is about: the one given (of this study), or the only one."""
+    if phase is not None:
+        if phase.study_id != study.pk:
+            raise ScheduleError(f"The phase {phase.key} is not a phase of this study.")
+        return phase
+    phases = list(study.phases.order_by("order")[:2])
+    if len(phases) > 1:
+        raise ScheduleError("This study has several reading phases: choose the phase to schedule.")
+    return study.first_phase()
+
+
 def schedule_spec_build(
     study: Study,
     *,
+    phase: ReadingPhase | None = None,
     seed: int | str,
     kind: str = CROSSED,
     stratify_by: str | None = None,
     block_by: str | None = None,
     n_groups: int | None = None,
 ) -> DesignSpec:
-    """The design input of ``study`` now: its conditions (by order), cases and active readers."""
+    """The design input of ``study`` now: the conditions of ``phase`` (by order; default: the
+    study's only phase), the study's cases and its active readers."""
+    phase = schedule_phase(study, phase)
     return DesignSpec(
-        conditions=tuple(study.conditions.order_by("order", "label").values_list("label", flat=True)),
+        conditions=tuple(phase.included_conditions().values_list("label", flat=True)),
         cases=tuple(
             CaseInput(case.code, {key: _attribute_text(value) for key, value in case.attributes.items()})
             for case in study.cases.order_by("code")
@@ -142,9 +158,9 @@ def schedule_planned_readings(schedule: ReadingSchedule) -> list[PlannedReading]
 # --- who has started ------------------------------------------------------------------------
 
 
-def _started_reader_codes(study: Study) -> set[str]:
-    """Readers who have opened, answered or submitted any reading of the study."""
-    started = Reading.objects.filter(session__participation__study=study).filter(
+def _started_reader_codes(study: Study, phase: ReadingPhase) -> set[str]:
+    """Readers who have opened, answered or submitted any reading of the study's ``phase``."""
+    started = Reading.objects.filter(session__participation__study=study, session__phase=phase).filter(
         Q(opened_at__isnull=False) | ~Q(status=Reading.Status.PENDING) | Q(session__started_at__isnull=False)
     )
     return set(started.values_list("session__participation__code", flat=True))
@@ -161,6 +177,20 @@ def _missing_series(study: Study, readings: list[PlannedReading]) -> list[str]:
     return problems
 
 
+def phase_reference_problems(phase: ReadingPhase) -> list[str]:
+    """What the phase needs before it can be scheduled: a locked reference for lesion questions."""
+    lesion_questions = list(phase.questions.exclude(lesion_rule="").values_list("key", flat=True))
+    if (
+        lesion_questions
+        and not ReferenceSet.objects.filter(study=phase.study, status=ReferenceSet.Status.LOCKED).exists()
+    ):
+        return [
+            f"The question(s) {', '.join(lesion_questions)} are about chosen reference lesions: "
+            "lock the detection reference before this phase is scheduled."
+        ]
+    return []
+
+
 # --- generate -------------------------------------------------------------------------------
 
 
@@ -173,24 +203,27 @@ def schedule_draft_create(
     study: Study,
     actor,
     seed: int | str,
+    phase: ReadingPhase | None = None,
     kind: str = CROSSED,
     stratify_by: str | None = None,
     block_by: str | None = None,
     n_groups: int | None = None,
     reason: str = "",
 ) -> ReadingSchedule:
-    """Generate the study's schedule as a draft for preview, replacing an earlier draft.
+    """Generate the schedule of one phase of the study as a draft for preview, replacing an
+    earlier draft of that phase (``phase`` may be omitted when the study has only one).
 
     With an active schedule this is a new version and ``reason`` is required; readers who
     have started keep their readings from the active version. The draft stores the spec,
     the plan, the balance report and every problem found (rule violations from
-    ``design.schedule_check`` and case/condition pairs without an image series); a draft
-    with problems cannot be activated.
+    ``design.schedule_check``, case/condition pairs without an image series, and lesion
+    questions without a locked reference); a draft with problems cannot be activated.
     """
     study = Study.objects.select_for_update().get(pk=study.pk)
     if study.status == Study.Status.LOCKED:
         raise ScheduleError("The study is locked; its schedule can no longer change.")
-    active = study.schedules.filter(status=ReadingSchedule.Status.ACTIVE).first()
+    phase = schedule_phase(study, phase)
+    active = phase.schedules.filter(status=ReadingSchedule.Status.ACTIVE).first()
     reason = reason.strip()
     if active is not None and not reason:
         raise ScheduleError(
@@ -199,7 +232,13 @@ def schedule_draft_create(
         )
     try:
         spec = schedule_spec_build(
-            study, seed=seed, kind=kind, stratify_by=stratify_by, block_by=block_by, n_groups=n_groups
+            study,
+            phase=phase,
+            seed=seed,
+            kind=kind,
+            stratify_by=stratify_by,
+            block_by=block_by,
+            n_groups=n_groups,
         )
         generated = schedule_generate(spec)
     except DesignError as error:
@@ -208,19 +247,20 @@ def schedule_draft_create(
     readings = list(generated.readings)
     carried: list[str] = []
     if active is not None:
-        started = _started_reader_codes(study) & {r.code for r in spec.readers}
+        started = _started_reader_codes(study, phase) & {r.code for r in spec.readers}
         if started:
             carried = sorted(started)
             kept = [r for r in schedule_planned_readings(active) if r.reader in started]
             readings = [r for r in readings if r.reader not in started] + kept
             readings.sort(key=lambda r: (r.reader, r.session, r.position))
     schedule = Schedule(spec=spec, readings=tuple(readings))
-    problems = schedule_check(schedule) + _missing_series(study, readings)
+    problems = schedule_check(schedule) + _missing_series(study, readings) + phase_reference_problems(phase)
 
-    study.schedules.filter(status=ReadingSchedule.Status.DRAFT).delete()
+    phase.schedules.filter(status=ReadingSchedule.Status.DRAFT).delete()
     version = (study.schedules.aggregate(v=Max("version"))["v"] or 0) + 1
     draft = ReadingSchedule.objects.create(
         study=study,
+        phase=phase,
         version=version,
         kind=spec.kind,
         seed=str(spec.seed),
@@ -239,6 +279,7 @@ def schedule_draft_create(
         study=study,
         data={
             "version": version,
+            "phase": phase.key,
             "seed": str(spec.seed),
             "kind": spec.kind,
             "stratify_by": spec.stratify_by,
@@ -296,8 +337,9 @@ def schedule_activate(
             f"Schedule v{schedule.version} has {len(schedule.problems)} problem(s); "
             "fix them and generate again."
         )
+    phase = schedule.phase
     carried = set(schedule.carried_over)
-    started = _started_reader_codes(study)
+    started = _started_reader_codes(study, phase)
     plan = schedule_planned_readings(schedule)
     late = (started - carried) & {r.reader for r in plan}
     if late:
@@ -313,10 +355,10 @@ def schedule_activate(
     }
     # Replace the readings of every reader who has not started (nothing of theirs was opened);
     # whoever started keeps everything, whether carried over or no longer in the plan.
-    Reading.objects.filter(session__participation__study=study).exclude(
+    Reading.objects.filter(session__participation__study=study, session__phase=phase).exclude(
         session__participation__code__in=started
     ).delete()
-    ReadingSession.objects.filter(participation__study=study, readings__isnull=True).exclude(
+    ReadingSession.objects.filter(participation__study=study, phase=phase, readings__isnull=True).exclude(
         participation__code__in=started
     ).delete()
 
@@ -328,6 +370,7 @@ def schedule_activate(
     for (reader, number), planned in sorted(by_session.items()):
         session = ReadingSession.objects.create(
             participation=participations[reader],
+            phase=phase,
             number=number,
             opens_at=first_session_opens_at if number == 1 else None,
         )
@@ -339,7 +382,7 @@ def schedule_activate(
         ]
     Reading.objects.bulk_create(new_readings)
 
-    previous = study.schedules.filter(status=ReadingSchedule.Status.ACTIVE).first()
+    previous = phase.schedules.filter(status=ReadingSchedule.Status.ACTIVE).first()
     if previous is not None:
         previous.status = ReadingSchedule.Status.SUPERSEDED
         previous.save(update_fields=["status"])
@@ -360,6 +403,7 @@ def schedule_activate(
                 {"active_version": previous.version if previous else None},
                 {"active_version": schedule.version},
             ),
+            "phase": phase.key,
             "readings_created": len(new_readings),
             "carried_over": sorted(carried),
             "reason": schedule.reason,
@@ -405,10 +449,16 @@ def schedule_design_change_check(
     when ``acknowledged``, and raises :class:`DesignChangeUnacknowledged` when not. Call it
     in the write's transaction after locking the study row, as ``schedule_activate`` does.
     """
-    active = schedule_active(study)
-    if active is None:
+    actives = schedules_active(study)
+    if not actives:
         return None
-    planned_conditions, planned_cases = schedule_plan_labels(active)
+    active = max(actives, key=lambda schedule: schedule.version)
+    planned_conditions: set[str] = set()
+    planned_cases: set[str] = set()
+    for schedule in actives:
+        conditions_of, cases_of = schedule_plan_labels(schedule)
+        planned_conditions |= conditions_of
+        planned_cases |= cases_of
     conditions = tuple(
         dict.fromkeys(label for label in new_condition_labels if label not in planned_conditions)
     )

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from readerstudy.design.generator import CROSSED, SPLIT_PLOT
@@ -19,13 +20,14 @@ from readerstudy.design.selectors import schedule_coverage
 from readerstudy.design.services import (
     ScheduleError,
     SessionError,
+    phase_reference_problems,
     schedule_activate,
     schedule_draft_create,
     schedule_draft_discard,
     session_washout_waive,
 )
 from readerstudy.reading.models import ReadingSession
-from readerstudy.studies.models import Study
+from readerstudy.studies.models import ReadingPhase, Study
 from readerstudy.studies.policy import can_coordinate, study_for_request
 
 
@@ -103,14 +105,31 @@ def _preview(schedule: ReadingSchedule) -> dict[str, Any]:
     }
 
 
+def _phase_of_request(request: HttpRequest, study: Study) -> ReadingPhase:
+    """The phase the page is about: ``phase`` (its key) in the query or form, else the first."""
+    key = request.POST.get("phase") or request.GET.get("phase")
+    if not key:
+        return study.first_phase()
+    phase = study.phases.filter(key=key).first()
+    if phase is None:
+        raise Http404("No such phase.")
+    return phase
+
+
+def _schedule_url(study: Study, phase: ReadingPhase) -> str:
+    url = reverse("readerstudy:study_schedule", kwargs={"slug": study.slug})
+    return url if phase.order == 1 else f"{url}?phase={phase.key}"
+
+
 @login_required
 def study_schedule(request: HttpRequest, slug: str) -> HttpResponse:
-    """GET: the active schedule and what it does not cover, the draft's preview and the versions.
-    POST: generate, activate or discard (``action``)."""
+    """GET: the active schedule of a phase (``?phase=``; the first by default) and what it does
+    not cover, the draft's preview and the versions. POST: generate, activate or discard (``action``)."""
     study = study_for_request(request, slug, allowed=can_coordinate)
+    phase = _phase_of_request(request, study)
     if request.method == "POST":
-        return _schedule_post(request, study)
-    schedules = list(study.schedules.select_related("created_by", "activated_by"))
+        return _schedule_post(request, study, phase)
+    schedules = list(phase.schedules.select_related("created_by", "activated_by"))
     draft = next((s for s in schedules if s.status == ReadingSchedule.Status.DRAFT), None)
     active = next((s for s in schedules if s.status == ReadingSchedule.Status.ACTIVE), None)
     shown = draft or active
@@ -134,6 +153,10 @@ def study_schedule(request: HttpRequest, slug: str) -> HttpResponse:
         "readerstudy/study_schedule.html",
         {
             "study": study,
+            "phase": phase,
+            "phases": list(study.phases.order_by("order")),
+            "phase_conditions": [c.label for c in phase.included_conditions()],
+            "reference_needed": phase_reference_problems(phase),
             "form": ScheduleForm(study=study, initial=initial),
             "schedules": schedules,
             "draft": draft,
@@ -147,7 +170,7 @@ def study_schedule(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _schedule_post(request: HttpRequest, study: Study) -> HttpResponse:
+def _schedule_post(request: HttpRequest, study: Study, phase: ReadingPhase) -> HttpResponse:
     action = request.POST.get("action")
     try:
         if action == "generate":
@@ -155,10 +178,11 @@ def _schedule_post(request: HttpRequest, study: Study) -> HttpResponse:
             if not form.is_valid():
                 for field, errors in form.errors.items():
                     messages.error(request, f"{field}: {' '.join(str(error) for error in errors)}")
-                return redirect("readerstudy:study_schedule", slug=study.slug)
+                return redirect(_schedule_url(study, phase))
             data = form.cleaned_data
             draft = schedule_draft_create(
                 study=study,
+                phase=phase,
                 actor=request.user,
                 seed=data["seed"],
                 kind=data["kind"],
@@ -178,7 +202,7 @@ def _schedule_post(request: HttpRequest, study: Study) -> HttpResponse:
         elif action in ("activate", "discard"):
             version = request.POST.get("version")
             schedule = (
-                study.schedules.filter(status=ReadingSchedule.Status.DRAFT, version=version).first()
+                phase.schedules.filter(status=ReadingSchedule.Status.DRAFT, version=version).first()
                 if version is not None
                 else None
             )
@@ -195,7 +219,7 @@ def _schedule_post(request: HttpRequest, study: Study) -> HttpResponse:
             messages.error(request, "Unknown action.")
     except ScheduleError as error:
         messages.error(request, str(error))
-    return redirect("readerstudy:study_schedule", slug=study.slug)
+    return redirect(_schedule_url(study, phase))
 
 
 @login_required

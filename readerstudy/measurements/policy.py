@@ -26,8 +26,6 @@ def can_view_measurements(user: User, study: Study) -> bool:
     return (can_coordinate(user, study) or can_view_results(user, study)) and not reads_study(user, study)
 
 
-
-
 @dataclass(frozen=True)
 class MeasurementViewing:
     """A series opened on the measuring page: what a DICOMweb root and the blinding need of a

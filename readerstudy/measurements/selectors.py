@@ -194,6 +194,30 @@ def measurement_rows(study: Study) -> list[dict[str, Any]]:
     return [row for _, row in rows]
 
 
+#: The keys of a ``measurement_pair_rows`` row (the record's ``roi_pairs``).
+MEASUREMENT_PAIR_ROW_KEYS = ["case", "pair", "roi_a", "roi_b"]
+
+
+def measurement_pair_rows(study: Study) -> list[dict[str, Any]]:
+    """One row per ROI pair (a CNR's two circles) of the study (``MEASUREMENT_PAIR_ROW_KEYS``):
+    ``case`` (code), ``pair`` (the name its CNR rows carry in ``measurement_rows``), ``roi_a``
+    (the structure) and ``roi_b`` (the background), by the ROIs' names in ``measurement_rows``.
+    The analysis computes the CNR by the study's formula and the contrast ratio from them."""
+    rois = list(MeasurementROI.objects.filter(case__study=study).select_related("case"))
+    names = measurement_roi_names(rois)
+    cnrs = MeasurementCNR.objects.filter(case__study=study).select_related("case")
+    ordered = sorted(cnrs, key=lambda c: (c.case.code, c.created_at, c.pk))
+    return [
+        {
+            "case": cnr.case.code,
+            "pair": _cnr_name(cnr, names),
+            "roi_a": names[cnr.roi_a_id],
+            "roi_b": names[cnr.roi_b_id],
+        }
+        for cnr in ordered
+    ]
+
+
 def fidelity_reference_condition(study: Study) -> Condition | None:
     """The condition image fidelity is measured against: the coordinator's choice
     (``FidelityReference``), else the condition labelled "HR" (any case), else None."""

@@ -573,7 +573,10 @@ def fidelity_reference_set(*, study: Study, condition: Condition, actor) -> Fide
         raise MeasurementInvalid("The reference must be a condition of this study.")
     with transaction.atomic():
         previous = (
-            FidelityReference.objects.select_for_update().filter(study=study).select_related("condition").first()
+            FidelityReference.objects.select_for_update()
+            .filter(study=study)
+            .select_related("condition")
+            .first()
         )
         before = {"condition": previous.condition.label} if previous is not None else None
         if previous is not None and previous.condition_id == condition.pk:

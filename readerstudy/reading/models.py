@@ -7,19 +7,26 @@ from django.db import models
 
 from readerstudy.design.models import ReadingSchedule
 from readerstudy.imaging.models import ImageSeries
-from readerstudy.studies.models import Question, ReaderParticipation
+from readerstudy.studies.models import Question, ReaderParticipation, ReadingPhase
 
 
 class ReadingSession(models.Model):
-    """The k-th session of one reader: a time window and an ordered list of readings.
+    """The k-th session of one reader in one phase: a time window and an ordered list of readings.
 
     When a session opens is a rule (``design.washout.session_window``): not before ``opens_at``,
     and for k > 1 not before the study's washout has passed since session k-1 was
-    completed, unless a coordinator waived the washout for this session (with a reason).
+    completed (for k = 1 of a later phase: the phase's washout since the reader completed
+    the phase before), unless a coordinator waived the washout for this session (with a reason).
     """
 
     participation = models.ForeignKey(ReaderParticipation, on_delete=models.CASCADE, related_name="sessions")
-    number = models.PositiveIntegerField()
+    phase = models.ForeignKey(
+        ReadingPhase,
+        on_delete=models.PROTECT,
+        related_name="sessions",
+        help_text="The phase of this session (the study's first when not given).",
+    )
+    number = models.PositiveIntegerField(help_text="1-based, within the phase.")
     opens_at = models.DateTimeField(null=True, blank=True)
     closes_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -29,15 +36,27 @@ class ReadingSession(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     washout_waiver_reason = models.TextField(blank=True)
+    opened_notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reader was emailed that this session is open."
+    )
 
     class Meta:
-        ordering = ["participation", "number"]
+        ordering = ["participation", "phase__order", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["participation", "number"], name="session_unique_number"),
+            models.UniqueConstraint(
+                fields=["participation", "phase", "number"], name="session_unique_number"
+            ),
         ]
 
     def __str__(self) -> str:
+        if self.phase.order > 1:
+            return f"{self.participation} {self.phase.name} session {self.number}"
         return f"{self.participation} session {self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.phase_id is None:
+            self.phase = self.participation.study.first_phase()
+        super().save(*args, **kwargs)
 
 
 class Reading(models.Model):
@@ -81,6 +100,14 @@ class Answer(models.Model):
 
     reading = models.ForeignKey(Reading, on_delete=models.CASCADE, related_name="answers")
     question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
+    lesion = models.ForeignKey(
+        "readerstudy.ReferenceLesion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="answers",
+        help_text="The reference lesion a lesion question's answer is about (empty otherwise).",
+    )
     value = models.IntegerField(
         null=True, blank=True, help_text="Scale value (Likert point or finding confidence)."
     )
@@ -93,10 +120,21 @@ class Answer(models.Model):
     class Meta:
         ordering = ["reading", "question"]
         constraints = [
-            models.UniqueConstraint(fields=["reading", "question"], name="answer_unique_question"),
+            models.UniqueConstraint(
+                fields=["reading", "question"],
+                condition=models.Q(lesion__isnull=True),
+                name="answer_unique_question",
+            ),
+            models.UniqueConstraint(
+                fields=["reading", "question", "lesion"],
+                condition=models.Q(lesion__isnull=False),
+                name="answer_unique_question_lesion",
+            ),
         ]
 
     def __str__(self) -> str:
+        if self.lesion_id is not None:
+            return f"{self.reading}: {self.question.key} (lesion {self.lesion_id})"
         return f"{self.reading}: {self.question.key}"
 
 

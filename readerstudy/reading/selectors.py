@@ -3,11 +3,92 @@
 
 from dataclasses import dataclass
 
+import numpy as np
 from django.db.models import Count, Q, QuerySet
 
+from readerstudy.imaging.models import ImageSeries
 from readerstudy.reading.models import Reading, ReadingSession, ReadingVisit
 from readerstudy.reading.policy import can_open_in_order
-from readerstudy.studies.models import Study
+from readerstudy.references.models import ReferenceLesion, ReferenceSet, ReferenceStandard
+from readerstudy.studies.models import Case, Question, Study
+from sr_engine.volume import dicom_affine, slice_normal
+from stats.lesion_choice import lesions_chosen
+
+
+@dataclass(frozen=True)
+class AnswerItem:
+    """One thing a reader answers in a reading: a question, about the case or about one chosen
+    reference lesion (``lesion``, the ``index``-th of the lesions the question's rule chose)."""
+
+    question: Question
+    lesion: ReferenceLesion | None = None
+    index: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The item's key in forms and the answers API: the question's key, ``key@n`` for lesion n."""
+        return self.question.key if self.index is None else f"{self.question.key}@{self.index}"
+
+
+def detection_reference_lesions(case: Case) -> list[ReferenceLesion]:
+    """The case's lesions in the study's locked detection reference: the newest locked reference
+    set that has lesions (else the newest locked set); empty when none is locked."""
+    locked = ReferenceSet.objects.filter(study_id=case.study_id, status=ReferenceSet.Status.LOCKED)
+    with_lesions = locked.filter(standards__lesions__isnull=False).distinct()
+    reference_set = (with_lesions if with_lesions.exists() else locked).order_by("-locked_at", "-pk").first()
+    if reference_set is None:
+        return []
+    return list(
+        ReferenceLesion.objects.filter(
+            reference__reference_set=reference_set,
+            reference__case=case,
+            reference__kind=ReferenceStandard.Kind.FINAL,
+        ).order_by("label", "pk")
+    )
+
+
+def reading_answer_items(reading: Reading) -> list[AnswerItem]:
+    """What the reader answers in ``reading``: the questions of its session's phase, in order;
+    a lesion question once per lesion its rule chooses from the locked reference
+    (``stats.lesion_choice.lesions_chosen``), none for a case without such lesions."""
+    questions = list(reading.session.phase.questions.order_by("order", "id"))
+    lesions: list[ReferenceLesion] | None = None
+    items: list[AnswerItem] = []
+    for question in questions:
+        if not question.lesion_rule:
+            items.append(AnswerItem(question))
+            continue
+        if lesions is None:
+            lesions = detection_reference_lesions(reading.series.case)
+        chosen = lesions_chosen(question.lesion_rule, lesions, size=lambda lesion: lesion.size_mm)
+        items += [AnswerItem(question, lesion, index) for index, lesion in enumerate(chosen, start=1)]
+    return items
+
+
+@dataclass(frozen=True)
+class LesionTarget:
+    """Where a lesion a question is about lies in the reading's series, in the workstation's
+    image coordinates (pixel corners; see ``reading.services.viewer_patient_position``)."""
+
+    item: str
+    slice_index: int
+    x: float
+    y: float
+    size_mm: float
+
+
+def lesion_target(series: ImageSeries, lesion: ReferenceLesion, item: str) -> LesionTarget:
+    """The lesion's centre (patient mm, LPS) as slice, column and row of ``series``: the inverse
+    of the DICOM image-plane mapping (PS3.3 C.7.6.2.1.1), rounded to the nearest slice."""
+    slice_vector = slice_normal(series.orientation) * float(series.slice_spacing or 0.0)
+    affine = dicom_affine(series.orientation, series.pixel_spacing, slice_vector, series.origin)
+    column, row, slice_index = (
+        np.linalg.inv(affine) @ np.array([lesion.x_mm, lesion.y_mm, lesion.z_mm, 1.0])
+    )[:3]
+    nearest = int(min(max(round(float(slice_index)), 0), series.num_slices - 1))
+    return LesionTarget(
+        item=item, slice_index=nearest, x=float(column) + 0.5, y=float(row) + 0.5, size_mm=lesion.size_mm
+    )
 
 
 def reader_sessions_list(user) -> QuerySet[ReadingSession]:
@@ -21,10 +102,9 @@ def reader_sessions_list(user) -> QuerySet[ReadingSession]:
             total=Count("readings"),
             done=Count("readings", filter=Q(readings__status=Reading.Status.SUBMITTED)),
         )
-        .order_by("participation__study__name", "number")
+        .select_related("phase")
+        .order_by("participation__study__name", "phase__order", "number")
     )
-
-
 
 
 def reading_neighbours(reading: Reading) -> tuple[Reading | None, Reading | None, int]:
@@ -82,4 +162,58 @@ def reading_telemetry(reading: Reading, visits: list[ReadingVisit] | None = None
         time_to_first_mark_seconds=first_mark,
         slices_visited=len(slices),
         window_changes=sum(v.window_changes for v in visits),
+    )
+
+
+def next_session(session: ReadingSession) -> ReadingSession | None:
+    """The reader's session after ``session``: the next of its phase, else the first of a later phase."""
+    later = session.participation.sessions.filter(
+        Q(phase=session.phase_id, number__gt=session.number) | Q(phase__order__gt=session.phase.order)
+    )
+    return later.order_by("phase__order", "number").first()
+
+
+@dataclass(frozen=True)
+class PracticeFeedback:
+    """The reference of a practice case, shown to the reader once the reading is submitted:
+    whether the case is abnormal, its lesions (with the slice of this reading's series) and
+    the findings of the finding questions."""
+
+    abnormal: bool | None
+    lesions: list[tuple[str, float, int]]
+    findings: list[tuple[str, bool]]
+
+
+def practice_feedback(reading: Reading) -> PracticeFeedback | None:
+    """The feedback of a submitted reading of a practice phase; None otherwise (never for a
+    phase that is analysed, and never before the reader has submitted)."""
+    if not reading.session.phase.is_practice or reading.status != Reading.Status.SUBMITTED:
+        return None
+    case = reading.series.case
+    lesions = detection_reference_lesions(case)
+    locked = ReferenceSet.objects.filter(study_id=case.study_id, status=ReferenceSet.Status.LOCKED)
+    standard = (
+        ReferenceStandard.objects.filter(
+            case=case, kind=ReferenceStandard.Kind.FINAL, reference_set__in=locked
+        )
+        .order_by("-reference_set__locked_at")
+        .first()
+    )
+    texts = dict(reading.session.phase.questions.values_list("key", "text"))
+    findings = (
+        [(texts[f.key], f.present) for f in standard.findings.order_by("key") if f.key in texts]
+        if standard is not None
+        else []
+    )
+    return PracticeFeedback(
+        abnormal=standard.is_abnormal if standard is not None else None,
+        lesions=[
+            (
+                lesion.label,
+                lesion.size_mm,
+                lesion_target(reading.series, lesion, lesion.label).slice_index + 1,
+            )
+            for lesion in lesions
+        ],
+        findings=findings,
     )

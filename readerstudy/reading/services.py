@@ -10,7 +10,7 @@ reading telemetry (what the workstation reports about one page visit).
 """
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -25,6 +25,7 @@ from readerstudy.errors import Conflict, ServiceError
 from readerstudy.imaging.models import ImageSeries
 from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingSession, ReadingVisit
 from readerstudy.reading.policy import reading_is_locked
+from readerstudy.reading.selectors import AnswerItem, reading_answer_items
 from readerstudy.studies.models import Question
 from sr_engine.volume import dicom_affine, slice_normal
 
@@ -54,8 +55,6 @@ def text_refusal(text: str, *, max_length: int, what: str = "The text") -> str |
     if len(text) > max_length:
         return f"{what} is {len(text)} characters long; at most {max_length} are allowed."
     return None
-
-
 
 
 def reading_check_editable(reading: Reading) -> None:
@@ -142,32 +141,42 @@ def reading_open(*, reading: Reading, user) -> Reading:
     return reading
 
 
-def answers_save(*, reading: Reading, answers: dict[Question, AnswerInput], user) -> dict[str, str]:
-    """Store the given answers (insert or update); return {question key: error} for invalid ones.
+def answers_save(
+    *, reading: Reading, answers: Mapping[Question, AnswerInput] | Mapping[AnswerItem, AnswerInput], user
+) -> dict[str, str]:
+    """Store the given answers (insert or update); return {item key: error} for invalid ones.
 
-    Valid answers are saved even when others are invalid, so nothing a reader entered is lost.
-    Raises ReadingLocked when the reading can no longer change.
+    A key is a question (asked once per reading) or an :class:`AnswerItem` (a question about
+    one chosen reference lesion, ``reading.selectors.reading_answer_items``). Valid answers
+    are saved even when others are invalid, so nothing a reader entered is lost. Raises
+    ReadingLocked when the reading can no longer change.
     """
     errors: dict[str, str] = {}
     before: dict[str, dict[str, object] | None] = {}
     after: dict[str, dict[str, object] | None] = {}
     with reading_write(reading) as locked:
         study = locked.session.participation.study
-        for question, given in answers.items():
+        for asked, given in answers.items():
+            item = asked if isinstance(asked, AnswerItem) else AnswerItem(asked)
+            question = item.question
             if question.study_id != study.pk:
                 raise ValueError("Question of another study.")
+            if question.phase_id != locked.session.phase_id:
+                raise ValueError("Question of another phase.")
+            if question.lesion_rule and item.lesion is None:
+                raise ValueError("A lesion question is answered per lesion.")
             reason = _validate(question, given)
             if reason is None and locked.status == Reading.Status.SUBMITTED and question.required:
                 draft = Answer(value=given.value, present=given.present, text=given.text)
                 if not answer_is_complete(question, draft):
                     reason = f"'{question.text}' is required and this reading was submitted."
             if reason:
-                errors[question.key] = reason
+                errors[item.key] = reason
                 continue
             present = given.present if question.kind == Question.Kind.FINDING else None
             value = None if question.kind == Question.Kind.TEXT else given.value
             text = given.text.strip()
-            existing = Answer.objects.filter(reading=locked, question=question).first()
+            existing = Answer.objects.filter(reading=locked, question=question, lesion=item.lesion).first()
             if existing and (existing.value, existing.present, existing.text) == (value, present, text):
                 continue
             if existing is None and value is None and present is None and not text:
@@ -175,14 +184,15 @@ def answers_save(*, reading: Reading, answers: dict[Question, AnswerInput], user
             Answer.objects.update_or_create(
                 reading=locked,
                 question=question,
+                lesion=item.lesion,
                 defaults={"value": value, "present": present, "text": text},
             )
-            before[question.key] = (
+            before[item.key] = (
                 {"value": existing.value, "present": existing.present, "text": audit_text(existing.text)}
                 if existing is not None
                 else None
             )
-            after[question.key] = {"value": value, "present": present, "text": audit_text(text)}
+            after[item.key] = {"value": value, "present": present, "text": audit_text(text)}
         if after:
             reading_set_in_progress(locked)
             audit_event_create(
@@ -197,10 +207,16 @@ def answers_save(*, reading: Reading, answers: dict[Question, AnswerInput], user
 
 
 def reading_missing_answers(reading: Reading) -> list[Question]:
-    """Required questions of the study not (fully) answered in this reading."""
-    study = reading.session.participation.study
-    stored = {a.question_id: a for a in reading.answers.all()}
-    return [q for q in study.questions.filter(required=True) if not answer_is_complete(q, stored.get(q.pk))]
+    """Required questions of the reading's phase not (fully) answered in it (a lesion
+    question is missing while any lesion it is about is unanswered)."""
+    stored = {(a.question_id, a.lesion_id): a for a in reading.answers.all()}
+    missing: list[Question] = []
+    for item in reading_answer_items(reading):
+        question = item.question
+        answer = stored.get((question.pk, item.lesion.pk if item.lesion else None))
+        if question.required and question not in missing and not answer_is_complete(question, answer):
+            missing.append(question)
+    return missing
 
 
 def reading_submit(*, reading: Reading, user) -> list[Question]:
@@ -325,6 +341,8 @@ def mark_save(
         scale = [point["value"] for point in study.mark_scale]
         if not scale:
             raise MarkInvalid("This study has no lesion marking.")
+        if not locked.session.phase.takes_marks:
+            raise MarkInvalid(f"Lesions are not marked in the {locked.session.phase.name} phase.")
         if rating not in scale:
             raise MarkInvalid(
                 f"Confidence {rating} is not on the study's scale ({', '.join(map(str, scale))})."

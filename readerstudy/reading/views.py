@@ -24,7 +24,16 @@ from readerstudy.imaging.locations import series_location
 from readerstudy.json_io import is_number, json_body, json_error
 from readerstudy.reading.models import Reading
 from readerstudy.reading.policy import can_open_in_order, reading_for_reader_request, reading_is_locked
-from readerstudy.reading.selectors import reader_sessions_list, reading_neighbours, reading_next_unsubmitted
+from readerstudy.reading.selectors import (
+    AnswerItem,
+    lesion_target,
+    next_session,
+    practice_feedback,
+    reader_sessions_list,
+    reading_answer_items,
+    reading_neighbours,
+    reading_next_unsubmitted,
+)
 from readerstudy.reading.services import (
     AnswerInput,
     ReadingLocked,
@@ -63,7 +72,7 @@ def reader_sessions(request: HttpRequest) -> HttpResponse:
     return render(request, "readerstudy/reader_sessions.html", {"sessions": sessions})
 
 
-def _parse_answers(request: HttpRequest, questions: list[Question]) -> dict[Question, AnswerInput]:
+def _parse_answers(request: HttpRequest, items: list[AnswerItem]) -> dict[AnswerItem, AnswerInput]:
     def as_int(raw: str | None) -> int | None:
         try:
             return int(raw) if raw not in (None, "") else None
@@ -71,21 +80,23 @@ def _parse_answers(request: HttpRequest, questions: list[Question]) -> dict[Ques
             return None
 
     parsed = {}
-    for q in questions:
-        field = f"q-{q.key}"
+    for item in items:
+        q, field = item.question, f"q-{item.key}"
         if q.kind == Question.Kind.TEXT:
-            parsed[q] = AnswerInput(text=request.POST.get(field, ""))
+            parsed[item] = AnswerInput(text=request.POST.get(field, ""))
         elif q.kind == Question.Kind.FINDING:
             raw_present = request.POST.get(f"{field}-present")
             present = {"yes": True, "no": False}.get(raw_present or "")
             value = as_int(request.POST.get(field)) if present else None
-            parsed[q] = AnswerInput(value=value, present=present)
+            parsed[item] = AnswerInput(value=value, present=present)
         else:
-            parsed[q] = AnswerInput(value=as_int(request.POST.get(field)))
+            parsed[item] = AnswerInput(value=as_int(request.POST.get(field)))
     return parsed
 
 
 def _after_submit(reading: Reading) -> HttpResponse:
+    if reading.session.phase.is_practice:  # the reference is shown as feedback before going on
+        return redirect("readerstudy:reading_detail", public_id=reading.public_id)
     upcoming = reading_next_unsubmitted(reading)
     if upcoming is not None:
         return redirect("readerstudy:reading_detail", public_id=upcoming.public_id)
@@ -107,12 +118,13 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
         messages.info(request, "The readings of this session are read in order.")
         return redirect("readerstudy:reading_detail", public_id=upcoming.public_id)
     study = reading.session.participation.study
-    questions = list(study.questions.all())
+    phase = reading.session.phase
+    answer_items = reading_answer_items(reading)
     if request.method == "POST":
         was_submitted = reading.status == Reading.Status.SUBMITTED
         try:
             errors = answers_save(
-                reading=reading, answers=_parse_answers(request, questions), user=request.user
+                reading=reading, answers=_parse_answers(request, answer_items), user=request.user
             )
         except ReadingLocked:
             messages.info(request, "This reading was already submitted; nothing was changed.")
@@ -133,11 +145,26 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
         return redirect("readerstudy:reading_detail", public_id=reading.public_id)
 
     reading = reading_open(reading=reading, user=request.user)
-    stored = {a.question_id: a for a in reading.answers.all()}
+    stored = {(a.question_id, a.lesion_id): a for a in reading.answers.all()}
     previous, following, total = reading_neighbours(reading)
     done, _ = session_progress(reading.session)
-    items = [{"question": q, "answer": stored.get(q.pk)} for q in questions]
     series = reading.series
+    targets = {
+        item.key: lesion_target(series, item.lesion, item.key)
+        for item in answer_items
+        if item.lesion is not None
+    }
+    items = [
+        {
+            "key": item.key,
+            "question": item.question,
+            "answer": stored.get((item.question.pk, item.lesion.pk if item.lesion else None)),
+            "lesion_index": item.index,
+            "target": targets.get(item.key),
+        }
+        for item in answer_items
+    ]
+    mark_scale = study.mark_scale if phase.marks_enabled else []
     editable = not reading_is_locked(reading)
     location = series_location(reading, "readerstudy:wado_uri")
     config = {
@@ -147,7 +174,17 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
         **location.config(),
         "numSlices": series.num_slices,
         "startSlice": reading.last_slice if reading.last_slice is not None else series.num_slices // 2,
-        "markScale": study.mark_scale,
+        "markScale": mark_scale,
+        "lesionTargets": [
+            {
+                "item": item.key,
+                "slice": targets[item.key].slice_index,
+                "point": [item.lesion.x_mm, item.lesion.y_mm, item.lesion.z_mm],
+                "label": f"lesion {item.index}",
+            }
+            for item in answer_items
+            if item.lesion is not None
+        ],
         "api": {
             "state": reverse("readerstudy:api_reading_state", args=[reading.public_id]),
             "answers": reverse("readerstudy:api_answer", args=[reading.public_id]),
@@ -177,7 +214,10 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
             "following": following,
             "editable": editable,
             "submitted": reading.status == Reading.Status.SUBMITTED,
-            "mark_scale": study.mark_scale,
+            "mark_scale": mark_scale,
+            "phase": phase,
+            "show_phase": study.phases.count() > 1,
+            "feedback": practice_feedback(reading),
             "num_slices": series.num_slices,
             "workstation_config": config,
             "text_max_length": answer_text_max_length(),
@@ -192,7 +232,7 @@ def session_complete(request: HttpRequest, public_id) -> HttpResponse:
     """The page after the last reading of a session: what was done and when the next session opens."""
     reading = reading_for_reader_request(request, public_id)
     session = reading.session
-    following = session.participation.sessions.filter(number__gt=session.number).order_by("number").first()
+    following = next_session(session)
     return render(
         request,
         "readerstudy/session_complete.html",
@@ -207,13 +247,15 @@ def session_complete(request: HttpRequest, public_id) -> HttpResponse:
 
 
 def _state(reading: Reading) -> dict:
+    keys = {(i.question.pk, i.lesion.pk if i.lesion else None): i.key for i in reading_answer_items(reading)}
     return {
         "status": reading.status,
         "editable": not reading_is_locked(reading),
         "last_slice": reading.last_slice,
         "answers": {
-            a.question.key: {"value": a.value, "present": a.present, "text": a.text}
-            for a in reading.answers.select_related("question")
+            keys[a.question_id, a.lesion_id]: {"value": a.value, "present": a.present, "text": a.text}
+            for a in reading.answers.all()
+            if (a.question_id, a.lesion_id) in keys
         },
         "marks": [
             {
@@ -257,9 +299,8 @@ def _refusals_as_json(view: Callable[..., JsonResponse]) -> Callable[..., JsonRe
 def answer_put(request: HttpRequest, public_id) -> JsonResponse:
     reading = reading_for_reader_request(request, public_id)
     data = json_body(request)
-    try:
-        question = reading.session.participation.study.questions.get(key=data.get("question"))
-    except Question.DoesNotExist:
+    item = next((i for i in reading_answer_items(reading) if i.key == data.get("question")), None)
+    if item is None:
         return json_error("Unknown question.")
     value, present, text = data.get("value"), data.get("present"), data.get("text", "")
     if (value is not None and not isinstance(value, int)) or isinstance(value, bool):
@@ -270,11 +311,11 @@ def answer_put(request: HttpRequest, public_id) -> JsonResponse:
         return json_error("text must be a string.")
     errors = answers_save(
         reading=reading,
-        answers={question: AnswerInput(value=value, present=present, text=text)},
+        answers={item: AnswerInput(value=value, present=present, text=text)},
         user=request.user,
     )
     if errors:
-        return json_error(errors[question.key])
+        return json_error(errors[item.key])
     reading.refresh_from_db()
     return JsonResponse(_state(reading))
 

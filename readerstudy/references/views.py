@@ -79,9 +79,7 @@ def _sees_discrepancies(user, reference_set: ReferenceSet) -> bool:
 
 
 def _sees_final(user, reference_set: ReferenceSet) -> bool:
-    return can_adjudicate_reference(user, reference_set) or can_view_references(
-        user, reference_set.study
-    )
+    return can_adjudicate_reference(user, reference_set) or can_view_references(user, reference_set.study)
 
 
 # ----------------------------------------------------------------------------- overview

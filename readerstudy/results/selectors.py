@@ -21,13 +21,13 @@ from importlib import metadata
 from django.db.models import Count
 
 from readerstudy.imaging.models import DicomInstance
-from readerstudy.measurements.selectors import fidelity_rows, measurement_rows
+from readerstudy.measurements.selectors import fidelity_rows, measurement_pair_rows, measurement_rows
 from readerstudy.reading.models import Answer, LesionMark, Reading
 from readerstudy.reading.selectors import reading_telemetry
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
 from readerstudy.results.models import AnalysisRun
 from readerstudy.segmentation.selectors import overlap_rows
-from readerstudy.studies.models import Study
+from readerstudy.studies.models import ReadingPhase, Study
 from stats.matching import natural_key
 from stats.study_record import AnalysisSettings, StudyRecord, normalise
 
@@ -78,6 +78,32 @@ def _schedule_provenance(study: Study) -> dict | None:
     }
 
 
+def attribute_text(value: object) -> str | None:
+    """A case attribute's JSON value as the record's text: strings as they are, numbers as their
+    shortest exact text, booleans as true/false, lists and objects as JSON; None for no value."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def case_attribute_rows(study: Study) -> list[dict[str, str]]:
+    """One row per attribute of each case (``Case.attributes``): case, attribute, value (text)."""
+    rows = [
+        {"case": case.code, "attribute": str(key), "value": text}
+        for case in study.cases.all()
+        for key, value in (case.attributes if isinstance(case.attributes, dict) else {}).items()
+        if (text := attribute_text(value)) is not None
+    ]
+    rows.sort(key=lambda r: (natural_key(r["case"]), r["attribute"]))
+    return rows
+
+
 def study_analysis_settings(study: Study) -> AnalysisSettings:
     """The study's analysis settings (its ``analysis_settings``, else the defaults)."""
     return AnalysisSettings.from_dict(study.analysis_settings)
@@ -93,11 +119,15 @@ def study_record(
     """
     reference_sets = list(reference_sets)
     detection = detection_reference(reference_sets)
-    submitted = Reading.objects.filter(
-        session__participation__study=study,
-        session__participation__active=True,
-        status=Reading.Status.SUBMITTED,
-    ).select_related("session__participation", "series__case", "series__condition")
+    submitted = (
+        Reading.objects.filter(
+            session__participation__study=study,
+            session__participation__active=True,
+            status=Reading.Status.SUBMITTED,
+        )
+        .exclude(session__phase__kind=ReadingPhase.Kind.PRACTICE)  # practice is never analysed
+        .select_related("session__participation", "series__case", "series__condition")
+    )
 
     def key(reading: Reading) -> dict[str, str]:
         return {
@@ -119,16 +149,30 @@ def study_record(
         key=lambda row: (natural_key(row["reader"]), row["session"], row["position"]),
     )
     answers = [
-        {**key(a.reading), "question": a.question.key, "value": a.value, "present": a.present, "text": a.text}
+        {
+            **key(a.reading),
+            "question": a.question.key,
+            "value": a.value,
+            "present": a.present,
+            "text": a.text,
+            "lesion": a.lesion.label if a.lesion is not None else "",
+        }
         for a in Answer.objects.filter(reading__in=submitted).select_related(
             "question",
+            "lesion",
             "reading__session__participation",
             "reading__series__case",
             "reading__series__condition",
         )
     ]
     answers.sort(
-        key=lambda r: (natural_key(r["reader"]), r["condition"], natural_key(r["case"]), r["question"])
+        key=lambda r: (
+            natural_key(r["reader"]),
+            r["condition"],
+            natural_key(r["case"]),
+            r["question"],
+            natural_key(r["lesion"]),
+        )
     )
     marks = [
         {
@@ -251,6 +295,8 @@ def study_record(
         fidelity=fidelity_rows(study),
         overlap=overlap_rows(study),
         images=images,
+        roi_pairs=measurement_pair_rows(study),
+        case_attributes=case_attribute_rows(study),
     )
     return normalise(record)
 
@@ -273,10 +319,6 @@ def _reading_key(study: Study, reading: Reading) -> dict[str, object]:
 
 def _isoformat(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
-
-
-
-
 
 
 READING_COLUMNS = [

@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
+from readerstudy.measurements.selectors import measurement_pair_rows
 from readerstudy.results.models import AnalysisRun
 from readerstudy.results.selectors import (
     READING_COLUMNS,
@@ -189,14 +190,89 @@ class AnalysisSettingsForm(forms.Form):
     covariance = forms.ChoiceField(choices=[("jackknife", "jackknife"), ("bootstrap", "bootstrap")])
     kappa_weights = forms.ChoiceField(choices=[("quadratic", "quadratic"), ("linear", "linear")])
     confidence = forms.FloatField(min_value=0.5, max_value=0.999, label="Confidence level of the intervals")
+    detection_min_rating = forms.FloatField(
+        required=False,
+        label="Smallest mark rating that counts as a detection",
+        help_text="Leave empty to count every mark. With k, a lesion counts as detected by a reader (lesion "
+        "sensitivity overall and by size, McNemar tests, per-case sensitivity and specificity, false "
+        "positives) only when a mark rated k or more localises it, e.g. 2 when 1 means “not present”. "
+        "JAFROC and ROC use every rating.",
+    )
+    cnr_formula = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("background_sd", "|mean A - mean B| / SD B (background SD, as measured)"),
+            ("pooled_sd", "|mean A - mean B| / √((SD A² + SD B²) / 2) (pooled SD)"),
+        ],
+        label="CNR formula of every ROI pair",
+        help_text="A is the structure, B the background of each CNR pair; the pooled form gives the metric "
+        "cnr_pooled_sd.",
+    )
+    contrast_ratio_pairs = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="ROI pairs that also get the contrast ratio",
+        help_text="Contrast ratio = mean A / mean B (e.g. lesion to brain), for the pairs ticked (by name, "
+        "in every case).",
+    )
+    characteristics = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Case characteristics",
+        help_text="The case attributes compared between groups in the case-characteristics table; none "
+        "ticked: every attribute. An attribute is numeric when all its values are numbers.",
+    )
+    characteristics_group_by = forms.ChoiceField(
+        required=False,
+        label="Compare case characteristics between",
+        help_text="Numeric: mean ± SD and a t-test (ANOVA for three or more groups); categorical: counts "
+        "and % with Fisher's exact test (2 x 2) or the chi-square test.",
+    )
+    characteristics_t_test = forms.ChoiceField(
+        required=False,
+        choices=[("welch", "Welch's t-test (unequal variances)"), ("student", "Student's t-test")],
+        label="t-test of numeric characteristics",
+    )
 
-    def __init__(self, *args, study, **kwargs):
+    def __init__(self, *args, study, current: AnalysisSettings | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         questions = study.questions.filter(kind__in=["likert", "finding"]).exclude(scale=[])
         case_rating = cast(forms.ChoiceField, self.fields["case_rating"])
         case_rating.choices = [("marks", "the highest mark on the case")] + [
             (q.key, f"question: {q.text}") for q in questions
         ]
+        scale = ", ".join(f"{p['value']} = {p['label']}" for p in study.mark_scale or [] if "value" in p)
+        if scale:
+            self.fields["detection_min_rating"].help_text += f" The study's mark scale: {scale}."
+        current = current or AnalysisSettings()
+        pairs = sorted(
+            {row["pair"] for row in measurement_pair_rows(study)} | set(current.contrast_ratio_pairs)
+        )
+        cast(forms.MultipleChoiceField, self.fields["contrast_ratio_pairs"]).choices = [(p, p) for p in pairs]
+        attributes = sorted(
+            {str(key) for values in study.cases.values_list("attributes", flat=True) for key in values or {}}
+            | set(current.characteristics or ())
+        )
+        cast(forms.MultipleChoiceField, self.fields["characteristics"]).choices = [(a, a) for a in attributes]
+        grouping = {current.characteristics_group_by} - {"abnormal"}
+        cast(forms.ChoiceField, self.fields["characteristics_group_by"]).choices = [
+            ("abnormal", "normal and abnormal cases (the reference standard)")
+        ] + [(a, f"the values of the attribute {a}") for a in sorted(set(attributes) | grouping)]
+
+    def clean_cnr_formula(self) -> str:
+        return self.cleaned_data["cnr_formula"] or AnalysisSettings().cnr_formula
+
+    def clean_contrast_ratio_pairs(self) -> tuple[str, ...]:
+        return tuple(self.cleaned_data["contrast_ratio_pairs"])
+
+    def clean_characteristics(self) -> tuple[str, ...] | None:
+        return tuple(self.cleaned_data["characteristics"]) or None
+
+    def clean_characteristics_group_by(self) -> str:
+        return self.cleaned_data["characteristics_group_by"] or "abnormal"
+
+    def clean_characteristics_t_test(self) -> str:
+        return self.cleaned_data["characteristics_t_test"] or AnalysisSettings().characteristics_t_test
 
     def clean_size_strata(self) -> tuple[float, ...]:
         try:
@@ -224,7 +300,7 @@ def study_analysis_settings(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, f"The stored settings are invalid ({problem}); the defaults are shown.")
         current = AnalysisSettings()
     if request.method == "POST":
-        form = AnalysisSettingsForm(request.POST, study=study)
+        form = AnalysisSettingsForm(request.POST, study=study, current=current)
         if form.is_valid() and (settings := form.settings()) is not None:
             analysis_settings_save(study=study, settings=settings, actor=request.user)
             messages.success(request, "Analysis settings saved; the next analysis uses them.")
@@ -232,7 +308,7 @@ def study_analysis_settings(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         initial = current.to_dict()
         initial["size_strata"] = ", ".join(f"{e:g}" for e in current.size_strata)
-        form = AnalysisSettingsForm(initial=initial, study=study)
+        form = AnalysisSettingsForm(initial=initial, study=study, current=current)
     return render(request, "readerstudy/study_analysis_settings.html", {"study": study, "form": form})
 
 

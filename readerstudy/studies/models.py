@@ -92,6 +92,24 @@ class Study(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        """Save; a new study gets its first reading phase (a study always has at least one)."""
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding and not ReadingPhase.objects.filter(study=self).exists():
+            ReadingPhase.objects.create(study=self, order=1, key=DEFAULT_PHASE_KEY, name="Reading")
+
+    def first_phase(self) -> "ReadingPhase":
+        """The study's first phase (every study has one; a one-phase study has only it)."""
+        phase = self.phases.order_by("order").first()
+        if phase is None:  # a study saved before phases existed, outside the migration
+            phase = ReadingPhase.objects.create(study=self, order=1, key=DEFAULT_PHASE_KEY, name="Reading")
+        return phase
+
+
+#: The key of the phase every study starts with.
+DEFAULT_PHASE_KEY = "reading"
+
 
 class Condition(models.Model):
     """An arm of a study (e.g. LR, SR, HR). Readers only ever see ``code``."""
@@ -113,6 +131,68 @@ class Condition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study.slug}:{self.label}"
+
+
+class ReadingPhase(models.Model):
+    """An ordered phase of a study's reading (e.g. detection, then image quality).
+
+    Each phase has its own questions, its own schedule of sessions (``design``), whether
+    readers mark lesions in it, and the conditions it reads (all when none are chosen).
+    Its first session opens no sooner than ``washout_days`` after the reader completed
+    every session of the phase before (``design.washout.session_window``); sessions within
+    a phase keep the study's ``washout_days``. A practice phase is read first, shows the
+    reference after each case as feedback, and is never analysed.
+    """
+
+    class Kind(models.TextChoices):
+        READING = "reading", "Reading (analysed)"
+        PRACTICE = "practice", "Practice (not analysed; the reference is shown after each case)"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="phases")
+    order = models.PositiveIntegerField(help_text="1 for the first phase, 2 for the next, ...")
+    key = models.SlugField(max_length=40, help_text="Stable identifier used in exports.")
+    name = models.CharField(max_length=100, help_text="Shown to readers, e.g. Detection.")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.READING)
+    takes_marks = models.BooleanField(
+        default=True, help_text="Readers mark lesions in this phase (when the study has a mark scale)."
+    )
+    conditions = models.ManyToManyField(
+        Condition, blank=True, related_name="phases", help_text="The conditions read; none chosen: all."
+    )
+    washout_days = models.PositiveIntegerField(
+        default=0,
+        help_text="Minimum days from the reader's completion of the previous phase to this phase.",
+    )
+
+    class Meta:
+        ordering = ["study", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "order"], name="phase_unique_order"),
+            models.UniqueConstraint(fields=["study", "key"], name="phase_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}:{self.key}"
+
+    @property
+    def is_practice(self) -> bool:
+        return self.kind == self.Kind.PRACTICE
+
+    @property
+    def marks_enabled(self) -> bool:
+        """Whether readers mark lesions in this phase: it takes marks and the study has a scale."""
+        return self.takes_marks and bool(self.study.mark_scale)
+
+    def included_conditions(self) -> "models.QuerySet[Condition]":
+        """The conditions this phase reads, by order: those chosen, or all of the study's."""
+        chosen = self.conditions.all()
+        if self.pk is not None and chosen.exists():
+            return chosen.order_by("order", "label")
+        return self.study.conditions.order_by("order", "label")
+
+    def previous(self) -> "ReadingPhase | None":
+        """The phase before this one, if any."""
+        return self.study.phases.filter(order__lt=self.order).order_by("-order").first()
 
 
 class Case(models.Model):
@@ -172,7 +252,27 @@ class Question(models.Model):
         FINDING = "finding", "Finding present/absent with confidence"
         TEXT = "text", "Free text"
 
+    class LesionRule(models.TextChoices):
+        CASE = "", "Once per reading (not about a lesion)"
+        ALL = "all", "Each reference lesion of the case"
+        LARGEST = "largest", "The largest reference lesion"
+        MEDIAN = "median", "The median-sized reference lesion (the smaller of the two medians)"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="questions")
+    phase = models.ForeignKey(
+        ReadingPhase,
+        on_delete=models.PROTECT,
+        related_name="questions",
+        help_text="The phase whose readings ask this question (the study's first when not given).",
+    )
+    lesion_rule = models.CharField(
+        max_length=10,
+        choices=LesionRule.choices,
+        default=LesionRule.CASE,
+        blank=True,
+        help_text="Asked about chosen reference lesions of the case, answered per lesion "
+        "(needs a locked reference; references.selectors.lesions_for_question).",
+    )
     key = models.SlugField(max_length=60, help_text="Stable identifier used in exports.")
     text = models.CharField(max_length=300)
     help_text = models.TextField(blank=True)
@@ -190,11 +290,20 @@ class Question(models.Model):
     def __str__(self) -> str:
         return f"{self.study.slug}:{self.key}"
 
+    def save(self, *args, **kwargs) -> None:
+        if self.phase_id is None:
+            self.phase = self.study.first_phase()
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         if self.kind == self.Kind.LIKERT and len(self.scale) < 2:
             raise ValidationError({"scale": "A Likert question needs at least two scale points."})
         if self.kind == self.Kind.TEXT and self.scale:
             raise ValidationError({"scale": "A free-text question has no scale."})
+
+    @property
+    def is_about_lesions(self) -> bool:
+        return bool(self.lesion_rule)
 
     def scale_values(self) -> list[int]:
         return [point["value"] for point in self.scale]

@@ -16,7 +16,6 @@ Three roles, each a Django group of the same name:
 Superusers pass every check.
 """
 
-
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest

@@ -26,7 +26,7 @@ from readerstudy.audit.models import AuditAction
 from readerstudy.audit.services import audit_change, audit_event_create
 from readerstudy.errors import ServiceError
 from readerstudy.reading.models import Answer, LesionMark, Reading
-from readerstudy.studies.models import Condition, Question, ReaderParticipation, Study
+from readerstudy.studies.models import Condition, Question, ReaderParticipation, ReadingPhase, Study
 from readerstudy.studies.policy import READER
 from readerstudy.studies.study_templates import scale_as_json, study_template_get
 
@@ -90,6 +90,7 @@ def study_create_from_template(
         description=description.strip() or template.description,
         washout_days=washout_days,
         mark_scale=scale_as_json(template.mark_scale),
+        analysis_settings=dict(template.analysis_settings),
         status=Study.Status.DRAFT,
     )
     study.full_clean(validate_unique=False, validate_constraints=False)
@@ -99,38 +100,50 @@ def study_create_from_template(
                 study.save()
         except IntegrityError as exc:
             raise SlugTaken(f"A study with the slug '{slug}' already exists.") from exc
-        Condition.objects.bulk_create(
+        conditions = Condition.objects.bulk_create(
             Condition(study=study, label=c.label, description=c.description, order=order)
             for order, c in enumerate(template.conditions)
         )
-        Question.objects.bulk_create(
-            Question(
+        by_label = {condition.label: condition for condition in conditions}
+        study.phases.all().delete()  # the default phase; the template's phases replace it
+        order = 0
+        for number, phase_template in enumerate(template.phases, start=1):
+            phase = ReadingPhase.objects.create(
                 study=study,
-                key=q.key,
-                text=q.text,
-                help_text=q.help_text,
-                kind=q.kind,
-                scale=scale_as_json(q.scale),
-                required=q.required,
-                order=order,
+                order=number,
+                key=phase_template.key,
+                name=phase_template.name,
+                kind=phase_template.kind,
+                takes_marks=phase_template.takes_marks,
+                washout_days=phase_template.washout_days,
             )
-            for order, q in enumerate(template.questions)
-        )
+            phase.conditions.set([by_label[label] for label in phase_template.conditions])
+            for q in phase_template.questions:
+                Question.objects.create(
+                    study=study,
+                    phase=phase,
+                    key=q.key,
+                    text=q.text,
+                    help_text=q.help_text,
+                    kind=q.kind,
+                    scale=scale_as_json(q.scale),
+                    required=q.required,
+                    lesion_rule=q.lesion_rule,
+                    order=order,
+                )
+                order += 1
         if actor is not None and getattr(actor, "is_authenticated", False):
             study.coordinators.add(actor)
-        audit_event_create(
-            actor=actor,
-            action=AuditAction.STUDY_CREATE,
-            target=study,
-            study=study,
-            data={
-                "template": template.key,
-                "conditions": template.condition_labels,
-                "questions": [q.key for q in template.questions],
-                "mark_scale": bool(template.mark_scale),
-                "washout_days": washout_days,
-            },
-        )
+        data: dict[str, Any] = {
+            "template": template.key,
+            "conditions": template.condition_labels,
+            "questions": [q.key for q in template.all_questions],
+            "mark_scale": bool(template.mark_scale),
+            "washout_days": washout_days,
+        }
+        if template.explicit_phases:
+            data["phases"] = [phase.key for phase in template.phases]
+        audit_event_create(actor=actor, action=AuditAction.STUDY_CREATE, target=study, study=study, data=data)
     return study
 
 
@@ -195,6 +208,8 @@ def _question_snapshot(question: Question) -> dict[str, Any]:
         "kind": question.kind,
         "scale": question.scale,
         "required": question.required,
+        "phase": question.phase.key,
+        "lesion_rule": question.lesion_rule,
     }
 
 
@@ -208,17 +223,24 @@ def question_create(
     actor: Any,
     help_text: str = "",
     required: bool = True,
+    phase: ReadingPhase | None = None,
+    lesion_rule: str = "",
 ) -> Question:
-    """Add a question at the end of the study's questions.
+    """Add a question at the end of the study's questions, asked in ``phase`` (default: the
+    first), about the case or, with a ``lesion_rule``, about each chosen reference lesion.
 
     Raises ``StudyNotEditable``, or ``ValidationError`` for invalid fields (e.g. a taken key,
     a Likert question with fewer than two points, a free-text question with a scale).
     """
     with transaction.atomic():
         study = _study_lock_for_edit(study)
+        if phase is not None and phase.study_id != study.pk:
+            raise ValidationError({"phase": "That phase is not a phase of this study."})
         last = study.questions.aggregate(last=Max("order"))["last"]
         question = Question(
             study=study,
+            phase=phase or study.first_phase(),
+            lesion_rule=lesion_rule,
             key=key.strip(),
             text=text.strip(),
             help_text=help_text.strip(),
@@ -249,6 +271,8 @@ def question_update(
     scale: list[dict[str, Any]] | None = None,
     help_text: str | None = None,
     required: bool | None = None,
+    phase: ReadingPhase | None = None,
+    lesion_rule: str | None = None,
 ) -> Question:
     """Change the given fields of a question (``None`` leaves a field as it is).
 
@@ -265,7 +289,11 @@ def question_update(
             "kind": kind,
             "scale": scale,
             "required": required,
+            "phase": phase,
+            "lesion_rule": lesion_rule,
         }
+        if phase is not None and phase.study_id != study.pk:
+            raise ValidationError({"phase": "That phase is not a phase of this study."})
         for field, value in changes.items():
             if value is not None:
                 setattr(question, field, value)

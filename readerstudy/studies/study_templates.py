@@ -64,7 +64,8 @@ class ConditionTemplate:
 
 @dataclass(frozen=True)
 class QuestionTemplate:
-    """A question readers answer for every reading."""
+    """A question readers answer for every reading (per chosen lesion when ``lesion_rule`` is set:
+    ``all``, ``largest`` or ``median``; see ``stats.lesion_choice``)."""
 
     key: str
     text: str
@@ -72,18 +73,44 @@ class QuestionTemplate:
     scale: Scale = ()
     help_text: str = ""
     required: bool = True
+    lesion_rule: str = ""
+
+
+@dataclass(frozen=True)
+class PhaseTemplate:
+    """A reading phase: its questions, whether it takes lesion marks, the conditions it reads
+    (labels; empty: all), and the washout (days) after the reader completed the phase before."""
+
+    key: str
+    name: str
+    questions: tuple[QuestionTemplate, ...]
+    takes_marks: bool = True
+    kind: str = "reading"
+    conditions: tuple[str, ...] = ()
+    washout_days: int = 0
 
 
 @dataclass(frozen=True)
 class StudyTemplate:
-    """A study design: conditions in order, questions in order, and the lesion-mark scale."""
+    """A study design: conditions in order, its phases with their questions, the lesion-mark
+    scale, and the analysis settings and reference the design's paper used.
+
+    A one-phase design gives ``questions`` only: its one phase ("Reading") asks them all.
+    ``reference`` names the kind of reference standard (a ``ReferenceSource`` value, e.g.
+    ``arthroscopy``) and ``reference_note`` what it covers (e.g. "10 of the cases").
+    """
 
     key: str
     title: str
     description: str
     conditions: tuple[ConditionTemplate, ...]
-    questions: tuple[QuestionTemplate, ...]
+    questions: tuple[QuestionTemplate, ...] = ()
     mark_scale: Scale = field(default=())
+    explicit_phases: tuple[PhaseTemplate, ...] = ()
+    analysis_settings: tuple[tuple[str, object], ...] = ()
+    reference: str = ""
+    reference_note: str = ""
+    washout_days: int = 7
 
     @property
     def has_lesion_marks(self) -> bool:
@@ -92,6 +119,17 @@ class StudyTemplate:
     @property
     def condition_labels(self) -> list[str]:
         return [condition.label for condition in self.conditions]
+
+    @property
+    def phases(self) -> tuple[PhaseTemplate, ...]:
+        """The phases in order (one "Reading" phase asking ``questions`` when none are given)."""
+        if self.explicit_phases:
+            return self.explicit_phases
+        return (PhaseTemplate(key="reading", name="Reading", questions=self.questions),)
+
+    @property
+    def all_questions(self) -> tuple[QuestionTemplate, ...]:
+        return tuple(q for phase in self.phases for q in phase.questions)
 
 
 COMMENT = QuestionTemplate(key="comment", text="Comment", kind=TEXT, required=False)
@@ -199,9 +237,78 @@ IMAGE_QUALITY = StudyTemplate(
 )
 
 
+#: 4-point lesion confidence where 1 is a rating, not a detection: "1 = not present".
+LESION_CONFIDENCE_4 = _points("not present", "possibly present", "probably present", "definitely present")
+
+
+BRAIN_METS_2PHASE = StudyTemplate(
+    key="brain-mets-2phase",
+    title="Brain metastases: LR vs SR, detection then image quality (two phases)",
+    description=(
+        "Follows the published design of a brain-metastasis super-resolution reader study. Phase 1, "
+        "detection: each case is read as the standard acquisition (LR) and its super-resolution "
+        "reconstruction (SR), in two sessions at least a week apart (a case's two versions never in "
+        "one session); readers mark every suspected metastasis with a 4-point confidence (1 not "
+        "present to 4 definitely present). A lesion counts as detected when marked with confidence "
+        "2 or higher (sensitivity, size strata, McNemar); JAFROC uses every mark. Phase 2, image "
+        "quality, opens at least a week after a reader completed detection: the visibility of the "
+        "median-sized metastasis of each case (the smaller of the two medians when the count is "
+        "even; shown to the reader), the visibility of veins and the falx, sharpness, noise and "
+        "overall quality. CNR is computed with the pooled SD of CSF and brain ROIs."
+    ),
+    conditions=(
+        ConditionTemplate("LR", "Standard (low-resolution) acquisition"),
+        ConditionTemplate("SR", "Super-resolution reconstruction of the standard acquisition"),
+    ),
+    mark_scale=LESION_CONFIDENCE_4,
+    explicit_phases=(
+        PhaseTemplate(
+            key="detection",
+            name="Detection",
+            questions=(
+                QuestionTemplate(
+                    key="metastasis_present",
+                    text="At least one metastasis present",
+                    kind=FINDING,
+                    scale=CONFIDENCE_4,
+                    help_text="Mark each suspected metastasis on the image as well.",
+                ),
+            ),
+        ),
+        PhaseTemplate(
+            key="image-quality",
+            name="Image quality",
+            takes_marks=False,
+            washout_days=7,
+            questions=(
+                QuestionTemplate(
+                    key="lesion_visibility",
+                    text="Visibility of the marked lesion",
+                    kind=LIKERT,
+                    scale=VISIBILITY_5,
+                    lesion_rule="median",
+                    help_text="The lesion is shown with a dashed circle (Show the lesion).",
+                ),
+                _visibility("veins", "cortical veins"),
+                _visibility("falx", "falx cerebri"),
+                QuestionTemplate(key="sharpness", text="Image sharpness", kind=LIKERT, scale=SHARPNESS_5),
+                QuestionTemplate(key="noise", text="Image noise", kind=LIKERT, scale=NOISE_5),
+                QuestionTemplate(
+                    key="overall_quality", text="Overall image quality", kind=LIKERT, scale=QUALITY_5
+                ),
+            ),
+        ),
+    ),
+    analysis_settings=(("detection_min_rating", 2), ("cnr_formula", "pooled_sd")),
+    reference="consensus",
+    reference_note="Lesions by expert consensus on the standard and follow-up images.",
+)
+
+
 #: Every template, in the order the "New study" page lists them.
 STUDY_TEMPLATES: dict[str, StudyTemplate] = {
-    template.key: template for template in (KNEE_3ARM, BRAIN_METS_FROC, IMAGE_QUALITY)
+    template.key: template
+    for template in (KNEE_3ARM, BRAIN_METS_FROC, BRAIN_METS_2PHASE, IMAGE_QUALITY)
 }
 
 

@@ -46,13 +46,9 @@ def _coordinates_or_analyses(user, study: Study) -> bool:
 @login_required
 def study_list(request: HttpRequest) -> HttpResponse:
     """Studies the user coordinates or analyses."""
-    if not (
-        has_role(request.user, COORDINATOR) or has_role(request.user, STATISTICIAN)
-    ):
+    if not (has_role(request.user, COORDINATOR) or has_role(request.user, STATISTICIAN)):
         raise PermissionDenied
-    return render(
-        request, "readerstudy/study_list.html", {"studies": studies_for_user(request.user)}
-    )
+    return render(request, "readerstudy/study_list.html", {"studies": studies_for_user(request.user)})
 
 
 @login_required
@@ -66,7 +62,8 @@ def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "study": study,
             "conditions": study.conditions.all(),
-            "questions": study.questions.all(),
+            "questions": study.questions.select_related("phase"),
+            "phases": list(study.phases.order_by("order")),
             "cases": cases,
             "progress": study_reader_progress(study),
             "can_coordinate": can_coordinate(request.user, study),
@@ -218,11 +215,7 @@ def study_create(request: HttpRequest) -> HttpResponse:
             )
         except setup.SlugTaken as exc:
             existing = Study.objects.filter(slug=data["slug"]).first()
-            if (
-                existing
-                and existing.name == data["name"].strip()
-                and can_coordinate(request.user, existing)
-            ):
+            if existing and existing.name == data["name"].strip() and can_coordinate(request.user, existing):
                 messages.info(request, f"The study “{existing.name}” was already created.")
                 return redirect("readerstudy:study_detail", existing.slug)
             form.add_error("slug", str(exc))

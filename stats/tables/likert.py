@@ -67,6 +67,23 @@ def _counts(
     )
 
 
+def answer_unit(answer: dict) -> str:
+    """What an answer is about: its case, or ``case/lesion`` for a question about a chosen lesion."""
+    return f"{answer['case']}/{answer['lesion']}" if answer.get("lesion") else answer["case"]
+
+
+def lesion_units(record: StudyRecord, question: str, cases: Sequence[str]) -> list[str]:
+    """The ``case/lesion`` units answered for a question about chosen lesions, by case order;
+    empty for a question about the case."""
+    order = {case: i for i, case in enumerate(cases)}
+    units = {
+        (a["case"], a["lesion"])
+        for a in record.answers
+        if a["question"] == question and a.get("lesion") and a["case"] in order
+    }
+    return [f"{case}/{lesion}" for case, lesion in sorted(units, key=lambda u: (order[u[0]], u[1]))]
+
+
 def likert_part(record: StudyRecord, cases: list[str]) -> Likert:
     """``likert_distribution``, ``likert_tests`` and (two readers or more) ``likert_agreement``."""
     settings = record.settings
@@ -75,7 +92,7 @@ def likert_part(record: StudyRecord, cases: list[str]) -> Likert:
     if not questions:
         return Likert()
     value: Values = {
-        (a["question"], a["condition"], a["reader"], a["case"]): a["value"] for a in record.answers
+        (a["question"], a["condition"], a["reader"], answer_unit(a)): a["value"] for a in record.answers
     }
     distribution: list[LikertCounts] = []
     tests: list[dict[str, Cell]] = []
@@ -83,14 +100,15 @@ def likert_part(record: StudyRecord, cases: list[str]) -> Likert:
     for q in questions:
         key = q["question"]
         points = tuple(p["value"] for p in json.loads(q["scale"] or "[]"))
+        units = lesion_units(record, key, cases) or cases
         for reader in [*readers, ALL_READERS]:
             group = readers if reader == ALL_READERS else [reader]
             for condition in conditions:
-                scores = [value.get((key, condition, r, case)) for r in group for case in cases]
+                scores = [value.get((key, condition, r, unit)) for r in group for unit in units]
                 given = [s for s in scores if s is not None]
                 distribution.append(_counts(key, points, reader, condition, given))
-        tests.extend(_tests(key, value, conditions, readers, cases))
-        agreement.extend(_agreement(key, value, conditions, readers, cases, list(points), settings))
+        tests.extend(_tests(key, value, conditions, readers, units))
+        agreement.extend(_agreement(key, value, conditions, readers, units, list(points), settings))
     tables = [
         Table(
             name="likert_distribution",
@@ -118,8 +136,9 @@ def likert_part(record: StudyRecord, cases: list[str]) -> Likert:
             columns=("question", "reader", "test", "comparison", "n", "statistic", "p", "p_holm"),
             rows=tuple(tests),
             notes=(
-                "Paired by case (by case and reader for All); "
-                "cases missing an answer in any condition are left out of that test.",
+                "Paired by case (by case and reader for All); a question about chosen lesions is "
+                "paired by case and lesion; cases missing an answer in any condition are left out "
+                "of that test.",
             ),
         ),
     ]

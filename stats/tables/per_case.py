@@ -6,12 +6,11 @@ with paired t-tests between conditions (:func:`stats.classical.paired_t`).
 import math
 from itertools import combinations
 
-import numpy as np
-
 from ..classical import paired_t
 from ..dataset import ReaderStudy
 from ..diagnostic import proportion
 from ..study_record import AnalysisSettings
+from .sensitivity import detected
 from .table import Cell, Part, Table, num, pair_name
 
 
@@ -21,8 +20,9 @@ def case_detection_part(settings: AnalysisSettings, froc: ReaderStudy) -> Part:
     rows: list[dict[str, Cell]] = []
     for j, reader in enumerate(froc.reader_ids):
         for i, condition in enumerate(froc.modality_ids):
-            found = int(np.isfinite(froc.ll[i, j]).any(axis=1).sum()) if froc.k2 else 0
-            clean = int((~np.isfinite(froc.nl[i, j, : froc.k1]).any(axis=1)).sum())
+            k = settings.detection_min_rating
+            found = int(detected(froc.ll[i, j], k).any(axis=1).sum()) if froc.k2 else 0
+            clean = int((~detected(froc.nl[i, j, : froc.k1], k).any(axis=1)).sum())
             se = proportion(found, froc.k2, confidence=conf)
             sp = proportion(clean, froc.k1, confidence=conf)
             rows.append(
@@ -62,6 +62,7 @@ def case_detection_part(settings: AnalysisSettings, froc: ReaderStudy) -> Part:
         notes=(
             "An abnormal case is found when at least one of its lesions is localised; "
             "a normal case is clear when it has no marks.",
+            settings.detection_note(),
         ),
     )
     return Part(tables=(table,))
@@ -74,7 +75,10 @@ def false_positives_part(settings: AnalysisSettings, froc: ReaderStudy) -> Part:
     rows: list[dict[str, Cell]] = []
     tests: list[dict[str, Cell]] = []
     for j, reader in enumerate(froc.reader_ids):
-        counts = [np.isfinite(froc.nl[i, j]).sum(axis=1).astype(float) for i in range(len(conditions))]
+        counts = [
+            detected(froc.nl[i, j], settings.detection_min_rating).sum(axis=1).astype(float)
+            for i in range(len(conditions))
+        ]
         for i, condition in enumerate(conditions):
             c = counts[i]
             rows.append(
@@ -108,6 +112,7 @@ def false_positives_part(settings: AnalysisSettings, froc: ReaderStudy) -> Part:
                 title="False positives (non-lesion localisations) per case",
                 columns=("reader", "condition", "false_positives", "cases", "mean_per_case", "sd"),
                 rows=tuple(rows),
+                notes=(settings.detection_note(),),
             ),
             Table(
                 name="false_positive_tests",

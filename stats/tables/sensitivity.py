@@ -1,6 +1,11 @@
 """Lesion sensitivity per reader and condition, overall and by lesion-size stratum (Wilson CI,
 :func:`stats.lesions.sensitivity_by_size`), and McNemar tests between conditions per reader
 (McNemar, Psychometrika 12, 1947; :func:`stats.classical.mcnemar`).
+
+A lesion is detected by a reader when a mark localises it; with the setting
+``detection_min_rating`` = k only a mark rated >= k counts (:func:`detected`), as in reader
+studies whose lowest confidence level means "not present" (e.g. a lesion counted as
+detected at confidence >= 2 on a 4-point scale, with McNemar on those per-lesion detections).
 """
 
 from itertools import combinations
@@ -14,6 +19,15 @@ from ..matching import lesions_by_case
 from ..study_record import StudyRecord
 from .marks import true_lesions
 from .table import Cell, Part, Table, num, pair_name
+
+
+def detected(ratings: np.ndarray, min_rating: float | None = None) -> np.ndarray:
+    """Which ratings are detections: any mark (a finite rating, -inf = unmarked) or, with
+    ``min_rating``, a mark rated at least that. ``ratings`` are FROC LL (or NL) ratings: the
+    highest rating of the marks that localise each lesion (:mod:`stats.matching`)."""
+    if min_rating is None:
+        return np.isfinite(ratings)
+    return np.isfinite(ratings) & (ratings >= min_rating)
 
 
 def sensitivity_part(record: StudyRecord, froc: ReaderStudy) -> Part:
@@ -31,7 +45,7 @@ def sensitivity_part(record: StudyRecord, froc: ReaderStudy) -> Part:
     rows: list[dict[str, Cell]] = []
     tests: list[dict[str, Cell]] = []
     for j, reader in enumerate(froc.reader_ids):
-        hits = [np.isfinite(froc.ll[i, j])[mask] for i in range(len(conditions))]
+        hits = [detected(froc.ll[i, j], settings.detection_min_rating)[mask] for i in range(len(conditions))]
         for i, condition in enumerate(conditions):
             result = sensitivity_by_size(hits[i], sizes, settings.size_strata, confidence=conf)
             rows += [
@@ -85,7 +99,10 @@ def sensitivity_part(record: StudyRecord, froc: ReaderStudy) -> Part:
                     "ci_upper",
                 ),
                 rows=tuple(rows),
-                notes=("A lesion is detected when a mark localises it (see lesion_matches).",),
+                notes=(
+                    "A lesion is detected when a mark localises it (see lesion_matches).",
+                    settings.detection_note(),
+                ),
             ),
             Table(
                 name="sensitivity_tests",
@@ -102,6 +119,7 @@ def sensitivity_part(record: StudyRecord, froc: ReaderStudy) -> Part:
                     "method",
                 ),
                 rows=tuple(tests),
+                notes=(settings.detection_note(),),
             ),
         )
     )

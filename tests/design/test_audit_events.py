@@ -38,6 +38,7 @@ def test_schedule_draft_create(draft_study, coordinator):
         study=draft_study,
         data={
             "version": 1,
+            "phase": "reading",
             "seed": "5",
             "kind": "crossed",
             "stratify_by": None,
@@ -72,6 +73,7 @@ def test_schedule_activate_records_which_version_became_active(draft_study, coor
         data={
             "before": {"active_version": None},
             "after": {"active_version": 1},
+            "phase": "reading",
             "readings_created": 16,
             "carried_over": [],
             "reason": "",

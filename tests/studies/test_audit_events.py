@@ -36,6 +36,8 @@ def _snapshot(**changes):
         "kind": "likert",
         "scale": SCALE,
         "required": True,
+        "phase": "reading",
+        "lesion_rule": "",
     }
     return {**values, **changes}
 
