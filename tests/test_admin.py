@@ -109,7 +109,7 @@ def _segmentation(reader_setup, user, folder) -> None:
     """A reference mask and a condition's mask with its overlap rows."""
     from readerstudy.segmentation.services import segmentation_mask_import
     from tests.segmentation import masks as mk
-    from tests.segmentation.conftest import LABELS, REFERENCE
+    from tests.segmentation.masks import LABELS, REFERENCE
 
     for condition, labels in ((None, LABELS), (reader_setup["conditions"][0], "")):
         path = folder / f"mask-{condition.pk if condition else 'reference'}.nii"

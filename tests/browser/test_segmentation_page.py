@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from readerstudy.studies.models import Study
 from tests import factories as f
 from tests.segmentation import masks as mk
-from tests.segmentation.conftest import LABELS, REFERENCE
+from tests.segmentation.masks import LABELS, REFERENCE
 
 SHIFTED = mk.label_map(left=((1, 2, 3), (3, 6, 7), 1), right=((1, 2, 7), (3, 4, 9), 2))
 

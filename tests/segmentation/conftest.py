@@ -9,9 +9,7 @@ from readerstudy.segmentation.services import segmentation_mask_import
 from tests import factories as f
 from tests.segmentation import masks as mk
 
-#: The reference: left amygdala a 2 x 4 x 4 box (32 voxels), right a 2 x 2 x 2 box (8 voxels).
-REFERENCE = mk.label_map(left=((1, 2, 2), (3, 6, 6), 1), right=((1, 2, 7), (3, 4, 9), 2))
-LABELS = "1=left amygdala; 2=right amygdala"
+REFERENCE, LABELS = mk.REFERENCE, mk.LABELS
 
 
 @pytest.fixture

@@ -59,6 +59,11 @@ def reoriented(data: np.ndarray, lps_affine: np.ndarray, order: tuple[int, ...],
     return np.ascontiguousarray(out), affine
 
 
+#: The reference of the tests: left amygdala a 2 x 4 x 4 box (32 voxels), right a 2 x 2 x 2 box (8).
+REFERENCE = label_map(left=((1, 2, 2), (3, 6, 6), 1), right=((1, 2, 7), (3, 4, 9), 2))
+LABELS = "1=left amygdala; 2=right amygdala"
+
+
 def nifti_bytes(data: np.ndarray, lps_affine: np.ndarray = LPS_AFFINE, *, gzip: bool = False) -> bytes:
     """A NIfTI-1 file of ``data`` (array index order) placed by ``lps_affine`` (turned to RAS+)."""
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps_affine

@@ -8,7 +8,7 @@ from readerstudy.audit.models import AuditAction
 from readerstudy.segmentation.services import SegmentationRefused, segmentation_mask_delete
 from tests.audit_events import event_written
 from tests.segmentation import masks as mk
-from tests.segmentation.conftest import LABELS, REFERENCE
+from tests.segmentation.masks import LABELS, REFERENCE
 
 pytestmark = pytest.mark.django_db
 

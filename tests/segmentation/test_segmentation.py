@@ -24,7 +24,7 @@ from stats.study_tables import analyse_study
 from tests import factories as f
 from tests.factories import PASSWORD
 from tests.segmentation import masks as mk
-from tests.segmentation.conftest import LABELS, REFERENCE
+from tests.segmentation.masks import LABELS, REFERENCE
 
 pytestmark = pytest.mark.django_db
 
