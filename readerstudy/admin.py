@@ -18,6 +18,7 @@ from readerstudy.measurements.models import (
 from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingSession, ReadingVisit
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
 from readerstudy.results.models import AnalysisRun
+from readerstudy.segmentation.models import OverlapMeasurement, SegmentationMask
 from readerstudy.studies.models import Case, Condition, Question, ReaderParticipation, Study
 
 
@@ -346,3 +347,17 @@ class FidelityReferenceAdmin(MeasurementReadOnly, admin.ModelAdmin):
 class FidelityResultAdmin(MeasurementReadOnly, admin.ModelAdmin):
     list_display = ["case", "condition", "reference", "psnr", "ssim", "rmse", "note", "computed_at"]
     list_filter = ["case__study"]
+
+
+# ----------------------------------------------------------------------------- segmentation masks
+
+
+@admin.register(SegmentationMask)
+class SegmentationMaskAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["case", "condition", "file_name", "file_format", "uploaded_by", "uploaded_at"]
+    list_filter = ["case__study", "file_format"]
+
+
+@admin.register(OverlapMeasurement)
+class OverlapMeasurementAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["mask", "label", "dice", "jaccard", "hd95_mm", "volume_ml", "reference_volume_ml"]

@@ -23,7 +23,10 @@ functions of ``stats``:
   t-tests between conditions (:mod:`stats.tables.measurements`);
 * case characteristics (case attributes such as age and sex) between normal and abnormal
   cases or another grouping: t-tests, Fisher's exact and chi-square tests
-  (:mod:`stats.tables.characteristics`).
+  (:mod:`stats.tables.characteristics`);
+* segmentation overlap with reference masks (Dice, Jaccard, HD95, volumes): per label and
+  condition, Wilcoxon signed-rank and paired t-tests between conditions
+  (:mod:`stats.tables.overlap`).
 
 Only cases that every reader read (submitted) under every condition enter the paired and
 MRMC analyses; the ``design`` table lists what was left out and why. Each table is a
@@ -47,6 +50,7 @@ from .tables.jafroc import Jafroc, jafroc_part
 from .tables.likert import Likert, LikertCounts, likert_part
 from .tables.marks import Matching, matching_part
 from .tables.measurements import fidelity_part, measurements_part
+from .tables.overlap import overlap_part
 from .tables.per_case import case_detection_part, false_positives_part
 from .tables.roc import Roc, roc_part
 from .tables.sensitivity import sensitivity_part
@@ -109,6 +113,7 @@ SECTIONS = (
             "fidelity_tests",
         ),
     ),
+    Section(key="overlap", title="Segmentation overlap", tables=("overlap", "overlap_tests")),
     Section(key="matches", title="Marks matched to lesions", tables=("lesion_matches",)),
 )
 
@@ -190,6 +195,7 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
         likert = likert_part(record, complete)
         parts += [likert, external_part(record, complete)]
     parts += [measurements_part(record), fidelity_part(record), characteristics_part(record)]
+    parts.append(overlap_part(record))
     return StudyAnalysis(
         tables=_tables(parts),
         froc=matching.froc if matching else None,
