@@ -19,7 +19,7 @@ from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingSessi
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
 from readerstudy.results.models import AnalysisRun
 from readerstudy.segmentation.models import OverlapMeasurement, SegmentationMask
-from readerstudy.studies.models import Case, Condition, Question, ReaderParticipation, Study
+from readerstudy.studies.models import Case, Condition, Question, ReaderParticipation, ReadingPhase, Study
 
 
 class ConditionInline(admin.TabularInline):
@@ -50,6 +50,12 @@ class StudyAdmin(admin.ModelAdmin):
     inlines = [ConditionInline, QuestionInline]
 
 
+@admin.register(ReadingPhase)
+class ReadingPhaseAdmin(admin.ModelAdmin):
+    list_display = ["key", "name", "study", "order", "kind", "takes_marks", "washout_days"]
+    list_filter = ["study", "kind"]
+
+
 @admin.register(Condition)
 class ConditionAdmin(admin.ModelAdmin):
     list_display = ["label", "code", "study", "order"]
@@ -71,7 +77,7 @@ class ReaderParticipationAdmin(admin.ModelAdmin):
 
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
-    list_display = ["key", "text", "kind", "required", "study", "order"]
+    list_display = ["key", "text", "kind", "required", "study", "phase", "lesion_rule", "order"]
     list_filter = ["study", "kind"]
 
 
@@ -106,7 +112,16 @@ class SourceIdentityAdmin(admin.ModelAdmin):
 
 @admin.register(ReadingSession)
 class ReadingSessionAdmin(admin.ModelAdmin):
-    list_display = ["participation", "number", "opens_at", "closes_at", "completed_at", "washout_waived_at"]
+    list_display = [
+        "participation",
+        "phase",
+        "number",
+        "opens_at",
+        "closes_at",
+        "completed_at",
+        "washout_waived_at",
+        "opened_notified_at",
+    ]
     list_filter = ["participation__study"]
 
 

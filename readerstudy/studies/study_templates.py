@@ -250,7 +250,7 @@ BRAIN_METS_2PHASE = StudyTemplate(
     description=(
         "Follows the published design of a brain-metastasis super-resolution reader study. Phase 1, "
         "detection: each case is read as the standard acquisition (LR) and its super-resolution "
-        "reconstruction (SR), in two sessions at least a week apart (a case's two versions never in "
+        "reconstruction (SR), in two sessions at least a week apart (the two versions of a case never in "
         "one session); readers mark every suspected metastasis with a 4-point confidence (1 not "
         "present to 4 definitely present). A lesion counts as detected when marked with confidence "
         "2 or higher (sensitivity, size strata, McNemar); JAFROC uses every mark. Phase 2, image "

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('readerstudy', '0012_reading_phases_required'),
+        ('readerstudy', '0013_projection_images'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
