@@ -308,9 +308,59 @@ BRAIN_METS_2PHASE = StudyTemplate(
 )
 
 
+#: Whether an image is judged to be a real acquisition (1 surely synthetic ... 5 surely real).
+REALNESS_5 = _points("surely synthetic", "probably synthetic", "cannot tell", "probably real", "surely real")
+DETAIL_5 = _points(
+    "not depicted", "poorly depicted", "adequately depicted", "well depicted", "excellently depicted"
+)
+
+
+SYNTHESIS_COMPARISON = StudyTemplate(
+    key="synthesis-comparison",
+    title="3T to 7T synthesis: synthetic vs real 7T, blinded judgement and segmentation overlap",
+    description=(
+        "Follows the published design of a 3T-to-7T MRI synthesis study: blinded experts read each "
+        "case as the real 7T acquisition and the 7T image synthesised from the 3T one, in separate "
+        "sessions, and judge overall quality, the depiction of fine structures (hippocampal "
+        "subfields, amygdala borders), contrast, artefacts and whether the image is a real "
+        "acquisition. Automated segmentations of the amygdalae on each condition are imported as "
+        "label masks and compared with the manual reference segmentation by Dice, Jaccard, 95th-"
+        "percentile Hausdorff distance and volume difference, with paired tests between conditions. "
+        "No lesion marks."
+    ),
+    conditions=(
+        ConditionTemplate("7T", "Real 7T acquisition"),
+        ConditionTemplate("synthetic 7T", "7T image synthesised from the 3T acquisition"),
+    ),
+    questions=(
+        QuestionTemplate(key="overall_quality", text="Overall image quality", kind=LIKERT, scale=QUALITY_5),
+        QuestionTemplate(
+            key="fine_structures",
+            text="Depiction of fine structures (hippocampal subfields, amygdala borders)",
+            kind=LIKERT,
+            scale=DETAIL_5,
+        ),
+        QuestionTemplate(key="contrast", text="Grey-white matter contrast", kind=LIKERT, scale=CONTRAST_4),
+        QuestionTemplate(key="artefacts", text="Artefacts", kind=LIKERT, scale=ARTEFACTS_5),
+        QuestionTemplate(
+            key="realness",
+            text="Is this a real 7T acquisition?",
+            kind=LIKERT,
+            scale=REALNESS_5,
+            help_text="Judge from the image alone: some images are synthesised.",
+        ),
+        COMMENT,
+    ),
+    reference="consensus",
+    reference_note="Manual segmentations of the amygdalae on the real 7T images are the reference "
+    "masks (imported on the segmentation page).",
+)
+
+
 #: Every template, in the order the "New study" page lists them.
 STUDY_TEMPLATES: dict[str, StudyTemplate] = {
-    template.key: template for template in (KNEE_3ARM, BRAIN_METS_FROC, BRAIN_METS_2PHASE, IMAGE_QUALITY)
+    template.key: template
+    for template in (KNEE_3ARM, BRAIN_METS_FROC, BRAIN_METS_2PHASE, SYNTHESIS_COMPARISON, IMAGE_QUALITY)
 }
 
 
