@@ -32,7 +32,7 @@ from django.utils import timezone
 from readerstudy.audit.models import AuditAction
 from readerstudy.audit.services import audit_change, audit_event_create
 from readerstudy.design.services import schedule_activate, schedule_draft_create
-from readerstudy.generation.models import GenerationJob
+from readerstudy.generation.models import GenerationJob, GenerationTask
 from readerstudy.generation.services import GenerationRequest, generation_job_start
 from readerstudy.imaging.dicom_import import dicom_import
 from readerstudy.jobs import jobs_run_in_caller
@@ -186,14 +186,13 @@ def _write_cases(root: Path, n_cases: int, slices: int, seed: int) -> tuple[Path
     return manifest, lesions
 
 
-def _conditions_create(study: Study) -> Condition:
-    """The HR and LR conditions the study lacks (by label); returns LR, the source of SR."""
+def _conditions_create(study: Study) -> None:
+    """Create the HR and LR conditions the study lacks (by label); SR is the generation job's."""
     for order, (label, description) in enumerate(
         (("HR", "1 mm slices"), (SR_SOURCE, f"{THICK_FACTOR} mm slices (simulated)"))
     ):
         if not study.conditions.filter(label=label).exists():
             Condition.objects.create(study=study, label=label, description=description, order=order)
-    return study.conditions.get(label=SR_SOURCE)
 
 
 def demo_sr_generate(study: Study, *, seed: int = 0) -> GenerationJob:
@@ -214,7 +213,8 @@ def demo_sr_generate(study: Study, *, seed: int = 0) -> GenerationJob:
     with jobs_run_in_caller():
         job, _ = generation_job_start(study=study, request=request, actor=None)
     job.refresh_from_db()
-    failed = [f"{task.case.code}: {task.error}" for task in job.tasks.exclude(status="done")]
+    unfinished = job.tasks.exclude(status=GenerationTask.Status.DONE).select_related("case")
+    failed = [f"{task.case.code}: {task.error}" for task in unfinished]
     if job.status != GenerationJob.Status.DONE or failed:
         raise RuntimeError(f"The demo's SR generation failed ({job.status}): {'; '.join(failed)}")
     return job
@@ -341,7 +341,7 @@ def demo_study_create(
             description=(
                 "Generated demo: contrast-enhanced T1 brain MRI (MNI152 anatomy) with metastasis-like "
                 f"lesions, read as 1 mm slices (HR), simulated {THICK_FACTOR} mm slices (LR) and "
-                f"1 mm slices super-resolved from LR by the SR engine ({SR_METHOD}, SR)."
+                f"SR: 1 mm slices made from LR by the SR engine ({SR_METHOD})."
             ),
             washout_days=7,
             mark_scale=CONFIDENCE,
