@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, NotRequired, Protocol, TypedDict
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -37,8 +37,9 @@ from readerstudy.generation.services import GenerationRequest, generation_job_st
 from readerstudy.imaging.dicom_import import dicom_import
 from readerstudy.jobs import jobs_run_in_caller
 from readerstudy.references.models import ReferenceLesion, ReferenceSet, ReferenceStandard
-from readerstudy.studies.models import Case, Condition, Question, ReaderParticipation, Study
+from readerstudy.studies.models import Case, Condition, ReaderParticipation, Study
 from readerstudy.studies.policy import COORDINATOR, READER, STATISTICIAN
+from readerstudy.studies.services import study_create_from_template
 from sr_engine.brain_phantom import brain_case
 from sr_engine.dicom_series import SeriesInfo, write_dicom_series
 from sr_engine.slice_profile import thicken_slices
@@ -63,58 +64,10 @@ THICK_FACTOR = 4
 #: needs no weights and takes well under a second per case on a CPU.
 SR_METHOD = "tci"
 SR_SOURCE, SR_TARGET = "LR", "SR"
+#: The design the demo runs: detection with lesion marks, then image quality of the median lesion.
+DEMO_TEMPLATE = "brain-mets-2phase"
 #: Lesions per case, cycled: a mix of normal cases and cases with one to three metastases.
 LESION_COUNTS = (2, 0, 1, 3, 0, 1, 2, 0)
-
-
-def _scale(*labels: str) -> list[dict[str, object]]:
-    return [{"value": value, "label": label} for value, label in enumerate(labels, start=1)]
-
-
-class _QuestionSpec(TypedDict):
-    """A demo question: the fields of its ``Question`` row."""
-
-    key: str
-    text: str
-    kind: str
-    scale: list[dict[str, object]]
-    required: NotRequired[bool]
-
-
-CONFIDENCE = _scale("possibly", "probably", "likely", "definitely")
-QUESTIONS: list[_QuestionSpec] = [
-    dict(
-        key="overall_quality",
-        text="Overall image quality",
-        kind=Question.Kind.LIKERT,
-        scale=_scale("non-diagnostic", "poor", "fair", "good", "excellent"),
-    ),
-    dict(
-        key="noise",
-        text="Image noise",
-        kind=Question.Kind.LIKERT,
-        scale=_scale("severe", "moderate", "mild", "minimal"),
-    ),
-    dict(
-        key="sharpness",
-        text="Sharpness of grey-white matter borders",
-        kind=Question.Kind.LIKERT,
-        scale=_scale("blurred", "moderately sharp", "sharp", "very sharp"),
-    ),
-    dict(
-        key="lesion_conspicuity",
-        text="Visibility of small structures",
-        kind=Question.Kind.LIKERT,
-        scale=_scale("not visible", "poorly visible", "visible", "clearly visible"),
-    ),
-    dict(
-        key="metastasis_present",
-        text="At least one metastasis present",
-        kind=Question.Kind.FINDING,
-        scale=CONFIDENCE,
-    ),
-    dict(key="comment", text="Comment", kind=Question.Kind.TEXT, scale=[], required=False),
-]
 
 
 def demo_study_exists() -> bool:
@@ -187,12 +140,13 @@ def _write_cases(root: Path, n_cases: int, slices: int, seed: int) -> tuple[Path
 
 
 def _conditions_create(study: Study) -> None:
-    """Create the HR and LR conditions the study lacks (by label); SR is the generation job's."""
-    for order, (label, description) in enumerate(
-        (("HR", "1 mm slices"), (SR_SOURCE, f"{THICK_FACTOR} mm slices (simulated)"))
-    ):
+    """Create the HR and LR conditions the study lacks (by label), after those it has; SR is
+    the generation job's."""
+    for label, description in (("HR", "1 mm slices"), (SR_SOURCE, f"{THICK_FACTOR} mm slices (simulated)")):
         if not study.conditions.filter(label=label).exists():
-            Condition.objects.create(study=study, label=label, description=description, order=order)
+            Condition.objects.create(
+                study=study, label=label, description=description, order=study.conditions.count()
+            )
 
 
 def demo_sr_generate(study: Study, *, seed: int = 0) -> GenerationJob:
@@ -296,16 +250,18 @@ def _accounts() -> dict[str, User]:
 
 
 def _schedule(study: Study, readers: list, seed: int) -> None:
-    """Enrol the readers and activate a crossed two-session schedule (``design.services``).
+    """Enrol the readers and activate a crossed schedule for each phase (``design.services``).
 
-    Each reader reads every case once per session, half of the cases as HR in session 1
-    and LR in session 2, the other half the reverse, in a random order of their own;
-    session 2 opens once the reader has completed session 1 and the washout has passed.
+    In each phase every reader reads every case once per session, under each condition in
+    turn over the three sessions (a Latin square), in a random order of their own; a session
+    opens once the reader has completed the one before and the washout has passed, and the
+    image-quality phase once detection is completed and its washout has passed.
     """
     for index, user in enumerate(readers, start=1):
         ReaderParticipation.objects.create(study=study, user=user, code=f"R{index}")
-    draft = schedule_draft_create(study=study, actor=None, seed=seed)
-    schedule_activate(schedule=draft, actor=None)
+    for phase in study.phases.order_by("order"):
+        draft = schedule_draft_create(study=study, phase=phase, actor=None, seed=seed)
+        schedule_activate(schedule=draft, actor=None)
 
 
 class _Writer(Protocol):
@@ -335,25 +291,26 @@ def demo_study_create(
             stdout.write(message + "\n")
 
     with transaction.atomic():
-        study = Study.objects.create(
+        study = study_create_from_template(
+            template_key=DEMO_TEMPLATE,
             name="Demo: brain metastases, LR vs SR vs HR",
             slug=DEMO_SLUG,
-            description=(
-                "Generated demo: contrast-enhanced T1 brain MRI (MNI152 anatomy) with metastasis-like "
-                f"lesions, read as 1 mm slices (HR), simulated {THICK_FACTOR} mm slices (LR) and "
-                f"SR: 1 mm slices made from LR by the SR engine ({SR_METHOD})."
-            ),
             washout_days=7,
-            mark_scale=CONFIDENCE,
+            actor=None,
+            description=(
+                "Generated demo of the two-phase brain-metastasis design: contrast-enhanced T1 brain "
+                "MRI (MNI152 anatomy) with metastasis-like lesions, read as 1 mm slices (HR), simulated "
+                f"{THICK_FACTOR} mm slices (LR) and SR: 1 mm slices made from LR by the SR engine "
+                f"({SR_METHOD}). Detection first (lesion marks), then image quality (the median-sized "
+                "lesion of each case shown and rated)."
+            ),
         )
-        for order, question in enumerate(QUESTIONS):
-            Question.objects.create(study=study, order=order, **question)
         audit_event_create(
             actor=None,
             action=AuditAction.DEMO_CREATE,
             target=study,
             study=study,
-            data={"cases": n_cases, "slices": slices, "seed": seed},
+            data={"cases": n_cases, "slices": slices, "seed": seed, "template": DEMO_TEMPLATE},
         )
         lesions = demo_series_build(study, n_cases=n_cases, slices=slices, seed=seed, say=say)
 

@@ -59,6 +59,8 @@ ANSWER_COLUMNS = (
     "text",
     "reading_status",
     "submitted_at",
+    "phase",
+    "lesion",
 )
 
 #: The status of every reading in a record (a record holds submitted readings only).
@@ -109,19 +111,22 @@ def long_csv(record: StudyRecord, analysis: StudyAnalysis) -> str:
 def answers_csv(record: StudyRecord) -> str:
     """Every answer of the record with its reading, one per row (:data:`ANSWER_COLUMNS`).
 
-    Rows are ordered by reader, session and position, then in the study's question order.
-    A reading is known by its condition, reader and case, which a study's design reads once.
+    Rows are ordered by reader, phase, session and position, then in the study's question
+    order. A reading is known by its phase, condition, reader and case, which a study's
+    design reads once per phase.
     """
-    readings: dict[tuple[str, str, str], dict[str, Any]] = {}
+    readings: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for reading in record.readings:
-        key = (reading["condition"], reading["reader"], reading["case"])
+        key = (reading.get("phase", ""), reading["condition"], reading["reader"], reading["case"])
         if key in readings:
-            raise DatasetError(f"Reader {key[1]} read case {key[2]} under {key[0]} more than once.")
+            phase = f" in phase {key[0]}" if key[0] else ""
+            raise DatasetError(f"Reader {key[2]} read case {key[3]} under {key[1]} more than once{phase}.")
         readings[key] = reading
     order = {q["question"]: n for n, q in enumerate(record.questions)}
+    phases = list(dict.fromkeys(r.get("phase", "") for r in record.readings))
     rows: list[dict[str, Any]] = []
     for answer in record.answers:
-        read = readings.get((answer["condition"], answer["reader"], answer["case"]))
+        read = readings.get((answer.get("phase", ""), answer["condition"], answer["reader"], answer["case"]))
         if read is None:
             raise DatasetError(
                 f"An answer of {answer['reader']} on case {answer['case']} ({answer['condition']}) "
@@ -140,10 +145,12 @@ def answers_csv(record: StudyRecord) -> str:
     rows.sort(
         key=lambda r: (
             natural_key(r["reader"]),
+            phases.index(r.get("phase", "")) if r.get("phase", "") in phases else len(phases),
             r["session"],
             r["position"],
             order.get(r["question"], len(order)),
             r["question"],
+            natural_key(r.get("lesion", "")),
         )
     )
     return table_csv(rows, ANSWER_COLUMNS)

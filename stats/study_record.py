@@ -46,6 +46,7 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
         ("session", int),
         ("position", int),
         ("submitted_at", str),
+        ("phase", str),
     ),
     "answers": (
         ("condition", str),
@@ -56,6 +57,7 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
         ("present", bool),
         ("text", str),
         ("lesion", str),
+        ("phase", str),
     ),
     "marks": (
         ("condition", str),
@@ -253,8 +255,13 @@ def _names(values: Any, setting: str) -> tuple[str, ...]:
 
 
 #: Columns a record's rows may leave out, with the value they then hold: an answer is about
-#: the case unless it names the reference lesion it is about (``lesion``).
-COLUMN_DEFAULTS: dict[str, dict[str, Any]] = {"answers": {"lesion": ""}}
+#: the case unless it names the reference lesion it is about (``lesion``); readings and
+#: answers of a study with several reading phases name their phase (its key; empty: the
+#: study's only phase).
+COLUMN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "answers": {"lesion": "", "phase": ""},
+    "readings": {"phase": ""},
+}
 
 
 @dataclass(kw_only=True)

@@ -126,8 +126,9 @@ def study_record(
             status=Reading.Status.SUBMITTED,
         )
         .exclude(session__phase__kind=ReadingPhase.Kind.PRACTICE)  # practice is never analysed
-        .select_related("session__participation", "series__case", "series__condition")
+        .select_related("session__participation", "session__phase", "series__case", "series__condition")
     )
+    phase_order = dict(study.phases.values_list("key", "order"))
 
     def key(reading: Reading) -> dict[str, str]:
         return {
@@ -143,10 +144,16 @@ def study_record(
                 "session": r.session.number,
                 "position": r.position,
                 "submitted_at": r.submitted_at.isoformat() if r.submitted_at else "",
+                "phase": r.session.phase.key,
             }
             for r in submitted
         ),
-        key=lambda row: (natural_key(row["reader"]), row["session"], row["position"]),
+        key=lambda row: (
+            natural_key(row["reader"]),
+            phase_order[row["phase"]],
+            row["session"],
+            row["position"],
+        ),
     )
     answers = [
         {
@@ -156,10 +163,12 @@ def study_record(
             "present": a.present,
             "text": a.text,
             "lesion": a.lesion.label if a.lesion is not None else "",
+            "phase": a.reading.session.phase.key,
         }
         for a in Answer.objects.filter(reading__in=submitted).select_related(
             "question",
             "lesion",
+            "reading__session__phase",
             "reading__session__participation",
             "reading__series__case",
             "reading__series__condition",

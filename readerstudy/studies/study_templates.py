@@ -299,6 +299,7 @@ BRAIN_METS_2PHASE = StudyTemplate(
                 QuestionTemplate(
                     key="overall_quality", text="Overall image quality", kind=LIKERT, scale=QUALITY_5
                 ),
+                COMMENT,
             ),
         ),
     ),

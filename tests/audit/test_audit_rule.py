@@ -69,4 +69,3 @@ def test_every_action_has_a_test_asserting_its_event():
     asserted = set(re.findall(r"AuditAction\.([A-Z_]+)", sources))
     missing = sorted(action.name for action in AuditAction if action.name not in asserted)
     assert not missing, f"no test_audit_events.py asserts these actions: {missing}"
-

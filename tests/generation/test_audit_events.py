@@ -1,6 +1,5 @@
 """The audit event each generation service writes (one test per service)."""
 
-
 import pytest
 
 from readerstudy.audit.models import AuditAction

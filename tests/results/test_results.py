@@ -17,6 +17,7 @@ from django.urls import reverse
 from readerstudy.demo import demo_study_create
 from readerstudy.imaging.models import DicomInstance
 from readerstudy.reading.models import Reading
+from readerstudy.reading.selectors import reading_answer_items
 from readerstudy.reading.services import AnswerInput, answers_save, mark_save, reading_open, reading_submit
 from readerstudy.references.models import ReferenceLesion
 from readerstudy.results.models import AnalysisRun
@@ -53,16 +54,17 @@ def simulate_readers(study: Study, seed: int = 7) -> None:
         "reference__case"
     ):
         lesions.setdefault(lesion.reference.case_id, []).append(lesion)
-    questions = list(study.questions.all())
     readings = Reading.objects.filter(session__participation__study=study).select_related(
         "series__case", "series__condition", "session__participation__user"
     )
-    for reading in readings.order_by("session__participation__code", "session__number", "position"):
+    order = ("session__participation__code", "session__phase__order", "session__number", "position")
+    for reading in readings.order_by(*order):
         user = reading.session.participation.user
         reading_open(reading=reading, user=user)
         label = reading.series.condition.label
+        marking = reading.session.phase.takes_marks
         found = 0
-        for lesion in lesions.get(reading.series.case_id, []):
+        for lesion in lesions.get(reading.series.case_id, []) if marking else []:
             if rng.random() < FIND[label]:
                 found += 1
                 k, x, y = _pixel(reading.series, (lesion.x_mm, lesion.y_mm, lesion.z_mm))
@@ -75,7 +77,7 @@ def simulate_readers(study: Study, seed: int = 7) -> None:
                     rating=int(rng.integers(2, 5)),
                     user=user,
                 )
-        if rng.random() < 0.3:  # a false positive somewhere in the image
+        if marking and rng.random() < 0.3:  # a false positive somewhere in the image
             series = reading.series
             mark_save(
                 reading=reading,
@@ -87,12 +89,15 @@ def simulate_readers(study: Study, seed: int = 7) -> None:
                 user=user,
             )
         answers = {}
-        for q in questions:
+        for item in reading_answer_items(reading):
+            q = item.question
             if q.kind == "likert":
                 values = q.scale_values()
-                answers[q] = AnswerInput(value=int(rng.choice(values[1:] if label == "HR" else values[:-1])))
+                answers[item] = AnswerInput(
+                    value=int(rng.choice(values[1:] if label == "HR" else values[:-1]))
+                )
             elif q.kind == "finding":
-                answers[q] = AnswerInput(
+                answers[item] = AnswerInput(
                     present=found > 0, value=int(rng.choice(q.scale_values())) if found else None
                 )
         assert answers_save(reading=reading, answers=answers, user=user) == {}
@@ -215,11 +220,15 @@ def test_other_exports_load_in_their_tools(client, statistician, study, tmp_path
     with zipfile.ZipFile(io.BytesIO(_download(client, study, "long.zip"))) as archive:
         long_csv = archive.read("long.csv").decode()
         codebook = archive.read("codebook.csv").decode()
-    assert (
-        long_csv.count("\nanswer,")
-        == study.questions.filter(kind__in=["likert", "finding"]).count()
-        * Reading.objects.filter(session__participation__study=study).count()
+    # Every answer to a Likert or finding question: one per item of each reading (the items of
+    # its phase: a lesion question once per chosen lesion).
+    items = sum(
+        1
+        for reading in Reading.objects.filter(session__participation__study=study)
+        for item in reading_answer_items(reading)
+        if item.question.kind in ("likert", "finding")
     )
+    assert long_csv.count("\nanswer,") == items
     assert ",LL," in long_csv and "overall_quality" in codebook and "excellent" in codebook
 
     table = client.get(reverse("readerstudy:study_analysis_table", args=[study.slug, "sensitivity"]))

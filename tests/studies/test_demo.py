@@ -37,7 +37,7 @@ def test_demo_study_has_cases_conditions_questions_and_references(demo):
     assert demo.name == "Demo: brain metastases, LR vs SR vs HR"
     assert demo.status == Study.Status.ACTIVE
     assert demo.washout_days == 7
-    assert list(demo.conditions.order_by("order").values_list("label", flat=True)) == ["HR", "LR", "SR"]
+    assert list(demo.conditions.order_by("order").values_list("label", flat=True)) == ["LR", "SR", "HR"]
     assert all(code.startswith("C-") for code in demo.conditions.values_list("code", flat=True))
     assert demo.cases.count() == N_CASES
     assert ImageSeries.objects.filter(case__study=demo).count() == 3 * N_CASES
@@ -50,7 +50,17 @@ def test_demo_study_has_cases_conditions_questions_and_references(demo):
     assert (hr.slice_thickness, lr.slice_thickness) == pytest.approx((1.0, 4.0))
     # The thick slices are centred on the thin slices they average: 1.5 mm further along z.
     assert lr.origin[2] == pytest.approx(hr.origin[2] + 1.5)
-    assert Counter(demo.questions.values_list("kind", flat=True)) == {"likert": 4, "finding": 1, "text": 1}
+    # The two-phase brain-metastasis design: detection with marks, then image quality.
+    assert list(demo.phases.values_list("key", "takes_marks", "washout_days")) == [
+        ("detection", True, 0),
+        ("image-quality", False, 7),
+    ]
+    assert Counter(demo.questions.values_list("phase__key", "kind")) == {
+        ("detection", "finding"): 1,
+        ("image-quality", "likert"): 6,
+        ("image-quality", "text"): 1,
+    }
+    assert demo.questions.get(key="lesion_visibility").lesion_rule == "median"
     assert len(demo.questions.get(key="overall_quality").scale) == 5
     assert not demo.questions.get(kind="text").required
     assert [point["value"] for point in demo.mark_scale] == [1, 2, 3, 4]
@@ -95,7 +105,9 @@ def test_sr_is_generated_from_lr_by_the_generation_service_with_its_provenance(d
     job = GenerationJob.objects.get(study=demo)
     assert (job.source_condition.label, job.target_condition.label) == ("LR", "SR")
     assert (job.method, job.factor, job.status) == (demo_service.SR_METHOD, 4, GenerationJob.Status.DONE)
-    assert job.target_condition.description == "Generated from LR by tci x4"
+    # The template's (empty) SR condition is the one filled, with the template's description.
+    assert job.target_condition == demo.conditions.get(label="SR")
+    assert job.target_condition.description == "Super-resolution reconstruction of the standard acquisition"
     tasks = list(job.tasks.select_related("case", "output_series__condition"))
     assert sorted(task.case.code for task in tasks) == sorted(demo.cases.values_list("code", flat=True))
     lr_inputs = set()
@@ -179,11 +191,16 @@ def test_demo_accounts_have_their_roles(demo):
 
 
 def test_sessions_follow_the_active_counterbalanced_schedule(demo):
-    schedule = demo.schedules.get()
+    detection = demo.phases.get(key="detection")
+    schedule = demo.schedules.get(phase=detection)
     assert schedule.status == ReadingSchedule.Status.ACTIVE and not schedule.problems
+    quality = demo.schedules.get(phase__key="image-quality")  # scheduled too: the reference is locked
+    assert quality.status == ReadingSchedule.Status.ACTIVE and not quality.problems
     hr_first_thirds, orders = [], []
     for participation in demo.participations.all():
-        sessions = list(participation.sessions.order_by("number"))
+        later = participation.sessions.get(phase__key="image-quality", number=1)
+        assert session_window(later).waiting_for_phase == "Detection"
+        sessions = list(participation.sessions.filter(phase=detection).order_by("number"))
         assert [s.number for s in sessions] == [1, 2, 3]  # a session per condition
         assert session_window(sessions[0]).is_open
         assert session_window(sessions[1]).waiting_for == 1  # washout counted from completion
