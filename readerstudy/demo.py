@@ -271,9 +271,17 @@ class _Writer(Protocol):
 
 
 def demo_study_create(
-    *, n_cases: int = 8, slices: int = 64, seed: int = 2026, stdout: _Writer | None = None
+    *,
+    n_cases: int = 8,
+    slices: int = 64,
+    seed: int = 2026,
+    template: str = DEMO_TEMPLATE,
+    stdout: _Writer | None = None,
 ) -> Study:
     """Build the demo study, or return it unchanged when it exists; see the module docstring.
+
+    ``template`` is the study template it follows (the two-phase brain-metastasis design by
+    default; any template with lesion marks and LR/SR conditions, e.g. ``brain-mets-froc``).
 
     Everything is written in one transaction: an interrupted run leaves no half-built
     study behind (only, at worst, unreferenced files under MEDIA_ROOT).
@@ -292,7 +300,7 @@ def demo_study_create(
 
     with transaction.atomic():
         study = study_create_from_template(
-            template_key=DEMO_TEMPLATE,
+            template_key=template,
             name="Demo: brain metastases, LR vs SR vs HR",
             slug=DEMO_SLUG,
             washout_days=7,
@@ -310,7 +318,7 @@ def demo_study_create(
             action=AuditAction.DEMO_CREATE,
             target=study,
             study=study,
-            data={"cases": n_cases, "slices": slices, "seed": seed, "template": DEMO_TEMPLATE},
+            data={"cases": n_cases, "slices": slices, "seed": seed, "template": template},
         )
         lesions = demo_series_build(study, n_cases=n_cases, slices=slices, seed=seed, say=say)
 

@@ -31,7 +31,8 @@ CANVAS_LIT_FRACTION = """() => {
 
 @pytest.fixture
 def demo(transactional_db):
-    return demo_study_create(n_cases=2, slices=24)
+    # One phase with marks and the Likert items in one reading (the workstation's every part).
+    return demo_study_create(n_cases=2, slices=24, template="brain-mets-froc")
 
 
 def open_first_reading(page: Page, login, live_server) -> Reading:
@@ -113,6 +114,7 @@ def test_reader_reads_marks_resumes_and_submits(demo, live_server, page: Page, b
     page.keyboard.press("3")
     page.keyboard.press("2")
     page.keyboard.press("4")
+    page.keyboard.press("4")
     wait_saved(page)
 
     # Reload: answers, marks and slice come back.
@@ -120,9 +122,10 @@ def test_reader_reads_marks_resumes_and_submits(demo, live_server, page: Page, b
     expect(page.locator("body")).to_have_attribute("data-workstation", "ready", timeout=20_000)
     expect(page.locator("#overlay-slice")).to_have_text(shown)
     expect(page.get_by_label("4 · good")).to_be_checked()
-    expect(page.get_by_label("3 · mild")).to_be_checked()
+    expect(page.locator("input[name='q-noise'][value='3']")).to_be_checked()
     expect(page.get_by_label("2 · moderately sharp")).to_be_checked()
-    expect(page.get_by_label("4 · clearly visible")).to_be_checked()
+    expect(page.get_by_label("4 · excellent")).to_be_checked()
+    expect(page.locator("input[name='q-artefacts'][value='4']")).to_be_checked()
     rows = page.locator("#marks-list li")
     expect(rows).to_have_count(2)
     expect(rows.nth(0).locator("[aria-checked=true]")).to_have_text("3")
@@ -142,7 +145,8 @@ def test_reader_reads_marks_resumes_and_submits(demo, live_server, page: Page, b
         "overall_quality": (4, None),
         "noise": (3, None),
         "sharpness": (2, None),
-        "lesion_conspicuity": (4, None),
+        "contrast": (4, None),
+        "artefacts": (4, None),
         "metastasis_present": (3, True),
     }
     marks = list(LesionMark.objects.filter(reading=reading).order_by("created_at"))

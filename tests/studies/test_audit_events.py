@@ -173,7 +173,7 @@ def test_demo_study_create_and_archive():
         actor=None,
         target=study,
         study=study,
-        data={"cases": 2, "slices": 16, "seed": 7},
+        data={"cases": 2, "slices": 16, "seed": 7, "template": "brain-mets-2phase"},
     )
     name = study.name
     demo.demo_study_archive()
