@@ -235,7 +235,16 @@ def or_analysis(
     var_i = np.array([c_i["Var"] for c_i in by_modality])
     cov2_i = np.array([c_i["Cov2"] for c_i in by_modality])
 
-    # RRRC (Hillis 2008).
+    # RRRC (Hillis 2008). Its denominator degrees of freedom divide by MS(TR), and FRRC's
+    # statistic by its error variance: with no condition-by-reader variation (e.g. every
+    # reader separates the cases perfectly under every condition) the tests are undefined.
+    frrc_error = var - cov1 + (j_n - 1) * max(cov2 - cov3, 0.0)
+    if not ms["MS(TR)"] > 0 or not frrc_error > 0:
+        raise DatasetError(
+            "the figures of merit do not vary between conditions and readers beyond chance "
+            f"(MS(TR) = {ms['MS(TR)']:.3g}, FRRC error variance = {frrc_error:.3g}), "
+            "so the OR F and chi-square tests are undefined."
+        )
     error = ms["MS(TR)"] + max(j_n * (cov2 - cov3), 0.0)
     ddf = error**2 / (ms["MS(TR)"] ** 2 / ((i_n - 1) * (j_n - 1)))
     rrrc_est = []
@@ -249,7 +258,6 @@ def or_analysis(
     )
 
     # FRRC: chi-square with (I-1) degrees of freedom.
-    frrc_error = var - cov1 + (j_n - 1) * max(cov2 - cov3, 0.0)
     chisq = (i_n - 1) * ms["MS(T)"] / frrc_error
     frrc_est = [
         _modality_estimate(mods[i], means[i], (var_i[i] + (j_n - 1) * max(cov2_i[i], 0.0)) / j_n, np.inf)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stats.dataset import DatasetError
+from stats.dataset import DatasetError, roc_study
 from stats.fom import jackknife
 from stats.io_plain import read_plain
 from stats.mrmc import dbm_analysis, dbm_mean_squares, or_analysis, pseudovalues
@@ -129,4 +129,15 @@ def test_published_dataset02_result():
 def test_one_modality_gets_a_clear_message():
     data = read_plain(DATASETS / "dataset09")
     with pytest.raises(DatasetError, match="this dataset has one"):
+        or_analysis(data, "Wilcoxon")
+
+
+def test_perfectly_separating_readers_have_no_or_test_and_say_why():
+    """Every reader separates every case under both conditions: every FOM is 1, MS(TR) is 0,
+    and the F and chi-square tests are undefined; a clear DatasetError (the results page turns
+    it into a note) instead of a division by zero."""
+    normal, abnormal = [1.0, 2.0, 1.0], [4.0, 5.0, 5.0]
+    ratings = np.array([[normal + abnormal] * 3] * 2)  # 2 conditions x 3 readers x 6 cases
+    data = roc_study(ratings, 3, ["A", "B"], ["R1", "R2", "R3"])
+    with pytest.raises(DatasetError, match=r"MS\(TR\) = 0.*tests are undefined"):
         or_analysis(data, "Wilcoxon")
