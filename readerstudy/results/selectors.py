@@ -150,7 +150,7 @@ def study_record(
         ),
         key=lambda row: (
             natural_key(row["reader"]),
-            phase_order[row["phase"]],
+            phase_order[str(row["phase"])],
             row["session"],
             row["position"],
         ),
