@@ -98,9 +98,12 @@ def condition_echoes(case: CaseT2) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def import_dess_cases(study: Study, folder: Path, levels: dict[str, float]) -> dict[str, CaseT2]:
+def import_dess_cases(
+    study: Study, folder: Path, levels: dict[str, float], *, series: tuple[str, ...] | None = None
+) -> dict[str, CaseT2]:
     """Write and import every case of ``levels`` (case code -> T2 level, ms) under HR, LR and SR
-    and their "echo 2" conditions (the study needs them); returns the cases' true values."""
+    and their "echo 2" conditions (the study needs them), or only the conditions named in
+    ``series`` (e.g. ("HR", "HR echo 2", "SR")); returns the cases' true values."""
     rows, cases = [], {}
     for code, level in levels.items():
         case = case_t2(level)
@@ -110,6 +113,8 @@ def import_dess_cases(study: Study, folder: Path, levels: dict[str, float]) -> d
         for label, echoes in condition_echoes(case).items():
             for number, (data, time) in enumerate(zip(echoes, ECHO_TIMES_MS, strict=True), start=1):
                 condition = label if number == 1 else f"{label} echo 2"
+                if series is not None and condition not in series:
+                    continue
                 info = SeriesInfo(
                     patient_name=f"PAT-{code}",
                     patient_id=f"PAT-{code}",

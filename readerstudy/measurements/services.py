@@ -774,9 +774,7 @@ def _t2_values(reference_map: np.ndarray, test_map: np.ndarray, mask: np.ndarray
     from sr_engine.dess import t2_agreement
 
     agreement = t2_agreement(reference_map, test_map, mask)
-    counted = (
-        mask & np.isfinite(reference_map) & np.isfinite(test_map) & (reference_map > 0) & (test_map > 0)
-    )
+    counted = mask & np.isfinite(reference_map) & np.isfinite(test_map) & (reference_map > 0) & (test_map > 0)
     reference_mean = float(np.mean(reference_map[counted], dtype=np.float64))
     return {
         "ccc": agreement.ccc,

@@ -121,8 +121,8 @@ def t2_part(record: StudyRecord) -> Part:
             mean_row: dict[str, Cell] = {"region": region, "condition": condition, "case": "mean"}
             mean_row["n"] = len(cases)
             for key in T2_COLUMNS[4:]:
-                values = [row[key] for row in cases if _finite(row[key])]
-                mean_row[key] = float(np.mean(values)) if values else math.nan
+                finite = [row[key] for row in cases if _finite(row[key])]
+                mean_row[key] = float(np.mean(finite)) if finite else math.nan
             rows.append(mean_row)
             pairs = [
                 (row["reference_mean_t2_ms"], row["mean_t2_ms"])
@@ -167,10 +167,10 @@ def t2_part(record: StudyRecord) -> Part:
                 columns=T2_COLUMNS,
                 rows=tuple(rows),
                 notes=(
-                    "Per case: Lin's CCC (95 % interval) and the RMS within-voxel CV% of the T2 maps over the "
-                    "region's voxels (n = voxels). mean: the mean over cases (n = cases). pooled: Lin's CCC "
-                    "and the RMS within-subject CV% of the cases' mean T2 against the reference's "
-                    "(n = cases).",
+                    "Per case: Lin's CCC (95 % interval) and the RMS within-voxel CV% of the T2 maps "
+                    "over the region's voxels (n = voxels). mean: the mean over cases (n = cases). "
+                    "pooled: Lin's CCC and the RMS within-subject CV% of the cases' mean T2 against "
+                    "the reference's (n = cases).",
                 ),
             ),
             Table(
