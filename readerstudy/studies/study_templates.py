@@ -313,11 +313,12 @@ DESS_OBJECTIVE = StudyTemplate(
         "each case is a DESS exam acquired at high resolution (HR), its thick-slice low-resolution "
         "version (LR) and the super-resolution reconstruction of the LR (SR). Objective quality: SSIM, "
         "PSNR and RMSE of LR and SR against HR, and T2 maps from the two DESS echoes (the analytic "
-        "model of Sveinsson et al. 2017) whose agreement with the HR map is Lin's concordance "
-        "correlation coefficient and the within-subject CV%, over the tissue mask and the ROIs drawn "
-        "on the measurement page. Import each condition's second echo as the condition '<label> "
-        "echo 2' (read by no one). Readers grade overall quality, sharpness, noise and artefacts on "
-        "5-point scales. No lesion marks."
+        "model of Sveinsson et al. 2017) whose agreement with the HR map is the concordance "
+        "correlation coefficient (Lin) and the within-subject CV%, over the tissue mask and the ROIs "
+        "drawn on the measurement page. The second echo of each condition is imported as a condition "
+        "of its own, labelled with the suffix echo 2 (LR echo 2, SR echo 2, HR echo 2), and read by no "
+        "one. Readers grade overall quality, sharpness, noise and artefacts on 5-point scales. No "
+        "lesion marks."
     ),
     conditions=(
         ConditionTemplate("LR", "Low-resolution (thick-slice) DESS, echo 1"),
