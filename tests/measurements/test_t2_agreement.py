@@ -2,10 +2,12 @@
 with known T2 (``tests.dess_series``): the maps, the regions, what cannot be compared, and how
 the second echoes stay out of fidelity and of the study record."""
 
+import io
 import uuid
 
 import numpy as np
 import pytest
+from django.core.management import CommandError, call_command
 
 from readerstudy.measurements.models import T2AgreementResult
 from readerstudy.measurements.selectors import dess_echo_partners, t2_agreement_rows
@@ -145,3 +147,18 @@ def test_second_echoes_are_no_arms_of_the_study(study, coordinator, tmp_path):
     record = study_record(study, [])
     assert record.condition_ids == ["LR", "SR", "HR"]
     assert {r["condition"] for r in record.images} == set(ALL)  # their images are still accounted for
+
+
+def test_the_command_computes_it_outside_a_request(study, coordinator, tmp_path):
+    _conditions(study, ("SR", "HR", "SR echo 2", "HR echo 2"))
+    ds.import_dess_cases(study, tmp_path / "in", {"K1": 40.0}, series=("SR", "HR", "SR echo 2", "HR echo 2"))
+    out = io.StringIO()
+    call_command("t2_agreement_compute", study.slug, stdout=out)
+    lines = out.getvalue().splitlines()
+    assert (
+        lines[0].startswith("K1  SR vs HR (tissue): CCC 0.99")
+        and lines[-1] == "1 of 1 maps and regions compared."
+    )
+    assert T2AgreementResult.objects.get().computed_by is None
+    with pytest.raises(CommandError, match="No study with slug 'nope'"):
+        call_command("t2_agreement_compute", "nope")
