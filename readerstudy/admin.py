@@ -18,7 +18,8 @@ from readerstudy.measurements.models import (
 from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingSession, ReadingVisit
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
 from readerstudy.results.models import AnalysisRun
-from readerstudy.studies.models import Case, Condition, Question, ReaderParticipation, Study
+from readerstudy.segmentation.models import OverlapMeasurement, SegmentationMask
+from readerstudy.studies.models import Case, Condition, Question, ReaderParticipation, ReadingPhase, Study
 
 
 class ConditionInline(admin.TabularInline):
@@ -49,6 +50,12 @@ class StudyAdmin(admin.ModelAdmin):
     inlines = [ConditionInline, QuestionInline]
 
 
+@admin.register(ReadingPhase)
+class ReadingPhaseAdmin(admin.ModelAdmin):
+    list_display = ["key", "name", "study", "order", "kind", "takes_marks", "washout_days"]
+    list_filter = ["study", "kind"]
+
+
 @admin.register(Condition)
 class ConditionAdmin(admin.ModelAdmin):
     list_display = ["label", "code", "study", "order"]
@@ -70,7 +77,7 @@ class ReaderParticipationAdmin(admin.ModelAdmin):
 
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
-    list_display = ["key", "text", "kind", "required", "study", "order"]
+    list_display = ["key", "text", "kind", "required", "study", "phase", "lesion_rule", "order"]
     list_filter = ["study", "kind"]
 
 
@@ -105,7 +112,16 @@ class SourceIdentityAdmin(admin.ModelAdmin):
 
 @admin.register(ReadingSession)
 class ReadingSessionAdmin(admin.ModelAdmin):
-    list_display = ["participation", "number", "opens_at", "closes_at", "completed_at", "washout_waived_at"]
+    list_display = [
+        "participation",
+        "phase",
+        "number",
+        "opens_at",
+        "closes_at",
+        "completed_at",
+        "washout_waived_at",
+        "opened_notified_at",
+    ]
     list_filter = ["participation__study"]
 
 
@@ -346,3 +362,17 @@ class FidelityReferenceAdmin(MeasurementReadOnly, admin.ModelAdmin):
 class FidelityResultAdmin(MeasurementReadOnly, admin.ModelAdmin):
     list_display = ["case", "condition", "reference", "psnr", "ssim", "rmse", "note", "computed_at"]
     list_filter = ["case__study"]
+
+
+# ----------------------------------------------------------------------------- segmentation masks
+
+
+@admin.register(SegmentationMask)
+class SegmentationMaskAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["case", "condition", "file_name", "file_format", "uploaded_by", "uploaded_at"]
+    list_filter = ["case__study", "file_format"]
+
+
+@admin.register(OverlapMeasurement)
+class OverlapMeasurementAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["mask", "label", "dice", "jaccard", "hd95_mm", "volume_ml", "reference_volume_ml"]

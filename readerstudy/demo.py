@@ -1,10 +1,13 @@
-"""The demo study the set-up command loads: brain MRI with metastases, thin vs thick slices.
+"""The demo study the set-up command loads: brain MRI with metastases, read as LR, SR and HR.
 
 Everything is generated: the anatomy is the MNI152 template shipped with nilearn
 (see ``sr_engine.brain_phantom``), lesions, bias and noise are added per case, the
-thick-slice condition is simulated with ``sr_engine.slice_profile``. The series are
-written as DICOM with made-up patient identifiers and go through the regular DICOM
-import, so they are de-identified like real data.
+thick-slice condition (LR) is simulated with ``sr_engine.slice_profile``. The HR and LR
+series are written as DICOM with made-up patient identifiers and go through the regular
+DICOM import, so they are de-identified like real data. The SR condition is made from LR
+by the embedded SR engine through the service a coordinator uses
+(``generation.services.generation_job_start``), its tasks run here, in this process and
+transaction: :func:`demo_series_build` does all three conditions.
 
 Loading is idempotent: an existing demo study is left as it is. To rebuild it, the
 old one is archived (renamed, locked, readers deactivated), never deleted, because
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import tempfile
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NotRequired, Protocol, TypedDict
@@ -28,7 +32,10 @@ from django.utils import timezone
 from readerstudy.audit.models import AuditAction
 from readerstudy.audit.services import audit_change, audit_event_create
 from readerstudy.design.services import schedule_activate, schedule_draft_create
+from readerstudy.generation.models import GenerationJob, GenerationTask
+from readerstudy.generation.services import GenerationRequest, generation_job_start
 from readerstudy.imaging.dicom_import import dicom_import
+from readerstudy.jobs import jobs_run_in_caller
 from readerstudy.references.models import ReferenceLesion, ReferenceSet, ReferenceStandard
 from readerstudy.studies.models import Case, Condition, Question, ReaderParticipation, Study
 from readerstudy.studies.policy import COORDINATOR, READER, STATISTICIAN
@@ -51,6 +58,11 @@ DEMO_ACCOUNTS = (
 
 
 THICK_FACTOR = 4
+#: The SR condition: made from LR by this ``sr_engine.upscale`` method, back onto the 1 mm grid.
+#: Tricubic interpolation (TCI), the classical through-plane baseline of SR MRI studies: it
+#: needs no weights and takes well under a second per case on a CPU.
+SR_METHOD = "tci"
+SR_SOURCE, SR_TARGET = "LR", "SR"
 #: Lesions per case, cycled: a mix of normal cases and cases with one to three metastases.
 LESION_COUNTS = (2, 0, 1, 3, 0, 1, 2, 0)
 
@@ -174,6 +186,65 @@ def _write_cases(root: Path, n_cases: int, slices: int, seed: int) -> tuple[Path
     return manifest, lesions
 
 
+def _conditions_create(study: Study) -> None:
+    """Create the HR and LR conditions the study lacks (by label); SR is the generation job's."""
+    for order, (label, description) in enumerate(
+        (("HR", "1 mm slices"), (SR_SOURCE, f"{THICK_FACTOR} mm slices (simulated)"))
+    ):
+        if not study.conditions.filter(label=label).exists():
+            Condition.objects.create(study=study, label=label, description=description, order=order)
+
+
+def demo_sr_generate(study: Study, *, seed: int = 0) -> GenerationJob:
+    """Fill the SR condition from LR as a coordinator would: ``generation_job_start`` with
+    ``SR_METHOD`` x ``THICK_FACTOR``, its tasks run at once in this thread and transaction.
+
+    The service creates the SR condition if the study has none (or fills an empty one),
+    records the job, a task per case with the output series and its provenance, and the
+    audit events. Raises ``RuntimeError`` unless every case got its SR series.
+    """
+    request = GenerationRequest(
+        source_condition=study.conditions.get(label=SR_SOURCE),
+        target_label=SR_TARGET,
+        method=SR_METHOD,
+        factor=THICK_FACTOR,
+        seed=seed,
+    )
+    with jobs_run_in_caller():
+        job, _ = generation_job_start(study=study, request=request, actor=None)
+    job.refresh_from_db()
+    unfinished = job.tasks.exclude(status=GenerationTask.Status.DONE).select_related("case")
+    failed = [f"{task.case.code}: {task.error}" for task in unfinished]
+    if job.status != GenerationJob.Status.DONE or failed:
+        raise RuntimeError(f"The demo's SR generation failed ({job.status}): {'; '.join(failed)}")
+    return job
+
+
+def demo_series_build(
+    study: Study, *, n_cases: int, slices: int, seed: int, say: Callable[[str], None] = print
+) -> dict[str, tuple]:
+    """The demo's three conditions and every case's series in them: HR and simulated LR
+    generated and imported (``dicom_import``), then SR made from LR by the SR engine through
+    the generation service (:func:`demo_sr_generate`). Conditions the study already has (by
+    label, e.g. from a template) are used as they are.
+
+    Returns each case's lesions (patient coordinates, LPS mm), for the reference standard.
+    """
+    _conditions_create(study)
+    with tempfile.TemporaryDirectory(prefix="readerstudy-demo-") as folder:
+        say(f"Generating {n_cases} cases x 2 conditions (HR, {SR_SOURCE}) ...")
+        manifest, lesions = _write_cases(Path(folder), n_cases, slices, seed)
+        say("Importing the DICOM series ...")
+        report = dicom_import(study=study, source=Path(folder), manifest=manifest)
+    if not report.ok or len(report.imported) != 2 * n_cases:
+        raise RuntimeError(f"The demo import failed: {report.summary()}")
+    say(report.summary())
+    say(f"Generating {SR_TARGET} from {SR_SOURCE} with the SR engine ({SR_METHOD} x{THICK_FACTOR}) ...")
+    job = demo_sr_generate(study, seed=seed)
+    say(f"Generated {job.tasks.count()} {SR_TARGET} series (generation job {job.pk}).")
+    return lesions
+
+
 def _references_create(study: Study, cases: list[Case], lesions: dict[str, tuple]) -> ReferenceSet:
     """A locked reference set whose finals hold exactly the lesions the generator inserted."""
     now = timezone.now()
@@ -265,18 +336,15 @@ def demo_study_create(
 
     with transaction.atomic():
         study = Study.objects.create(
-            name="Demo: brain metastases, thin vs thick slices",
+            name="Demo: brain metastases, LR vs SR vs HR",
             slug=DEMO_SLUG,
             description=(
                 "Generated demo: contrast-enhanced T1 brain MRI (MNI152 anatomy) with metastasis-like "
-                f"lesions, read as 1 mm slices (HR) and simulated {THICK_FACTOR} mm slices (LR)."
+                f"lesions, read as 1 mm slices (HR), simulated {THICK_FACTOR} mm slices (LR) and "
+                f"SR: 1 mm slices made from LR by the SR engine ({SR_METHOD})."
             ),
             washout_days=7,
             mark_scale=CONFIDENCE,
-        )
-        Condition.objects.create(study=study, label="HR", description="1 mm slices", order=0)
-        Condition.objects.create(
-            study=study, label="LR", description=f"{THICK_FACTOR} mm slices (simulated)", order=1
         )
         for order, question in enumerate(QUESTIONS):
             Question.objects.create(study=study, order=order, **question)
@@ -287,15 +355,7 @@ def demo_study_create(
             study=study,
             data={"cases": n_cases, "slices": slices, "seed": seed},
         )
-
-        with tempfile.TemporaryDirectory(prefix="readerstudy-demo-") as folder:
-            say(f"Generating {n_cases} cases x 2 conditions ...")
-            manifest, lesions = _write_cases(Path(folder), n_cases, slices, seed)
-            say("Importing the DICOM series ...")
-            report = dicom_import(study=study, source=Path(folder), manifest=manifest)
-        if not report.ok or len(report.imported) != 2 * n_cases:
-            raise RuntimeError(f"The demo import failed: {report.summary()}")
-        say(report.summary())
+        lesions = demo_series_build(study, n_cases=n_cases, slices=slices, seed=seed, say=say)
 
         cases = list(study.cases.order_by("code"))
         _references_create(study, cases, lesions)

@@ -8,7 +8,9 @@ generation task (``GENERATION``, the default) or an import job (``IMPORT``):
   the broker and a worker (``celery -A config worker``) runs it;
 * otherwise (the embedded default): a worker thread of this process runs it, one at a
   time per kind (SR is CPU-heavy; an import does not wait behind it);
-* ``READERSTUDY_JOBS_EAGER``: at once, in the caller's thread (tests only).
+* ``READERSTUDY_JOBS_EAGER``: at once, in the caller's thread (tests only);
+* inside ``jobs_run_in_caller()``: at once, in the caller's thread and transaction, not
+  waiting for a commit (a loader that builds everything in one transaction: the demo).
 
 Every runner calls the kind's service (``generation.services.generation_task_run``,
 ``imaging.import_jobs.import_job_run``), which claims the work atomically, so work
@@ -20,8 +22,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -86,12 +91,34 @@ RECOVER_AT_START_SERVICE = "readerstudy.imaging.import_jobs.import_jobs_recover"
 _executors: dict[str, ThreadPoolExecutor] = {}
 _pending: set[Future] = set()
 _pending_lock = threading.Lock()
+#: True inside ``jobs_run_in_caller()`` (per thread: each thread has its own context).
+_run_in_caller: ContextVar[bool] = ContextVar("readerstudy_jobs_run_in_caller", default=False)
 
 
 def job_enqueue(job_id: int, kind: str = GENERATION) -> None:
-    """Run ``job_id`` of ``kind`` in the background after the current transaction commits."""
+    """Run ``job_id`` of ``kind`` in the background after the current transaction commits
+    (inside ``jobs_run_in_caller()``: at once, here)."""
     job_kind = KINDS[kind]
+    if _run_in_caller.get():
+        job_kind.run(job_id)
+        return
     transaction.on_commit(lambda: _dispatch(job_kind, job_id))
+
+
+@contextmanager
+def jobs_run_in_caller() -> Iterator[None]:
+    """Within this block, work this thread enqueues runs at once in this thread, inside the
+    current transaction, instead of on a runner after the commit.
+
+    For a loader that builds everything in one transaction and needs the work's results
+    before it commits (the demo's SR condition); never for a web request, which must not
+    wait for the SR engine. The work's service is the one every runner calls.
+    """
+    token = _run_in_caller.set(True)
+    try:
+        yield
+    finally:
+        _run_in_caller.reset(token)
 
 
 def jobs_recover_at_start() -> None:

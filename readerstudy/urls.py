@@ -8,6 +8,7 @@ from readerstudy.measurements import urls as measurements
 from readerstudy.reading import urls as reading
 from readerstudy.references import urls as references
 from readerstudy.results import urls as results
+from readerstudy.segmentation import urls as segmentation
 from readerstudy.studies import urls as studies
 
 app_name = "readerstudy"
@@ -20,6 +21,7 @@ urlpatterns = [
     *references.urlpatterns,
     *generation.urlpatterns,
     *measurements.urlpatterns,
+    *segmentation.urlpatterns,
     *results.urlpatterns,
     *dicomweb.urlpatterns,
 ]

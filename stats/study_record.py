@@ -111,15 +111,27 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
         ("reference_mean_t2_ms", float),
         ("n_voxels", int),
     ),
+    # segmentation overlap of each condition's mask with the case's reference mask (stats.overlap)
+    "overlap": (
+        ("case", str),
+        ("condition", str),
+        ("label", str),
+        ("dice", float),
+        ("jaccard", float),
+        ("hd95_mm", float),
+        ("volume_ml", float),
+        ("reference_volume_ml", float),
+        ("volume_difference_ml", float),
+        ("relative_volume_difference_percent", float),
+    ),
     "images": (("case", str), ("condition", str), ("slice", int), ("sha256", str)),
     # ROI pairs of a case (a CNR's two circles: A the structure, B the background), by ROI name
     "roi_pairs": (("case", str), ("pair", str), ("roi_a", str), ("roi_b", str)),
     # one row per attribute of a case (Case.attributes), the value as text
     "case_attributes": (("case", str), ("attribute", str), ("value", str)),
 }
-
 #: Tables a bundle written before they existed lacks; reading it gives them empty.
-OPTIONAL_TABLES = frozenset({"roi_pairs", "case_attributes", "t2_agreement"})
+OPTIONAL_TABLES = frozenset({"overlap", "roi_pairs", "case_attributes", "t2_agreement"})
 
 #: The CNR formulas of ``AnalysisSettings.cnr_formula`` (see :func:`stats.tables.measurements.cnr_value`).
 CNR_FORMULAS = ("background_sd", "pooled_sd")
@@ -278,6 +290,7 @@ class StudyRecord:
     measurements: list[dict] = field(default_factory=list)
     fidelity: list[dict] = field(default_factory=list)
     t2_agreement: list[dict] = field(default_factory=list)
+    overlap: list[dict] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
     roi_pairs: list[dict] = field(default_factory=list)
     case_attributes: list[dict] = field(default_factory=list)

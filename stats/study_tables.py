@@ -24,7 +24,10 @@ functions of ``stats``:
   reference's: Lin's CCC and CV% per case, over cases and pooled, paired t-tests (:mod:`stats.tables.t2`);
 * case characteristics (case attributes such as age and sex) between normal and abnormal
   cases or another grouping: t-tests, Fisher's exact and chi-square tests
-  (:mod:`stats.tables.characteristics`).
+  (:mod:`stats.tables.characteristics`);
+* segmentation overlap with reference masks (Dice, Jaccard, HD95, volumes): per label and
+  condition, Wilcoxon signed-rank and paired t-tests between conditions
+  (:mod:`stats.tables.overlap`).
 
 Only cases that every reader read (submitted) under every condition enter the paired and
 MRMC analyses; the ``design`` table lists what was left out and why. Each table is a
@@ -48,6 +51,7 @@ from .tables.jafroc import Jafroc, jafroc_part
 from .tables.likert import Likert, LikertCounts, likert_part
 from .tables.marks import Matching, matching_part
 from .tables.measurements import fidelity_part, measurements_part
+from .tables.overlap import overlap_part
 from .tables.per_case import case_detection_part, false_positives_part
 from .tables.roc import Roc, roc_part
 from .tables.sensitivity import sensitivity_part
@@ -113,6 +117,7 @@ SECTIONS = (
             "t2_agreement_tests",
         ),
     ),
+    Section(key="overlap", title="Segmentation overlap", tables=("overlap", "overlap_tests")),
     Section(key="matches", title="Marks matched to lesions", tables=("lesion_matches",)),
 )
 
@@ -194,6 +199,7 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
         likert = likert_part(record, complete)
         parts += [likert, external_part(record, complete)]
     parts += [measurements_part(record), fidelity_part(record), t2_part(record), characteristics_part(record)]
+    parts.append(overlap_part(record))
     return StudyAnalysis(
         tables=_tables(parts),
         froc=matching.froc if matching else None,

@@ -192,6 +192,9 @@ APP_ROWS: dict[str, tuple[str, tuple[int, ...]]] = {
     "measure_wado_metadata":     (GET,  (302, 404, 404, 404, 404, 200, 404, 200, 404, 404, 404)),
     "measure_wado_instance":     (GET,  (302, 404, 404, 404, 404, 200, 404, 200, 404, 404, 404)),
     "measure_wado_frames":       (GET,  (302, 404, 404, 404, 404, 200, 404, 200, 404, 404, 404)),
+    # Segmentation masks and their overlap (coordinators of the study who do not read in it)
+    "segmentation_index":        (GET,  (302, 403, 403, 403, 403, 200, 403, 403, 403, 403, 403)),
+    "segmentation_delete":       (POST, (302, 403, 403, 403, 403, 302, 403, 403, 403, 403, 403)),
 }
 
 AUTH_ROWS: dict[str, tuple[str, tuple[int, ...]]] = {  # django.contrib.auth.urls and the admin's login

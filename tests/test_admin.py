@@ -71,6 +71,7 @@ def admin_client_with_data(client, reader_setup, study, tmp_path):
     GenerationTask.objects.create(job=job, case=reader_setup["case"])
     ImportJob.objects.create(study=study, source_name="upload.zip", manifest_text="case,condition,folder\n")
     _measurements(reader_setup, superuser)
+    _segmentation(reader_setup, superuser, tmp_path)
     client.force_login(superuser)
     return client
 
@@ -102,6 +103,25 @@ def _measurements(reader_setup, user) -> None:
     FidelityResult.objects.create(
         case=case, condition=reader_setup["conditions"][1], reference=series.condition, psnr=30.0
     )
+
+
+def _segmentation(reader_setup, user, folder) -> None:
+    """A reference mask and a condition's mask with its overlap rows."""
+    from readerstudy.segmentation.services import segmentation_mask_import
+    from tests.segmentation import masks as mk
+    from tests.segmentation.masks import LABELS, REFERENCE
+
+    for condition, labels in ((None, LABELS), (reader_setup["conditions"][0], "")):
+        path = folder / f"mask-{condition.pk if condition else 'reference'}.nii"
+        path.write_bytes(mk.nifti_bytes(REFERENCE))
+        segmentation_mask_import(
+            case=reader_setup["case"],
+            condition=condition,
+            path=path,
+            file_name=path.name,
+            labels_text=labels,
+            actor=user,
+        )
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)

@@ -91,6 +91,30 @@ def test_sqlite_under_the_var_dir_by_default_and_postgres_from_database_url(tmp_
     assert setting(name, "config.settings.local", DATABASE_URL=url) == "studies"
 
 
+def test_migrate_creates_a_var_dir_that_does_not_exist_yet(tmp_path):
+    var_dir = tmp_path / "not" / "yet" / "there"
+    result = run_python(
+        "from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', 'migrate', '--noinput', '-v', '0'])",
+        "config.settings.local",
+        READERSTUDY_VAR_DIR=str(var_dir),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "unable to open database file" not in result.stderr
+    assert (var_dir / "db.sqlite3").stat().st_size > 0
+
+
+def test_a_var_dir_that_cannot_be_created_is_a_clear_error(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result = run_python(
+        "import django; django.setup()",
+        "config.settings.local",
+        READERSTUDY_VAR_DIR=str(tmp_path / "a-file" / "var"),
+    )
+    assert result.returncode != 0
+    assert "Cannot create the folder" in result.stderr and "READERSTUDY_VAR_DIR" in result.stderr
+
+
 def test_media_root_follows_the_environment(tmp_path):
     assert setting("MEDIA_ROOT", "config.settings.local", READERSTUDY_MEDIA_ROOT=str(tmp_path)) == str(
         tmp_path

@@ -75,6 +75,22 @@ TEMPLATES = [
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 
+
+def _sqlite_folder(name: object) -> None:
+    """Create the folder of the SQLite file (e.g. a new READERSTUDY_VAR_DIR): SQLite creates the
+    file but not its folder, and says only "unable to open database file" when it is missing."""
+    if not name or str(name) == ":memory:" or str(name).startswith("file:"):
+        return
+    folder = Path(str(name)).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"Cannot create the folder {folder} for the SQLite database ({exc.strerror or exc}); "
+            "set READERSTUDY_VAR_DIR (or DATABASE_URL) to a place this user can write."
+        ) from None
+
+
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
@@ -86,6 +102,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # writers queue (up to the timeout) instead of failing with "database is locked" when a
     # reading transaction tries to become a writer. PostgreSQL serialises with row locks.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+    _sqlite_folder(DATABASES["default"]["NAME"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Reader input: the longest free-text answer (characters), and what the reading API accepts.

@@ -194,7 +194,7 @@ export class LesionLayer {
       row.dataset.clientId = lesion.client_id;
       row.classList.toggle("selected", lesion.client_id === this.selected);
       const go = row.querySelector(".mark-go");
-      go.textContent = `Lesion ${number} · slice ${lesion.slice + 1}`;
+      go.textContent = this.viewer.single ? `Lesion ${number}` : `Lesion ${number} · slice ${lesion.slice + 1}`;
       go.addEventListener("click", () => this.goTo(lesion.client_id));
       const size = row.querySelector(".lesion-size");
       size.value = lesion.size_mm > 0 ? String(lesion.size_mm) : "";

@@ -23,9 +23,11 @@ export class MarkLayer {
    * @param {(mark: object) => void} options.onSave    a rated mark was placed, moved or re-rated
    * @param {(mark: object) => void} options.onDelete
    * @param {() => void} options.onFirstMark
+   * @param {() => boolean} [options.paused]  clicks place no mark while it says so (the ruler is on)
    */
-  constructor({ viewer, svg, list, rowTemplate, countLabel, scale, editable, onSave, onDelete, onFirstMark }) {
+  constructor({ viewer, svg, list, rowTemplate, countLabel, scale, editable, onSave, onDelete, onFirstMark, paused }) {
     Object.assign(this, { viewer, svg, list, rowTemplate, countLabel, scale, editable, onSave, onDelete, onFirstMark });
+    this.paused = paused;
     this.marks = new Map(); // client_id -> {client_id, slice, x, y, rating, label}
     this.selected = null;
     this.drag = null;
@@ -47,7 +49,7 @@ export class MarkLayer {
 
   listenForPlacement() {
     onImageClick(this.viewer, (point) => {
-      if (this.editable) this.place(point);
+      if (this.editable && !this.paused?.()) this.place(point);
     });
   }
 
@@ -174,7 +176,8 @@ export class MarkLayer {
       row.dataset.clientId = mark.client_id;
       row.classList.toggle("selected", mark.client_id === this.selected);
       const go = row.querySelector(".mark-go");
-      go.textContent = `Mark ${number} · slice ${mark.slice + 1}${mark.rating === null ? " · choose a confidence" : ""}`;
+      const where = this.viewer.single ? "" : ` · slice ${mark.slice + 1}`;
+      go.textContent = `Mark ${number}${where}${mark.rating === null ? " · choose a confidence" : ""}`;
       go.addEventListener("click", () => this.goTo(mark.client_id));
       for (const button of row.querySelectorAll("[data-rating]")) {
         const value = Number(button.dataset.rating);

@@ -94,7 +94,8 @@ export function createSaveQueue({ storageKey, csrfToken: token, onState = () => 
 /**
  * Keep a viewer's readouts up to date: the slider, the slice ("Slice 3 / 24", with the plane of a
  * reformat), the window ("W 400  L 40") and position overlays, the viewport's data-slice; the
- * slider scrolls the viewer; the viewer's errors go to the message box.
+ * slider scrolls the viewer; the viewer's errors go to the message box. A single image (a
+ * radiograph) has no slider, "Single image" for its slice and its pixel spacing for position.
  * @param {import("./viewer.js").Viewer} viewer
  * @param {{slider: HTMLInputElement, slice: HTMLElement, window: HTMLElement, position: HTMLElement}} elements
  */
@@ -102,8 +103,11 @@ export function showViewerReadouts(viewer, { slider, slice, window: windowLabel,
   viewer.addEventListener("slice", ({ detail }) => {
     slider.max = String(detail.count - 1);
     slider.value = String(detail.index);
+    // One image (a radiograph): no slider, no slice count.
+    const sliderBox = slider.closest(".ws-slider") || slider;
+    sliderBox.hidden = viewer.single;
     const planeName = viewer.plane === "acquired" ? "" : ` (${viewer.plane})`;
-    slice.textContent = `Slice ${detail.index + 1} / ${detail.count}${planeName}`;
+    slice.textContent = viewer.single ? "Single image" : `Slice ${detail.index + 1} / ${detail.count}${planeName}`;
     position.textContent = viewer.positionText();
     viewer.element.dataset.slice = String(detail.index);
   });

@@ -9,6 +9,11 @@
 // drawn the first image itself (firstpaint.js).
 //
 // Mouse: left-drag window/level, right-drag zoom, middle-drag pan, wheel scrolls slices.
+//
+// A series of one image (a radiograph: DX, CR, MG, or any single 2D image) is shown as that
+// image: no slice scrolling, no reformats (`single`). Its geometry is the image plane the
+// server gave it (imaging.blinding.image_plane_set), so image points are in image millimetres
+// (x along the rows, y down the columns, z = 0) like every mark and ruler on it.
 
 import {
   Enums,
@@ -144,7 +149,9 @@ export class Viewer extends EventTarget {
     this.toolGroup.setToolActive(WindowLevelTool.toolName, { bindings: [{ mouseButton: MouseBindings.Primary }] });
     this.toolGroup.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
     this.toolGroup.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
-    this.toolGroup.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MouseBindings.Wheel }] });
+    if (!this.single) {
+      this.toolGroup.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MouseBindings.Wheel }] });
+    }
 
     this.element.addEventListener("contextmenu", (event) => event.preventDefault());
     this.element.addEventListener(Enums.Events.STACK_NEW_IMAGE, () => this.emitSlice());
@@ -222,7 +229,18 @@ export class Viewer extends EventTarget {
   }
 
   get canReformat() {
-    return this.gpu && this.imageIds.length > 1;
+    return this.gpu && !this.single;
+  }
+
+  /** Whether the series is one image (a radiograph): nothing to scroll or reformat. */
+  get single() {
+    return this.imageIds.length === 1;
+  }
+
+  /** The pixel spacing of the acquired plane, mm: {row, column}. */
+  pixelSpacing() {
+    const plane = metaData.get("imagePlaneModule", this.imageIds[0]);
+    return { row: Number(plane?.rowPixelSpacing) || 1, column: Number(plane?.columnPixelSpacing) || 1 };
   }
 
   sliceIndex() {
@@ -360,6 +378,11 @@ export class Viewer extends EventTarget {
 
   /** A one-line description of where the view is (slice position along its normal, mm). */
   positionText() {
+    if (this.single) {
+      const { row, column } = this.pixelSpacing();
+      const mm = (value) => Number(value.toFixed(4)).toString();
+      return row === column ? `${mm(row)} mm/pixel` : `${mm(row)} × ${mm(column)} mm/pixel`;
+    }
     const { point, normal } = this.viewPlane();
     return `${dot(point, normal).toFixed(1)} mm`;
   }

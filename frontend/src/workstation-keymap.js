@@ -8,6 +8,12 @@ export const GESTURE_HELP = [
   ["Drag · right-drag · middle-drag", "Window/level · zoom · pan"],
 ];
 
+/** The gestures of a series of one image (a radiograph): nothing to scroll. */
+export const SINGLE_IMAGE_GESTURE_HELP = GESTURE_HELP.filter(([gesture]) => gesture !== "Wheel");
+
+/** Keys that move between slices or planes: a series of one image (config.numSlices 1) has none. */
+const SLICE_KEYS = new Set(["scroll", "first-last-slice", "plane"]);
+
 const SCROLL_STEPS = { ArrowUp: -1, ArrowDown: 1, PageUp: -10, PageDown: 10 };
 const PLANE_KEYS = { a: "acquired", c: "coronal", s: "sagittal" };
 
@@ -20,7 +26,7 @@ export function workstationKeymap(store) {
   const marks = () => store.get("marks");
   const viewerReady = () => store.get("viewerReady");
   const config = store.get("config");
-  return [
+  const keymap = [
     {
       id: "scroll",
       keys: ["ArrowUp", "ArrowDown", "PageUp", "PageDown"],
@@ -59,6 +65,13 @@ export function workstationKeymap(store) {
       description: "Acquired plane · coronal · sagittal reformat",
       when: viewerReady,
       run: (event) => store.dispatch("set-plane", PLANE_KEYS[event.key.toLowerCase()]),
+    },
+    {
+      id: "ruler",
+      keys: ["m"],
+      description: "Ruler on/off: two clicks measure a length in mm",
+      when: viewerReady,
+      run: () => store.dispatch("toggle-ruler"),
     },
     {
       id: "rate-mark",
@@ -113,4 +126,5 @@ export function workstationKeymap(store) {
       run: () => store.dispatch("show-help"),
     },
   ];
+  return config.numSlices === 1 ? keymap.filter((entry) => !SLICE_KEYS.has(entry.id)) : keymap;
 }

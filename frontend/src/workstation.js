@@ -12,10 +12,10 @@
 //
 // The page's state is one store (state.js) that the parts below share:
 //   state    config, seriesUrl, visitId, queue (SaveQueue), telemetry, scoring (ScoringPanel),
-//            form, viewer and marks (once the viewer's bundle is loaded), viewerReady
-//   events   "viewer-created" {viewer, marks}: the viewer exists (its bundle is loaded)
+//            form, viewer, marks, ruler and lesion targets (once the viewer's bundle is loaded), viewerReady
+//   events   "viewer-created" {viewer, marks, ruler, targets}: the viewer exists (its bundle is loaded)
 //            "viewer-ready" {viewerReady}: it shows the series; keys that act on the image work
-//   actions  "apply-preset" (preset), "set-plane" (plane): provided by the viewer's controls
+//   actions  "apply-preset" (preset), "set-plane" (plane), "toggle-ruler": provided by the viewer's controls
 //            "report-visit": queue the visit's telemetry; "save-everything": queue what the
 //            page holds back and wait until the server has it all; "leave" (url): save
 //            everything, then go; "show-help": the keyboard shortcuts
@@ -25,6 +25,7 @@ import { submitWhenSaved } from "./forms.js";
 import { uuid4 } from "./ids.js";
 import { isTextEntry, listenForKeys, renderKeymapHelp } from "./keymap.js";
 import { MarkLayer } from "./marks.js";
+import { Ruler } from "./ruler.js";
 import { LesionTargets } from "./targets.js";
 import {
   $,
@@ -45,13 +46,13 @@ import {
 import { ScoringPanel } from "./scoring.js";
 import { Store } from "./state.js";
 import { Telemetry } from "./telemetry.js";
-import { GESTURE_HELP, workstationKeymap } from "./workstation-keymap.js";
+import { GESTURE_HELP, SINGLE_IMAGE_GESTURE_HELP, workstationKeymap } from "./workstation-keymap.js";
 
 const TELEMETRY_EVERY_MS = 15000;
 const POSITION_DELAY_MS = 400;
 
 const EVENTS = ["viewer-created", "viewer-ready"];
-const ACTIONS = ["apply-preset", "set-plane", "report-visit", "save-everything", "leave", "show-help"];
+const ACTIONS = ["apply-preset", "set-plane", "toggle-ruler", "report-visit", "save-everything", "leave", "show-help"];
 
 /** The store, with the parts that exist from the start: autosave, telemetry and scoring. */
 function createStore() {
@@ -80,6 +81,8 @@ function createStore() {
       scoring,
       viewer: null,
       marks: null,
+      ruler: null,
+      targets: null,
       viewerReady: false,
     },
     events: EVENTS,
@@ -147,7 +150,8 @@ function wireNavigation(store) {
 function wireKeyboard(store) {
   const help = $("#help");
   const keymap = workstationKeymap(store);
-  renderKeymapHelp($("#help-keys"), keymap, GESTURE_HELP);
+  const gestures = store.state.config.numSlices === 1 ? SINGLE_IMAGE_GESTURE_HELP : GESTURE_HELP;
+  renderKeymapHelp($("#help-keys"), keymap, gestures);
   store.provide("show-help", () => help.showModal());
   $("#help-toggle").addEventListener("click", () => store.dispatch("show-help"));
   listenForKeys(keymap, { ignore: (event) => isTextEntry(event) || help.open });
@@ -158,6 +162,7 @@ function wireViewer(store, Viewer) {
   const { config, queue, telemetry } = store.state;
   const element = $("#viewport");
   const viewer = new Viewer(element, config, staticBase);
+  const ruler = new Ruler({ viewer, svg: $("#ruler-layer"), button: $("#ruler-toggle") });
   const marks = config.markScale.length
     ? new MarkLayer({
         viewer,
@@ -177,12 +182,15 @@ function wireViewer(store, Viewer) {
           }),
         onDelete: (mark) => queue.put(`mark:${mark.client_id}`, "DELETE", `${config.api.marks}${mark.client_id}`),
         onFirstMark: () => telemetry.markPlaced(),
+        paused: () => ruler.active,
       })
     : null;
   const targets = config.lesionTargets.length
     ? new LesionTargets({ viewer, svg: $("#target-layer"), targets: config.lesionTargets, buttons: $$(".lesion-go") })
     : null;
-  store.update("viewer-created", { viewer, marks, targets });
+  store.update("viewer-created", { viewer, marks, ruler, targets });
+  store.provide("toggle-ruler", () => ruler.toggle());
+  $("#ruler-toggle").addEventListener("click", () => store.dispatch("toggle-ruler"));
 
   showViewerReadouts(viewer, {
     slider: $("#slice-slider"),
@@ -292,7 +300,11 @@ function main() {
   wireTelemetry(store);
   wireNavigation(store);
   wireKeyboard(store);
-  exposeTestHook("workstation", { queue: () => store.get("queue"), viewer: () => store.get("viewer") });
+  exposeTestHook("workstation", {
+    queue: () => store.get("queue"),
+    viewer: () => store.get("viewer"),
+    ruler: () => store.get("ruler"),
+  });
   runPage("workstation", start(store));
 }
 

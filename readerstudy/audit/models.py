@@ -64,6 +64,9 @@ class AuditAction(models.TextChoices):
     SCHEDULE_ACTIVATE = "schedule.activate"
     SCHEDULE_DISCARD = "schedule.discard"
     SCHEDULE_GENERATE = "schedule.generate"
+    SEGMENTATION_MASK_DELETE = "segmentation.mask.delete"
+    SEGMENTATION_MASK_IMPORT = "segmentation.mask.import"
+    SEGMENTATION_MASK_IMPORT_FAILED = "segmentation.mask.import_failed"
     SERIES_IMPORT = "series.import"
     SESSION_OPEN_NOTIFY = "session.open_notify"
     SESSION_WASHOUT_WAIVE = "session.washout_waive"
@@ -108,6 +111,8 @@ AUDIT_CHANGE_ACTIONS: frozenset[AuditAction] = frozenset(
         AuditAction.REFERENCE_LESION_UPDATE,
         AuditAction.REFERENCE_SET_LOCK,
         AuditAction.SCHEDULE_ACTIVATE,
+        AuditAction.SEGMENTATION_MASK_DELETE,
+        AuditAction.SEGMENTATION_MASK_IMPORT,
         AuditAction.SESSION_WASHOUT_WAIVE,
         AuditAction.STUDY_ANALYSIS_SETTINGS,
         AuditAction.STUDY_LOCK,

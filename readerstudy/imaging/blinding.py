@@ -11,7 +11,11 @@ condition or links two conditions of the same case:
   link conditions);
 * attributes that can reveal how an image was made are removed or neutralised
   (``CONDITION_REVEALING``), together with private tags, dates and times;
-* ImageType is set to ORIGINAL\\PRIMARY for every condition.
+* ImageType is set to ORIGINAL\\PRIMARY for every condition;
+* a projection image (a radiograph, ``ImageSeries.projection``) is served with the image
+  plane the import gave it (``image_plane_set``: ImageOrientationPatient, ImagePositionPatient
+  and the PixelSpacing the import chose, ImagerPixelSpacing corrected by the magnification
+  factor), so that the viewer measures in the same image millimetres as the server.
 
 The WADO-RS metadata of a series is blinded in two steps, because reading and
 blinding every header on each request is slow (about 3 ms per instance): the
@@ -68,6 +72,15 @@ CONDITION_REVEALING = (
     "BurnedInAnnotation",
     "DeidentificationMethod",
     "DeidentificationMethodCodeSequence",
+    # Radiographs: the detector and its processing
+    "AcquisitionDeviceProcessingCode",
+    "DetectorDescription",
+    "DetectorManufacturerName",
+    "DetectorManufacturerModelName",
+    "DetectorType",
+    "DetectorConfiguration",
+    "DateOfLastDetectorCalibration",
+    "PixelSpacingCalibrationDescription",
 )
 
 
@@ -127,6 +140,23 @@ def _blind(ds: Dataset, *, pseudonym: str, uid_salt: str | None) -> Dataset:
     return ds
 
 
+def image_plane_set(ds: Dataset, series: ImageSeries) -> Dataset:
+    """Give an instance of a projection series the image plane of its series, in place.
+
+    A radiograph has no patient-space geometry; the import placed it in its own image plane
+    (``dicom_import.image_plane_geometry``) with the pixel spacing it chose
+    (``dicom_import.projection_spacing``). The viewer reads geometry from the header, so the
+    served header carries that plane (ImageOrientationPatient, ImagePositionPatient) and that
+    spacing as PixelSpacing; ImagerPixelSpacing and the magnification factor stay as they
+    were. Instances of other series are returned unchanged.
+    """
+    if series.projection:
+        ds.ImageOrientationPatient = [float(v) for v in series.orientation]
+        ds.ImagePositionPatient = [float(v) for v in series.origin]
+        ds.PixelSpacing = [float(v) for v in series.pixel_spacing]
+    return ds
+
+
 def reading_instance_files(reading: BlindedViewing) -> dict[str, str]:
     """Reading-specific SOP instance UID -> storage name of the stored file, in slice order.
 
@@ -147,6 +177,7 @@ def blinded_instance_bytes(name: str, reading: BlindedViewing) -> bytes:
     with default_storage.open(name, "rb") as handle:
         ds = pydicom.dcmread(handle)
     blind_dataset(ds, reading)
+    image_plane_set(ds, _viewed_series(reading))
     buffer = BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
@@ -185,7 +216,8 @@ def series_metadata_neutral(series: ImageSeries) -> list[dict[str, Any]]:
     for instance in series.instances.order_by("slice_index"):
         with instance.file.open("rb") as handle:
             ds = pydicom.dcmread(handle, stop_before_pixels=True)
-        metadata.append(_blind(ds, pseudonym=_PLACEHOLDER, uid_salt=None).to_json_dict())
+        blinded = image_plane_set(_blind(ds, pseudonym=_PLACEHOLDER, uid_salt=None), series)
+        metadata.append(blinded.to_json_dict())
     saved = default_storage.save(name, ContentFile(json.dumps(metadata).encode()))
     if saved != name:  # another request stored it meanwhile: keep theirs
         default_storage.delete(saved)

@@ -5,6 +5,13 @@ file, groups the valid ones into series by SeriesInstanceUID, checks each series
 geometry, maps it to a case and condition through a manifest, and stores the
 de-identified files (see ``deidentify``) with their geometry.
 
+Projection images (radiographs: modality DX, CR or MG, and any single 2D image without
+ImageOrientationPatient and ImagePositionPatient) have no patient-space geometry: the
+image plane is their frame (``image_plane_geometry``), their pixel spacing comes from
+PixelSpacing or ImagerPixelSpacing, corrected by EstimatedRadiographicMagnificationFactor
+(``projection_spacing``), and the series records which (``pixel_spacing_source``). Such a
+series is one image: several images, or a multi-frame image, without geometry are refused.
+
 The manifest is a CSV with the columns ``case`` and ``condition`` and, per row,
 either ``series_instance_uid`` (the original SeriesInstanceUID) or ``folder``
 (a folder relative to the import root; every series whose files lie under it).
@@ -102,6 +109,17 @@ CASE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 CASE_CODE_RULE = "letters, digits, '-', '_' and '.', starting with a letter or digit"
 #: Header attributes every imported file must have.
 REQUIRED_ATTRIBUTES = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "Modality")
+#: Modalities of projection images (radiographs: digital and computed radiography, mammography):
+#: they have no patient-space geometry, whatever their header holds; the image plane is the frame.
+PROJECTION_MODALITIES = frozenset({"DX", "CR", "MG"})
+#: Where a projection image's pixel spacing came from (``ImageSeries.pixel_spacing_source``).
+SPACING_FROM_PIXEL_SPACING = "PixelSpacing"
+SPACING_FROM_IMAGER = "ImagerPixelSpacing"
+SPACING_FROM_IMAGER_MAGNIFICATION = "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
+#: EstimatedRadiographicMagnificationFactor values accepted (real ones are about 1.0 to 1.5).
+MAGNIFICATION_RANGE = (0.1, 10.0)
+#: The image frame of a projection image: rows along +x, columns along +y (ImageOrientationPatient).
+IMAGE_PLANE_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 #: Geometry tolerances (mm, direction cosines).
 POSITION_TOLERANCE_MM = 0.01
 SPACING_TOLERANCE = 0.02  # relative deviation allowed between slice gaps
@@ -730,6 +748,8 @@ class _ParsedFile:
     modality: str
     series_description: str
     identity: dict[str, str]
+    projection: bool = False
+    pixel_spacing_source: str = SPACING_FROM_PIXEL_SPACING
 
 
 def _read_files(
@@ -803,6 +823,12 @@ def _parse(ds: Dataset, pixels: PixelDataInfo | None, *, path: Path, rel: str, s
         raise DicomFileRejected("floating-point pixel data is not supported")
     frames = int(ds.get("NumberOfFrames") or 1)
     if frames > 1:
+        if _is_projection(ds):
+            raise DicomFileRejected(
+                f"multi-frame image ({frames} frames) without patient geometry (no "
+                "ImageOrientationPatient/ImagePositionPatient) is not supported: its frames cannot be "
+                "placed; import each frame as a single image of its own series"
+            )
         raise DicomFileRejected(
             f"multi-frame image ({frames} frames) is not supported; export single-frame images"
         )
@@ -812,12 +838,18 @@ def _parse(ds: Dataset, pixels: PixelDataInfo | None, *, path: Path, rel: str, s
     if rows <= 0 or columns <= 0:
         raise DicomFileRejected("missing image size (Rows/Columns)")
     _check_pixel_length(ds, pixels, rows, columns)
-    orientation = _floats(ds, "ImageOrientationPatient", 6)
-    position = _floats(ds, "ImagePositionPatient", 3)
-    spacing = _floats(ds, "PixelSpacing", 2)
-    if min(spacing) <= 0:
-        raise DicomFileRejected(f"invalid PixelSpacing {list(spacing)}")
-    _check_orientation(orientation)
+    modality = str(ds.get("Modality", "")).strip()
+    projection = _is_projection(ds)
+    if projection:
+        spacing, spacing_source = projection_spacing(ds)
+        orientation, position = image_plane_geometry(spacing)
+    else:
+        orientation = _floats(ds, "ImageOrientationPatient", 6)
+        x, y, z = _floats(ds, "ImagePositionPatient", 3)
+        position = (x, y, z)
+        spacing = _spacing(ds, "PixelSpacing")
+        spacing_source = SPACING_FROM_PIXEL_SPACING
+        _check_orientation(orientation)
     thickness = ds.get("SliceThickness")
     return _ParsedFile(
         path=path,
@@ -832,11 +864,80 @@ def _parse(ds: Dataset, pixels: PixelDataInfo | None, *, path: Path, rel: str, s
         pixel_spacing=(spacing[0], spacing[1]),
         position=(position[0], position[1], position[2]),
         instance_number=int(ds.InstanceNumber) if ds.get("InstanceNumber") not in (None, "") else None,
-        slice_thickness=float(thickness) if thickness not in (None, "") else None,
-        modality=str(ds.get("Modality", "")).strip(),
+        slice_thickness=float(thickness) if thickness not in (None, "") and not projection else None,
+        modality=modality,
         series_description=str(ds.get("SeriesDescription", "")),
         identity=_identity(ds),
+        projection=projection,
+        pixel_spacing_source=spacing_source,
     )
+
+
+def _is_projection(ds: Dataset) -> bool:
+    """A projection image: of a radiographic modality, or without any patient-space geometry."""
+    return str(ds.get("Modality", "")).strip().upper() in PROJECTION_MODALITIES or _without_patient_geometry(
+        ds
+    )
+
+
+def _without_patient_geometry(ds: Dataset) -> bool:
+    """Whether the header has neither ImageOrientationPatient nor ImagePositionPatient."""
+    return all(
+        ds.get(keyword) in (None, "") for keyword in ("ImageOrientationPatient", "ImagePositionPatient")
+    )
+
+
+def _spacing(ds: Dataset, keyword: str) -> tuple[float, float]:
+    """A (row, column) spacing attribute, in mm; ``DicomFileRejected`` when missing or not positive."""
+    spacing = _floats(ds, keyword, 2)
+    if min(spacing) <= 0:
+        raise DicomFileRejected(f"invalid {keyword} {list(spacing)}")
+    return spacing[0], spacing[1]
+
+
+def projection_spacing(ds: Dataset) -> tuple[tuple[float, float], str]:
+    """The (row, column) pixel spacing (mm) of a projection image and the attributes it came from.
+
+    PixelSpacing, where present, is the spacing in the patient (already calibrated: DICOM
+    PS3.3 C.8.11.7, "Pixel Spacing" of the DX image module, and 10.7.1.3); else
+    ImagerPixelSpacing, the spacing at the detector's front plane, divided by
+    EstimatedRadiographicMagnificationFactor when the header has one (PS3.3 C.8.11.7: the
+    ratio of source-to-image to source-to-object distance, which maps the detector back to
+    the patient). Raises ``DicomFileRejected`` when neither spacing is usable or the factor is
+    not a plausible positive number.
+    """
+    if ds.get("PixelSpacing") not in (None, ""):
+        return _spacing(ds, "PixelSpacing"), SPACING_FROM_PIXEL_SPACING
+    if ds.get("ImagerPixelSpacing") in (None, ""):
+        raise DicomFileRejected(
+            "missing pixel spacing: a projection image needs PixelSpacing or ImagerPixelSpacing"
+        )
+    row, column = _spacing(ds, "ImagerPixelSpacing")
+    raw = ds.get("EstimatedRadiographicMagnificationFactor")
+    if raw in (None, ""):
+        return (row, column), SPACING_FROM_IMAGER
+    try:
+        factor = float(raw)
+    except (TypeError, ValueError) as exc:
+        raise DicomFileRejected(f"invalid EstimatedRadiographicMagnificationFactor: {raw}") from exc
+    low, high = MAGNIFICATION_RANGE
+    if not (math.isfinite(factor) and low <= factor <= high):
+        raise DicomFileRejected(
+            f"invalid EstimatedRadiographicMagnificationFactor {raw} "
+            f"(expected a number from {low:g} to {high:g})"
+        )
+    return (row / factor, column / factor), SPACING_FROM_IMAGER_MAGNIFICATION
+
+
+def image_plane_geometry(spacing: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, float, float]]:
+    """The orientation and origin stored for a projection image: the image's own frame, in mm.
+
+    Rows run along +x and columns along +y, z = 0, and the top-left pixel's centre lies half
+    a pixel in from the image's corner, so a point (x, y) of the workstation (measured from
+    the corner, in pixels) is at (x * column spacing, y * row spacing, 0) mm.
+    """
+    row, column = (float(v) for v in spacing)
+    return IMAGE_PLANE_ORIENTATION, (column / 2, row / 2, 0.0)
 
 
 def _check_pixel_length(ds: Dataset, pixels: PixelDataInfo, rows: int, columns: int) -> None:
@@ -868,7 +969,8 @@ def _floats(ds: Dataset, keyword: str, count: int) -> tuple[float, ...]:
     if value is None or value == "":
         raise DicomFileRejected(f"missing geometry: {keyword}")
     try:
-        numbers = tuple(float(v) for v in (value if isinstance(value, list | tuple) else list(value)))
+        values = [value] if isinstance(value, int | float) else value  # one value of a DS/IS/FD
+        numbers = tuple(float(v) for v in (values if isinstance(values, list | tuple) else list(values)))
     except (TypeError, ValueError) as exc:
         raise DicomFileRejected(f"invalid {keyword}: {value}") from exc
     if len(numbers) != count or not all(math.isfinite(v) for v in numbers):
@@ -952,6 +1054,7 @@ _CONSISTENCY: tuple[tuple[str, Callable[[_ParsedFile], object], Callable[[Any], 
     ("image size", lambda f: (f.rows, f.columns), lambda v: f"{v[0]}x{v[1]}"),
     ("orientation", lambda f: tuple(round(x, 3) for x in f.orientation), lambda v: str(list(v))),
     ("pixel spacing", lambda f: tuple(round(x, 4) for x in f.pixel_spacing), lambda v: str(list(v))),
+    ("patient geometry", lambda f: f.projection, lambda v: "none (a projection image)" if v else "present"),
     ("StudyInstanceUID", lambda f: f.study_instance_uid, lambda v: "another study"),
 )
 
@@ -972,6 +1075,15 @@ def _series_check(uid: str, files: list[_ParsedFile], report: ImportReport) -> _
             report.rejected.append(RejectedFile(f.rel, reason))
         files = [f for f in files if key(f) == majority]
 
+    if files[0].projection:
+        if len(files) > 1:
+            raise _SeriesRejected(
+                f"{len(files)} images without patient geometry (projection images, or no "
+                "ImageOrientationPatient/ImagePositionPatient) in one series: they cannot be stacked; "
+                "import each image as a series of its own",
+                files,
+            )
+        return _Candidate(uid=uid, files=files, folder=_common_folder(files), slice_spacing=None)
     normal = slice_normal(files[0].orientation)
     distances = {f.rel: float(np.dot(f.position, normal)) for f in files}
     files.sort(key=lambda f: distances[f.rel])
@@ -1398,6 +1510,8 @@ def _series_write(
         slice_thickness=first.slice_thickness,
         orientation=list(first.orientation),
         origin=list(first.position),
+        projection=first.projection,
+        pixel_spacing_source=first.pixel_spacing_source,
     )
     SourceIdentity.objects.create(series=series, **_truncated_identity(first.identity))
     for index, item in enumerate(candidate.files):

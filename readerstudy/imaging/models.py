@@ -24,6 +24,13 @@ class ImageSeries(models.Model):
     ``orientation`` the six direction cosines of ImageOrientationPatient,
     ``origin`` the ImagePositionPatient of the first slice, ``slice_spacing`` the
     distance between slice centres along the slice normal.
+
+    A ``projection`` series (a radiograph: DX, CR, MG, or a single 2D image without patient
+    geometry) is one image whose frame is the image plane itself: ``orientation`` is
+    (1, 0, 0, 0, 1, 0) and ``origin`` the top-left pixel's centre at (column spacing / 2,
+    row spacing / 2, 0), so its "patient" coordinates are image millimetres from the
+    image's corner (x along the rows, y down the columns, z = 0).
+    ``pixel_spacing_source`` says which attributes gave ``pixel_spacing``.
     """
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="series")
@@ -43,6 +50,17 @@ class ImageSeries(models.Model):
     slice_thickness = models.FloatField(null=True, blank=True)
     orientation = models.JSONField(help_text="ImageOrientationPatient, six direction cosines.")
     origin = models.JSONField(help_text="ImagePositionPatient of the first slice, mm.")
+    projection = models.BooleanField(
+        default=False,
+        help_text="A projection image (DX, CR, MG, or one 2D image without patient geometry): "
+        "orientation and origin are the image plane's own frame, in mm from the image's corner.",
+    )
+    pixel_spacing_source = models.CharField(
+        max_length=80,
+        default="PixelSpacing",
+        help_text="The attribute(s) the pixel spacing came from: PixelSpacing, ImagerPixelSpacing, or "
+        "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor (divided by the factor).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

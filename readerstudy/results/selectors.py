@@ -3,6 +3,7 @@
 Everything the analysis uses passes through :func:`study_record`: submitted readings
 only (a reading in progress or never opened is not a result), their answers and marks
 in patient coordinates, the reference's lesions and findings, objective measurements,
+segmentation overlap metrics,
 image checksums and the provenance of the schedule and reference versions. The tables
 are then computed by ``stats`` alone (:func:`stats.study_tables.analyse_study`), from
 the platform or, identically, from the reproducibility bundle.
@@ -31,6 +32,7 @@ from readerstudy.reading.models import Answer, LesionMark, Reading
 from readerstudy.reading.selectors import reading_telemetry
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
 from readerstudy.results.models import AnalysisRun
+from readerstudy.segmentation.selectors import overlap_rows
 from readerstudy.studies.models import ReadingPhase, Study
 from stats.matching import natural_key
 from stats.study_record import AnalysisSettings, StudyRecord, normalise
@@ -301,6 +303,7 @@ def study_record(
         measurements=measurement_rows(study),
         fidelity=fidelity_rows(study),
         t2_agreement=t2_agreement_rows(study),
+        overlap=overlap_rows(study),
         images=images,
         roi_pairs=measurement_pair_rows(study),
         case_attributes=case_attribute_rows(study),

@@ -176,6 +176,9 @@ KNEE_3ARM = StudyTemplate(
         _finding("bone_marrow_oedema", "Bone marrow oedema"),
         COMMENT,
     ),
+    reference="arthroscopy",
+    reference_note="Arthroscopy in the subset of cases that had it (10 in the paper); the findings "
+    "are compared against it on those cases only.",
 )
 
 
@@ -247,7 +250,7 @@ BRAIN_METS_2PHASE = StudyTemplate(
     description=(
         "Follows the published design of a brain-metastasis super-resolution reader study. Phase 1, "
         "detection: each case is read as the standard acquisition (LR) and its super-resolution "
-        "reconstruction (SR), in two sessions at least a week apart (a case's two versions never in "
+        "reconstruction (SR), in two sessions at least a week apart (the two versions of a case never in "
         "one session); readers mark every suspected metastasis with a 4-point confidence (1 not "
         "present to 4 definitely present). A lesion counts as detected when marked with confidence "
         "2 or higher (sensitivity, size strata, McNemar); JAFROC uses every mark. Phase 2, image "
@@ -305,6 +308,55 @@ BRAIN_METS_2PHASE = StudyTemplate(
 )
 
 
+#: Whether an image is judged to be a real acquisition (1 surely synthetic ... 5 surely real).
+REALNESS_5 = _points("surely synthetic", "probably synthetic", "cannot tell", "probably real", "surely real")
+DETAIL_5 = _points(
+    "not depicted", "poorly depicted", "adequately depicted", "well depicted", "excellently depicted"
+)
+
+
+SYNTHESIS_COMPARISON = StudyTemplate(
+    key="synthesis-comparison",
+    title="3T to 7T synthesis: synthetic vs real 7T, blinded judgement and segmentation overlap",
+    description=(
+        "Follows the published design of a 3T-to-7T MRI synthesis study: blinded experts read each "
+        "case as the real 7T acquisition and the 7T image synthesised from the 3T one, in separate "
+        "sessions, and judge overall quality, the depiction of fine structures (hippocampal "
+        "subfields, amygdala borders), contrast, artefacts and whether the image is a real "
+        "acquisition. Automated segmentations of the amygdalae on each condition are imported as "
+        "label masks and compared with the manual reference segmentation by Dice, Jaccard, 95th-"
+        "percentile Hausdorff distance and volume difference, with paired tests between conditions. "
+        "No lesion marks."
+    ),
+    conditions=(
+        ConditionTemplate("7T", "Real 7T acquisition"),
+        ConditionTemplate("synthetic 7T", "7T image synthesised from the 3T acquisition"),
+    ),
+    questions=(
+        QuestionTemplate(key="overall_quality", text="Overall image quality", kind=LIKERT, scale=QUALITY_5),
+        QuestionTemplate(
+            key="fine_structures",
+            text="Depiction of fine structures (hippocampal subfields, amygdala borders)",
+            kind=LIKERT,
+            scale=DETAIL_5,
+        ),
+        QuestionTemplate(key="contrast", text="Grey-white matter contrast", kind=LIKERT, scale=CONTRAST_4),
+        QuestionTemplate(key="artefacts", text="Artefacts", kind=LIKERT, scale=ARTEFACTS_5),
+        QuestionTemplate(
+            key="realness",
+            text="Is this a real 7T acquisition?",
+            kind=LIKERT,
+            scale=REALNESS_5,
+            help_text="Judge from the image alone: some images are synthesised.",
+        ),
+        COMMENT,
+    ),
+    reference="consensus",
+    reference_note="Manual segmentations of the amygdalae on the real 7T images are the reference "
+    "masks (imported on the segmentation page).",
+)
+
+
 DESS_OBJECTIVE = StudyTemplate(
     key="dess-objective",
     title="Knee DESS: LR vs SR vs HR, objective quality with T2 maps and image-quality grades",
@@ -351,7 +403,14 @@ DESS_OBJECTIVE = StudyTemplate(
 #: Every template, in the order the "New study" page lists them.
 STUDY_TEMPLATES: dict[str, StudyTemplate] = {
     template.key: template
-    for template in (KNEE_3ARM, BRAIN_METS_FROC, BRAIN_METS_2PHASE, IMAGE_QUALITY, DESS_OBJECTIVE)
+    for template in (
+        KNEE_3ARM,
+        BRAIN_METS_FROC,
+        BRAIN_METS_2PHASE,
+        SYNTHESIS_COMPARISON,
+        IMAGE_QUALITY,
+        DESS_OBJECTIVE,
+    )
 }
 
 

@@ -11,7 +11,8 @@ composes them.
 * :mod:`.likert`: Likert distributions, tests and agreement;
 * :mod:`.external`: findings against an external reference;
 * :mod:`.measurements`: objective measurements and image fidelity;
-* :mod:`.characteristics`: case characteristics between groups of cases.
+* :mod:`.characteristics`: case characteristics between groups of cases;
+* :mod:`.overlap`: segmentation overlap with the reference masks (Dice, Jaccard, HD95, volumes).
 """
 
 from .table import Cell, Part, Table, display

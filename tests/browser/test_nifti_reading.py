@@ -24,7 +24,7 @@ def test_a_nifti_sr_output_is_read_in_the_workstation(
     transactional_db, live_server, page: Page, login, tmp_path
 ):
     study = demo_study_create(n_cases=2, slices=24)
-    Condition.objects.create(study=study, label="SR", order=5)
+    Condition.objects.create(study=study, label="SR NIfTI", order=5)
     reading = Reading.objects.filter(session__participation__user__username="reader1").order_by(
         "session__number", "position"
     )[0]
@@ -40,11 +40,11 @@ def test_a_nifti_sr_output_is_read_in_the_workstation(
     report = dicom_import(
         study=study,
         source=Path(tmp_path / "sr"),
-        manifest=[{"case": case.code, "condition": "SR", "nifti": "sr.nii.gz"}],
+        manifest=[{"case": case.code, "condition": "SR NIfTI", "nifti": "sr.nii.gz"}],
         acknowledge_design_change=True,
     )
     assert report.ok, report.lines()
-    sr = ImageSeries.objects.get(case=case, condition__label="SR")
+    sr = ImageSeries.objects.get(case=case, condition__label="SR NIfTI")
     assert sr.num_slices == 4 * lr.num_slices
     Reading.objects.filter(pk=reading.pk).update(series=sr)  # the reader's first reading shows the SR series
 

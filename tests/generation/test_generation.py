@@ -328,6 +328,27 @@ def test_the_embedded_runner_runs_jobs_on_its_worker_thread(settings, tmp_path):
     assert ImageSeries.objects.filter(condition=job.target_condition).count() == 2
 
 
+def test_inside_jobs_run_in_caller_the_work_runs_at_once_in_the_callers_transaction(
+    lr_study, coordinator, settings, django_capture_on_commit_callbacks
+):
+    settings.READERSTUDY_JOBS_EAGER = False  # the embedded default: a worker thread after commit
+    settings.CELERY_BROKER_URL = ""
+    study, _ = lr_study
+    with django_capture_on_commit_callbacks() as callbacks:
+        with jobs.jobs_run_in_caller():  # what the demo loader does
+            job, _ = gen.generation_job_start(study=study, request=request_for(study), actor=coordinator)
+        job.refresh_from_db()
+        assert job.status == GenerationJob.Status.DONE  # before any commit
+        assert set(job.tasks.values_list("status", flat=True)) == {"done"}
+        assert ImageSeries.objects.filter(condition=job.target_condition).count() == len(CASES)
+        # After the block, work waits for the commit and a runner again.
+        later, _ = gen.generation_job_start(
+            study=study, request=request_for(study, target_label="SR 2"), actor=coordinator
+        )
+    assert len(callbacks) == len(CASES)  # the later job's tasks only
+    assert set(later.tasks.values_list("status", flat=True)) == {"queued"}
+
+
 # --------------------------------------------------------------------------- the console page
 
 

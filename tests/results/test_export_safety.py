@@ -41,7 +41,7 @@ TEXTS = [
 ]
 #: Case codes (existing databases may hold any text; ids cannot hold commas or a CR in iMRMC).
 CASES = ["=1+1", "+1", "-x1", "@SUM(A1)", "\tTAB", "'q"]
-CONDITIONS = {"HR": "=HR", "LR": "@LR"}
+CONDITIONS = {"HR": "=HR", "LR": "@LR", "SR": "+SR"}
 READER = "+R1"
 LESION = "=L1"
 QUESTION_TEXT = "-quality"
@@ -172,7 +172,7 @@ def test_every_export_is_safe_to_open_and_keeps_numbers_and_text(client, study, 
     assert {"=HR", "@LR"} <= set(header)
     rjafroc = tmp_path / "rjafroc.xlsx"
     rjafroc.write_bytes(xlsx["rjafroc.xlsx"])
-    assert set(read_excel(rjafroc).modality_ids) == {"=HR", "@LR"}  # exact ids, numeric ratings
+    assert set(read_excel(rjafroc).modality_ids) == set(CONDITIONS.values())  # exact ids, numeric ratings
 
     # The bundle gives back exactly the text that was stored.
     record = read_bundle(bundle)

@@ -33,8 +33,8 @@ from tests.stats.rjafroc_support import assert_rjafroc_reproduces, require_rjafr
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
 
-#: Probability that a reader finds a lesion, per condition: HR (1 mm) beats LR (4 mm).
-FIND = {"HR": 0.9, "LR": 0.5}
+#: Probability that a reader finds a lesion, per condition: HR (1 mm) beats SR, which beats LR (4 mm).
+FIND = {"HR": 0.9, "SR": 0.7, "LR": 0.5}
 
 
 def _pixel(series, point_mm) -> tuple[int, float, float]:
@@ -149,9 +149,16 @@ def test_end_to_end_analysis_equals_stats_on_the_exports(client, statistician, s
     for condition, per_reader in cli["foms"].items():
         for reader, fom in per_reader.items():
             assert fom_rows[reader][condition] == fom
-    (rrrc,) = [row for row in analysis.tables["jafroc_tests"].as_dicts() if row["analysis"] == "RRRC"]
-    assert rrrc["p"] == cli["RRRC"]["differences"][0]["p"]
-    assert f"{rrrc['p']:.4g}" in html or rrrc["p"] < 1e-4
+    rrrc = {
+        row["comparison"]: row
+        for row in analysis.tables["jafroc_tests"].as_dicts()
+        if row["analysis"] == "RRRC"
+    }
+    assert len(rrrc) == len(cli["RRRC"]["differences"]) == 3  # HR, LR, SR: every pair
+    for difference in cli["RRRC"]["differences"]:
+        row = rrrc[" - ".join(difference["modalities"])]
+        assert row["p"] == difference["p"]
+        assert f"{row['p']:.4g}" in html or row["p"] < 1e-4
 
     # HR was read better than LR by construction.
     assert fom_rows["Average"]["HR"] > fom_rows["Average"]["LR"]

@@ -1,4 +1,4 @@
-"""The demo study that `bin/demo` loads: complete, counterbalanced, idempotent."""
+"""The demo study that `bin/demo` loads: complete (HR, LR and SR by the SR engine), crossed, idempotent."""
 
 from collections import Counter
 
@@ -6,13 +6,14 @@ import numpy as np
 import pydicom
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from readerstudy import demo as demo_service
 from readerstudy.audit.models import AuditEvent
 from readerstudy.demo import DEMO_SLUG, demo_study_create
 from readerstudy.design.models import ReadingSchedule
 from readerstudy.design.washout import session_window
+from readerstudy.generation.models import GenerationJob, GenerationTask
 from readerstudy.imaging.models import ImageSeries
 from readerstudy.reading.models import Reading, ReadingSession
 from readerstudy.references.models import ReferenceLesion, ReferenceSet, ReferenceStandard
@@ -33,13 +34,15 @@ def test_demo_study_has_cases_conditions_questions_and_references(demo):
     assert demo_study_create(n_cases=N_CASES, slices=SLICES) == demo  # loading twice changes nothing
     assert (Study.objects.count(), ImageSeries.objects.count(), Reading.objects.count()) == counts
 
-    assert demo.name == "Demo: brain metastases, thin vs thick slices"
+    assert demo.name == "Demo: brain metastases, LR vs SR vs HR"
     assert demo.status == Study.Status.ACTIVE
     assert demo.washout_days == 7
-    assert sorted(demo.conditions.values_list("label", flat=True)) == ["HR", "LR"]
+    assert list(demo.conditions.order_by("order").values_list("label", flat=True)) == ["HR", "LR", "SR"]
     assert all(code.startswith("C-") for code in demo.conditions.values_list("code", flat=True))
     assert demo.cases.count() == N_CASES
-    assert ImageSeries.objects.filter(case__study=demo).count() == 2 * N_CASES
+    assert ImageSeries.objects.filter(case__study=demo).count() == 3 * N_CASES
+    for label in ("HR", "LR", "SR"):  # one series per case and condition
+        assert ImageSeries.objects.filter(case__study=demo, condition__label=label).count() == N_CASES
     hr = ImageSeries.objects.get(case__study=demo, case__code="BM01", condition__label="HR")
     lr = ImageSeries.objects.get(case__study=demo, case__code="BM01", condition__label="LR")
     assert (hr.num_slices, lr.num_slices) == (SLICES, SLICES // 4)
@@ -52,6 +55,63 @@ def test_demo_study_has_cases_conditions_questions_and_references(demo):
     assert not demo.questions.get(kind="text").required
     assert [point["value"] for point in demo.mark_scale] == [1, 2, 3, 4]
     assert AuditEvent.objects.filter(study=demo, action="demo.create").count() == 1
+
+
+def _voxels(series: ImageSeries) -> np.ndarray:
+    """The stored series as a [slice, row, column] array of real values (rescale applied)."""
+    planes = []
+    for instance in series.instances.order_by("slice_index"):
+        with instance.file.open("rb") as handle:
+            ds = pydicom.dcmread(handle)
+        slope, intercept = float(ds.get("RescaleSlope", 1)), float(ds.get("RescaleIntercept", 0))
+        planes.append(ds.pixel_array.astype(float) * slope + intercept)
+    return np.stack(planes)
+
+
+def test_every_case_has_an_sr_series_on_the_hr_grid_that_differs_from_lr_and_hr(demo):
+    for case in demo.cases.order_by("code"):
+        hr, lr, sr = (
+            ImageSeries.objects.get(case=case, condition__label=label) for label in ("HR", "LR", "SR")
+        )
+        assert (sr.num_slices, sr.slice_spacing) == (hr.num_slices, pytest.approx(hr.slice_spacing))
+        assert sr.slice_thickness == pytest.approx(1.0)
+        assert sr.origin == pytest.approx(hr.origin) and sr.orientation == pytest.approx(hr.orientation)
+        assert sr.study_instance_uid == lr.study_instance_uid  # the derived series joins the source's study
+        hr_voxels, lr_voxels, sr_voxels = _voxels(hr), _voxels(lr), _voxels(sr)
+        thick_copied = np.repeat(lr_voxels, 4, axis=0)  # LR shown on the 1 mm grid, slice by slice
+        assert sr_voxels.shape == hr_voxels.shape == thick_copied.shape
+        assert not np.allclose(sr_voxels, hr_voxels, atol=1.0)
+        assert not np.allclose(sr_voxels, thick_copied, atol=1.0)
+        # A plausible SR arm: nearer to the thin slices than the thick slices are (inside the
+        # slab; beyond the outer thick slices' centres every method extrapolates).
+        inner = hr_voxels[4:-4]
+        sr_error, thick_error = (
+            float(np.sqrt(np.mean((a[4:-4] - inner) ** 2))) for a in (sr_voxels, thick_copied)
+        )
+        assert sr_error < thick_error, case.code
+
+
+def test_sr_is_generated_from_lr_by_the_generation_service_with_its_provenance(demo):
+    job = GenerationJob.objects.get(study=demo)
+    assert (job.source_condition.label, job.target_condition.label) == ("LR", "SR")
+    assert (job.method, job.factor, job.status) == (demo_service.SR_METHOD, 4, GenerationJob.Status.DONE)
+    assert job.target_condition.description == "Generated from LR by tci x4"
+    tasks = list(job.tasks.select_related("case", "output_series__condition"))
+    assert sorted(task.case.code for task in tasks) == sorted(demo.cases.values_list("code", flat=True))
+    lr_inputs = set()
+    for task in tasks:
+        # Done before any commit (the test's transaction never commits): run in the caller.
+        assert task.status == GenerationTask.Status.DONE and task.attempts == 1 and not task.error
+        assert task.output_series == ImageSeries.objects.get(case=task.case, condition__label="SR")
+        provenance = task.provenance
+        assert (provenance["method"], provenance["factor"], provenance["axis"]) == ("tci", 4, "slice")
+        assert provenance["sr_engine_version"] and len(provenance["input_sha256"]) == 64
+        lr_inputs.add(provenance["input_sha256"])
+    assert len(lr_inputs) == N_CASES  # each task read its own case's LR series
+    actions = list(AuditEvent.objects.filter(study=demo).values_list("action", flat=True))
+    assert actions.count("generation.start") == actions.count("generation.finish") == 1
+    start = AuditEvent.objects.get(study=demo, action="generation.start")
+    assert (start.data["source"], start.data["target"], start.data["method"]) == ("LR", "SR", "tci")
 
 
 def test_references_are_locked_and_hold_the_inserted_lesions(demo):
@@ -121,10 +181,10 @@ def test_demo_accounts_have_their_roles(demo):
 def test_sessions_follow_the_active_counterbalanced_schedule(demo):
     schedule = demo.schedules.get()
     assert schedule.status == ReadingSchedule.Status.ACTIVE and not schedule.problems
-    hr_first_halves, orders = [], []
+    hr_first_thirds, orders = [], []
     for participation in demo.participations.all():
         sessions = list(participation.sessions.order_by("number"))
-        assert [s.number for s in sessions] == [1, 2]
+        assert [s.number for s in sessions] == [1, 2, 3]  # a session per condition
         assert session_window(sessions[0]).is_open
         assert session_window(sessions[1]).waiting_for == 1  # washout counted from completion
         seen = {}
@@ -133,12 +193,13 @@ def test_sessions_follow_the_active_counterbalanced_schedule(demo):
             assert all(r.schedule == schedule for r in readings)
             assert [r.position for r in readings] == list(range(1, N_CASES + 1))
             assert len({r.series.case.code for r in readings}) == N_CASES  # every case once
-            assert Counter(r.series.condition.label for r in readings) == {"HR": 3, "LR": 3}
+            assert Counter(r.series.condition.label for r in readings) == {"HR": 2, "LR": 2, "SR": 2}
             seen[session.number] = {r.series.case.code: r.series.condition.label for r in readings}
             orders.append(tuple(r.series.case.code for r in readings))
-        assert all(seen[1][case] != seen[2][case] for case in seen[1])  # conditions swapped
-        hr_first_halves.append(frozenset(c for c, label in seen[1].items() if label == "HR"))
-    assert len(set(hr_first_halves)) == 2  # AB/BA: the two halves alternate over the readers
+        for case in seen[1]:  # every case under every condition, once (fully crossed)
+            assert sorted(seen[number][case] for number in seen) == ["HR", "LR", "SR"]
+        hr_first_thirds.append(frozenset(c for c, label in seen[1].items() if label == "HR"))
+    assert len(set(hr_first_thirds)) == 3  # Latin square: the thirds rotate over the readers
     assert len(set(orders)) > 1  # shuffled
 
 
@@ -161,7 +222,15 @@ def test_a_failed_load_leaves_no_half_built_study(monkeypatch):
     assert not Study.objects.exists()
 
 
-def test_command_is_non_interactive_prints_logins_and_resets(capsys):
+@pytest.fixture
+def var_dir(settings, tmp_path, monkeypatch):
+    """A READERSTUDY_VAR_DIR of the test's own, and no PORT in the environment."""
+    settings.VAR_DIR = tmp_path
+    monkeypatch.delenv("PORT", raising=False)
+    return tmp_path
+
+
+def test_command_is_non_interactive_prints_logins_and_resets(capsys, var_dir):
     call_command("load_demo", "--cases", "2")
     out = capsys.readouterr().out
     assert "reader1       demo      reader" in out
@@ -175,3 +244,25 @@ def test_command_is_non_interactive_prints_logins_and_resets(capsys):
     assert archived.status == Study.Status.LOCKED
     assert not archived.participations.filter(active=True).exists()
     assert AuditEvent.objects.filter(action="demo.archive").count() == 1
+
+
+def test_the_login_url_after_reset_names_the_port_the_demo_is_served_on(capsys, var_dir, monkeypatch):
+    call_command("load_demo", "--cases", "2", "--port", "8101")  # what `PORT=8101 bash bin/demo` runs
+    assert "Log in at http://127.0.0.1:8101/accounts/login/" in capsys.readouterr().out
+    # Later, in another shell (no --port, no PORT): the README's rebuild command.
+    call_command("load_demo", "--cases", "2", "--reset")
+    out = capsys.readouterr().out
+    assert "Archived the previous demo study" in out
+    assert "Log in at http://127.0.0.1:8101/accounts/login/" in out and ":8000/" not in out
+    monkeypatch.setenv("PORT", "8102")  # the environment's PORT, then --port, take precedence
+    call_command("load_demo", "--cases", "2", "--reset")
+    assert "Log in at http://127.0.0.1:8102/accounts/login/" in capsys.readouterr().out
+    call_command("load_demo", "--cases", "2", "--reset", "--port", "8103")
+    assert "Log in at http://127.0.0.1:8103/accounts/login/" in capsys.readouterr().out
+    assert (var_dir / "demo-port").read_text() == "8103\n"
+
+
+def test_a_port_that_is_not_a_number_is_refused(var_dir):
+    with pytest.raises(CommandError, match="--port must be a port number"):
+        call_command("load_demo", "--cases", "2", "--port", "80; rm")
+    assert not Study.objects.exists()

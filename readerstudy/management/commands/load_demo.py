@@ -2,17 +2,34 @@
 
 import os
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from readerstudy import demo
 
+#: The port ``bin/demo`` last served the demo on (it passes ``--port``), under READERSTUDY_VAR_DIR.
+PORT_FILE = "demo-port"
+DEFAULT_PORT = "8000"
+
+
+def _port_file() -> Path:
+    return Path(settings.VAR_DIR) / PORT_FILE
+
+
+def _recorded_port() -> str | None:
+    try:
+        port = _port_file().read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return port if port.isdigit() else None
+
 
 class Command(BaseCommand):
     help = (
-        "Load the demo study (generated brain MRI, HR vs LR) and, under the demo settings, "
-        "its accounts. Does nothing when the demo study exists, unless --reset is given."
+        "Load the demo study (generated brain MRI read as LR, SR and HR) and, under the demo "
+        "settings, its accounts. Does nothing when the demo study exists, unless --reset is given."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -22,13 +39,16 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--port",
-            default=os.environ.get("PORT", "8000"),
-            help="port shown in the login URL (default: $PORT or 8000)",
+            default=None,
+            help="port shown in the login URL, and remembered for later runs (default: $PORT, else "
+            f"the port bin/demo last served on, else {DEFAULT_PORT})",
         )
 
-    def handle(self, *args, cases: int, reset: bool, port: str, **options) -> None:
+    def handle(self, *args, cases: int, reset: bool, port: str | None, **options) -> None:
         if cases < 2:
             raise CommandError("--cases must be at least 2.")
+        if port is not None and not port.isdigit():
+            raise CommandError(f"--port must be a port number, got {port!r}.")
         if reset:
             archived = demo.demo_study_archive()
             if archived is not None:
@@ -42,9 +62,24 @@ class Command(BaseCommand):
                 self.style.SUCCESS(f"Loaded '{study.name}' in {time.monotonic() - started:.1f} s.")
             )
         if getattr(settings, "READERSTUDY_DEMO_ACCOUNTS", False):
-            self._print_logins(port)
+            self._print_logins(self._port(port))
         else:
             self.stdout.write("No demo accounts under these settings (use config.settings.local).")
+
+    def _port(self, given: str | None) -> str:
+        """``--port`` (then remembered), else $PORT, else the remembered port, else 8000.
+
+        ``bin/demo`` passes the port it is about to serve on; remembering it lets a later
+        ``load_demo --reset`` in another shell (no --port, no PORT) print the URL of the
+        server that is running, not 8000.
+        """
+        if given is not None:
+            try:
+                _port_file().write_text(given + "\n", encoding="utf-8")
+            except OSError as exc:
+                self.stderr.write(f"Could not remember the port in {_port_file()}: {exc.strerror or exc}")
+            return given
+        return os.environ.get("PORT") or _recorded_port() or DEFAULT_PORT
 
     def _print_logins(self, port: str) -> None:
         self.stdout.write("\nDemo logins:")

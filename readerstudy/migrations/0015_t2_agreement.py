@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('readerstudy', '0012_reading_phases_required'),
+        ('readerstudy', '0014_segmentation_masks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
