@@ -9,7 +9,9 @@ published design is produced: fidelity, fidelity_tests, t2_agreement, likert_dis
 likert_tests (their rows and columns; the values are tested where they are computed).
 """
 
+import io
 import uuid
+import zipfile
 from datetime import timedelta
 
 import numpy as np
@@ -105,7 +107,7 @@ def _read_everything(study: Study) -> None:
                     assert reading_submit(reading=reading, user=user) == []
 
 
-def test_a_dess_study_runs_end_to_end(dess_study, coordinator, client):
+def test_a_dess_study_runs_end_to_end(dess_study, coordinator, statistician, client):
     study = dess_study
     assert sorted(study.conditions.values_list("label", flat=True)) == sorted(
         ["LR", "SR", "HR", "LR echo 2", "SR echo 2", "HR echo 2"]
@@ -186,3 +188,15 @@ def test_a_dess_study_runs_end_to_end(dess_study, coordinator, client):
 
     objective = next(s for s in SECTIONS if s.key == "measurements")
     assert {"fidelity", "fidelity_tests", "t2_agreement", "t2_agreement_tests"} <= set(objective.tables)
+
+    # The statistician's analysis page shows them, and the bundle carries the record's rows.
+    study.statisticians.add(statistician)
+    client.force_login(statistician)
+    html = client.get(reverse("readerstudy:study_analysis", args=[study.slug])).content.decode()
+    assert "DESS T2 agreement with HR per condition" in html and "Image fidelity against HR" in html
+    response = client.get(reverse("readerstudy:study_export", args=[study.slug, "bundle.zip"]))
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
+        lines = bundle.read("record/t2_agreement.csv").decode().splitlines()
+        assert lines[0].startswith("case,condition,reference,region,ccc,") and len(lines) == 1 + 16
+        assert "tables/t2_agreement.csv" in bundle.namelist()
