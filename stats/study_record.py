@@ -99,6 +99,20 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
         ("psnr_tissue", float),
         ("ssim_tissue", float),
     ),
+    # DESS T2 maps against the reference condition's, per case x condition x region (tissue or ROI)
+    "t2_agreement": (
+        ("case", str),
+        ("condition", str),
+        ("reference", str),
+        ("region", str),
+        ("ccc", float),
+        ("ccc_lower", float),
+        ("ccc_upper", float),
+        ("cv_percent", float),
+        ("mean_t2_ms", float),
+        ("reference_mean_t2_ms", float),
+        ("n_voxels", int),
+    ),
     # segmentation overlap of each condition's mask with the case's reference mask (stats.overlap)
     "overlap": (
         ("case", str),
@@ -119,7 +133,7 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
     "case_attributes": (("case", str), ("attribute", str), ("value", str)),
 }
 #: Tables a bundle written before they existed lacks; reading it gives them empty.
-OPTIONAL_TABLES = frozenset({"overlap", "roi_pairs", "case_attributes"})
+OPTIONAL_TABLES = frozenset({"overlap", "roi_pairs", "case_attributes", "t2_agreement"})
 
 #: The CNR formulas of ``AnalysisSettings.cnr_formula`` (see :func:`stats.tables.measurements.cnr_value`).
 CNR_FORMULAS = ("background_sd", "pooled_sd")
@@ -282,6 +296,7 @@ class StudyRecord:
     findings: list[dict] = field(default_factory=list)
     measurements: list[dict] = field(default_factory=list)
     fidelity: list[dict] = field(default_factory=list)
+    t2_agreement: list[dict] = field(default_factory=list)
     overlap: list[dict] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
     roi_pairs: list[dict] = field(default_factory=list)

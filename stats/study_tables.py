@@ -20,7 +20,8 @@ functions of ``stats``:
   (:mod:`stats.tables.external`);
 * objective measurements (FWHM, edge rise, SNR, CNR, contrast ratio) and image fidelity
   (PSNR, SSIM, RMSE): mean and SD per condition (over all ROIs and per region) and paired
-  t-tests between conditions (:mod:`stats.tables.measurements`);
+  t-tests between conditions (:mod:`stats.tables.measurements`); DESS T2 maps against the
+  reference's: Lin's CCC and CV% per case, over cases and pooled, paired t-tests (:mod:`stats.tables.t2`);
 * case characteristics (case attributes such as age and sex) between normal and abnormal
   cases or another grouping: t-tests, Fisher's exact and chi-square tests
   (:mod:`stats.tables.characteristics`);
@@ -54,6 +55,7 @@ from .tables.overlap import overlap_part
 from .tables.per_case import case_detection_part, false_positives_part
 from .tables.roc import Roc, roc_part
 from .tables.sensitivity import sensitivity_part
+from .tables.t2 import t2_part
 from .tables.table import Part, Table
 
 
@@ -111,6 +113,8 @@ SECTIONS = (
             "measurement_region_tests",
             "fidelity",
             "fidelity_tests",
+            "t2_agreement",
+            "t2_agreement_tests",
         ),
     ),
     Section(key="overlap", title="Segmentation overlap", tables=("overlap", "overlap_tests")),
@@ -194,7 +198,7 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
             parts += detection
         likert = likert_part(record, complete)
         parts += [likert, external_part(record, complete)]
-    parts += [measurements_part(record), fidelity_part(record), characteristics_part(record)]
+    parts += [measurements_part(record), fidelity_part(record), t2_part(record), characteristics_part(record)]
     parts.append(overlap_part(record))
     return StudyAnalysis(
         tables=_tables(parts),

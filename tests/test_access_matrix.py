@@ -175,6 +175,7 @@ APP_ROWS: dict[str, tuple[str, tuple[int, ...]]] = {
     "measurement_index":         (GET,  (302, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403)),
     "measurement_reference":     (POST, (302, 403, 403, 403, 403, 302, 403, 403, 403, 403, 403)),
     "measurement_fidelity":      (POST, (302, 403, 403, 403, 403, 302, 403, 403, 403, 403, 403)),
+    "measurement_t2_agreement":  (POST, (302, 403, 403, 403, 403, 302, 403, 403, 403, 403, 403)),
     "measurement_case":          (GET,  (302, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403)),
     "measurement_recompute":     (POST, (302, 403, 403, 403, 403, 302, 403, 403, 403, 403, 403)),
     "api_measurement_state":     (GET,  (302, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403)),

@@ -73,6 +73,7 @@ class AuditAction(models.TextChoices):
     STUDY_ANALYSIS_SETTINGS = "study.analysis_settings"
     STUDY_CREATE = "study.create"
     STUDY_LOCK = "study.lock"
+    T2_AGREEMENT_COMPUTE = "t2_agreement.compute"
 
 
 #: The actions that change something stored: their ``data`` always holds ``before`` and

@@ -434,6 +434,19 @@ def _named(noun: str, names: tuple[str, ...]) -> str:
     return f"{noun}{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
 
+def _labels_read(study: Study) -> set[str] | None:
+    """The condition labels the study's phases read, or None when a phase reads every condition
+    (chooses none). A condition no phase reads (e.g. a DESS second echo, used for T2 maps only)
+    is no drift of the design, as ``selectors.schedule_coverage`` counts the phase's conditions."""
+    read: set[str] = set()
+    for phase in study.phases.prefetch_related("conditions"):
+        chosen = [condition.label for condition in phase.conditions.all()]
+        if not chosen:
+            return None
+        read.update(chosen)
+    return read or None
+
+
 def schedule_design_change_check(
     study: Study,
     *,
@@ -444,10 +457,11 @@ def schedule_design_change_check(
     """The rule for adding conditions or cases to a study: refuse a silent drift from its schedule.
 
     Labels and codes are those the write will store. Those that the active schedule's plan
-    already names are no change. Returns None when nothing else is added (or no schedule
-    is active); otherwise the :class:`DesignChange`, to record in the write's audit event,
-    when ``acknowledged``, and raises :class:`DesignChangeUnacknowledged` when not. Call it
-    in the write's transaction after locking the study row, as ``schedule_activate`` does.
+    already names are no change, nor are conditions that no phase reads (``_labels_read``).
+    Returns None when nothing else is added (or no schedule is active); otherwise the
+    :class:`DesignChange`, to record in the write's audit event, when ``acknowledged``, and
+    raises :class:`DesignChangeUnacknowledged` when not. Call it in the write's transaction
+    after locking the study row, as ``schedule_activate`` does.
     """
     actives = schedules_active(study)
     if not actives:
@@ -459,8 +473,13 @@ def schedule_design_change_check(
         conditions_of, cases_of = schedule_plan_labels(schedule)
         planned_conditions |= conditions_of
         planned_cases |= cases_of
+    read = _labels_read(study)
     conditions = tuple(
-        dict.fromkeys(label for label in new_condition_labels if label not in planned_conditions)
+        dict.fromkeys(
+            label
+            for label in new_condition_labels
+            if label not in planned_conditions and (read is None or label in read)
+        )
     )
     cases = tuple(dict.fromkeys(code for code in new_case_codes if code not in planned_cases))
     if not conditions and not cases:

@@ -198,3 +198,45 @@ class FidelityResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case} {self.condition.label} vs {self.reference.label}"
+
+
+class T2AgreementResult(models.Model):
+    """Agreement of one case's DESS T2 map under one condition with the reference condition's map,
+    over one region: the tissue mask (``region`` "tissue") or a circle ROI (its name).
+
+    A condition's T2 map comes from its two echoes: its own series (echo 1) and the series of
+    the condition labelled "<label> echo 2" (``measurements.selectors.dess_echo_partners``), by
+    ``sr_engine.dess.dess_t2_map``; agreement is ``sr_engine.dess.t2_agreement`` (Lin's CCC with
+    its 95 % interval, the within-voxel CV%). Values are empty with ``note`` saying why when
+    the map cannot be compared (no second echo, not on the reference grid, ...).
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="t2_agreement_results")
+    condition = models.ForeignKey(Condition, on_delete=models.CASCADE, related_name="+")
+    reference = models.ForeignKey(Condition, on_delete=models.CASCADE, related_name="+")
+    region = models.CharField(max_length=120, help_text='"tissue" (the tissue mask) or an ROI\'s name.')
+    ccc = models.FloatField(null=True, blank=True, help_text="Lin's concordance correlation coefficient.")
+    ccc_lower = models.FloatField(null=True, blank=True)
+    ccc_upper = models.FloatField(null=True, blank=True)
+    cv_percent = models.FloatField(null=True, blank=True, help_text="Root-mean-square within-voxel CV%.")
+    mean_t2_ms = models.FloatField(null=True, blank=True, help_text="Mean T2 of the condition's map, ms.")
+    reference_mean_t2_ms = models.FloatField(null=True, blank=True)
+    mean_difference_ms = models.FloatField(null=True, blank=True, help_text="Mean of condition - reference.")
+    n_voxels = models.PositiveIntegerField(null=True, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    computed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["case", "condition__order", "region"]
+        verbose_name = "T2 agreement result"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "condition", "region"], name="t2_agreement_unique_case_condition_region"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case} {self.condition.label} T2 vs {self.reference.label} ({self.region})"

@@ -14,6 +14,7 @@ from readerstudy.measurements.models import (
     MeasurementCNRValue,
     MeasurementROI,
     MeasurementValue,
+    T2AgreementResult,
 )
 from readerstudy.studies.models import Case, Condition, Study
 
@@ -250,4 +251,77 @@ def fidelity_rows(study: Study) -> list[dict[str, Any]]:
             "note": result.note,
         }
         for result in results
+    ]
+
+
+# ----------------------------------------------------------------------------- DESS T2 agreement
+
+#: A condition's second DESS echo is the condition labelled "<its label> echo 2" (any case).
+ECHO_2_SUFFIX = " echo 2"
+#: The keys of a ``t2_agreement_rows`` row (``note`` says why a row has no values).
+T2_AGREEMENT_ROW_KEYS = [
+    "case",
+    "condition",
+    "reference",
+    "region",
+    "ccc",
+    "ccc_lower",
+    "ccc_upper",
+    "cv_percent",
+    "mean_t2_ms",
+    "reference_mean_t2_ms",
+    "n_voxels",
+    "note",
+]
+
+
+def dess_echo_partners(study: Study) -> dict[int, Condition]:
+    """Condition id -> the condition holding its second DESS echo.
+
+    A DESS exam is imported as two series per condition (echo 1 and echo 2, as scanners
+    export them): echo 1 under the condition itself (e.g. "HR", what readers read) and
+    echo 2 under the condition labelled "<label> echo 2" (e.g. "HR echo 2", read by no
+    one). Labels match regardless of case.
+    """
+    conditions = list(study.conditions.all())
+    by_label = {c.label.casefold(): c for c in conditions}
+    partners = {}
+    for condition in conditions:
+        partner = by_label.get((condition.label + ECHO_2_SUFFIX).casefold())
+        if partner is not None:
+            partners[condition.pk] = partner
+    return partners
+
+
+def dess_second_echo_condition_ids(study: Study) -> set[int]:
+    """The ids of the conditions that hold a second DESS echo (not arms of the study)."""
+    return {partner.pk for partner in dess_echo_partners(study).values()}
+
+
+def t2_agreement_rows(study: Study) -> list[dict[str, Any]]:
+    """One row per case x condition x region (``T2_AGREEMENT_ROW_KEYS``), as last computed by
+    ``measurements.services.t2_agreement_compute``: Lin's CCC with its 95 % interval, the
+    within-voxel CV%, the mean T2 of the condition's and of the reference's map (ms) and the
+    number of voxels, over the region; None where not computed, with ``note`` saying why."""
+    results = (
+        T2AgreementResult.objects.filter(case__study=study)
+        .select_related("case", "condition", "reference")
+        .order_by("case__code", "condition__order", "condition__label", "region")
+    )
+    return [
+        {
+            "case": r.case.code,
+            "condition": r.condition.label,
+            "reference": r.reference.label,
+            "region": r.region,
+            "ccc": r.ccc,
+            "ccc_lower": r.ccc_lower,
+            "ccc_upper": r.ccc_upper,
+            "cv_percent": r.cv_percent,
+            "mean_t2_ms": r.mean_t2_ms,
+            "reference_mean_t2_ms": r.reference_mean_t2_ms,
+            "n_voxels": r.n_voxels,
+            "note": r.note,
+        }
+        for r in results
     ]

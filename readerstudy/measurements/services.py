@@ -16,7 +16,7 @@ Writes are idempotent: the page names each ROI and CNR by a client id, and sendi
 same thing twice changes nothing. Deleting an ROI deletes its values and the CNRs that
 use it. Audit events: ``measurement.roi.create``/``update``/``delete``,
 ``measurement.cnr.create``/``update``/``delete``, ``measurement.recompute``,
-``fidelity.reference.set`` and ``fidelity.compute``.
+``fidelity.reference.set``, ``fidelity.compute`` and ``t2_agreement.compute``.
 
 Image fidelity (``fidelity_compute``) runs synchronously: every case's series under every
 condition against the reference condition's series (``fidelity_reference_condition``)
@@ -50,8 +50,15 @@ from readerstudy.measurements.models import (
     MeasurementCNRValue,
     MeasurementROI,
     MeasurementValue,
+    T2AgreementResult,
 )
-from readerstudy.measurements.selectors import fidelity_reference_condition
+from readerstudy.measurements.selectors import (
+    ECHO_2_SUFFIX,
+    dess_echo_partners,
+    dess_second_echo_condition_ids,
+    fidelity_reference_condition,
+    measurement_roi_names,
+)
 from readerstudy.studies.models import Case, Condition, Study
 from sr_engine import roi as sr_roi
 from sr_engine.volume import slice_normal
@@ -612,17 +619,22 @@ def _same_grid(a: ImageSeries, b: ImageSeries) -> bool:
     )
 
 
-def _series_volume(series: ImageSeries, folder: Path):
-    """The series read from its stored files (checksums checked) as an ``sr_engine`` Volume."""
-    from sr_engine.dicom_series import read_dicom_series  # imported on use, as the engine's heavier parts
-
+def _series_files(series: ImageSeries, folder: Path) -> Path:
+    """Write the series' stored files (checksums checked) into a new ``folder``; return it."""
     folder.mkdir(parents=True)
     instances = list(series.instances.order_by("slice_index"))
     if not instances:
         raise MeasurementUnavailable("The series has no stored images.")
     for instance in instances:
         (folder / f"{instance.slice_index:05d}.dcm").write_bytes(_instance_bytes(instance))
-    return read_dicom_series(folder)
+    return folder
+
+
+def _series_volume(series: ImageSeries, folder: Path):
+    """The series read from its stored files (checksums checked) as an ``sr_engine`` Volume."""
+    from sr_engine.dicom_series import read_dicom_series  # imported on use, as the engine's heavier parts
+
+    return read_dicom_series(_series_files(series, folder))
 
 
 def fidelity_compute(*, study: Study, actor) -> list[FidelityResult]:
@@ -642,11 +654,14 @@ def fidelity_compute(*, study: Study, actor) -> list[FidelityResult]:
         raise MeasurementInvalid(
             'The study has no reference condition: choose one (or name a condition "HR") first.'
         )
+    second_echoes = dess_second_echo_condition_ids(study)  # a DESS echo 2 is in the T2 agreement
     rows: list[dict[str, Any]] = []
     for case in study.cases.order_by("code"):
         series_list = _case_series(case)
         reference_series = next((s for s in series_list if s.condition_id == reference.pk), None)
-        others = [s for s in series_list if s.condition_id != reference.pk]
+        others = [
+            s for s in series_list if s.condition_id != reference.pk and s.condition_id not in second_echoes
+        ]
         if not others:
             continue
         with tempfile.TemporaryDirectory(prefix="readerstudy-fidelity-") as tmp:
@@ -701,6 +716,179 @@ def fidelity_compute(*, study: Study, actor) -> list[FidelityResult]:
                 "reference": reference.label,
                 "results": len(results),
                 "compared": sum(1 for r in results if r.psnr is not None),
+            },
+        )
+    return results
+
+
+# ----------------------------------------------------------------------------- DESS T2 agreement
+
+#: The region of a T2 agreement over the tissue mask (``sr_engine.metrics.tissue_mask``).
+T2_TISSUE_REGION = "tissue"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _dess_t2_map(echo_1: ImageSeries, echo_2: ImageSeries, folder: Path):
+    """The T2 map (``sr_engine.dess.dess_t2_map``) of a condition from its two echoes' stored files."""
+    from sr_engine.dess import dess_t2_map
+    from sr_engine.dicom_series import read_dicom_series
+
+    if not _same_grid(echo_1, echo_2):
+        raise MeasurementUnavailable(f"the {echo_2.condition.label} series is not on the first echo's grid")
+    first = _series_files(echo_1, folder / "echo1")
+    second = _series_files(echo_2, folder / "echo2")
+    volume = read_dicom_series([first, second])
+    return volume, dess_t2_map(volume, mask=np.ones(volume.shape, dtype=bool))
+
+
+def _t2_regions(case: Case, reference_series: ImageSeries, reference_volume) -> list[tuple[str, Any]]:
+    """(name, mask on the reference grid) of each region: the tissue mask of the reference's first
+    echo, and every circle ROI of the case on its nearest slice of the reference series (an ROI
+    more than half a slice outside the series has an empty mask)."""
+    from sr_engine.metrics import tissue_mask
+
+    regions: list[tuple[str, Any]] = [(T2_TISSUE_REGION, tissue_mask(reference_volume))]
+    rois = list(case.measurement_rois.all())
+    names = measurement_roi_names(rois)
+    shape = (reference_series.num_slices, reference_series.rows, reference_series.columns)
+    for roi in rois:
+        if roi.kind != MeasurementROI.Kind.CIRCLE or roi.radius_mm is None:
+            continue
+        x, y, position = series_coordinates(reference_series, roi.points_mm[0])
+        index = nearest_slice(reference_series, position)
+        mask = np.zeros(shape, dtype=bool)
+        if abs(position - index) <= 0.5:
+            mask[index] = sr_roi.circle_mask(
+                shape[1:], (x, y), float(roi.radius_mm), reference_series.pixel_spacing
+            )
+        regions.append((names[roi.pk], mask))
+    return regions
+
+
+def _t2_values(reference_map: np.ndarray, test_map: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+    """The stored values of one region's agreement (``sr_engine.dess.t2_agreement``), the means over
+    the voxels it counts; raises ``ValueError`` when fewer than three voxels count."""
+    from sr_engine.dess import t2_agreement
+
+    agreement = t2_agreement(reference_map, test_map, mask)
+    counted = mask & np.isfinite(reference_map) & np.isfinite(test_map) & (reference_map > 0) & (test_map > 0)
+    reference_mean = float(np.mean(reference_map[counted], dtype=np.float64))
+    return {
+        "ccc": agreement.ccc,
+        "ccc_lower": agreement.ccc_ci[0],
+        "ccc_upper": agreement.ccc_ci[1],
+        "cv_percent": agreement.cv_percent,
+        "mean_t2_ms": reference_mean + agreement.mean_difference_ms,
+        "reference_mean_t2_ms": reference_mean,
+        "mean_difference_ms": agreement.mean_difference_ms,
+        "n_voxels": agreement.n_voxels,
+    }
+
+
+def t2_agreement_compute(*, study: Study, actor) -> list[T2AgreementResult]:
+    """Agreement of every case's DESS T2 map under every condition with the reference condition's.
+
+    Each condition with a second echo (the condition labelled "<label> echo 2":
+    ``selectors.dess_echo_partners``) gets its T2 map from its two series by
+    ``sr_engine.dess.dess_t2_map`` (Sveinsson et al. 2017; TR, TE and flip angle from the
+    DICOM headers, T1 assumed 1.2 s, T2 above 100 ms left out), and so does the reference
+    condition (``fidelity_reference_condition``, e.g. HR). Agreement with the reference map
+    (``sr_engine.dess.t2_agreement``: Lin's CCC with its 95 % interval and the within-voxel
+    CV%) is taken over the tissue mask of the reference's first echo (region "tissue") and
+    over every circle ROI of the case (region: the ROI's name), only for maps on the
+    reference's grid; a condition that cannot be compared gets one row without values whose
+    note says why. Replaces the study's earlier results; synchronous.
+    """
+    from sr_engine.dicom_series import VolumeError
+
+    reference = fidelity_reference_condition(study)
+    if reference is None:
+        raise MeasurementInvalid(
+            'The study has no reference condition: choose one (or name a condition "HR") first.'
+        )
+    partners = dess_echo_partners(study)
+    if reference.pk not in partners:
+        raise MeasurementInvalid(
+            f"T2 agreement needs the second DESS echo of the reference: import it as the condition "
+            f'"{reference.label} echo 2".'
+        )
+    second_echoes = {partner.pk for partner in partners.values()}
+    compared = [
+        c
+        for c in study.conditions.order_by("order", "label")
+        if c.pk != reference.pk and c.pk not in second_echoes
+    ]
+    rows: list[dict[str, Any]] = []
+    for case in study.cases.order_by("code"):
+        series = {s.condition_id: s for s in _case_series(case)}
+        targets = [c for c in compared if c.pk in series]
+        if not targets:
+            continue
+        with tempfile.TemporaryDirectory(prefix="readerstudy-t2-") as tmp:
+            reference_series = series.get(reference.pk)
+            reference_echo_2 = series.get(partners[reference.pk].pk)
+            reference_map = None
+            regions: list[tuple[str, Any]] = []
+            reference_error = ""
+            if reference_series is None or reference_echo_2 is None:
+                missing = reference if reference_series is None else partners[reference.pk]
+                reference_error = f"case {case.code} has no {missing.label} series"
+            else:
+                try:
+                    volume, t2 = _dess_t2_map(reference_series, reference_echo_2, Path(tmp) / "reference")
+                    reference_map = t2.data
+                    regions = _t2_regions(case, reference_series, volume)
+                except (MeasurementUnavailable, VolumeError, ValueError) as exc:
+                    reference_error = f"the reference's T2 map: {_first_line(exc)}"
+            for condition in targets:
+                base: dict[str, Any] = {"case": case, "condition": condition, "reference": reference}
+                note = reference_error
+                partner = partners.get(condition.pk)
+                test_map = None
+                if note:
+                    pass
+                elif partner is None:
+                    note = f'no second echo (no condition is labelled "{condition.label}{ECHO_2_SUFFIX}")'
+                elif partner.pk not in series:
+                    note = f"case {case.code} has no {partner.label} series"
+                elif reference_series is None or not _same_grid(series[condition.pk], reference_series):
+                    note = "not on the reference grid"
+                else:
+                    try:
+                        _, t2 = _dess_t2_map(
+                            series[condition.pk], series[partner.pk], Path(tmp) / str(condition.pk)
+                        )
+                        test_map = t2.data
+                    except (MeasurementUnavailable, VolumeError, ValueError) as exc:
+                        note = _first_line(exc)
+                if test_map is None or reference_map is None:
+                    rows.append({**base, "region": T2_TISSUE_REGION, "note": note[:300]})
+                    continue
+                for name, mask in regions:
+                    try:
+                        rows.append({**base, "region": name, **_t2_values(reference_map, test_map, mask)})
+                    except ValueError as exc:
+                        rows.append({**base, "region": name, "note": _first_line(exc)})
+    with transaction.atomic():
+        T2AgreementResult.objects.filter(case__study=study).delete()
+        results = [
+            T2AgreementResult.objects.create(
+                computed_by=actor if getattr(actor, "is_authenticated", False) else None, **row
+            )
+            for row in rows
+        ]
+        audit_event_create(
+            actor=actor,
+            action=AuditAction.T2_AGREEMENT_COMPUTE,
+            study=study,
+            data={
+                "reference": reference.label,
+                "results": len(results),
+                "compared": sum(1 for r in results if r.ccc is not None),
+                "regions": sorted({r.region for r in results}),
             },
         )
     return results

@@ -17,6 +17,11 @@ urlpatterns = [
         name="measurement_fidelity",
     ),
     path(
+        "studies/<slug:slug>/measurements/t2-agreement/",
+        views.measurement_t2_agreement,
+        name="measurement_t2_agreement",
+    ),
+    path(
         "studies/<slug:slug>/cases/<int:case_id>/measure/",
         views.measurement_case,
         name="measurement_case",

@@ -38,6 +38,7 @@ from readerstudy.measurements.selectors import (
     measurement_case_series,
     measurement_case_state,
     measurement_cases,
+    t2_agreement_rows,
 )
 from readerstudy.measurements.services import (
     MeasurementInvalid,
@@ -50,6 +51,7 @@ from readerstudy.measurements.services import (
     measurement_roi_save,
     nearest_slice,
     series_coordinates,
+    t2_agreement_compute,
 )
 from readerstudy.reading.services import patient_position
 from readerstudy.studies.models import Case, Condition, Study
@@ -77,6 +79,7 @@ def measurement_index(request: HttpRequest, slug: str) -> HttpResponse:
             "conditions": study.conditions.all(),
             "reference": fidelity_reference_condition(study),
             "fidelity": fidelity_rows(study),
+            "t2_agreement": t2_agreement_rows(study),
             "can_measure": can_measure(request.user, study),
         },
     )
@@ -111,6 +114,23 @@ def measurement_fidelity(request: HttpRequest, slug: str) -> HttpResponse:
         messages.success(
             request,
             f"Image fidelity computed: {compared} of {len(results)} series compared with the reference.",
+        )
+    return redirect("readerstudy:measurement_index", slug=study.slug)
+
+
+@login_required
+@require_POST
+def measurement_t2_agreement(request: HttpRequest, slug: str) -> HttpResponse:
+    """Compute the DESS T2 maps' agreement with the reference's map (synchronously)."""
+    study = study_for_request(request, slug, allowed=can_measure)
+    try:
+        results = t2_agreement_compute(study=study, actor=request.user)
+    except MeasurementInvalid as exc:
+        messages.error(request, str(exc))
+    else:
+        compared = sum(1 for r in results if r.ccc is not None)
+        messages.success(
+            request, f"T2 agreement computed: {compared} of {len(results)} maps and regions compared."
         )
     return redirect("readerstudy:measurement_index", slug=study.slug)
 

@@ -21,7 +21,13 @@ from importlib import metadata
 from django.db.models import Count
 
 from readerstudy.imaging.models import DicomInstance
-from readerstudy.measurements.selectors import fidelity_rows, measurement_pair_rows, measurement_rows
+from readerstudy.measurements.selectors import (
+    dess_second_echo_condition_ids,
+    fidelity_rows,
+    measurement_pair_rows,
+    measurement_rows,
+    t2_agreement_rows,
+)
 from readerstudy.reading.models import Answer, LesionMark, Reading
 from readerstudy.reading.selectors import reading_telemetry
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
@@ -282,7 +288,10 @@ def study_record(
             ],
             "software": _versions(),
         },
-        conditions=[{"condition": c.label, "order": c.order} for c in study.conditions.all()],
+        conditions=[  # a DESS condition's second echo is no arm of the study (measurements.selectors)
+            {"condition": c.label, "order": c.order}
+            for c in study.conditions.exclude(pk__in=dess_second_echo_condition_ids(study))
+        ],
         readers=sorted(
             ({"reader": p.code} for p in study.participations.filter(active=True)),
             key=lambda r: natural_key(r["reader"]),
@@ -302,6 +311,7 @@ def study_record(
         findings=findings,
         measurements=measurement_rows(study),
         fidelity=fidelity_rows(study),
+        t2_agreement=t2_agreement_rows(study),
         overlap=overlap_rows(study),
         images=images,
         roi_pairs=measurement_pair_rows(study),

@@ -358,10 +358,60 @@ SYNTHESIS_COMPARISON = StudyTemplate(
 )
 
 
+DESS_OBJECTIVE = StudyTemplate(
+    key="dess-objective",
+    title="Knee DESS: LR vs SR vs HR, objective quality with T2 maps and image-quality grades",
+    description=(
+        "Follows the published design of a dual-echo steady-state (DESS) knee super-resolution study: "
+        "each case is a DESS exam acquired at high resolution (HR), its thick-slice low-resolution "
+        "version (LR) and the super-resolution reconstruction of the LR (SR). Objective quality: SSIM, "
+        "PSNR and RMSE of LR and SR against HR, and T2 maps from the two DESS echoes (the analytic "
+        "model of Sveinsson et al. 2017) whose agreement with the HR map is the concordance "
+        "correlation coefficient (Lin) and the within-subject CV%, over the tissue mask and the ROIs "
+        "drawn on the measurement page. The second echo of each condition is imported as a condition "
+        "of its own, labelled with the suffix echo 2 (LR echo 2, SR echo 2, HR echo 2), and read by no "
+        "one. Readers grade overall quality, sharpness, noise and artefacts on 5-point scales. No "
+        "lesion marks."
+    ),
+    conditions=(
+        ConditionTemplate("LR", "Low-resolution (thick-slice) DESS, echo 1"),
+        ConditionTemplate("SR", "Super-resolution reconstruction of the LR DESS, echo 1"),
+        ConditionTemplate("HR", "High-resolution DESS, echo 1 (the reference)"),
+        ConditionTemplate("LR echo 2", "Second echo of the LR DESS: for its T2 map, not read"),
+        ConditionTemplate("SR echo 2", "Second echo of the SR DESS: for its T2 map, not read"),
+        ConditionTemplate("HR echo 2", "Second echo of the HR DESS: for its T2 map, not read"),
+    ),
+    explicit_phases=(
+        PhaseTemplate(
+            key="image-quality",
+            name="Image quality",
+            takes_marks=False,
+            conditions=("LR", "SR", "HR"),
+            questions=(
+                QuestionTemplate(
+                    key="overall_quality", text="Overall image quality", kind=LIKERT, scale=QUALITY_5
+                ),
+                QuestionTemplate(key="sharpness", text="Image sharpness", kind=LIKERT, scale=SHARPNESS_5),
+                QuestionTemplate(key="noise", text="Image noise", kind=LIKERT, scale=NOISE_5),
+                QuestionTemplate(key="artefacts", text="Artefacts", kind=LIKERT, scale=ARTEFACTS_5),
+            ),
+        ),
+    ),
+    reference="",
+)
+
+
 #: Every template, in the order the "New study" page lists them.
 STUDY_TEMPLATES: dict[str, StudyTemplate] = {
     template.key: template
-    for template in (KNEE_3ARM, BRAIN_METS_FROC, BRAIN_METS_2PHASE, SYNTHESIS_COMPARISON, IMAGE_QUALITY)
+    for template in (
+        KNEE_3ARM,
+        BRAIN_METS_FROC,
+        BRAIN_METS_2PHASE,
+        SYNTHESIS_COMPARISON,
+        IMAGE_QUALITY,
+        DESS_OBJECTIVE,
+    )
 }
 
 

@@ -157,6 +157,26 @@ def test_the_rule_lets_through_what_the_active_schedule_covers_and_anything_with
         schedule_design_change_check(scheduled_study, new_condition_labels=["SR"], acknowledged=False)
 
 
+def test_a_condition_no_phase_reads_is_no_drift(scheduled_study):
+    """A phase that names the conditions it reads (e.g. not a DESS second echo, used for T2
+    maps only): series of another condition need no acknowledgement, a new case still does."""
+    phase = scheduled_study.phases.get()
+    phase.conditions.set(scheduled_study.conditions.filter(label__in=["LR", "HR"]))
+    assert (
+        schedule_design_change_check(
+            scheduled_study, new_condition_labels=["HR echo 2", "LR echo 2"], acknowledged=False
+        )
+        is None
+    )
+    with pytest.raises(DesignChangeUnacknowledged, match=r"does not cover case C09\."):
+        schedule_design_change_check(
+            scheduled_study, new_condition_labels=["HR echo 2"], new_case_codes=["C09"], acknowledged=False
+        )
+    phase.conditions.clear()  # the phase reads every condition again: the second echo would be read
+    with pytest.raises(DesignChangeUnacknowledged, match=r"does not cover condition HR echo 2\."):
+        schedule_design_change_check(scheduled_study, new_condition_labels=["HR echo 2"], acknowledged=False)
+
+
 # --- generation: service ----------------------------------------------------------------------
 
 

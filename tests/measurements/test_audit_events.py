@@ -8,6 +8,8 @@ import pytest
 from readerstudy.audit.models import AuditAction
 from readerstudy.measurements import services as svc
 from readerstudy.reading.services import patient_position
+from tests import dess_series
+from tests import factories as f
 from tests.audit_events import event_written
 
 pytestmark = pytest.mark.django_db
@@ -170,4 +172,20 @@ def test_fidelity_compute(case_series, coordinator, study):
         target=None,
         study=study,
         data={"reference": "HR", "results": 2, "compared": 1},
+    )
+
+
+def test_t2_agreement_compute(study, coordinator, tmp_path):
+    for n, label in enumerate(("SR", "HR", "SR echo 2", "HR echo 2")):
+        f.ConditionFactory(study=study, label=label, order=n)
+    dess_series.import_dess_cases(
+        study, tmp_path / "dess", {"K1": 40.0}, series=("SR", "HR", "SR echo 2", "HR echo 2")
+    )
+    svc.t2_agreement_compute(study=study, actor=coordinator)
+    event_written(
+        AuditAction.T2_AGREEMENT_COMPUTE,
+        actor=coordinator,
+        target=None,
+        study=study,
+        data={"reference": "HR", "results": 1, "compared": 1, "regions": ["tissue"]},
     )
