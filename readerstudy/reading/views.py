@@ -47,7 +47,7 @@ from readerstudy.reading.services import (
     reading_submit,
     reading_visit_record,
 )
-from readerstudy.studies.models import Question
+from readerstudy.studies.models import Question, ReadingPhase
 from readerstudy.studies.policy import READER, has_role
 
 _ZERO_UUID = uuid.UUID(int=0)
@@ -58,9 +58,13 @@ def reader_sessions(request: HttpRequest) -> HttpResponse:
     """The reader's sessions, with progress and the readings of each open session."""
     if not has_role(request.user, READER):
         raise PermissionDenied
+    several_phases = set(
+        ReadingPhase.objects.filter(order__gt=1).values_list("study_id", flat=True).distinct()
+    )
     sessions = [
         {
             "session": session,
+            "show_phase": session.participation.study_id in several_phases,
             "window": session_window(session),
             "rows": [
                 {"reading": r, "can_open": can_open_in_order(r), "locked": reading_is_locked(r)}

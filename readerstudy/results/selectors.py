@@ -321,11 +321,11 @@ def study_record(
 
 
 #: The columns that say which reading a row of a results table belongs to (unblinded).
-READING_KEY_COLUMNS = ["study", "reader", "session", "position", "case", "condition"]
+READING_KEY_COLUMNS = ["study", "reader", "session", "position", "case", "condition", "phase"]
 
 
 def _reading_key(study: Study, reading: Reading) -> dict[str, object]:
-    """The READING_KEY_COLUMNS of a reading (needs its participation, case and condition)."""
+    """The READING_KEY_COLUMNS of a reading (needs its participation, phase, case and condition)."""
     return {
         "study": study.slug,
         "reader": reading.session.participation.code,
@@ -333,6 +333,7 @@ def _reading_key(study: Study, reading: Reading) -> dict[str, object]:
         "position": reading.position,
         "case": reading.series.case.code,
         "condition": reading.series.condition.label,
+        "phase": reading.session.phase.key,
     }
 
 
@@ -358,10 +359,10 @@ def study_reading_rows(study: Study) -> list[dict[str, object]]:
     """One row per reading, unblinded, with its marks count and telemetry (statisticians)."""
     readings = (
         Reading.objects.filter(session__participation__study=study)
-        .select_related("session__participation", "series__case", "series__condition")
+        .select_related("session__participation", "session__phase", "series__case", "series__condition")
         .annotate(n_marks=Count("marks", distinct=True))
         .prefetch_related("visits")
-        .order_by("session__participation__code", "session__number", "position")
+        .order_by("session__participation__code", "session__phase__order", "session__number", "position")
     )
     rows = []
     for reading in readings:

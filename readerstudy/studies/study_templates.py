@@ -286,7 +286,7 @@ BRAIN_METS_2PHASE = StudyTemplate(
             questions=(
                 QuestionTemplate(
                     key="lesion_visibility",
-                    text="Visibility of the marked lesion",
+                    text="Visibility of the lesion shown",
                     kind=LIKERT,
                     scale=VISIBILITY_5,
                     lesion_rule="median",
