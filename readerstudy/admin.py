@@ -14,6 +14,7 @@ from readerstudy.measurements.models import (
     MeasurementCNRValue,
     MeasurementROI,
     MeasurementValue,
+    T2AgreementResult,
 )
 from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingSession, ReadingVisit
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
@@ -361,6 +362,12 @@ class FidelityReferenceAdmin(MeasurementReadOnly, admin.ModelAdmin):
 @admin.register(FidelityResult)
 class FidelityResultAdmin(MeasurementReadOnly, admin.ModelAdmin):
     list_display = ["case", "condition", "reference", "psnr", "ssim", "rmse", "note", "computed_at"]
+    list_filter = ["case__study"]
+
+
+@admin.register(T2AgreementResult)
+class T2AgreementResultAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["case", "condition", "reference", "region", "ccc", "cv_percent", "mean_t2_ms", "note"]
     list_filter = ["case__study"]
 
 

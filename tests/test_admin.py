@@ -21,6 +21,7 @@ from readerstudy.measurements.models import (
     MeasurementCNRValue,
     MeasurementROI,
     MeasurementValue,
+    T2AgreementResult,
 )
 from readerstudy.reading.models import ReadingVisit
 from readerstudy.references.models import ReferenceFinding
@@ -102,6 +103,13 @@ def _measurements(reader_setup, user) -> None:
     FidelityReference.objects.create(study=case.study, condition=series.condition, chosen_by=user)
     FidelityResult.objects.create(
         case=case, condition=reader_setup["conditions"][1], reference=series.condition, psnr=30.0
+    )
+    T2AgreementResult.objects.create(
+        case=case,
+        condition=reader_setup["conditions"][1],
+        reference=series.condition,
+        region="tissue",
+        ccc=0.9,
     )
 
 
