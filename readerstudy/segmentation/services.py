@@ -293,7 +293,11 @@ def segmentation_mask_delete(*, mask: SegmentationMask, actor: Any) -> None:
     condition masks (they are compared with it)."""
     case = mask.case
     with transaction.atomic():
-        mask = SegmentationMask.objects.select_for_update().select_related("condition").get(pk=mask.pk)
+        mask = (
+            SegmentationMask.objects.select_for_update(of=("self",))
+            .select_related("condition")
+            .get(pk=mask.pk)
+        )
         if mask.is_reference and SegmentationMask.objects.filter(case=case, condition__isnull=False).exists():
             raise SegmentationRefused(
                 f"The reference mask of case {case.code} is what its condition masks are compared with: "
