@@ -95,7 +95,3 @@ class ReadingSchedule(models.Model):
         if self.status != self.Status.DRAFT:
             raise ScheduleImmutable(f"Schedule v{self.version} is {self.status} and cannot be deleted.")
         return super().delete(*args, **kwargs)
-
-    @property
-    def plan_readers(self) -> set[str]:
-        return {row[0] for row in self.plan}

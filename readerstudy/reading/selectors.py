@@ -31,11 +31,10 @@ class AnswerItem:
 
 
 def detection_reference_lesions(case: Case) -> list[ReferenceLesion]:
-    """The case's lesions in the study's locked detection reference: the newest locked reference
-    set that has lesions (else the newest locked set); empty when none is locked."""
+    """The case's lesions in the study's locked detection reference (``ReferenceSet.detection_set``
+    over its locked sets, the rule the analysis uses); empty when none is locked."""
     locked = ReferenceSet.objects.filter(study_id=case.study_id, status=ReferenceSet.Status.LOCKED)
-    with_lesions = locked.filter(standards__lesions__isnull=False).distinct()
-    reference_set = (with_lesions if with_lesions.exists() else locked).order_by("-locked_at", "-pk").first()
+    reference_set = ReferenceSet.detection_set(locked)
     if reference_set is None:
         return []
     return list(
@@ -65,30 +64,13 @@ def reading_answer_items(reading: Reading) -> list[AnswerItem]:
     return items
 
 
-@dataclass(frozen=True)
-class LesionTarget:
-    """Where a lesion a question is about lies in the reading's series, in the workstation's
-    image coordinates (pixel corners; see ``reading.services.viewer_patient_position``)."""
-
-    item: str
-    slice_index: int
-    x: float
-    y: float
-    size_mm: float
-
-
-def lesion_target(series: ImageSeries, lesion: ReferenceLesion, item: str) -> LesionTarget:
-    """The lesion's centre (patient mm, LPS) as slice, column and row of ``series``: the inverse
-    of the DICOM image-plane mapping (PS3.3 C.7.6.2.1.1), rounded to the nearest slice."""
+def lesion_slice(series: ImageSeries, lesion: ReferenceLesion) -> int:
+    """The slice of ``series`` nearest the lesion's centre (patient mm, LPS): the inverse of the
+    DICOM image-plane mapping (PS3.3 C.7.6.2.1.1)."""
     slice_vector = slice_normal(series.orientation) * float(series.slice_spacing or 0.0)
     affine = dicom_affine(series.orientation, series.pixel_spacing, slice_vector, series.origin)
-    column, row, slice_index = (
-        np.linalg.inv(affine) @ np.array([lesion.x_mm, lesion.y_mm, lesion.z_mm, 1.0])
-    )[:3]
-    nearest = int(min(max(round(float(slice_index)), 0), series.num_slices - 1))
-    return LesionTarget(
-        item=item, slice_index=nearest, x=float(column) + 0.5, y=float(row) + 0.5, size_mm=lesion.size_mm
-    )
+    index = (np.linalg.inv(affine) @ np.array([lesion.x_mm, lesion.y_mm, lesion.z_mm, 1.0]))[2]
+    return int(min(max(round(float(index)), 0), series.num_slices - 1))
 
 
 def reader_sessions_list(user) -> QuerySet[ReadingSession]:
@@ -211,7 +193,7 @@ def practice_feedback(reading: Reading) -> PracticeFeedback | None:
             (
                 lesion.label,
                 lesion.size_mm,
-                lesion_target(reading.series, lesion, lesion.label).slice_index + 1,
+                lesion_slice(reading.series, lesion) + 1,
             )
             for lesion in lesions
         ],

@@ -26,7 +26,7 @@ from readerstudy.reading.models import Reading
 from readerstudy.reading.policy import can_open_in_order, reading_for_reader_request, reading_is_locked
 from readerstudy.reading.selectors import (
     AnswerItem,
-    lesion_target,
+    lesion_slice,
     next_session,
     practice_feedback,
     reader_sessions_list,
@@ -153,18 +153,14 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
     previous, following, total = reading_neighbours(reading)
     done, _ = session_progress(reading.session)
     series = reading.series
-    targets = {
-        item.key: lesion_target(series, item.lesion, item.key)
-        for item in answer_items
-        if item.lesion is not None
-    }
+    slices = {item.key: lesion_slice(series, item.lesion) for item in answer_items if item.lesion is not None}
     items = [
         {
             "key": item.key,
             "question": item.question,
             "answer": stored.get((item.question.pk, item.lesion.pk if item.lesion else None)),
             "lesion_index": item.index,
-            "target": targets.get(item.key),
+            "slice": slices.get(item.key),
         }
         for item in answer_items
     ]
@@ -182,7 +178,7 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
         "lesionTargets": [
             {
                 "item": item.key,
-                "slice": targets[item.key].slice_index,
+                "slice": slices[item.key],
                 "point": [item.lesion.x_mm, item.lesion.y_mm, item.lesion.z_mm],
                 "label": f"lesion {item.index}",
             }

@@ -9,6 +9,7 @@ is a new version. Analyses name the set (and so the version) they used.
 """
 
 import uuid
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import models
@@ -24,6 +25,10 @@ class ReferenceSource(models.TextChoices):
     FOLLOW_UP = "follow_up", "Imaging follow-up"
     SIMULATION = "simulation", "Known by construction (simulated lesions)"
     OTHER = "other", "Other"
+
+
+#: The order in which a reference source is preferred as the truth of lesion detection.
+DETECTION_SOURCES = ("consensus", "simulation", "histopathology", "follow_up", "arthroscopy", "other")
 
 
 class ReferenceSet(models.Model):
@@ -82,6 +87,24 @@ class ReferenceSet(models.Model):
     def name(self) -> str:
         """How analyses name this version, e.g. ``consensus v2``."""
         return f"{self.source} v{self.version}"
+
+    @staticmethod
+    def detection_set(reference_sets: "Iterable[ReferenceSet]") -> "ReferenceSet | None":
+        """Of ``reference_sets``, the one whose lesions are the truth for marks and lesion
+        questions: the first source in :data:`DETECTION_SOURCES` with final lesions, its newest
+        version first."""
+        with_lesions = [
+            s
+            for s in reference_sets
+            if ReferenceLesion.objects.filter(reference__reference_set=s, reference__kind="final").exists()
+        ]
+        with_lesions.sort(
+            key=lambda s: (
+                DETECTION_SOURCES.index(s.source) if s.source in DETECTION_SOURCES else 99,
+                -s.version,
+            )
+        )
+        return with_lesions[0] if with_lesions else None
 
 
 class ReferenceStandard(models.Model):

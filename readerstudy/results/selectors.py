@@ -37,24 +37,13 @@ from readerstudy.studies.models import ReadingPhase, Study
 from stats.matching import natural_key
 from stats.study_record import AnalysisSettings, StudyRecord, normalise
 
-#: The order in which a reference source is preferred as the truth of lesion detection.
-DETECTION_SOURCES = ("consensus", "simulation", "histopathology", "follow_up", "arthroscopy", "other")
 #: Packages whose versions a bundle records.
 SOFTWARE = ("django", "numpy", "scipy", "statsmodels", "scikit-image", "pydicom", "matplotlib", "torch")
 
 
 def detection_reference(reference_sets: Iterable[ReferenceSet]) -> ReferenceSet | None:
-    """The reference set whose lesions are the truth for marks: the first source in
-    :data:`DETECTION_SOURCES` that has lesions."""
-    with_lesions = [
-        s
-        for s in reference_sets
-        if ReferenceLesion.objects.filter(reference__reference_set=s, reference__kind="final").exists()
-    ]
-    with_lesions.sort(
-        key=lambda s: (DETECTION_SOURCES.index(s.source) if s.source in DETECTION_SOURCES else 99, -s.version)
-    )
-    return with_lesions[0] if with_lesions else None
+    """The reference set whose lesions are the truth for marks (``ReferenceSet.detection_set``)."""
+    return ReferenceSet.detection_set(reference_sets)
 
 
 def _versions() -> dict[str, str]:
