@@ -67,11 +67,13 @@ class AuditAction(models.TextChoices):
     SEGMENTATION_MASK_DELETE = "segmentation.mask.delete"
     SEGMENTATION_MASK_IMPORT = "segmentation.mask.import"
     SEGMENTATION_MASK_IMPORT_FAILED = "segmentation.mask.import_failed"
+    SERIES_DISPLAY_GRID = "series.display_grid"
     SERIES_IMPORT = "series.import"
     SESSION_OPEN_NOTIFY = "session.open_notify"
     SESSION_WASHOUT_WAIVE = "session.washout_waive"
     STUDY_ANALYSIS_SETTINGS = "study.analysis_settings"
     STUDY_CREATE = "study.create"
+    STUDY_DISPLAY_GRID = "study.display_grid"
     STUDY_LOCK = "study.lock"
     T2_AGREEMENT_COMPUTE = "t2_agreement.compute"
 
@@ -115,6 +117,7 @@ AUDIT_CHANGE_ACTIONS: frozenset[AuditAction] = frozenset(
         AuditAction.SEGMENTATION_MASK_IMPORT,
         AuditAction.SESSION_WASHOUT_WAIVE,
         AuditAction.STUDY_ANALYSIS_SETTINGS,
+        AuditAction.STUDY_DISPLAY_GRID,
         AuditAction.STUDY_LOCK,
     }
 )

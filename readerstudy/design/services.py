@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -177,6 +178,56 @@ def _missing_series(study: Study, readings: list[PlannedReading]) -> list[str]:
     return problems
 
 
+#: Tolerance (mm, cosines) of "on the display grid".
+_GRID_TOLERANCE = 1e-3
+
+
+def _on_grid(series: ImageSeries, grid: ImageSeries) -> bool:
+    if (series.rows, series.columns, series.num_slices) != (grid.rows, grid.columns, grid.num_slices):
+        return False
+    pairs = [
+        (series.pixel_spacing, grid.pixel_spacing),
+        (series.orientation, grid.orientation),
+        (series.origin, grid.origin),
+        ([series.slice_spacing or 0.0], [grid.slice_spacing or 0.0]),
+    ]
+    return all(np.allclose(np.asarray(a, float), np.asarray(b, float), atol=_GRID_TOLERANCE) for a, b in pairs)
+
+
+def display_grid_problems(study: Study) -> list[str]:
+    """Cases whose series are not all on the study's display grid (``Study.display_grid_condition``).
+
+    A case needs the grid condition's series, and every other series of it must have the
+    grid's matrix, slices, spacing, orientation and origin (``readerstudy.imaging.display_grid``
+    resamples them at import). Empty when the grid is off.
+    """
+    condition = study.display_grid_condition
+    if condition is None:
+        return []
+    by_case: dict[str, list[ImageSeries]] = {}
+    for series in ImageSeries.objects.filter(case__study=study).select_related("case", "condition"):
+        by_case.setdefault(series.case.code, []).append(series)
+    problems = []
+    for code in sorted(by_case):
+        grid = next((s for s in by_case[code] if s.condition_id == condition.pk), None)
+        if grid is None:
+            problems.append(
+                f"Case {code} has no series for the display grid's condition {condition.label}: "
+                "its other series cannot be shown on the common grid."
+            )
+            continue
+        for series in by_case[code]:
+            if series.pk != grid.pk and not series.projection and not _on_grid(series, grid):
+                problems.append(
+                    f"Case {code}: the series of condition {series.condition.label} is not on the display grid "
+                    f"({series.columns}x{series.rows}x{series.num_slices} where the grid is "
+                    f"{grid.columns}x{grid.rows}x{grid.num_slices}); see the import report."
+                )
+    if len(problems) > 20:
+        problems = problems[:20] + [f"... and {len(problems) - 20} more display grid problems."]
+    return problems
+
+
 def phase_reference_problems(phase: ReadingPhase) -> list[str]:
     """What the phase needs before it can be scheduled: a locked reference for lesion questions."""
     lesion_questions = list(phase.questions.exclude(lesion_rule="").values_list("key", flat=True))
@@ -254,7 +305,12 @@ def schedule_draft_create(
             readings = [r for r in readings if r.reader not in started] + kept
             readings.sort(key=lambda r: (r.reader, r.session, r.position))
     schedule = Schedule(spec=spec, readings=tuple(readings))
-    problems = schedule_check(schedule) + _missing_series(study, readings) + phase_reference_problems(phase)
+    problems = (
+        schedule_check(schedule)
+        + _missing_series(study, readings)
+        + phase_reference_problems(phase)
+        + display_grid_problems(study)
+    )
 
     phase.schedules.filter(status=ReadingSchedule.Status.DRAFT).delete()
     version = (study.schedules.aggregate(v=Max("version"))["v"] or 0) + 1

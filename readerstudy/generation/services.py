@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
@@ -52,6 +53,7 @@ from readerstudy.generation.models import ACTIVE_TASK_STATUSES, GenerationJob, G
 from readerstudy.generation.selectors import generation_task_stale_before, generation_tasks_retryable
 from readerstudy.imaging.deidentify import uid_pseudonymize
 from readerstudy.imaging.dicom_import import DicomImportError, dicom_import
+from readerstudy.imaging.display_grid import series_native_files
 from readerstudy.imaging.models import ImageSeries, SourceIdentity
 from readerstudy.jobs import job_enqueue
 from readerstudy.studies.models import Case, Condition, Study
@@ -415,9 +417,7 @@ def _task_execute(task: GenerationTask, progress: _ProgressWriter) -> tuple[Imag
             f"Case {case.code} already has another series for the condition {job.target_condition.label}."
         )
     source = (
-        ImageSeries.objects.filter(case=case, condition=job.source_condition)
-        .prefetch_related("instances")
-        .first()
+        ImageSeries.objects.filter(case=case, condition=job.source_condition).first()
     )
     if source is None:
         raise GenerationError(
@@ -459,11 +459,12 @@ def _source_volume(source: ImageSeries, folder: Path) -> Any:
     """Copy the series' stored files to ``folder`` (checking their checksums) and read the volume."""
     folder.mkdir(parents=True)
     code = source.case.code
-    for instance in source.instances.all():
+    # The series as imported, also when it is shown resampled onto the study's display grid.
+    for instance in series_native_files(source):
         target = folder / f"{instance.slice_index:05d}.dcm"
         digest = hashlib.sha256()
         try:
-            with instance.file.open("rb") as src, target.open("wb") as dst:
+            with default_storage.open(instance.name, "rb") as src, target.open("wb") as dst:
                 while chunk := src.read(1024 * 1024):
                     digest.update(chunk)
                     dst.write(chunk)

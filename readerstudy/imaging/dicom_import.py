@@ -66,6 +66,7 @@ from readerstudy.design.services import DesignChangeUnacknowledged, schedule_des
 from readerstudy.errors import ServiceError
 from readerstudy.imaging import blinding
 from readerstudy.imaging.deidentify import dataset_deidentify, uid_pseudonymize
+from readerstudy.imaging.display_grid import cases_display_grid_apply, series_native_sop_uids
 from readerstudy.imaging.import_safety import (
     PIXEL_DATA,
     ArchiveRefused,
@@ -208,6 +209,8 @@ class ImportReport:
     cancelled: bool = False
     #: The accepted change of design (see ``schedule_design_change_check``), or None.
     design_change: dict[str, Any] | None = None
+    #: Series of the imported cases that could not be put on the study's display grid, and why.
+    display_grid: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -253,6 +256,7 @@ class ImportReport:
         lines += [f"rejected file {r.path}: {r.reason}" for r in self.rejected]
         lines += [f"not in manifest: series {u.series_instance_uid} in {u.folder}" for u in self.unmapped]
         lines += [f"manifest: {error}" for error in self.manifest_errors]
+        lines += [f"display grid: {note}" for note in self.display_grid]
         return lines
 
     def as_dict(self, max_lines: int = MAX_REPORT_LINES) -> dict[str, Any]:
@@ -290,6 +294,7 @@ class ImportReport:
                 for u in self.unmapped
             ],
             "manifest_errors": list(self.manifest_errors),
+            "display_grid": list(self.display_grid),
         }
         omitted = {name: len(items) - max_lines for name, items in lists.items() if len(items) > max_lines}
         data: dict[str, Any] = {name: _printable(items[:max_lines]) for name, items in lists.items()}
@@ -447,6 +452,10 @@ def _import(
                 report=report,
                 max_size=limits.member,
             )
+        # The common display grid of the cases that got a series (the grid's or another's).
+        report.display_grid = cases_display_grid_apply(
+            study, {item.series.case_id for item in report.imported}, actor=actor
+        )
 
 
 def import_limits() -> ExtractLimits:
@@ -1416,7 +1425,7 @@ def _series_import(
     try:
         with transaction.atomic():
             series = _series_write(study, candidate, case_code, condition, stored, max_size=max_size)
-            _blinded_metadata_store(series, stored)
+            series_derivatives_store(series, stored)
             audit_event_create(
                 actor=actor,
                 action=AuditAction.SERIES_IMPORT,
@@ -1429,6 +1438,12 @@ def _series_import(
             _storage_delete(name)
         raise
     report.imported.append(ImportedSeries(case_code, condition.label, len(candidate.files), series))
+
+
+def series_derivatives_store(series: ImageSeries, stored: list[str]) -> None:
+    """Make what is derived from a series' stored instances (its blinded metadata); the files' names
+    go to ``stored``. Called by the import and again by the display grid after it replaced them."""
+    _blinded_metadata_store(series, stored)
 
 
 def _blinded_metadata_store(series: ImageSeries, stored: list[str]) -> None:
@@ -1468,7 +1483,7 @@ def _report_existing(
             f"already imported as case {existing.case.code} / condition {existing.condition.label}",
         )
         return
-    stored = set(existing.instances.values_list("sop_instance_uid", flat=True))
+    stored = series_native_sop_uids(existing)  # the originals also when shown resampled
     incoming = {uid_pseudonymize(f.sop_instance_uid, salt=study.uid_salt) for f in candidate.files}
     if stored != incoming:
         _reject_series(
@@ -1516,21 +1531,51 @@ def _series_write(
     SourceIdentity.objects.create(series=series, **_truncated_identity(first.identity))
     for index, item in enumerate(candidate.files):
         payload, sop_uid = _deidentified_bytes(item, case_code=case.code, salt=salt, max_size=max_size)
-        instance = DicomInstance(
-            series=series,
-            sop_instance_uid=sop_uid,
+        dicom_instance_store(
+            series,
             slice_index=index,
             instance_number=item.instance_number,
             image_position=list(item.position),
-            sha256=hashlib.sha256(payload).hexdigest(),
+            payload=payload,
+            sop_uid=sop_uid,
             source_sha256=item.source_sha256,
-            size=len(payload),
+            stored=stored,
         )
-        instance.file.save(f"{sop_uid}.dcm", ContentFile(payload), save=False)
-        assert instance.file.name is not None, "saving the file names it"
-        stored.append(instance.file.name)
-        instance.save()
     return series
+
+
+def dicom_instance_store(
+    series: ImageSeries,
+    *,
+    slice_index: int,
+    instance_number: int | None,
+    image_position: Sequence[float],
+    payload: bytes,
+    sop_uid: str,
+    source_sha256: str,
+    stored: list[str],
+) -> DicomInstance:
+    """Store one de-identified instance (its file and row) of ``series``; the file's name goes to ``stored``.
+
+    The one way instances are stored: by the import and by the display grid
+    (``readerstudy.imaging.display_grid``), so whatever is computed per stored instance
+    applies to both.
+    """
+    instance = DicomInstance(
+        series=series,
+        sop_instance_uid=sop_uid,
+        slice_index=slice_index,
+        instance_number=instance_number,
+        image_position=list(image_position),
+        sha256=hashlib.sha256(payload).hexdigest(),
+        source_sha256=source_sha256,
+        size=len(payload),
+    )
+    instance.file.save(f"{sop_uid}.dcm", ContentFile(payload), save=False)
+    assert instance.file.name is not None, "saving the file names it"
+    stored.append(instance.file.name)
+    instance.save()
+    return instance
 
 
 def _deidentified_bytes(item: _ParsedFile, *, case_code: str, salt: str, max_size: int) -> tuple[bytes, str]:

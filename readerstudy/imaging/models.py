@@ -61,6 +61,13 @@ class ImageSeries(models.Model):
         help_text="The attribute(s) the pixel spacing came from: PixelSpacing, ImagerPixelSpacing, or "
         "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor (divided by the factor).",
     )
+    display_grid = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The common display grid (readerstudy.imaging.display_grid): empty for a series shown "
+        "as imported; else the grid it was checked or resampled onto, the source and target geometry, "
+        "the interpolation, the software and, when resampled, the original instances (kept).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

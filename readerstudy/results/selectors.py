@@ -20,6 +20,7 @@ from importlib import metadata
 
 from django.db.models import Count
 
+from readerstudy.imaging.display_grid import display_grid_provenance
 from readerstudy.imaging.models import DicomInstance
 from readerstudy.measurements.selectors import (
     dess_second_echo_condition_ids,
@@ -266,6 +267,7 @@ def study_record(
                 "reason": run.reason,
             },
             "schedule": _schedule_provenance(study),
+            "display_grid": display_grid_provenance(study),
             "reference_sets": [
                 {
                     "name": s.name,

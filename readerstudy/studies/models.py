@@ -70,6 +70,15 @@ class Study(models.Model):
         help_text="How results are analysed (acceptance radius, size strata, case ratings); "
         "see stats.study_record.AnalysisSettings. Empty: the defaults.",
     )
+    display_grid_condition = models.ForeignKey(
+        "Condition",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The condition whose series defines each case's display grid (matrix, field of view, "
+        "slices): the case's other series are resampled onto it for readers. Empty: off.",
+    )
     uid_salt = models.CharField(
         max_length=32,
         default=new_uid_salt,

@@ -44,5 +44,6 @@ urlpatterns = [
         views.study_reader_link,
         name="study_reader_link",
     ),
+    path("studies/<slug:slug>/display-grid/", views.study_display_grid, name="study_display_grid"),
     path("studies/<slug:slug>/lock/", views.study_lock, name="study_lock"),
 ]

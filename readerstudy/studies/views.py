@@ -16,6 +16,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
 from readerstudy.design.selectors import study_reader_progress
+from readerstudy.design.services import display_grid_problems
 from readerstudy.imaging.selectors import study_source_identities
 from readerstudy.reading.models import Reading
 from readerstudy.studies import services as setup
@@ -68,6 +69,7 @@ def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "progress": study_reader_progress(study),
             "can_coordinate": can_coordinate(request.user, study),
             "can_view_results": can_view_results(request.user, study),
+            "display_grid_problems": display_grid_problems(study),
         },
     )
 
@@ -578,6 +580,34 @@ def study_reader_link(request: HttpRequest, slug: str, participation_id: int) ->
     else:
         _invitation_remember(request, participation.study, invitation)
     return redirect("readerstudy:study_readers", slug)
+
+
+@login_required
+@require_POST
+def study_display_grid(request: HttpRequest, slug: str) -> HttpResponse:
+    """POST: set the study's display grid to a condition (``condition``: its id) or off (empty)."""
+    from readerstudy.imaging.display_grid import DisplayGridError, study_display_grid_set
+
+    study = study_for_request(request, slug, allowed=can_coordinate)
+    value = (request.POST.get("condition") or "").strip()
+    condition = None
+    if value:
+        condition = study.conditions.filter(pk=int(value)).first() if value.isdigit() else None
+        if condition is None:
+            messages.info(request, "Choose a condition of this study for the display grid.")
+            return redirect("readerstudy:study_detail", study.slug)
+    try:
+        problems = study_display_grid_set(study=study, condition=condition, actor=request.user)
+    except DisplayGridError as exc:
+        messages.info(request, str(exc))
+        return redirect("readerstudy:study_detail", study.slug)
+    if condition is None:
+        messages.success(request, "Display grid off: every series is shown as imported.")
+    else:
+        messages.success(request, f"Display grid: every case is shown on the grid of its {condition.label} series.")
+    for problem in problems[:5]:
+        messages.info(request, problem)
+    return redirect("readerstudy:study_detail", study.slug)
 
 
 @login_required
