@@ -33,7 +33,10 @@ INTERPOLATION_DETAIL = (
 def target_indices(
     source_affine: ArrayLike, target_affine: ArrayLike, target_shape: Sequence[int], slice_index: int
 ) -> np.ndarray:
-    """Fractional source indices (slice, row, column) of one target slice's voxel centres, ``(rows, cols, 3)``."""
+    """Fractional source indices (slice, row, column) of a target slice's voxel centres, ``(rows, cols, 3)``.
+
+    ``slice_index`` is the target slice; both affines follow :mod:`sr_engine.volume`.
+    """
     _, rows, columns = (int(n) for n in target_shape)
     r, c = np.meshgrid(np.arange(rows, dtype=float), np.arange(columns, dtype=float), indexing="ij")
     grid = np.stack([np.full_like(r, float(slice_index)), r, c], axis=-1)
@@ -74,7 +77,12 @@ def resample_onto(
 
 
 def same_grid(
-    affine_a: ArrayLike, shape_a: Sequence[int], affine_b: ArrayLike, shape_b: Sequence[int], *, tol: float = 1e-3
+    affine_a: ArrayLike,
+    shape_a: Sequence[int],
+    affine_b: ArrayLike,
+    shape_b: Sequence[int],
+    *,
+    tol: float = 1e-3,
 ) -> bool:
     """Whether two grids have the same shape and the same voxel centres (within ``tol`` mm)."""
     if tuple(int(n) for n in shape_a) != tuple(int(n) for n in shape_b):

@@ -191,7 +191,9 @@ def _on_grid(series: ImageSeries, grid: ImageSeries) -> bool:
         (series.origin, grid.origin),
         ([series.slice_spacing or 0.0], [grid.slice_spacing or 0.0]),
     ]
-    return all(np.allclose(np.asarray(a, float), np.asarray(b, float), atol=_GRID_TOLERANCE) for a, b in pairs)
+    return all(
+        np.allclose(np.asarray(a, float), np.asarray(b, float), atol=_GRID_TOLERANCE) for a, b in pairs
+    )
 
 
 def display_grid_problems(study: Study) -> list[str]:
@@ -219,12 +221,12 @@ def display_grid_problems(study: Study) -> list[str]:
         for series in by_case[code]:
             if series.pk != grid.pk and not series.projection and not _on_grid(series, grid):
                 problems.append(
-                    f"Case {code}: the series of condition {series.condition.label} is not on the display grid "
-                    f"({series.columns}x{series.rows}x{series.num_slices} where the grid is "
+                    f"Case {code}: the series of condition {series.condition.label} is not on the "
+                    f"display grid ({series.columns}x{series.rows}x{series.num_slices} where the grid is "
                     f"{grid.columns}x{grid.rows}x{grid.num_slices}); see the import report."
                 )
     if len(problems) > 20:
-        problems = problems[:20] + [f"... and {len(problems) - 20} more display grid problems."]
+        problems = [*problems[:20], f"... and {len(problems) - 20} more display grid problems."]
     return problems
 
 

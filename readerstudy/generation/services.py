@@ -416,9 +416,7 @@ def _task_execute(task: GenerationTask, progress: _ProgressWriter) -> tuple[Imag
         raise GenerationError(
             f"Case {case.code} already has another series for the condition {job.target_condition.label}."
         )
-    source = (
-        ImageSeries.objects.filter(case=case, condition=job.source_condition).first()
-    )
+    source = ImageSeries.objects.filter(case=case, condition=job.source_condition).first()
     if source is None:
         raise GenerationError(
             f"Case {case.code} has no series for the condition {job.source_condition.label}."

@@ -65,6 +65,7 @@ from readerstudy.errors import ServiceError
 from readerstudy.imaging import blinding
 from readerstudy.imaging.models import DicomInstance, ImageSeries
 from readerstudy.reading.models import Reading
+from readerstudy.references.models import ReferenceStandard
 from readerstudy.studies.models import Case, Condition, Study
 
 logger = logging.getLogger(__name__)
@@ -196,7 +197,10 @@ def series_native_sop_uids(series: ImageSeries) -> set[str]:
 def display_grid_provenance(study: Study) -> dict[str, Any] | None:
     """The study's display grid for provenance.json: the grid condition and, per series, what was done."""
     condition = study.display_grid_condition
-    if condition is None and not ImageSeries.objects.filter(case__study=study).exclude(display_grid={}).exists():
+    if (
+        condition is None
+        and not ImageSeries.objects.filter(case__study=study).exclude(display_grid={}).exists()
+    ):
         return None
     series_rows = []
     for series in (
@@ -296,15 +300,20 @@ def case_display_grid_apply(case: Case, *, actor: Any = None) -> list[str]:
             notes.append(f"case {case.code} / {series.condition.label}: {exc}")
         except Exception as exc:  # a damaged file, a volume the engine refuses: this series only
             logger.exception("Display grid of series %s failed", series.public_id)
-            notes.append(f"case {case.code} / {series.condition.label}: not resampled ({type(exc).__name__}: {exc})")
+            notes.append(
+                f"case {case.code} / {series.condition.label}: not resampled ({type(exc).__name__}: {exc})"
+            )
     return notes
 
 
 def cases_display_grid_apply(study: Study, case_ids: Iterable[int], *, actor: Any = None) -> list[str]:
     """``case_display_grid_apply`` for each of ``case_ids`` (the import's hook); the notes of all."""
-    if study.display_grid_condition_id is None and not ImageSeries.objects.filter(
-        case_id__in=list(case_ids), display_grid__has_key="native_instances"
-    ).exists():
+    if (
+        study.display_grid_condition_id is None
+        and not ImageSeries.objects.filter(
+            case_id__in=list(case_ids), display_grid__has_key="native_instances"
+        ).exists()
+    ):
         return []  # the grid is off and nothing was ever resampled: nothing to do
     notes: list[str] = []
     for case in Case.objects.filter(pk__in=set(case_ids)).order_by("code"):
@@ -313,9 +322,11 @@ def cases_display_grid_apply(study: Study, case_ids: Iterable[int], *, actor: An
 
 
 def _seen_by_readers(series: ImageSeries) -> bool:
-    return Reading.objects.filter(series=series).filter(
-        Q(opened_at__isnull=False) | ~Q(status=Reading.Status.PENDING)
-    ).exists()
+    return (
+        Reading.objects.filter(series=series)
+        .filter(Q(opened_at__isnull=False) | ~Q(status=Reading.Status.PENDING))
+        .exists()
+    )
 
 
 def _grid_record(grid: ImageSeries) -> dict[str, Any]:
@@ -384,7 +395,9 @@ def _native_rows(series: ImageSeries) -> list[dict[str, Any]]:
             if model_field.name in ("id", "series"):
                 continue
             value = model_field.value_from_object(instance)
-            row[model_field.attname] = value.name if hasattr(value, "name") and model_field.name == "file" else value
+            row[model_field.attname] = (
+                value.name if hasattr(value, "name") and model_field.name == "file" else value
+            )
         rows.append(row)
     return rows
 
@@ -487,7 +500,12 @@ def _signature(grid: ImageSeries, target: dict[str, Any]) -> str:
 
 
 def _resample_store(
-    series: ImageSeries, grid: ImageSeries, natives: list[dict[str, Any]], record: dict[str, Any], *, actor: Any
+    series: ImageSeries,
+    grid: ImageSeries,
+    natives: list[dict[str, Any]],
+    record: dict[str, Any],
+    *,
+    actor: Any,
 ) -> None:
     """Replace the served instances by the resampled ones and the series' geometry by the grid's."""
     from readerstudy.imaging.dicom_import import dicom_instance_store
@@ -559,7 +577,9 @@ def _series_native_restore(series: ImageSeries, *, actor: Any = None) -> None:
             return
         natives = locked.display_grid["native_instances"]
         native_files = {row["file"] for row in natives}
-        obsolete = [name for name in locked.instances.values_list("file", flat=True) if name not in native_files]
+        obsolete = [
+            name for name in locked.instances.values_list("file", flat=True) if name not in native_files
+        ]
         locked.instances.all().delete()
         DicomInstance.objects.bulk_create(DicomInstance(series=locked, **row) for row in natives)
         _geometry_set(locked, locked.display_grid["source"])
@@ -599,8 +619,9 @@ def _after_change(series: ImageSeries) -> None:
 
     _files_delete([blinding.series_metadata_path(series)])  # made from the instances replaced
     series_derivatives_store(series, [])
-    for public_id in Reading.objects.filter(series=series).values_list("public_id", flat=True):
-        cache.delete(f"readerstudy:instance-files:{public_id}:{series.pk}")
+    viewings = [series.public_id, *Reading.objects.filter(series=series).values_list("public_id", flat=True)]
+    viewings += ReferenceStandard.objects.filter(series=series).values_list("public_id", flat=True)
+    cache.delete_many([f"readerstudy:instance-files:{public_id}:{series.pk}" for public_id in viewings])
 
 
 def _files_delete(names: list[str]) -> None:

@@ -4,7 +4,8 @@ series in its case's frame of reference.
 A manifest row may name a NIfTI file (column ``nifti``, relative to the import root) instead
 of a DICOM folder. The case must already have a DICOM series (imported earlier or earlier in
 the same import): its *reference series* is the case's series of the lowest-ordered condition
-(other than the row's). The NIfTI must lie on that series' field of view:
+(other than the row's). The NIfTI must lie on that series' field of view as imported (also
+when the series is shown resampled onto the study's display grid):
 
 * its axes agree with the reference's within ``ORIENTATION_TOLERANCE_DEG`` up to order and
   sign (NIfTI writers such as dcm2niix store the axes flipped or permuted; the data is turned
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from readerstudy.imaging.display_grid import series_native_geometry
 from readerstudy.imaging.models import ImageSeries, SourceIdentity
 from sr_engine.dicom_series import SeriesInfo, VolumeError, write_dicom_series
 from sr_engine.volume import Volume, dicom_affine, index_to_patient, slice_normal
@@ -75,9 +77,10 @@ def reference_series_for(case_series: list[ImageSeries], condition_id: int) -> I
 
 
 def _reference_affine(series: ImageSeries) -> np.ndarray:
-    """The stored series' affine: (column, row, slice) index to LPS mm."""
-    step = slice_normal(series.orientation) * float(series.slice_spacing or 0.0)
-    return dicom_affine(series.orientation, series.pixel_spacing, step, series.origin)
+    """The stored series' affine as imported (not its display grid): (column, row, slice) index to LPS mm."""
+    geometry = series_native_geometry(series)
+    step = slice_normal(geometry["orientation"]) * float(geometry["slice_spacing"] or 0.0)
+    return dicom_affine(geometry["orientation"], geometry["pixel_spacing"], step, geometry["origin"])
 
 
 def _box_corners(affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -126,7 +129,8 @@ def nifti_alignment(volume: Volume, reference: ImageSeries) -> Volume:
     axes = reference_affine[:3, :3] / np.linalg.norm(reference_affine[:3, :3], axis=0)
     aligned = _onto_axes(volume, axes)
     ours = _box_corners(aligned.affine, aligned.shape)
-    theirs = _box_corners(reference_affine, (reference.num_slices, reference.rows, reference.columns))
+    native = series_native_geometry(reference)
+    theirs = _box_corners(reference_affine, (native["num_slices"], native["rows"], native["columns"]))
     tolerance = float(np.max(np.linalg.norm(reference_affine[:3, :3], axis=0)))
     offset = float(np.max(np.linalg.norm(ours - theirs, axis=1)))
     if offset > tolerance:

@@ -604,7 +604,9 @@ def study_display_grid(request: HttpRequest, slug: str) -> HttpResponse:
     if condition is None:
         messages.success(request, "Display grid off: every series is shown as imported.")
     else:
-        messages.success(request, f"Display grid: every case is shown on the grid of its {condition.label} series.")
+        messages.success(
+            request, f"Display grid: every case is shown on the grid of its {condition.label} series."
+        )
     for problem in problems[:5]:
         messages.info(request, problem)
     return redirect("readerstudy:study_detail", study.slug)

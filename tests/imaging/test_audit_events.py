@@ -114,3 +114,36 @@ def test_import_jobs_recover_records_an_interrupted_job(study):
         study=study,
         data={"runner": runner, "stage": "importing", "progress": 0.432},
     )
+
+
+def test_display_grid_set_and_a_series_resampled_onto_it(study, coordinator, tmp_path):
+    from readerstudy.imaging.display_grid import study_display_grid_set
+
+    hr, lr = (f.ConditionFactory(study=study, label=label, order=n) for n, label in enumerate(("HR", "LR")))
+    dcm.write_series(tmp_path / "HR", slices=4, spacing=1.0, rows=16, columns=16)
+    dcm.write_series(tmp_path / "LR", slices=2, spacing=2.0, rows=8, columns=8, pixel_spacing=(1.0, 1.0))
+    rows = [{"case": "K1", "condition": label, "folder": label} for label in ("HR", "LR")]
+    dicom_import(study=study, source=tmp_path, manifest=rows, actor=coordinator)
+    study_display_grid_set(study=study, condition=hr, actor=coordinator)
+    event_written(
+        AuditAction.STUDY_DISPLAY_GRID,
+        actor=coordinator,
+        target=study,
+        study=study,
+        data={"before": {"display_grid_condition": None}, "after": {"display_grid_condition": "HR"}},
+    )
+    event_written(
+        AuditAction.SERIES_DISPLAY_GRID,
+        actor=coordinator,
+        target=ImageSeries.objects.get(condition=lr),
+        study=study,
+        data={
+            "case": "K1",
+            "condition": "LR",
+            "grid_condition": "HR",
+            "resampled": True,
+            "interpolation": "trilinear",
+            "source": {"rows": 8, "columns": 8, "num_slices": 2},
+            "target": {"rows": 16, "columns": 16, "num_slices": 4},
+        },
+    )

@@ -51,7 +51,7 @@ def write_series(folder: Path, geometry: dict, *, study_uid: str, frame_uid: str
     n, pixel = geometry["matrix"], geometry["pixel"]
     volume = []
     for k in range(geometry["slices"]):
-        origin = np.array(geometry["origin"]) + [0.0, 0.0, k * geometry["spacing"]]
+        origin = np.array(geometry["origin"]) + np.array([0.0, 0.0, k * geometry["spacing"]])
         ds = dicom_files.mr_slice(
             study_uid=study_uid,
             series_uid=series_uid,
@@ -64,7 +64,9 @@ def write_series(folder: Path, geometry: dict, *, study_uid: str, frame_uid: str
             slice_thickness=geometry["spacing"],
         )
         rows, cols = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-        points = np.stack([origin[0] + cols * pixel, origin[1] + rows * pixel, np.full((n, n), origin[2])], -1)
+        points = np.stack(
+            [origin[0] + cols * pixel, origin[1] + rows * pixel, np.full((n, n), origin[2])], -1
+        )
         values = np.rint(value_at(points)).astype(np.int16)
         ds.PixelData = values.tobytes()
         dicom_files.write(ds, folder / f"IM{k:04d}.dcm")
@@ -83,7 +85,7 @@ def trilinear(volume: np.ndarray, geometry: dict, point: np.ndarray) -> float:
         (point[0] - geometry["origin"][0]) / geometry["pixel"],
     ]
     index = [min(max(i, 0.0), n - 1.0) for i, n in zip(index, volume.shape, strict=True)]
-    lower = [min(int(math.floor(i)), n - 2) for i, n in zip(index, volume.shape, strict=True)]
+    lower = [min(math.floor(i), n - 2) for i, n in zip(index, volume.shape, strict=True)]
     frac = [i - lo for i, lo in zip(index, lower, strict=True)]
     total = 0.0
     for dk in (0, 1):
@@ -199,16 +201,21 @@ def test_with_the_grid_on_every_condition_is_served_on_one_grid_with_resampled_v
 
     # LR's served values are an independent trilinear resampling of the LR as written.
     checked = 0
-    for item in metadata["LR"][:: 5]:
+    for item in metadata["LR"][::5]:
         sop = value(item, "00080018")[0]
         pixels, ds = pixels_served(client, urls["LR"], sop)
         origin = np.array([float(v) for v in ds.ImagePositionPatient])
         for row, col in ((0, 0), (5, 7), (11, 12), (23, 23), (17, 3)):
-            point = origin + [col * 1.0, row * 1.0, 0.0]
-            inside = all(
-                LR["origin"][a] - LR["pixel"] / 2 <= point[a] <= LR["origin"][a] + (LR["matrix"] - 0.5) * LR["pixel"]
-                for a in (0, 1)
-            ) and LR["origin"][2] - 2 <= point[2] <= LR["origin"][2] + (LR["slices"] - 0.5) * LR["spacing"]
+            point = origin + np.array([col * 1.0, row * 1.0, 0.0])
+            inside = (
+                all(
+                    LR["origin"][a] - LR["pixel"] / 2
+                    <= point[a]
+                    <= LR["origin"][a] + (LR["matrix"] - 0.5) * LR["pixel"]
+                    for a in (0, 1)
+                )
+                and LR["origin"][2] - 2 <= point[2] <= LR["origin"][2] + (LR["slices"] - 0.5) * LR["spacing"]
+            )
             if not inside:
                 continue
             expected = trilinear(written["LR"], LR, point)
@@ -224,7 +231,9 @@ def test_with_the_grid_on_every_condition_is_served_on_one_grid_with_resampled_v
     assert any(np.array_equal(hr_pixels, plane) for plane in written["HR"])
 
 
-def test_the_grid_series_arriving_last_puts_the_others_on_the_grid(client, study, coordinator, conditions, files):
+def test_the_grid_series_arriving_last_puts_the_others_on_the_grid(
+    client, study, coordinator, conditions, files
+):
     root, _ = files
     grid_on(client, study, coordinator, conditions["HR"])
     import_case(study, root, labels=("LR",))
@@ -286,7 +295,9 @@ def test_the_setting_is_refused_once_the_study_is_locked(client, study, coordina
     setup.study_lock(study=study, actor=coordinator)
     client.force_login(coordinator)
     response = client.post(
-        reverse("readerstudy:study_display_grid", args=[study.slug]), {"condition": conditions["HR"].pk}, follow=True
+        reverse("readerstudy:study_display_grid", args=[study.slug]),
+        {"condition": conditions["HR"].pk},
+        follow=True,
     )
     assert "The study is locked: its display grid can no longer change." in response.content.decode()
     study.refresh_from_db()
@@ -324,3 +335,31 @@ def test_provenance_lists_each_resampling(study, coordinator, conditions, files)
     assert record["interpolation"] == "trilinear"
     assert {"sr_engine", "scipy", "numpy"} <= set(record["software"])
     assert len(record["native_sha256"]) == 64 and "native_instances" not in record
+
+
+def test_a_generated_condition_is_made_from_the_native_series_and_shown_on_the_grid(
+    settings, study, coordinator, conditions, files, django_capture_on_commit_callbacks
+):
+    from readerstudy.generation import services as gen
+    from readerstudy.generation.models import GenerationJob
+
+    settings.READERSTUDY_JOBS_EAGER = True
+    settings.CELERY_BROKER_URL = ""
+    root, _ = files
+    study.status = Study.Status.DRAFT
+    study.save()
+    study_display_grid_set(study=study, condition=conditions["HR"], actor=coordinator)
+    import_case(study, root)
+    request = gen.GenerationRequest(
+        source_condition=conditions["LR"], target_label="SR", method="linear", factor=4, seed=1
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        job, _ = gen.generation_job_start(study=study, request=request, actor=coordinator)
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.DONE, list(job.tasks.values_list("error", flat=True))
+    sr = ImageSeries.objects.get(condition__label="SR")
+    # Made from the LR as imported (4 slices x4 = 16 slices of the 12x12 matrix), not from its copy
+    # resampled for display (16 slices of 24x24, which x4 would make 64), then put on the grid.
+    assert (sr.display_grid["source"]["num_slices"], sr.display_grid["source"]["rows"]) == (16, 12)
+    assert (sr.rows, sr.columns, sr.num_slices) == (24, 24, 16)
+    assert display_grid_problems(study) == []
