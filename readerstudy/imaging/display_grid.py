@@ -57,7 +57,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from readerstudy.audit.models import AuditAction
 from readerstudy.audit.services import audit_change, audit_event_create
@@ -308,15 +308,12 @@ def case_display_grid_apply(case: Case, *, actor: Any = None) -> list[str]:
 
 def cases_display_grid_apply(study: Study, case_ids: Iterable[int], *, actor: Any = None) -> list[str]:
     """``case_display_grid_apply`` for each of ``case_ids`` (the import's hook); the notes of all."""
-    if (
-        study.display_grid_condition_id is None
-        and not ImageSeries.objects.filter(
-            case_id__in=list(case_ids), display_grid__has_key="native_instances"
-        ).exists()
-    ):
-        return []  # the grid is off and nothing was ever resampled: nothing to do
+    ids = set(case_ids)
+    grid_on = Study.objects.filter(pk=study.pk, display_grid_condition__isnull=False).exists()  # fresh
+    if not grid_on and not ImageSeries.objects.filter(case_id__in=ids).exclude(display_grid={}).exists():
+        return []  # the grid is off and nothing was ever put on one: nothing to do
     notes: list[str] = []
-    for case in Case.objects.filter(pk__in=set(case_ids)).order_by("code"):
+    for case in Case.objects.filter(pk__in=ids).order_by("code"):
         notes += case_display_grid_apply(case, actor=actor)
     return notes
 
@@ -465,7 +462,7 @@ def _resampled_payloads(
         ds = copy.deepcopy(template)
         uid = _resampled_uid(series, signature, index)
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPInstanceUID = uid
+        ds.file_meta.MediaStorageSOPInstanceUID = UID(uid)
         ds.SOPInstanceUID = uid
         position = origin + index * step
         ds.InstanceNumber = index + 1
@@ -520,6 +517,8 @@ def _resample_store(
     try:
         with transaction.atomic():
             locked = ImageSeries.objects.select_for_update().get(pk=series.pk)
+            if (locked.display_grid or {}).get("signature") == signature:
+                return  # another run put it on this grid meanwhile
             obsolete = [
                 name for name in locked.instances.values_list("file", flat=True) if name not in native_files
             ]
