@@ -10,6 +10,7 @@ resampling written here (not ``sr_engine.resample``).
 
 from __future__ import annotations
 
+import html
 import io
 import math
 from pathlib import Path
@@ -22,6 +23,7 @@ from django.urls import reverse
 from pydicom.uid import generate_uid
 
 from readerstudy.audit.models import AuditAction, AuditEvent
+from readerstudy.design import services as design
 from readerstudy.design.services import display_grid_problems
 from readerstudy.imaging import blinding
 from readerstudy.imaging.dicom_import import dicom_import
@@ -241,11 +243,20 @@ def test_the_grid_series_arriving_last_puts_the_others_on_the_grid(
     assert (lr.rows, lr.num_slices) == (12, 4) and lr.display_grid == {}
     [problem] = display_grid_problems(study)
     assert "G001" in problem and "HR" in problem
+    # The coordinator sees it on the study page, and a schedule draft cannot be activated with it.
+    page = client.get(reverse("readerstudy:study_detail", args=[study.slug])).content.decode()
+    assert html.escape(problem) in page
+    for code in ("R1", "R2"):
+        f.ReaderParticipationFactory(study=study, code=code)
+    draft = design.schedule_draft_create(study=study, actor=coordinator, seed=3)
+    assert problem in draft.problems
 
     import_case(study, root, labels=("HR",))
     lr.refresh_from_db()
     assert (lr.rows, lr.columns, lr.num_slices) == (24, 24, 16)
     assert display_grid_problems(study) == []
+    draft = design.schedule_draft_create(study=study, actor=coordinator, seed=3)
+    assert draft.problems == []
     # Importing the same files again finds them present and changes nothing (idempotent).
     before = list(lr.instances.values_list("sop_instance_uid", "sha256"))
     report = import_case(study, root)
