@@ -452,9 +452,10 @@ def _import(
                 report=report,
                 max_size=limits.member,
             )
-        # The common display grid of the cases that got a series (the grid's or another's).
+        # The common display grid of the cases that got a series (the grid's or another's), and of
+        # those found present (an earlier import that stopped before this step is finished now).
         report.display_grid = cases_display_grid_apply(
-            study, {item.series.case_id for item in report.imported}, actor=actor
+            study, {item.series.case_id for item in report.imported + report.already_present}, actor=actor
         )
 
 
