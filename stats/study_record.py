@@ -59,6 +59,10 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
         ("lesion", str),
         ("phase", str),
     ),
+    # one row per submitted answer to a comparative question ("A vs B") of a comparative reading:
+    # the conditions in viewports A and B, the labelled reference shown beside them ("" if none)
+    # and the value (preference -1/0/+1 or ab_scale -2..+2, negative favouring A; stats.comparative)
+    "comparisons": (("reader", str), ("case", str), ("phase", str), ("question", str), ("kind", str), ("condition_a", str), ("condition_b", str), ("reference", str), ("value", int)),  # noqa: E501
     "marks": (
         ("condition", str),
         ("reader", str),
@@ -133,7 +137,7 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
     "case_attributes": (("case", str), ("attribute", str), ("value", str)),
 }
 #: Tables a bundle written before they existed lacks; reading it gives them empty.
-OPTIONAL_TABLES = frozenset({"overlap", "roi_pairs", "case_attributes", "t2_agreement"})
+OPTIONAL_TABLES = frozenset({"overlap", "roi_pairs", "case_attributes", "t2_agreement", "comparisons"})
 
 #: The CNR formulas of ``AnalysisSettings.cnr_formula`` (see :func:`stats.tables.measurements.cnr_value`).
 CNR_FORMULAS = ("background_sd", "pooled_sd")
@@ -291,6 +295,7 @@ class StudyRecord:
     questions: list[dict] = field(default_factory=list)
     readings: list[dict] = field(default_factory=list)
     answers: list[dict] = field(default_factory=list)
+    comparisons: list[dict] = field(default_factory=list)
     marks: list[dict] = field(default_factory=list)
     lesions: list[dict] = field(default_factory=list)
     findings: list[dict] = field(default_factory=list)
