@@ -282,7 +282,9 @@ def orient(rows: Iterable[Mapping[str, Any]], conditions: Sequence[str]) -> list
                     f"{where}: unknown condition {label!r} (the study's are {', '.join(conditions)})."
                 )
         if a == b:
-            raise DatasetError(f"{where}: viewports A and B both show {a!r}; a comparison needs two conditions.")
+            raise DatasetError(
+                f"{where}: viewports A and B both show {a!r}; a comparison needs two conditions."
+            )
         value = row["value"]
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value not in KINDS[kind]:
             allowed = ", ".join(f"{v:+d}" if v else "0" for v in KINDS[kind])
@@ -310,9 +312,7 @@ def _first_seen(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def _summary(
-    answers: Sequence[OrientedAnswer], reader: str, confidence: float
-) -> PairSummary:
+def _summary(answers: Sequence[OrientedAnswer], reader: str, confidence: float) -> PairSummary:
     head = answers[0]
     values = [a.value for a in answers]
     signs = sign_test(values)
@@ -357,7 +357,9 @@ def analyse_comparisons(
         known = set(readers)
         for a in answers:
             if a.reader not in known:
-                raise DatasetError(f"A comparison is answered by {a.reader!r}, who is not a reader of the study.")
+                raise DatasetError(
+                    f"A comparison is answered by {a.reader!r}, who is not a reader of the study."
+                )
     reader_order = {r: i for i, r in enumerate(readers or _first_seen(a.reader for a in answers))}
     question_list = _first_seen([*(questions or ()), *(a.question for a in answers)])
     question_order = {q: i for i, q in enumerate(question_list)}

@@ -51,13 +51,13 @@ def preference_table(analysis: ComparativeAnalysis) -> Table:
             row[f"{name}_lower"] = num(share.ci_lower)
             row[f"{name}_upper"] = num(share.ci_upper)
         rows.append(row)
-    columns = ("phase", "question", "kind", "first", "second", "reader", "reference", "n")
+    columns: tuple[str, ...] = ("phase", "question", "kind", "first", "second", "reader", "reference", "n")
     for name in ("first", "none", "second"):
         columns += (f"n_{name}", f"{name}_share", f"{name}_lower", f"{name}_upper")
-    level = f"{analysis.confidence:.0%}"
+    level = f"{100 * analysis.confidence:g}%"
     return Table(
         name="comparative_preference",
-        title=f"Comparative preference: first preferred, no preference, second preferred ({level} Wilson intervals)",
+        title=f"Comparative preference: first preferred, none, second preferred ({level} Wilson intervals)",
         columns=columns,
         rows=tuple(rows),
         notes=(
@@ -90,10 +90,26 @@ def scale_table(analysis: ComparativeAnalysis) -> Table:
         )
     return Table(
         name="comparative_scale",
-        title="Comparative scale (A/B, 5 points) in condition order: -2 first much better ... +2 second much better",
-        columns=("phase", "question", "kind", "first", "second", "reader", "n", "scale_points", "counts", "median", "mean"),
+        title="Comparative A/B scale in condition order (-2 first much better ... +2 second much better)",
+        columns=(
+            "phase",
+            "question",
+            "kind",
+            "first",
+            "second",
+            "reader",
+            "n",
+            "scale_points",
+            "counts",
+            "median",
+            "mean",
+        ),
         rows=tuple(rows),
-        notes=(ORIENTATION_NOTE, "counts: answers per oriented point, in the order of scale_points.", POOLED_NOTE),
+        notes=(
+            ORIENTATION_NOTE,
+            "counts: answers per oriented point, in the order of scale_points.",
+            POOLED_NOTE,
+        ),
     )
 
 
@@ -129,7 +145,20 @@ def tests_table(analysis: ComparativeAnalysis) -> Table:
     return Table(
         name="comparative_tests",
         title="Comparative tests: sign test (exact binomial) and Wilcoxon signed-rank of the scale against 0",
-        columns=("phase", "question", "kind", "first", "second", "reader", "test", "n", "n_used", "statistic", "p", "method"),
+        columns=(
+            "phase",
+            "question",
+            "kind",
+            "first",
+            "second",
+            "reader",
+            "test",
+            "n",
+            "n_used",
+            "statistic",
+            "p",
+            "method",
+        ),
         rows=tuple(rows),
         notes=(
             ORIENTATION_NOTE,
@@ -154,9 +183,7 @@ def comparative_tables(analysis: ComparativeAnalysis) -> list[Table]:
     return tables
 
 
-def analyse_rows(
-    rows: Iterable[dict], conditions: Sequence[str], *, confidence: float = 0.95
-) -> list[Table]:
+def analyse_rows(rows: Iterable[dict], conditions: Sequence[str], *, confidence: float = 0.95) -> list[Table]:
     """The comparative tables of comparison rows outside a study record (the command line)."""
     return comparative_tables(analyse_comparisons(rows, conditions, confidence=confidence))
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stats.cli import main
 from stats.comparative import (
     ALL_READERS,
     COLUMNS,
@@ -103,7 +104,8 @@ def test_an_answer_is_oriented_to_the_study_s_condition_order():
 def test_the_same_answers_in_swapped_viewports_give_the_same_tables():
     rows = example_rows()
     swapped = [
-        {**r, "condition_a": r["condition_b"], "condition_b": r["condition_a"], "value": -r["value"]} for r in rows
+        {**r, "condition_a": r["condition_b"], "condition_b": r["condition_a"], "value": -r["value"]}
+        for r in rows
     ]
     one, two = analyse_comparisons(rows, CONDITIONS), analyse_comparisons(swapped, CONDITIONS)
     assert one == two
@@ -111,7 +113,7 @@ def test_the_same_answers_in_swapped_viewports_give_the_same_tables():
 
 def test_the_order_of_the_conditions_decides_which_is_first():
     reordered = analyse_comparisons(example_rows(), ["SR", "LR", "HR"])
-    pooled = [s for s in reordered.summaries if s.reader == ALL_READERS and s.question == "sharp"][0]
+    pooled = next(s for s in reordered.summaries if s.reader == ALL_READERS and s.question == "sharp")
     assert (pooled.first, pooled.second) == ("SR", "LR")
     assert pooled.scale is not None
     assert pooled.scale.mean == pytest.approx(-np.mean(R1_SCALE + R2_SCALE))
@@ -209,9 +211,12 @@ def test_preference_shares_and_sign_tests_match_r():
 
 
 def test_confidence_level_and_exact_wilcoxon_match_r():
-    # R: prop.test(11, 16, correct = FALSE, conf.level = 0.9)$conf.int = 0.48202618536167036 0.83873434291297611
+    # R: prop.test(11, 16, correct = FALSE, conf.level = 0.9)$conf.int
+    #    = 0.48202618536167036 0.83873434291297611
     share = wilson_interval(11, 16, 0.9)
-    assert (share.ci_lower, share.ci_upper) == pytest.approx((0.48202618536167036, 0.83873434291297611), rel=1e-12)
+    assert (share.ci_lower, share.ci_upper) == pytest.approx(
+        (0.48202618536167036, 0.83873434291297611), rel=1e-12
+    )
     # no ties, no zeros: R's default exact test. R: wilcox.test(c(2, 1)): V = 3, p-value = 0.5;
     # wilcox.test(c(1, -2)): V = 1, p-value = 1
     exact = scale_test([2, 1]).wilcoxon
@@ -258,7 +263,10 @@ def test_r_on_random_answers_gives_the_same_tables(tmp_path):
         pytest.skip("Rscript is not installed (bin/test installs R)")
     rng = np.random.default_rng(19)
     rows = []
-    for question, kind, points in (("pref", "preference", (-1, 0, 1)), ("sharp", "ab_scale", (-2, -1, 0, 1, 2))):
+    for question, kind, points in (
+        ("pref", "preference", (-1, 0, 1)),
+        ("sharp", "ab_scale", (-2, -1, 0, 1, 2)),
+    ):
         for reader in ("R1", "R2", "R3"):
             for case in range(int(rng.integers(12, 30))):
                 a, b = rng.choice(CONDITIONS, size=2, replace=False)
@@ -310,7 +318,11 @@ def test_r_on_random_answers_gives_the_same_tables(tmp_path):
             int(r["n_none"]),
             int(r["n_second"]),
         )
-        for share, name in ((s.first_preferred, "first"), (s.no_preference, "none"), (s.second_preferred, "second")):
+        for share, name in (
+            (s.first_preferred, "first"),
+            (s.no_preference, "none"),
+            (s.second_preferred, "second"),
+        ):
             assert share.ci_lower == pytest.approx(float(r[f"{name}_lower"]), rel=1e-9, abs=1e-12)
             assert share.ci_upper == pytest.approx(float(r[f"{name}_upper"]), rel=1e-9, abs=1e-12)
         assert s.sign_test.pvalue == pytest.approx(r_number(r["sign_p"]), rel=1e-9, nan_ok=True)
@@ -410,7 +422,9 @@ def test_bundle_round_trip_with_comparisons(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "identical to the" in done.stdout
-    assert (tmp_path / "out" / "comparative_tests.csv").read_text() == analysis.tables["comparative_tests"].csv()
+    assert (tmp_path / "out" / "comparative_tests.csv").read_text() == analysis.tables[
+        "comparative_tests"
+    ].csv()
 
 
 def test_a_bundle_written_before_the_comparisons_table_reads_it_empty(tmp_path):
@@ -431,7 +445,12 @@ def test_a_bundle_written_before_the_comparisons_table_reads_it_empty(tmp_path):
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "stats", *args], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
+        [sys.executable, "-m", "stats", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
     )
 
 
@@ -443,11 +462,10 @@ def write_csv(path: Path, rows, columns=COLUMNS) -> Path:
     return path
 
 
-def test_cli_json_gives_the_tables_of_the_analysis(tmp_path):
+def test_cli_json_gives_the_tables_of_the_analysis(tmp_path, capsys):
     data = write_csv(tmp_path / "c.csv", example_rows())
-    done = run("comparative", str(data), "--conditions", "LR,SR,HR", "--json")
-    assert done.returncode == 0, done.stderr
-    payload = json.loads(done.stdout)
+    assert main(["comparative", str(data), "--conditions", "LR,SR,HR", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
     assert [t["name"] for t in payload["tables"]] == [
         "comparative_preference",
         "comparative_scale",
@@ -455,7 +473,9 @@ def test_cli_json_gives_the_tables_of_the_analysis(tmp_path):
     ]
     tests = next(t for t in payload["tables"] if t["name"] == "comparative_tests")
     row = next(
-        r for r in tests["rows"] if r["question"] == "pref" and r["reader"] == "All" and r["test"] == "sign test"
+        r
+        for r in tests["rows"]
+        if r["question"] == "pref" and r["reader"] == "All" and r["test"] == "sign test"
     )
     assert row["p"] == pytest.approx(0.022460937500000017, rel=1e-12)  # R: binom.test(11, 13)
 
@@ -470,6 +490,7 @@ def test_cli_takes_a_conditions_csv_leaves_out_optional_columns_and_prints_for_p
     assert "conditions in order: LR, SR, HR" in done.stdout
     assert "Wilcoxon signed-rank" in done.stdout and "0.03791" in done.stdout
     ninety = run("comparative", str(data), "--conditions", "LR,SR,HR", "--confidence", "0.9", "--json")
+    assert ninety.returncode == 0, ninety.stderr
     pref = json.loads(ninety.stdout)["tables"][0]
     row = next(r for r in pref["rows"] if r["question"] == "pref" and r["reader"] == "All")
     # R: prop.test(11, 16, correct = FALSE, conf.level = 0.9)$conf.int
@@ -483,18 +504,30 @@ def test_cli_takes_a_conditions_csv_leaves_out_optional_columns_and_prints_for_p
     [
         (None, ("--conditions", "LR,HR"), "unknown condition 'SR'"),
         ("reader,case,question,kind,condition_a,value\n", ("--conditions", "LR,SR"), "missing condition_b"),
-        ("reader,case,question,kind,condition_a,condition_b,value,colour\n", ("--conditions", "LR,SR"), "unknown colour"),
-        ("reader,case,question,kind,condition_a,condition_b,value\nR1,C1,q,preference,LR,SR,x\n", ("--conditions", "LR,SR"), "line 2: value 'x'"),
-        ("reader,case,question,kind,condition_a,condition_b,value\n", ("--conditions", "LR,SR"), "no comparisons"),
+        (
+            "reader,case,question,kind,condition_a,condition_b,value,colour\n",
+            ("--conditions", "LR,SR"),
+            "unknown colour",
+        ),
+        (
+            "reader,case,question,kind,condition_a,condition_b,value\nR1,C1,q,preference,LR,SR,x\n",
+            ("--conditions", "LR,SR"),
+            "line 2: value 'x'",
+        ),
+        (
+            "reader,case,question,kind,condition_a,condition_b,value\n",
+            ("--conditions", "LR,SR"),
+            "no comparisons",
+        ),
     ],
 )
-def test_cli_bad_input_is_one_line_and_exit_status_2(tmp_path, content, args, message):
+def test_cli_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, content, args, message):
     path = tmp_path / "c.csv"
     if content is None:
         write_csv(path, example_rows())
     else:
         path.write_text(content)
-    done = run("comparative", str(path), *args)
-    assert done.returncode == 2
-    assert done.stderr.startswith(f"error: {path}") and message in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+    assert main(["comparative", str(path), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}") and message in err
+    assert len(err.strip().splitlines()) == 1
