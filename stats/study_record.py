@@ -59,10 +59,6 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
         ("lesion", str),
         ("phase", str),
     ),
-    # one row per submitted answer to a comparative question ("A vs B") of a comparative reading:
-    # the conditions in viewports A and B, the labelled reference shown beside them ("" if none)
-    # and the value (preference -1/0/+1 or ab_scale -2..+2, negative favouring A; stats.comparative)
-    "comparisons": (("reader", str), ("case", str), ("phase", str), ("question", str), ("kind", str), ("condition_a", str), ("condition_b", str), ("reference", str), ("value", int)),  # noqa: E501
     "marks": (
         ("condition", str),
         ("reader", str),
@@ -135,6 +131,17 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
     "roi_pairs": (("case", str), ("pair", str), ("roi_a", str), ("roi_b", str)),
     # one row per attribute of a case (Case.attributes), the value as text
     "case_attributes": (("case", str), ("attribute", str), ("value", str)),
+    "comparisons": (
+        ("reader", str),
+        ("case", str),
+        ("phase", str),
+        ("question", str),
+        ("kind", str),
+        ("condition_a", str),
+        ("condition_b", str),
+        ("reference", str),
+        ("value", int),
+    ),
 }
 #: Tables a bundle written before they existed lacks; reading it gives them empty.
 OPTIONAL_TABLES = frozenset({"overlap", "roi_pairs", "case_attributes", "t2_agreement", "comparisons"})
@@ -295,7 +302,6 @@ class StudyRecord:
     questions: list[dict] = field(default_factory=list)
     readings: list[dict] = field(default_factory=list)
     answers: list[dict] = field(default_factory=list)
-    comparisons: list[dict] = field(default_factory=list)
     marks: list[dict] = field(default_factory=list)
     lesions: list[dict] = field(default_factory=list)
     findings: list[dict] = field(default_factory=list)
@@ -306,6 +312,7 @@ class StudyRecord:
     images: list[dict] = field(default_factory=list)
     roi_pairs: list[dict] = field(default_factory=list)
     case_attributes: list[dict] = field(default_factory=list)
+    comparisons: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name, defaults in COLUMN_DEFAULTS.items():
