@@ -1,4 +1,5 @@
-"""Command line: ``python -m stats fom|mrmc|power PATH`` and ``python -m stats tables BUNDLE``.
+"""Command line: ``python -m stats fom|mrmc|power PATH``, ``python -m stats tables BUNDLE`` and
+``python -m stats comparative FILE.csv``.
 
 Installed (``pip install /path/to/repo``), the same command line is ``readerstudy-stats``.
 
@@ -15,6 +16,13 @@ on to RJafroc's ``St`` or refused with a one-line error (exit status 2), as R's 
 (``stats.study_record``, ``stats.study_tables``); ``--out DIR`` writes them as CSV,
 ``--xlsx FILE`` as one workbook, and ``--check`` compares them with the tables the
 bundle carries (exit status 1 when any differs).
+
+``comparative`` analyses the answers of comparative ("A vs B") readings from a CSV with the
+columns of the record's ``comparisons`` table (reader, case, phase, question, kind,
+condition_a, condition_b, reference, value; phase and reference may be left out), the
+conditions' order given by ``--conditions LR,SR`` or ``--conditions-csv conditions.csv``
+(columns condition, order): preference shares with Wilson intervals, sign tests and the
+Wilcoxon signed-rank test of the A/B scale, per reader and pooled (``stats.comparative``).
 """
 
 import argparse
@@ -210,6 +218,57 @@ def tables_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_cell(value: object) -> object:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def comparative_payload(args: argparse.Namespace) -> dict:
+    """The comparative tables of a comparisons CSV (``python -m stats comparative``)."""
+    from .comparative import read_comparisons_csv, read_conditions_csv
+    from .tables.comparative import analyse_rows
+
+    if args.conditions_csv:
+        conditions = read_conditions_csv(args.conditions_csv)
+    else:
+        conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    rows = read_comparisons_csv(args.path)
+    if not rows:
+        raise DatasetError(f"{args.path}: no comparisons (the file has only its header).")
+    tables = analyse_rows(rows, conditions, confidence=args.confidence)
+    return {
+        "conditions": conditions,
+        "confidence": args.confidence,
+        "tables": [
+            {
+                "name": t.name,
+                "title": t.title,
+                "columns": list(t.columns),
+                "rows": [{c: _json_cell(v) for c, v in row.items()} for row in t.as_dicts()],
+                "notes": list(t.notes),
+            }
+            for t in tables
+        ],
+    }
+
+
+def _print_tables(payload: dict) -> None:
+    from .tables.table import display
+
+    print(f"conditions in order: {', '.join(payload['conditions'])}")
+    for table in payload["tables"]:
+        columns = table["columns"]
+        cells = [
+            [display(math.nan if row[c] is None else row[c], c) for c in columns] for row in table["rows"]
+        ]
+        widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+        print(f"\n{table['title']}")
+        print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+        for r in cells:
+            print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+        for note in table["notes"]:
+            print(f"  note: {note}")
+
+
 def _program_name() -> str:
     """``readerstudy-stats`` when run as the installed console script, ``python -m stats`` otherwise."""
     return "readerstudy-stats" if Path(sys.argv[0]).name == "readerstudy-stats" else "python -m stats"
@@ -225,6 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument(
         "--check", action="store_true", help="compare with the tables in the bundle (exit 1 if any differs)"
     )
+    c = sub.add_parser(
+        "comparative", help="comparative (A vs B) readings: preference, sign and Wilcoxon tests"
+    )
+    c.add_argument("path", help="CSV with the columns of the comparisons table")
+    order = c.add_mutually_exclusive_group(required=True)
+    order.add_argument("--conditions", help="the conditions in study order, comma-separated (e.g. LR,SR)")
+    order.add_argument("--conditions-csv", help="CSV with the columns condition and order")
+    c.add_argument("--confidence", type=float, default=0.95, help="of the Wilson intervals (default 0.95)")
+    c.add_argument("--json", action="store_true", help="print JSON instead of tables")
     for name, helptext in (
         ("fom", "figures of merit per modality and reader"),
         ("mrmc", "DBM or OR significance test"),
@@ -270,6 +338,19 @@ def main(argv: list[str] | None = None) -> int:
             message = str(exc) if str(exc).startswith(args.path) else f"{args.path}: {exc}"
             print(f"error: {message}", file=sys.stderr)
             return 2
+    if args.command == "comparative":
+        try:
+            payload = comparative_payload(args)
+        except (DatasetError, OSError, ValueError) as exc:
+            message = str(exc) if str(exc).startswith(args.path) else f"{args.path}: {exc}"
+            print(f"error: {message}", file=sys.stderr)
+            return 2
+        if args.json:
+            json.dump(payload, sys.stdout, indent=2)
+            print()
+        else:
+            _print_tables(payload)
+        return 0
     try:
         data = load(args.path)
         fom = args.fom or default_fom(data)

@@ -27,7 +27,11 @@ functions of ``stats``:
   (:mod:`stats.tables.characteristics`);
 * segmentation overlap with reference masks (Dice, Jaccard, HD95, volumes): per label and
   condition, Wilcoxon signed-rank and paired t-tests between conditions
-  (:mod:`stats.tables.overlap`).
+  (:mod:`stats.tables.overlap`);
+* comparative readings ("A vs B" questions, conditions side by side): preference shares with
+  Wilson intervals and sign tests, the Wilcoxon signed-rank test of the A/B scale against 0,
+  in condition order, per reader and pooled (:mod:`stats.tables.comparative`,
+  :mod:`stats.comparative`); they use every submitted comparative answer.
 
 Only cases that every reader read (submitted) under every condition enter the paired and
 MRMC analyses; the ``design`` table lists what was left out and why. Each table is a
@@ -45,6 +49,7 @@ from .matching import MarkMatch
 from .mrmc import MRMCResult
 from .study_record import StudyRecord
 from .tables.characteristics import characteristics_part
+from .tables.comparative import comparative_part
 from .tables.design import complete_cases, design_part
 from .tables.external import external_part
 from .tables.jafroc import Jafroc, jafroc_part
@@ -97,6 +102,11 @@ SECTIONS = (
         key="likert",
         title="Likert items",
         tables=("likert_distribution", "likert_tests", "likert_agreement"),
+    ),
+    Section(
+        key="comparative",
+        title="Comparative readings (A vs B)",
+        tables=("comparative_preference", "comparative_scale", "comparative_tests"),
     ),
     Section(
         key="diagnostic",
@@ -200,6 +210,7 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
         parts += [likert, external_part(record, complete)]
     parts += [measurements_part(record), fidelity_part(record), t2_part(record), characteristics_part(record)]
     parts.append(overlap_part(record))
+    parts.append(comparative_part(record))
     return StudyAnalysis(
         tables=_tables(parts),
         froc=matching.froc if matching else None,

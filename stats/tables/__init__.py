@@ -12,7 +12,8 @@ composes them.
 * :mod:`.external`: findings against an external reference;
 * :mod:`.measurements`: objective measurements and image fidelity;
 * :mod:`.characteristics`: case characteristics between groups of cases;
-* :mod:`.overlap`: segmentation overlap with the reference masks (Dice, Jaccard, HD95, volumes).
+* :mod:`.overlap`: segmentation overlap with the reference masks (Dice, Jaccard, HD95, volumes);
+* :mod:`.comparative`: comparative ("A vs B") readings: preference shares, sign and Wilcoxon tests.
 """
 
 from .table import Cell, Part, Table, display
