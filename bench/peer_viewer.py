@@ -134,7 +134,7 @@ def ohif_install(version: str, cache: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix=f"ohif-{version}-", dir=cache) as tmp:
         try:
             result = subprocess.run(
-                [npm, "pack", f"{OHIF_PACKAGE}@{version}", "--pack-destination", tmp, "--silent"],
+                [npm, "pack", f"{OHIF_PACKAGE}@{version}", "--pack-destination", tmp],
                 capture_output=True,
                 text=True,
                 timeout=NPM_TIMEOUT_S,
