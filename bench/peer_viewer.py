@@ -36,7 +36,9 @@ ms from navigation start:
   frame, the same non-black test) times it instead; the report names the method used;
 * full series: ours, ``performance.mark("workstation:series-loaded")``; OHIF, the
   ``IMAGE_LOADED`` event of Cornerstone's image cache for the last of the series' 160
-  distinct images (the bench knows the series has 160 instances);
+  distinct images (the bench knows the series has 160 instances); when Cornerstone is not
+  reachable, the end of the last pixel request per Resource Timing once every instance has had
+  one (the report names the method);
 * renderer memory, after the full series and a garbage collection (CDP
   ``HeapProfiler.collectGarbage``): the proportional set size (PSS, ``/proc/<pid>/smaps_rollup``)
   of the largest renderer process Chromium lists (CDP ``SystemInfo.getProcessInfo``; the page's
