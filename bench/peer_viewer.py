@@ -433,7 +433,7 @@ def measure_ohif(page, load: Load, sop_uids: list[str]) -> None:
         return
     load.series_method = "IMAGE_LOADED"
     load.series_ms = wait_value(
-        page, "() => window.__peerProbe.series", None, SERIES_TIMEOUT_MS - (load.first_image_ms or 0)
+        page, "() => window.__peerProbe.series", None, int(SERIES_TIMEOUT_MS - (load.first_image_ms or 0))
     )
     if load.series_ms is None:
         probe = page.evaluate("() => window.__peerProbe")

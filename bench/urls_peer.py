@@ -15,7 +15,8 @@ from pathlib import Path
 
 from csp.decorators import csp_exempt
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
+from django.http.response import HttpResponseBase
 from django.urls import URLPattern, URLResolver, re_path
 from django.views.static import serve
 
@@ -28,26 +29,26 @@ mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/javascript", ".mjs")
 
-DIST: Path = settings.READERSTUDY_BENCH_OHIF_DIST
-CONFIG: Path = settings.READERSTUDY_BENCH_OHIF_CONFIG
+DIST: Path = getattr(settings, "READERSTUDY_BENCH_OHIF_DIST", Path("/nonexistent"))
+CONFIG: Path = getattr(settings, "READERSTUDY_BENCH_OHIF_CONFIG", Path("/nonexistent"))
 #: OHIF's single-page routes the benchmark opens (each answers index.html).
 SPA_ROUTES = ("viewer",)
 
 
 @csp_exempt()
-def ohif_file(request: HttpRequest, path: str) -> HttpResponse:
+def ohif_file(request: HttpRequest, path: str) -> HttpResponseBase:
     """A file of OHIF's dist folder (404 outside it)."""
     return serve(request, path, document_root=str(DIST))
 
 
 @csp_exempt()
-def ohif_index(request: HttpRequest, route: str = "") -> HttpResponse:
+def ohif_index(request: HttpRequest, route: str = "") -> HttpResponseBase:
     """OHIF's index.html, for its single-page routes."""
     return FileResponse((DIST / "index.html").open("rb"), content_type="text/html; charset=utf-8")
 
 
 @csp_exempt()
-def ohif_config(request: HttpRequest) -> HttpResponse:
+def ohif_config(request: HttpRequest) -> HttpResponseBase:
     """The app-config.js the benchmark wrote (instead of the one in OHIF's dist)."""
     if not CONFIG.is_file():
         raise Http404("No OHIF configuration was written.")
