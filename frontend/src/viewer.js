@@ -8,7 +8,7 @@
 // The page script loads this module (its own bundle, viewer.js) with import() after it has
 // drawn the first image itself (firstpaint.js).
 //
-// Mouse: left-drag window/level, right-drag zoom, middle-drag pan, wheel scrolls slices.
+// Mouse: left-drag window/level, right-drag zoom (up zooms in), middle-drag pan, wheel scrolls slices.
 //
 // A series of one image (a radiograph: DX, CR, MG, or any single 2D image) is shown as that
 // image: no slice scrolling, no reformats (`single`). Its geometry is the image plane the
@@ -142,7 +142,8 @@ export class Viewer extends EventTarget {
     this.engine = new RenderingEngine(this.engineId);
     this.toolGroup = ToolGroupManager.createToolGroup(this.toolGroupId);
     this.toolGroup.addTool(WindowLevelTool.toolName);
-    this.toolGroup.addTool(ZoomTool.toolName);
+    // Drag up zooms in, as in the common viewers (Cornerstone's default zooms out).
+    this.toolGroup.addTool(ZoomTool.toolName, { invert: true });
     this.toolGroup.addTool(PanTool.toolName);
     this.toolGroup.addTool(StackScrollTool.toolName);
     const { MouseBindings } = ToolEnums;
