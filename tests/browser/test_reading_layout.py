@@ -7,6 +7,7 @@ whose locked reference gives the lesion questions of the image-quality phase the
 """
 
 import os
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,14 @@ from tests import dicom_files
 from tests import factories as f
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(autouse=True)
+def _warm_live_server(live_server) -> None:
+    """The live server's first request imports the whole site (seconds on a loaded machine,
+    beyond the browser's navigation timeout): make it before the browser's first."""
+    urllib.request.urlopen(f"{live_server.url}/accounts/login/", timeout=120).read()
+
 
 SIZES = [(1440, 900), (1280, 720)]
 
@@ -65,7 +74,11 @@ def _template_reading(template: str, tmp_path: Path) -> tuple[str, Reading]:
     """A reader and their reading of ``template``'s (first) phase, in an active study."""
     coordinator = f.UserFactory(username="coord", roles=["coordinator"])
     study = study_create_from_template(
-        template_key=template, name=f"Layout {template}", slug=f"layout-{template}", washout_days=0, actor=coordinator
+        template_key=template,
+        name=f"Layout {template}",
+        slug=f"layout-{template}",
+        washout_days=0,
+        actor=coordinator,
     )
     condition = study.conditions.order_by("order").first()
     dicom_files.write_series(tmp_path / "a", slices=6, rows=48, columns=48)
@@ -75,7 +88,9 @@ def _template_reading(template: str, tmp_path: Path) -> tuple[str, Reading]:
     assert report.ok, report.summary()
     Study.objects.filter(pk=study.pk).update(status=Study.Status.ACTIVE)
     participation = f.ReaderParticipationFactory(study=study, user__username="rita")
-    session = f.ReadingSessionFactory(participation=participation, phase=study.phases.order_by("order").first())
+    session = f.ReadingSessionFactory(
+        participation=participation, phase=study.phases.order_by("order").first()
+    )
     reading = f.ReadingFactory(session=session, series=condition.series.get(), position=1)
     return "rita", reading
 
