@@ -50,10 +50,10 @@ def reading_data(transactional_db):
 
 def test_reader_logs_in_and_sees_own_sessions(page: Page, login, live_server, reading_data, tmp_path):
     login(page, "alice")
-    assert page.url == f"{live_server.url}/"
-    expect(page.locator("h1")).to_have_text("Welcome, alice")
-
-    page.get_by_role("link", name="My reading sessions").click()
+    # Straight to the next open reading; the sessions list is one click away.
+    expect(page).to_have_url(re.compile(r"/reading/[0-9a-f-]{36}/$"))
+    expect(page.locator("h1")).to_contain_text("Reading 2 of 3")
+    page.get_by_role("link", name="All sessions").click()
     expect(page).to_have_url(f"{live_server.url}/reading/")
     expect(page.locator("h1")).to_have_text("My reading sessions")
     expect(page.get_by_role("heading", name="Knee SR study")).to_be_visible()
@@ -133,6 +133,8 @@ def test_login_redirects_to_next_page(page: Page, live_server, reading_data):
 
 def test_landing_page_links_reader_to_sessions(page: Page, login, live_server, reading_data):
     login(page, "alice")
+    page.goto(f"{live_server.url}/")
+    expect(page.locator("h1")).to_have_text("Welcome, alice")
     link = page.get_by_role("link", name="My reading sessions")
     expect(link).to_be_visible()
     assert link.get_attribute("href") == "/reading/"
