@@ -95,7 +95,7 @@ def reader_next_open_reading(user) -> Reading | None:
     the first of their sessions, in the order of the sessions list, that is open now (an active
     study, the session's dates and washout, ``design.washout.session_window``); None when none is."""
     for session in reader_sessions_list(user).filter(participation__study__status=Study.Status.ACTIVE):
-        if session.done == session.total or not session_is_open(session):
+        if not session_is_open(session):
             continue
         upcoming = session.readings.exclude(status=Reading.Status.SUBMITTED).order_by("position").first()
         if upcoming is not None:

@@ -213,7 +213,9 @@ def reading_missing_items(reading: Reading) -> list[AnswerItem]:
         item
         for item in reading_answer_items(reading)
         if item.question.required
-        and not answer_is_complete(item.question, stored.get((item.question.pk, item.lesion.pk if item.lesion else None)))
+        and not answer_is_complete(
+            item.question, stored.get((item.question.pk, item.lesion.pk if item.lesion else None))
+        )
     ]
 
 

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.browser
 def _warm_live_server(live_server) -> None:
     """The live server's first request imports the whole site (seconds on a loaded machine,
     beyond the browser's navigation timeout): make it before the browser's first."""
-    urllib.request.urlopen(f"{live_server.url}/accounts/login/", timeout=120).read()
+    urllib.request.urlopen(f"{live_server.url}/accounts/login/", timeout=120).read()  # noqa: S310 (http)
 
 
 SIZES = [(1440, 900), (1280, 720)]
@@ -46,7 +46,8 @@ LAYOUT_PROBLEMS = """() => {
     const r = element.getBoundingClientRect();
     if (r.width === 0 || r.height === 0) { problems.push(`${what}: not shown`); return; }
     if (r.left < 0 || r.top < 0 || r.right > W + 0.5 || r.bottom > H + 0.5) {
-      problems.push(`${what}: outside the viewport (${Math.round(r.left)},${Math.round(r.top)})-(${Math.round(r.right)},${Math.round(r.bottom)})`);
+      const at = [r.left, r.top, r.right, r.bottom].map(Math.round);
+      problems.push(`${what}: outside the viewport (${at[0]},${at[1]})-(${at[2]},${at[3]})`);
       return;
     }
     const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
@@ -59,7 +60,9 @@ LAYOUT_PROBLEMS = """() => {
   for (const fieldset of fieldsets) {
     const name = fieldset.dataset.key;
     check(fieldset, `question ${name}`);
-    for (const point of fieldset.querySelectorAll('label.point')) check(point, `question ${name}, point "${point.textContent.trim()}"`);
+    for (const point of fieldset.querySelectorAll('label.point')) {
+      check(point, `question ${name}, point "${point.textContent.trim()}"`);
+    }
     for (const box of fieldset.querySelectorAll('textarea')) check(box, `question ${name}, text box`);
   }
   const submit = document.querySelector('#submit-button');

@@ -48,7 +48,9 @@ def test_a_reader_with_nothing_open_lands_home(client, reader):
     participation, readings = reader
     Reading.objects.filter(pk__in=[r.pk for r in readings]).update(status=Reading.Status.SUBMITTED)
     # The next session is not open yet (a week from now): nothing to go on with.
-    later = f.ReadingSessionFactory(participation=participation, number=2, opens_at=timezone.now() + timedelta(days=7))
+    later = f.ReadingSessionFactory(
+        participation=participation, number=2, opens_at=timezone.now() + timedelta(days=7)
+    )
     f.ReadingFactory(session=later, position=1)
     assert log_in(client, "rita") == reverse("readerstudy:home")
 
