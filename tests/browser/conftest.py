@@ -152,7 +152,9 @@ def login(live_server) -> Callable[..., Page]:
     """
 
     def do_login(page: Page, username: str, password: str = PASSWORD) -> Page:
-        page.goto(f"{live_server.url}/accounts/login/")
+        # The live server's first request imports the whole site: on a loaded machine that can
+        # take longer than a navigation may.
+        page.goto(f"{live_server.url}/accounts/login/", timeout=60_000)
         page.fill("#id_username", username)
         page.fill("#id_password", password)
         with page.expect_navigation():

@@ -7,7 +7,6 @@ whose locked reference gives the lesion questions of the image-quality phase the
 """
 
 import os
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,13 +24,6 @@ from tests import dicom_files
 from tests import factories as f
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def _warm_live_server(live_server) -> None:
-    """The live server's first request imports the whole site (seconds on a loaded machine,
-    beyond the browser's navigation timeout): make it before the browser's first."""
-    urllib.request.urlopen(f"{live_server.url}/accounts/login/", timeout=120).read()  # noqa: S310 (http)
 
 
 SIZES = [(1440, 900), (1280, 720)]
