@@ -344,3 +344,30 @@ def test_without_the_page_script_the_server_shows_the_error_in_the_question(
         assert first.status != Reading.Status.SUBMITTED
     finally:
         context.close()
+
+
+def test_a_radiograph_is_labelled_from_its_patient_orientation(
+    transactional_db, tmp_path, live_server, page, login
+):
+    """A projection image has no patient geometry: its Patient Orientation (rows towards the
+    patient's right, columns towards the feet: ["R", "F"]) names its edges."""
+    study = f.StudyFactory(name="Radiographs", status=Study.Status.ACTIVE)
+    f.ConditionFactory(study=study, label="DX")
+    dicom_files.write_dx(tmp_path / "dx" / "K1")
+    report = dicom_import(
+        study=study, source=tmp_path / "dx", manifest=[{"case": "K1", "condition": "DX", "folder": "K1"}]
+    )
+    assert report.ok, report.lines()
+    f.QuestionFactory(study=study, key="overall", text="Overall image quality", order=1)
+    participation = f.ReaderParticipationFactory(study=study, user__username="rita")
+    reading = f.ReadingFactory(
+        session=f.ReadingSessionFactory(participation=participation), series=study.cases.get().series.get()
+    )
+    login(page, "rita")
+    open_reading(page, live_server, reading)
+    expect_labels(page, {"left": "L", "right": "R", "top": "S", "bottom": "I"})
+    page.evaluate(
+        "() => { const v = window.workstation.viewer.viewport;"
+        " v.setCamera({ flipVertical: true }); v.render(); }"
+    )
+    expect_labels(page, {"left": "L", "right": "R", "top": "I", "bottom": "S"})
