@@ -120,13 +120,14 @@ function wireNavigation(store) {
     prepare: holdBack,
     refuse: (button) => {
       if (button?.name !== "submit") return false;
-      // Every required question answered: the errors are shown in the questions themselves.
-      if (scoring.checkRequired()) return true;
       const marks = store.get("marks");
-      if (!(marks && marks.unrated.length)) return false;
-      showMessage("Choose a confidence for every mark (or delete it) before submitting.");
-      marks.select(marks.unrated[0].client_id);
-      return true;
+      if (marks && marks.unrated.length) {
+        showMessage("Choose a confidence for every mark (or delete it) before submitting.");
+        marks.select(marks.unrated[0].client_id);
+        return true;
+      }
+      // Every required question answered: the errors are shown in the questions themselves.
+      return scoring.checkRequired();
     },
   });
 
