@@ -121,7 +121,7 @@ def test_login_goes_to_the_next_open_reading_and_next_still_wins(phantom, live_s
     first, second = phantom
     first.status = Reading.Status.SUBMITTED
     first.save(update_fields=["status"])
-    login(page, "rita")
+    login(page, "rita", next_url=None)
     expect(page).to_have_url(f"{live_server.url}/reading/{second.public_id}/")
     expect(page.locator("h1")).to_contain_text("Reading 2 of 2")
     # The sessions list is one click away.
@@ -140,11 +140,11 @@ def test_login_goes_to_the_next_open_reading_and_next_still_wins(phantom, live_s
 
 def test_login_without_an_open_reading_goes_home(phantom, live_server, page: Page, login):
     Reading.objects.filter(pk__in=[r.pk for r in phantom]).update(status=Reading.Status.SUBMITTED)
-    login(page, "rita")
+    login(page, "rita", next_url=None)
     expect(page).to_have_url(f"{live_server.url}/")
     f.UserFactory(username="cora", roles=["coordinator"])
     page.context.clear_cookies()
-    login(page, "cora")
+    login(page, "cora", next_url=None)
     expect(page).to_have_url(f"{live_server.url}/")
 
 
