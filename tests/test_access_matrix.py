@@ -90,6 +90,7 @@ APP_ROWS: dict[str, tuple[str, tuple[int, ...]]] = {
     #                                    anon outs othS read othR coor coRd stat rev  oRev adj
     # The reader's pages, API and DICOMweb root (the reading in the URL is the reader's)
     "home":                      (GET,  (302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    "after_login":               (GET,  (302, 302, 302, 302, 302, 302, 302, 302, 302, 302, 302)),
     "reader_sessions":           (GET,  (302, 403, 200, 200, 200, 403, 200, 403, 200, 403, 403)),
     "reading_detail":            (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
     "session_complete":          (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),

@@ -122,7 +122,8 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
+# A reader goes on with their next open reading (reading.views.after_login); ?next= still wins.
+LOGIN_REDIRECT_URL = "readerstudy:after_login"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username

@@ -96,10 +96,12 @@ export function createSaveQueue({ storageKey, csrfToken: token, onState = () => 
  * reformat), the window ("W 400  L 40") and position overlays, the viewport's data-slice; the
  * slider scrolls the viewer; the viewer's errors go to the message box. A single image (a
  * radiograph) has no slider, "Single image" for its slice and its pixel spacing for position.
+ * With a `zoom` element, the zoom factor relative to the fitted image ("Zoom 1.5×", zoomText).
  * @param {import("./viewer.js").Viewer} viewer
- * @param {{slider: HTMLInputElement, slice: HTMLElement, window: HTMLElement, position: HTMLElement}} elements
+ * @param {{slider: HTMLInputElement, slice: HTMLElement, window: HTMLElement, position: HTMLElement, zoom?: HTMLElement}} elements
  */
-export function showViewerReadouts(viewer, { slider, slice, window: windowLabel, position }) {
+export function showViewerReadouts(viewer, { slider, slice, window: windowLabel, position, zoom = null }) {
+  if (zoom) viewer.addEventListener("rendered", () => showZoom(viewer, zoom));
   viewer.addEventListener("slice", ({ detail }) => {
     slider.max = String(detail.count - 1);
     slider.value = String(detail.index);
@@ -117,6 +119,19 @@ export function showViewerReadouts(viewer, { slider, slice, window: windowLabel,
   });
   viewer.addEventListener("error", ({ detail }) => showMessage(detail.message));
   slider.addEventListener("input", () => viewer.scrollTo(Number(slider.value)));
+}
+
+/** The zoom factor as shown: relative to the image fitted to the viewport, two significant digits. */
+export function zoomText(factor) {
+  return `Zoom ${Number(factor.toPrecision(2))}×`;
+}
+
+function showZoom(viewer, element) {
+  const factor = viewer.viewport?.getZoom?.();
+  if (!Number.isFinite(factor) || factor <= 0) return;
+  const text = zoomText(factor);
+  if (element.textContent !== text) element.textContent = text;
+  element.dataset.zoom = String(factor);
 }
 
 /**

@@ -4,12 +4,12 @@
 export const CLICK_TOLERANCE_PX = 4;
 
 /**
- * Call `handler({slice, x, y})` (image pixel coordinates, viewer.canvasToImage) for every
- * left click on the viewer's image; drags and clicks off the image are ignored.
+ * Call `handler({x, y})` (canvas pixels) for every left click on the viewer's element; drags
+ * are ignored.
  * @param {import("./viewer.js").Viewer} viewer
- * @param {(point: {slice:number, x:number, y:number}) => void} handler
+ * @param {(point: {x:number, y:number}) => void} handler
  */
-export function onImageClick(viewer, handler) {
+export function onViewClick(viewer, handler) {
   const element = viewer.element;
   let down = null;
   element.addEventListener("pointerdown", (event) => {
@@ -21,7 +21,19 @@ export function onImageClick(viewer, handler) {
     down = null;
     if (moved > CLICK_TOLERANCE_PX) return;
     const rect = element.getBoundingClientRect();
-    const point = viewer.canvasToImage(event.clientX - rect.left, event.clientY - rect.top);
+    handler({ x: event.clientX - rect.left, y: event.clientY - rect.top });
+  });
+}
+
+/**
+ * Call `handler({slice, x, y})` (image pixel coordinates, viewer.canvasToImage) for every
+ * left click on the viewer's image; drags and clicks off the image are ignored.
+ * @param {import("./viewer.js").Viewer} viewer
+ * @param {(point: {slice:number, x:number, y:number}) => void} handler
+ */
+export function onImageClick(viewer, handler) {
+  onViewClick(viewer, ({ x, y }) => {
+    const point = viewer.canvasToImage(x, y);
     if (point) handler(point);
   });
 }

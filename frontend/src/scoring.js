@@ -9,6 +9,9 @@
 
 const TEXT_DELAY_MS = 600;
 
+/** The error of a required question left open at submit (the server's is the same: reading.views). */
+export const MISSING_ANSWER = "Please answer this question before submitting.";
+
 export class ScoringPanel {
   /**
    * @param {HTMLFormElement} form
@@ -95,6 +98,8 @@ export class ScoringPanel {
 
   changed(fieldset) {
     this.syncFinding(fieldset);
+    // An error shown in the question goes once it is answered.
+    if (fieldset.classList.contains("invalid") && this.isComplete(fieldset)) this.setError(fieldset, "");
     clearTimeout(this.timers.get(fieldset));
     this.timers.delete(fieldset);
     this.onAnswer(fieldset.dataset.key, this.answerOf(fieldset));
@@ -159,8 +164,40 @@ export class ScoringPanel {
 
   /** The unanswered required questions' texts. */
   missingRequired() {
-    return this.fieldsets
-      .filter((f) => f.querySelector("legend").textContent.includes("(required)") && !this.isComplete(f))
-      .map((f) => f.querySelector("legend").textContent.replace("(required)", "").trim());
+    return this.missingFieldsets().map((f) => f.querySelector("legend").textContent.replace("(required)", "").trim());
+  }
+
+  /** The fieldsets of the required questions not (fully) answered yet. */
+  missingFieldsets() {
+    return this.fieldsets.filter((f) => !f.disabled && "required" in f.dataset && !this.isComplete(f));
+  }
+
+  /**
+   * Before a submit: show "Please answer …" inside every required question left open (its
+   * answer marked aria-invalid) and move the focus to the first. Returns whether any was open.
+   */
+  checkRequired() {
+    const missing = this.missingFieldsets();
+    for (const fieldset of missing) this.setError(fieldset, MISSING_ANSWER);
+    if (!missing.length) return false;
+    const first = missing[0];
+    first.scrollIntoView({ block: "nearest" });
+    (first.querySelector("input:not(:checked), textarea") || first.querySelector("input"))?.focus();
+    this.activate(first);
+    return true;
+  }
+
+  /** Show `message` in the fieldset's own error text (an empty one clears it). */
+  setError(fieldset, message) {
+    const box = fieldset.querySelector(".question-error");
+    fieldset.classList.toggle("invalid", Boolean(message));
+    for (const answer of fieldset.querySelectorAll("[role=radiogroup], textarea")) {
+      if (message) answer.setAttribute("aria-invalid", "true");
+      else answer.removeAttribute("aria-invalid");
+    }
+    if (box) {
+      box.textContent = message;
+      box.hidden = !message;
+    }
   }
 }

@@ -8,7 +8,7 @@
 // The page script loads this module (its own bundle, viewer.js) with import() after it has
 // drawn the first image itself (firstpaint.js).
 //
-// Mouse: left-drag window/level, right-drag zoom, middle-drag pan, wheel scrolls slices.
+// Mouse: left-drag window/level, right-drag zoom (up zooms in), middle-drag pan, wheel scrolls slices.
 //
 // A series of one image (a radiograph: DX, CR, MG, or any single 2D image) is shown as that
 // image: no slice scrolling, no reformats (`single`). Its geometry is the image plane the
@@ -142,7 +142,8 @@ export class Viewer extends EventTarget {
     this.engine = new RenderingEngine(this.engineId);
     this.toolGroup = ToolGroupManager.createToolGroup(this.toolGroupId);
     this.toolGroup.addTool(WindowLevelTool.toolName);
-    this.toolGroup.addTool(ZoomTool.toolName);
+    // Drag up zooms in, as in the common viewers (Cornerstone's default zooms out).
+    this.toolGroup.addTool(ZoomTool.toolName, { invert: true });
     this.toolGroup.addTool(PanTool.toolName);
     this.toolGroup.addTool(StackScrollTool.toolName);
     const { MouseBindings } = ToolEnums;
@@ -353,20 +354,45 @@ export class Viewer extends EventTarget {
     return { point: camera.focalPoint, normal: camera.viewPlaneNormal, spacing: spacing || 1 };
   }
 
-  /** Image coordinates (slice, column x, row y) of a point on the canvas; acquired plane only. */
+  /**
+   * The geometry of acquired slice `slice`: its first pixel's centre, the row and column
+   * directions and the spacing along each (mm). Along a row (x) the step is the column spacing,
+   * PixelSpacing[1], down a column (y) the row spacing, PixelSpacing[0] (PS3.3 C.7.6.2.1.1).
+   * (Cornerstone's image/world utilities scale x by the row spacing: wrong for non-square pixels.)
+   */
+  slicePlane(slice) {
+    const plane = metaData.get("imagePlaneModule", this.imageIds[slice]);
+    return {
+      origin: plane.imagePositionPatient,
+      rowCosines: plane.rowCosines,
+      columnCosines: plane.columnCosines,
+      dx: Number(plane.columnPixelSpacing) || 1,
+      dy: Number(plane.rowPixelSpacing) || 1,
+      columns: plane.columns,
+      rows: plane.rows,
+    };
+  }
+
+  /**
+   * Image coordinates (slice, column x, row y) of a point on the canvas; acquired plane only.
+   * As in Cornerstone, a pixel's centre is at +0.5 (pixel (0, 0) spans 0..1).
+   */
   canvasToImage(canvasX, canvasY) {
     if (this.plane !== "acquired") return null;
     const slice = this.viewport.getCurrentImageIdIndex();
     const world = this.viewport.canvasToWorld([canvasX, canvasY]);
-    const [x, y] = utilities.worldToImageCoords(this.imageIds[slice], world);
-    const plane = metaData.get("imagePlaneModule", this.imageIds[slice]);
-    if (x < 0 || y < 0 || x >= plane.columns || y >= plane.rows) return null;
+    const p = this.slicePlane(slice);
+    const offset = sub(world, p.origin);
+    const x = dot(offset, p.rowCosines) / p.dx + 0.5;
+    const y = dot(offset, p.columnCosines) / p.dy + 0.5;
+    if (x < 0 || y < 0 || x >= p.columns || y >= p.rows) return null;
     return { slice, x, y };
   }
 
   /** Patient position (mm) of image point (x, y) on acquired slice `slice`. */
   imageToWorld(slice, x, y) {
-    return utilities.imageToWorldCoords(this.imageIds[slice], [x, y]);
+    const p = this.slicePlane(slice);
+    return [0, 1, 2].map((i) => p.origin[i] + p.rowCosines[i] * p.dx * (x - 0.5) + p.columnCosines[i] * p.dy * (y - 0.5));
   }
 
   /** Canvas position of a patient point and its distance (mm) from the view plane. */

@@ -5,7 +5,9 @@
 /** Mouse gestures, handled by the viewer itself; listed in the help before the keys. */
 export const GESTURE_HELP = [
   ["Wheel", "Previous / next slice"],
-  ["Drag · right-drag · middle-drag", "Window/level · zoom · pan"],
+  ["Drag", "Window/level"],
+  ["Right-drag up · down", "Zoom in · out (the factor is shown bottom right)"],
+  ["Middle-drag", "Pan"],
 ];
 
 /** The gestures of a series of one image (a radiograph): nothing to scroll. */

@@ -12,8 +12,9 @@
 //
 // The page's state is one store (state.js) that the parts below share:
 //   state    config, seriesUrl, visitId, queue (SaveQueue), telemetry, scoring (ScoringPanel),
-//            form, viewer, marks, ruler and lesion targets (once the viewer's bundle is loaded), viewerReady
-//   events   "viewer-created" {viewer, marks, ruler, targets}: the viewer exists (its bundle is loaded)
+//            form, viewer, marks, ruler, lesion targets and orientation labels (once the viewer's
+//            bundle is loaded), viewerReady
+//   events   "viewer-created" {viewer, marks, ruler, targets, orientation}: the viewer exists (its bundle is loaded)
 //            "viewer-ready" {viewerReady}: it shows the series; keys that act on the image work
 //   actions  "apply-preset" (preset), "set-plane" (plane), "toggle-ruler": provided by the viewer's controls
 //            "report-visit": queue the visit's telemetry; "save-everything": queue what the
@@ -25,6 +26,7 @@ import { submitWhenSaved } from "./forms.js";
 import { uuid4 } from "./ids.js";
 import { isTextEntry, listenForKeys, renderKeymapHelp } from "./keymap.js";
 import { MarkLayer } from "./marks.js";
+import { OrientationLabels } from "./orientation.js";
 import { Ruler } from "./ruler.js";
 import { LesionTargets } from "./targets.js";
 import {
@@ -83,6 +85,7 @@ function createStore() {
       marks: null,
       ruler: null,
       targets: null,
+      orientation: null,
       viewerReady: false,
     },
     events: EVENTS,
@@ -116,11 +119,15 @@ function wireNavigation(store) {
     queue,
     prepare: holdBack,
     refuse: (button) => {
+      if (button?.name !== "submit") return false;
       const marks = store.get("marks");
-      if (!(marks && marks.unrated.length && button?.name === "submit")) return false;
-      showMessage("Choose a confidence for every mark (or delete it) before submitting.");
-      marks.select(marks.unrated[0].client_id);
-      return true;
+      if (marks && marks.unrated.length) {
+        showMessage("Choose a confidence for every mark (or delete it) before submitting.");
+        marks.select(marks.unrated[0].client_id);
+        return true;
+      }
+      // Every required question answered: the errors are shown in the questions themselves.
+      return scoring.checkRequired();
     },
   });
 
@@ -158,10 +165,16 @@ function wireKeyboard(store) {
 }
 
 /** Create the viewer (once its bundle is loaded), its marks and controls. */
-function wireViewer(store, Viewer) {
+function wireViewer(store, Viewer, metadata) {
   const { config, queue, telemetry } = store.state;
   const element = $("#viewport");
   const viewer = new Viewer(element, config, staticBase);
+  const orientation = new OrientationLabels({
+    viewer,
+    container: element.parentElement,
+    projection: config.projection,
+    patientOrientation: metadata[0]["00200020"]?.Value ?? null,
+  });
   const ruler = new Ruler({ viewer, svg: $("#ruler-layer"), button: $("#ruler-toggle") });
   const marks = config.markScale.length
     ? new MarkLayer({
@@ -188,7 +201,7 @@ function wireViewer(store, Viewer) {
   const targets = config.lesionTargets.length
     ? new LesionTargets({ viewer, svg: $("#target-layer"), targets: config.lesionTargets, buttons: $$(".lesion-go") })
     : null;
-  store.update("viewer-created", { viewer, marks, ruler, targets });
+  store.update("viewer-created", { viewer, marks, ruler, targets, orientation });
   store.provide("toggle-ruler", () => ruler.toggle());
   $("#ruler-toggle").addEventListener("click", () => store.dispatch("toggle-ruler"));
 
@@ -197,6 +210,7 @@ function wireViewer(store, Viewer) {
     slice: $("#overlay-slice"),
     window: $("#overlay-window"),
     position: $("#overlay-position"),
+    zoom: $("#overlay-zoom"),
   });
   // The slices shown count for the telemetry; the last one is where the reading resumes.
   let positionTimer = null;
@@ -275,7 +289,7 @@ async function start(store) {
   performance.mark("workstation:metadata");
   await firstImage(config, seriesUrl, metadata);
   const { Viewer } = await import(config.viewerScript);
-  wireViewer(store, Viewer);
+  wireViewer(store, Viewer, metadata);
   const { viewer, marks } = store.state;
   await viewer.start(seriesUrl, metadata);
   $("#first-paint").hidden = true;
@@ -304,6 +318,7 @@ function main() {
     queue: () => store.get("queue"),
     viewer: () => store.get("viewer"),
     ruler: () => store.get("ruler"),
+    orientation: () => store.get("orientation"),
   });
   runPage("workstation", start(store));
 }

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db.models import Count, Q, QuerySet
 
+from readerstudy.design.washout import session_is_open
 from readerstudy.imaging.models import ImageSeries
 from readerstudy.reading.models import Reading, ReadingSession, ReadingVisit
 from readerstudy.reading.policy import can_open_in_order
@@ -87,6 +88,19 @@ def reader_sessions_list(user) -> QuerySet[ReadingSession]:
         .select_related("phase")
         .order_by("participation__study__name", "phase__order", "number")
     )
+
+
+def reader_next_open_reading(user) -> Reading | None:
+    """The reading a reader goes on with: the first unsubmitted one (in the reader's order) of
+    the first of their sessions, in the order of the sessions list, that is open now (an active
+    study, the session's dates and washout, ``design.washout.session_window``); None when none is."""
+    for session in reader_sessions_list(user).filter(participation__study__status=Study.Status.ACTIVE):
+        if not session_is_open(session):
+            continue
+        upcoming = session.readings.exclude(status=Reading.Status.SUBMITTED).order_by("position").first()
+        if upcoming is not None:
+            return upcoming
+    return None
 
 
 def reading_neighbours(reading: Reading) -> tuple[Reading | None, Reading | None, int]:

@@ -206,16 +206,26 @@ def answers_save(
     return errors
 
 
+def reading_missing_items(reading: Reading) -> list[AnswerItem]:
+    """The items of required questions not (fully) answered in the reading, in order."""
+    stored = {(a.question_id, a.lesion_id): a for a in reading.answers.all()}
+    return [
+        item
+        for item in reading_answer_items(reading)
+        if item.question.required
+        and not answer_is_complete(
+            item.question, stored.get((item.question.pk, item.lesion.pk if item.lesion else None))
+        )
+    ]
+
+
 def reading_missing_answers(reading: Reading) -> list[Question]:
     """Required questions of the reading's phase not (fully) answered in it (a lesion
     question is missing while any lesion it is about is unanswered)."""
-    stored = {(a.question_id, a.lesion_id): a for a in reading.answers.all()}
     missing: list[Question] = []
-    for item in reading_answer_items(reading):
-        question = item.question
-        answer = stored.get((question.pk, item.lesion.pk if item.lesion else None))
-        if question.required and question not in missing and not answer_is_complete(question, answer):
-            missing.append(question)
+    for item in reading_missing_items(reading):
+        if item.question not in missing:
+            missing.append(item.question)
     return missing
 
 

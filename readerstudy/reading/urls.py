@@ -5,6 +5,7 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
+    path("after-login/", views.after_login, name="after_login"),
     path("reading/", views.reader_sessions, name="reader_sessions"),
     path("reading/<uuid:public_id>/", views.reading_detail, name="reading_detail"),
     path("reading/<uuid:public_id>/complete/", views.session_complete, name="session_complete"),

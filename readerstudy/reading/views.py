@@ -29,6 +29,7 @@ from readerstudy.reading.selectors import (
     lesion_slice,
     next_session,
     practice_feedback,
+    reader_next_open_reading,
     reader_sessions_list,
     reading_answer_items,
     reading_neighbours,
@@ -42,6 +43,7 @@ from readerstudy.reading.services import (
     answers_save,
     mark_delete,
     mark_save,
+    reading_missing_items,
     reading_open,
     reading_position_save,
     reading_submit,
@@ -74,6 +76,18 @@ def reader_sessions(request: HttpRequest) -> HttpResponse:
         for session in reader_sessions_list(request.user)
     ]
     return render(request, "readerstudy/reader_sessions.html", {"sessions": sessions})
+
+
+@login_required
+@require_GET
+def after_login(request: HttpRequest) -> HttpResponse:
+    """Where a login without ``?next=`` lands (``LOGIN_REDIRECT_URL``): a reader with an open,
+    unsubmitted reading goes straight to it (the sessions list is one click away, in the
+    workstation's bar); everyone else to the home page."""
+    upcoming = reader_next_open_reading(request.user) if has_role(request.user, READER) else None
+    if upcoming is not None:
+        return redirect("readerstudy:reading_detail", public_id=upcoming.public_id)
+    return redirect("readerstudy:home")
 
 
 def _parse_answers(request: HttpRequest, items: list[AnswerItem]) -> dict[AnswerItem, AnswerInput]:
@@ -121,8 +135,6 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
         assert upcoming is not None, "a reading that cannot be opened yet has an unsubmitted one before it"
         messages.info(request, "The readings of this session are read in order.")
         return redirect("readerstudy:reading_detail", public_id=upcoming.public_id)
-    study = reading.session.participation.study
-    phase = reading.session.phase
     answer_items = reading_answer_items(reading)
     if request.method == "POST":
         was_submitted = reading.status == Reading.Status.SUBMITTED
@@ -133,21 +145,31 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
         except ReadingLocked:
             messages.info(request, "This reading was already submitted; nothing was changed.")
             return _after_submit(reading)
-        for reason in errors.values():
-            messages.error(request, reason)
         if "submit" in request.POST and not errors:
-            missing = reading_submit(reading=reading, user=request.user)
-            if missing:
-                for q in missing:
-                    messages.error(request, f"Please answer: {q.text}")
-            else:
+            if not reading_submit(reading=reading, user=request.user):
                 verb = "updated" if was_submitted else "submitted"
                 messages.success(request, f"Reading {reading.position} {verb}.")
                 return _after_submit(reading)
-        elif not errors:
+            errors = {item.key: MISSING_ANSWER for item in reading_missing_items(reading)}
+        if not errors:
             messages.success(request, "Saved.")
-        return redirect("readerstudy:reading_detail", public_id=reading.public_id)
+            return redirect("readerstudy:reading_detail", public_id=reading.public_id)
+        # Each refusal is shown inside the question it concerns (the page is rendered again
+        # rather than redirected, as a refused form is; the valid answers are saved).
+        return _reading_page(request, reading, answer_items, errors)
+    return _reading_page(request, reading, answer_items, {})
 
+
+#: The error shown in a required question left unanswered at submit (the page script shows the same).
+MISSING_ANSWER = "Please answer this question before submitting."
+
+
+def _reading_page(
+    request: HttpRequest, reading: Reading, answer_items: list[AnswerItem], errors: dict[str, str]
+) -> HttpResponse:
+    """The workstation page; ``errors`` ({item key: message}) are shown in their questions."""
+    study = reading.session.participation.study
+    phase = reading.session.phase
     reading = reading_open(reading=reading, user=request.user)
     stored = {(a.question_id, a.lesion_id): a for a in reading.answers.all()}
     previous, following, total = reading_neighbours(reading)
@@ -161,6 +183,7 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
             "answer": stored.get((item.question.pk, item.lesion.pk if item.lesion else None)),
             "lesion_index": item.index,
             "slice": slices.get(item.key),
+            "error": errors.get(item.key, ""),
         }
         for item in answer_items
     ]
@@ -173,6 +196,7 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
         "submitted": reading.status == Reading.Status.SUBMITTED,
         **location.config(),
         "numSlices": series.num_slices,
+        "projection": bool(series.projection),
         "startSlice": reading.last_slice if reading.last_slice is not None else series.num_slices // 2,
         "markScale": mark_scale,
         "lesionTargets": [
@@ -222,6 +246,7 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
             "workstation_config": config,
             "text_max_length": answer_text_max_length(),
             "metadata_url": location.metadata_url,
+            "errors": errors,
         },
     )
 

@@ -146,13 +146,18 @@ def _wait_for_live_server_requests(timeout_s: float = 5.0) -> None:
 
 @pytest.fixture
 def login(live_server) -> Callable[..., Page]:
-    """``login(page, username, password=PASSWORD)``: log in through Django's login page.
+    """``login(page, username, password=PASSWORD, next_url="/")``: log in through Django's login page.
 
-    Returns the page, on wherever the login redirected to.
+    Returns the page, on wherever the login redirected to: ``next_url`` (the home page by
+    default, as ``?next=``), or with ``next_url=None`` where the site sends a login without
+    one (a reader to their next open reading: ``reading.views.after_login``).
     """
 
-    def do_login(page: Page, username: str, password: str = PASSWORD) -> Page:
-        page.goto(f"{live_server.url}/accounts/login/")
+    def do_login(page: Page, username: str, password: str = PASSWORD, next_url: str | None = "/") -> Page:
+        query = f"?next={next_url}" if next_url else ""
+        # The live server's first request imports the whole site: on a loaded machine that can
+        # take longer than a navigation may.
+        page.goto(f"{live_server.url}/accounts/login/{query}", timeout=60_000)
         page.fill("#id_username", username)
         page.fill("#id_password", password)
         with page.expect_navigation():

@@ -49,11 +49,11 @@ def reading_data(transactional_db):
 
 
 def test_reader_logs_in_and_sees_own_sessions(page: Page, login, live_server, reading_data, tmp_path):
-    login(page, "alice")
-    assert page.url == f"{live_server.url}/"
-    expect(page.locator("h1")).to_have_text("Welcome, alice")
-
-    page.get_by_role("link", name="My reading sessions").click()
+    login(page, "alice", next_url=None)
+    # Straight to the next open reading; the sessions list is one click away.
+    expect(page).to_have_url(re.compile(r"/reading/[0-9a-f-]{36}/$"))
+    expect(page.locator("h1")).to_contain_text("Reading 2 of 3")
+    page.get_by_role("link", name="All sessions").click()
     expect(page).to_have_url(f"{live_server.url}/reading/")
     expect(page.locator("h1")).to_have_text("My reading sessions")
     expect(page.get_by_role("heading", name="Knee SR study")).to_be_visible()
@@ -112,7 +112,7 @@ def test_second_reader_sees_only_own_session(page: Page, login, live_server, rea
 
 
 def test_wrong_password_shows_error_and_stays_on_login(page: Page, login, live_server, reading_data):
-    login(page, "alice", password="not-the-password")
+    login(page, "alice", password="not-the-password", next_url=None)
     expect(page).to_have_url(re.compile(r"/accounts/login/$"))
     expect(page.locator(".error")).to_contain_text("didn't match")
     expect(page.locator("#id_username")).to_have_value("alice")

@@ -75,7 +75,7 @@ def test_reader_scrolls_answers_and_submits(two_cases, live_server, page: Page, 
     # Submitting with a required question unanswered keeps the reader on the reading.
     page.get_by_label("4 · Good").check()
     page.get_by_role("button", name="Submit reading").click()
-    expect(page.locator(".messages")).to_contain_text("Please answer: Metastasis present")
+    expect(page.locator("fieldset[data-key='mets'] .question-error")).to_contain_text("Please answer")
     expect(page.get_by_label("4 · Good")).to_be_checked()
 
     page.get_by_label("Present").check()
