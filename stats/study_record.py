@@ -131,9 +131,20 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
     "roi_pairs": (("case", str), ("pair", str), ("roi_a", str), ("roi_b", str)),
     # one row per attribute of a case (Case.attributes), the value as text
     "case_attributes": (("case", str), ("attribute", str), ("value", str)),
+    "comparisons": (
+        ("reader", str),
+        ("case", str),
+        ("phase", str),
+        ("question", str),
+        ("kind", str),
+        ("condition_a", str),
+        ("condition_b", str),
+        ("reference", str),
+        ("value", int),
+    ),
 }
 #: Tables a bundle written before they existed lacks; reading it gives them empty.
-OPTIONAL_TABLES = frozenset({"overlap", "roi_pairs", "case_attributes", "t2_agreement"})
+OPTIONAL_TABLES = frozenset({"overlap", "roi_pairs", "case_attributes", "t2_agreement", "comparisons"})
 
 #: The CNR formulas of ``AnalysisSettings.cnr_formula`` (see :func:`stats.tables.measurements.cnr_value`).
 CNR_FORMULAS = ("background_sd", "pooled_sd")
@@ -301,6 +312,7 @@ class StudyRecord:
     images: list[dict] = field(default_factory=list)
     roi_pairs: list[dict] = field(default_factory=list)
     case_attributes: list[dict] = field(default_factory=list)
+    comparisons: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name, defaults in COLUMN_DEFAULTS.items():

@@ -18,6 +18,10 @@ that only the draft's reviewer can use while the set is open
 Each series on a coordinator's measuring page is a root too, ``/dicomweb/m/<series public
 id>/``, for the study's coordinators and statisticians (never its readers:
 ``measurements.policy.series_for_measurement_request``); the patterns pass ``root="measure"``.
+Each viewport of a comparative reading is a root too, ``/dicomweb/v/<viewport public id>/``,
+for the reading's reader while the session is open (``reading.policy.viewport_for_reader_request``),
+blinded with the viewport's own public id, so that nothing served tells which viewport shows
+which condition; the patterns pass ``root="viewport"``.
 Coordinators are not blinded, but their instances take the same path as everyone's.
 Everything served is blinded (``readerstudy.imaging.blinding``): the study, series and
 instance UIDs in URLs and bodies are specific to the reading (or draft). A draft has what
@@ -37,8 +41,8 @@ from django.views.decorators.http import require_GET
 from readerstudy.dicomweb import qido
 from readerstudy.imaging import blinding
 from readerstudy.measurements.policy import MeasurementViewing, series_for_measurement_request
-from readerstudy.reading.models import Reading
-from readerstudy.reading.policy import reading_for_reader_request
+from readerstudy.reading.models import Reading, ReadingViewport
+from readerstudy.reading.policy import reading_for_reader_request, viewport_for_reader_request
 from readerstudy.references.models import ReferenceStandard
 from readerstudy.references.policy import draft_for_reviewer_request
 
@@ -46,12 +50,14 @@ BOUNDARY = "readerstudy-boundary"
 DICOM_JSON = qido.DICOM_JSON
 #: What a DICOMweb root is: a reading (readers), a reference draft (reviewers) or a series on
 #: the measuring page (coordinators).
-Root = Reading | ReferenceStandard | MeasurementViewing
+Root = Reading | ReferenceStandard | MeasurementViewing | ReadingViewport
 
 
 def _root(request: HttpRequest, public_id, root: str) -> Root:
     if root == "draft":
         return draft_for_reviewer_request(request, public_id)
+    if root == "viewport":
+        return viewport_for_reader_request(request, public_id)
     if root == "measure":
         return series_for_measurement_request(request, public_id)
     return reading_for_reader_request(request, public_id)
@@ -62,6 +68,7 @@ _WADO_URI_NAMES = {
     "reading": "readerstudy:wado_uri",
     "draft": "readerstudy:draft_wado_uri",
     "measure": "readerstudy:measure_wado_uri",
+    "viewport": "readerstudy:viewport_wado_uri",
 }
 
 
