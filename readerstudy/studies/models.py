@@ -344,9 +344,9 @@ class Question(models.Model):
             raise ValidationError(
                 {"scale": f"A {self.get_kind_display()} question stores the values {values} (negative: A)."}
             )
-        if self.kind in COMPARATIVE_KINDS:
-            phase = self.phase if self.phase_id is not None else None
-            if phase is None or not phase.is_comparative:
+        if self.kind in COMPARATIVE_KINDS and self.phase_id is not None:  # (services always give one)
+            phase = self.phase
+            if not phase.is_comparative:
                 raise ValidationError(
                     {"kind": "Comparative questions are asked only in a phase with the comparative layout."}
                 )

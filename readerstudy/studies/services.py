@@ -116,6 +116,8 @@ def study_create_from_template(
                 kind=phase_template.kind,
                 takes_marks=phase_template.takes_marks,
                 washout_days=phase_template.washout_days,
+                layout=phase_template.layout,
+                reference_condition=by_label[phase_template.reference] if phase_template.reference else None,
             )
             phase.conditions.set([by_label[label] for label in phase_template.conditions])
             for q in phase_template.questions:

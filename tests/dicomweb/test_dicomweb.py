@@ -24,6 +24,7 @@ from readerstudy.dicomweb import urls as dicomweb_urls
 from readerstudy.imaging import blinding
 from readerstudy.imaging.dicom_import import dicom_import
 from readerstudy.imaging.models import SourceIdentity
+from readerstudy.reading.models import ReadingViewport
 from tests import dicom_files
 from tests import factories as f
 
@@ -66,7 +67,9 @@ def dicomweb_urls_names() -> list[str]:
 
 
 def root(reading):
-    return f"/dicomweb/r/{reading.public_id}"
+    """The DICOMweb root of a reading (``r/``) or of a comparative reading's viewport (``v/``)."""
+    letter = "v" if isinstance(reading, ReadingViewport) else "r"
+    return f"/dicomweb/{letter}/{reading.public_id}"
 
 
 def series_url(reading):
@@ -82,13 +85,34 @@ def multipart_parts(response) -> list[bytes]:
 
 
 #: Every URL of a reading's DICOMweb root (the crawl below must reach each of them).
-READING_ROOT_URLS = {name for name in dicomweb_urls_names() if not name.startswith(("draft_", "measure_"))}
+READING_ROOT_URLS = {
+    name for name in dicomweb_urls_names() if not name.startswith(("draft_", "measure_", "viewport_"))
+}
+#: Every URL of a comparative reading's viewport root.
+VIEWPORT_ROOT_URLS = {name for name in dicomweb_urls_names() if name.startswith("viewport_")}
 
 
 def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydicom.Dataset]]:
     """What the reader's pages and the reading's DICOMweb root serve, found by following the
     pages and the root's own answers: QIDO-RS searches (every attribute, ``includefield=all``),
     their RetrieveURLs, WADO-RS metadata, instances and frames, WADO-URI."""
+    bodies: list[bytes] = []
+    page = client.get(reverse("readerstudy:reading_detail", args=[reading.public_id]))
+    assert page.status_code == 200
+    bodies.append(page.content)
+    bodies.append(client.get(reverse("readerstudy:reader_sessions")).content)
+    state = client.get(reverse("readerstudy:api_reading_state", args=[reading.public_id]))
+    assert state.status_code == 200
+    bodies.append(state.content)
+    html = page.content.decode()
+    assert blinding.reading_uid(reading, reading.series.series_instance_uid) in html
+    root_bodies, datasets = crawl_root(client, reading, READING_ROOT_URLS)
+    return bodies + root_bodies, datasets
+
+
+def crawl_root(client, reading, names) -> tuple[list[bytes], list[pydicom.Dataset]]:
+    """Everything one DICOMweb root serves (a reading's, or a viewport's), found by following its
+    own answers; asserts that the crawl reached every URL in ``names``."""
     bodies, datasets = [], []
     reached: set[str] = set()
 
@@ -100,15 +124,6 @@ def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydi
         bodies.append(response.content)
         return response
 
-    page = client.get(reverse("readerstudy:reading_detail", args=[reading.public_id]))
-    assert page.status_code == 200
-    bodies.append(page.content)
-    bodies.append(client.get(reverse("readerstudy:reader_sessions")).content)
-    state = client.get(reverse("readerstudy:api_reading_state", args=[reading.public_id]))
-    assert state.status_code == 200
-    bodies.append(state.content)
-    html = page.content.decode()
-    assert blinding.reading_uid(reading, reading.series.series_instance_uid) in html
     everything = {"includefield": "all"}
     [study] = get(f"{root(reading)}/studies", everything).json()
     study_uid = study["0020000D"]["Value"][0]
@@ -140,7 +155,7 @@ def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydi
         )
         assert uri["Content-Type"] == "application/dicom"
         assert uri.content == part
-    assert reached == READING_ROOT_URLS, f"the crawl misses {READING_ROOT_URLS - reached}"
+    assert reached == names, f"the crawl misses {names - reached}"
     return bodies, datasets
 
 
