@@ -48,8 +48,8 @@ from readerstudy.references.policy import draft_for_reviewer_request
 
 BOUNDARY = "readerstudy-boundary"
 DICOM_JSON = qido.DICOM_JSON
-#: What a DICOMweb root is: a reading (readers), a reference draft (reviewers) or a series on
-#: the measuring page (coordinators).
+#: What a DICOMweb root is: a reading (readers), a reference draft (reviewers), a series on
+#: the measuring page (coordinators) or a viewport of a comparative reading (readers).
 Root = Reading | ReferenceStandard | MeasurementViewing | ReadingViewport
 
 
@@ -60,7 +60,10 @@ def _root(request: HttpRequest, public_id, root: str) -> Root:
         return viewport_for_reader_request(request, public_id)
     if root == "measure":
         return series_for_measurement_request(request, public_id)
-    return reading_for_reader_request(request, public_id)
+    reading = reading_for_reader_request(request, public_id)
+    if reading.session.phase.is_comparative:  # its series are served per viewport only
+        raise Http404
+    return reading
 
 
 #: The WADO-URI URL of each kind of root: the root's own URL is it without its last segment.
