@@ -127,7 +127,7 @@ def schedule_spec_build(
 
 def comparison_of(phase: ReadingPhase) -> tuple[list[str], str | None]:
     """A comparative phase's blinded condition labels (by order) and its reference's label."""
-    reference = phase.reference_condition.label if phase.reference_condition_id else None
+    reference = phase.reference_label or None
     return [c.label for c in phase.blinded_conditions()], reference
 
 

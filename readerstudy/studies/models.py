@@ -214,6 +214,12 @@ class ReadingPhase(models.Model):
     def is_comparative(self) -> bool:
         return self.layout == self.Layout.COMPARATIVE
 
+    @property
+    def reference_label(self) -> str:
+        """The label of the condition shown as the reference ("" when there is none)."""
+        reference = self.reference_condition if self.reference_condition_id is not None else None
+        return reference.label if reference is not None else ""
+
     def blinded_conditions(self) -> "list[Condition]":
         """A comparative phase's conditions shown blinded (as A, B, ...): all but the reference."""
         return [c for c in self.included_conditions() if c.pk != self.reference_condition_id]

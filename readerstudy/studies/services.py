@@ -161,7 +161,7 @@ def _phase_snapshot(phase: ReadingPhase) -> dict[str, Any]:
         "washout_days": phase.washout_days,
         "conditions": sorted(phase.conditions.values_list("label", flat=True)) if phase.pk else [],
         "layout": phase.layout,
-        "reference": phase.reference_condition.label if phase.reference_condition_id else "",
+        "reference": phase.reference_label,
     }
 
 

@@ -274,7 +274,7 @@ class PhaseForm(forms.Form):
             "washout_days": phase.washout_days,
             "conditions": list(phase.conditions.values_list("label", flat=True)),
             "layout": phase.layout,
-            "reference": phase.reference_condition.label if phase.reference_condition_id else "",
+            "reference": phase.reference_label,
         }
 
 
