@@ -239,6 +239,7 @@ class PhaseForm(forms.Form):
     layout = forms.ChoiceField(
         choices=ReadingPhase.Layout.choices,
         initial=ReadingPhase.Layout.SINGLE,
+        required=False,
         label="Hanging protocol",
         help_text="Comparative: one reading per case, its conditions side by side in linked viewports, "
         "blinded as A, B, … in random left/right order (no lesion marks).",
@@ -262,6 +263,7 @@ class PhaseForm(forms.Form):
         data = self.cleaned_data
         if not data.get("key") and data.get("name"):
             data["key"] = slugify(data["name"])[:40].strip("-")
+        data["layout"] = data.get("layout") or ReadingPhase.Layout.SINGLE
         return data
 
     @staticmethod
