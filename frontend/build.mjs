@@ -10,6 +10,8 @@
 //                                  the same viewer.js with import()
 //   measure.js                     the measuring page's script (ES module): one viewer.js per
 //                                  condition of a case, ROIs synchronised across them
+//   comparison.js                  the comparative reading page's script (ES module): one
+//                                  viewer.js per viewport, linked scroll, zoom/pan, window
 //   decodeImageFrameWorker.js      the DICOM image loader's decode worker; the bundle
 //                                  starts it as ./decodeImageFrameWorker.js beside itself
 //   wasm/*.wasm                    codecs for compressed transfer syntaxes
@@ -61,6 +63,7 @@ await build({
     viewer: join(root, "frontend", "src", "viewer.js"),
     reference: join(root, "frontend", "src", "reference.js"),
     measure: join(root, "frontend", "src", "measure.js"),
+    comparison: join(root, "frontend", "src", "comparison.js"),
   },
   outdir,
 });

@@ -16,7 +16,14 @@ from readerstudy.measurements.models import (
     MeasurementValue,
     T2AgreementResult,
 )
-from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingSession, ReadingVisit
+from readerstudy.reading.models import (
+    Answer,
+    LesionMark,
+    Reading,
+    ReadingSession,
+    ReadingViewport,
+    ReadingVisit,
+)
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
 from readerstudy.results.models import AnalysisRun
 from readerstudy.segmentation.models import OverlapMeasurement, SegmentationMask
@@ -131,6 +138,12 @@ class AnswerInline(admin.TabularInline):
     extra = 0
 
 
+class ViewportInline(admin.TabularInline):
+    model = ReadingViewport
+    extra = 0
+    readonly_fields = ["public_id"]
+
+
 class LesionMarkInline(admin.TabularInline):
     model = LesionMark
     extra = 0
@@ -141,7 +154,14 @@ class ReadingAdmin(admin.ModelAdmin):
     list_display = ["session", "position", "series", "status", "opened_at", "submitted_at"]
     list_filter = ["session__participation__study", "status"]
     readonly_fields = ["public_id"]
-    inlines = [AnswerInline, LesionMarkInline]
+    inlines = [ViewportInline, AnswerInline, LesionMarkInline]
+
+
+@admin.register(ReadingViewport)
+class ReadingViewportAdmin(admin.ModelAdmin):
+    list_display = ["reading", "slot", "label", "is_reference", "series"]
+    list_filter = ["reading__session__participation__study"]
+    readonly_fields = ["public_id"]
 
 
 @admin.register(Answer)

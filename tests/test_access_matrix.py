@@ -49,9 +49,9 @@ from readerstudy.imaging import blinding
 from readerstudy.imaging.dicom_import import dicom_import
 from readerstudy.imaging.models import ImportJob
 from readerstudy.measurements.policy import MeasurementViewing
-from readerstudy.reading.models import Reading
+from readerstudy.reading.models import Reading, ReadingViewport
 from readerstudy.references import services as reference_services
-from readerstudy.studies.models import Study
+from readerstudy.studies.models import ReadingPhase, Study
 from tests import dicom_files
 from tests import factories as f
 
@@ -110,6 +110,18 @@ APP_ROWS: dict[str, tuple[str, tuple[int, ...]]] = {
     "wado_metadata":             (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
     "wado_instance":             (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
     "wado_frames":               (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    # A comparative reading's viewports (the reader's, in a study whose phase lays cases side by side)
+    "viewport_wado_uri":             (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "viewport_qido_studies":         (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "viewport_qido_series":          (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "viewport_qido_study_instances": (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "viewport_qido_instances":       (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "viewport_wado_study":           (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "viewport_wado_study_metadata":  (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "viewport_wado_series":          (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "viewport_wado_metadata":        (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "viewport_wado_instance":        (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "viewport_wado_frames":          (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
     # Study pages, imports, identities. NOTE coRd: a coordinator who also reads in the study
     # sees its set-up unblinded (condition labels, case codes, the identity mapping, the
     # schedule) though refused its references and measurements: can_coordinate does not
@@ -304,11 +316,38 @@ class World:
     question: object
     participation: object  # the reader's
     session: object  # the reader's second session (waiting for the first one)
+    viewport: object  # a viewport of the reader's comparative reading (in another study)
     import_job: ImportJob
     generation_job: GenerationJob
     media_root: str
     sessions: dict[str, str] = field(default_factory=dict)  # role -> session key of a logged-in client
     client_id: uuid.UUID = field(default_factory=lambda: uuid.UUID("00000000-0000-4000-8000-000000000001"))
+
+
+def _comparative_viewport(folder, users) -> ReadingViewport:
+    """Viewport A of the reader's reading in a study whose one phase is comparative."""
+    compare = f.StudyFactory(
+        slug="access-compare", coordinators=[users["coordinator"]], status=Study.Status.ACTIVE
+    )
+    ReadingPhase.objects.filter(study=compare).update(
+        layout=ReadingPhase.Layout.COMPARATIVE, takes_marks=False
+    )
+    labels = ("CA", "CB")
+    for order, label in enumerate(labels):
+        f.ConditionFactory(study=compare, label=label, order=order)
+        dicom_files.write_series(folder / label, slices=3, rows=16, columns=16)
+    report = dicom_import(
+        study=compare, source=folder, manifest=[{"case": "V1", "condition": x, "folder": x} for x in labels]
+    )
+    assert report.ok, report.summary()
+    series = [compare.cases.get(code="V1").series.get(condition__label=x) for x in labels]
+    participation = f.ReaderParticipationFactory(study=compare, user=users["reader"], code="R1")
+    reading = f.ReadingFactory(session__participation=participation, series=series[0], position=1)
+    viewports = [
+        ReadingViewport.objects.create(reading=reading, slot=slot, series=s, label=label)
+        for slot, (s, label) in enumerate(zip(series, "AB", strict=True), start=1)
+    ]
+    return viewports[0]
 
 
 def _build_world(folder) -> World:
@@ -371,6 +410,8 @@ def _build_world(folder) -> World:
     later = f.ReadingSessionFactory(participation=participations["reader"], number=2)
     f.ReadingFactory(session=later, series=case2.series.get(condition=lr), position=1)
 
+    viewport = _comparative_viewport(folder.parent / "compare", users)
+
     reference_set = reference_services.reference_set_create(
         study=study,
         source="consensus",
@@ -428,6 +469,7 @@ def _build_world(folder) -> World:
         question=question,
         participation=participations["reader"],
         session=later,
+        viewport=viewport,
         import_job=import_job,
         generation_job=generation_job,
         media_root=str(folder.parent / "media"),
@@ -470,6 +512,8 @@ def _root(name: str, world: World):
         return world.draft
     if name.startswith("readerstudy:measure_"):
         return MeasurementViewing(world.series.public_id, world.series)
+    if name.startswith("readerstudy:viewport_"):
+        return world.viewport
     return world.reading
 
 

@@ -23,7 +23,7 @@ from readerstudy.measurements.models import (
     MeasurementValue,
     T2AgreementResult,
 )
-from readerstudy.reading.models import ReadingVisit
+from readerstudy.reading.models import ReadingViewport, ReadingVisit
 from readerstudy.references.models import ReferenceFinding
 from readerstudy.results.models import AnalysisRun
 from tests import dicom_files
@@ -47,6 +47,9 @@ def admin_client_with_data(client, reader_setup, study, tmp_path):
     f.AnswerFactory(reading=reader_setup["readings"][0], question=f.QuestionFactory(study=study))
     f.LesionMarkFactory(reading=reader_setup["readings"][0])
     ReadingVisit.objects.create(reading=reader_setup["readings"][0], client_id=uuid.uuid4(), slices=[0])
+    ReadingViewport.objects.create(
+        reading=reader_setup["readings"][0], slot=1, series=reader_setup["series"][0], label="A"
+    )
     f.ReferenceLesionFactory(reference=reference)
     audit_event_create(actor=None, action=AuditAction.STUDY_CREATE, target=study, study=study)
     superuser = f.UserFactory(username="admin", is_staff=True, is_superuser=True)

@@ -295,6 +295,48 @@ def schedule_generate(spec: DesignSpec) -> Schedule:
     return Schedule(spec=spec, readings=tuple(readings))
 
 
+# --- comparative readings -------------------------------------------------------------------
+
+
+#: The viewport labels of the blinded conditions of a comparative reading, by slot.
+VIEWPORT_LABELS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+#: The viewport label of a comparative phase's reference condition.
+REFERENCE_LABEL = "Reference"
+
+
+def comparison_condition(blinded: Sequence[str], reference: str | None = None) -> str:
+    """The one "condition" a comparative phase is scheduled under (its readings show them all).
+
+    A comparative reading shows every condition of the phase at once, so the design has one
+    session per reader with every case once; the plan names this combined label.
+    """
+    shown = " vs ".join(blinded)
+    return f"{shown} vs {reference} (reference)" if reference else shown
+
+
+def comparative_placement(
+    seed: int | str, reader: str, case: str, blinded: Sequence[str], reference: str | None = None
+) -> list[tuple[int, str, str, bool]]:
+    """Where a comparative reading shows each condition: ``(slot, condition, label, is_reference)``.
+
+    The blinded conditions are put in a random order, drawn from the schedule's seed, the
+    reader and the case (so the same seed always gives the same placement, and placements
+    are independent across readers and cases), in slots 1..k labelled A, B, ...; the
+    reference, if any, takes the last slot. Randomising the order of the pair per
+    presentation keeps a position bias out of paired comparisons (ITU-T Recommendation
+    P.910, "Subjective video quality assessment methods", pair comparison method; ITU-R
+    BT.500, random presentation order).
+    """
+    if len(blinded) > len(VIEWPORT_LABELS):
+        raise DesignError(f"At most {len(VIEWPORT_LABELS)} blinded conditions can be shown side by side.")
+    order = list(blinded)
+    _rng(seed, "placement", reader, case).shuffle(order)
+    placement = [(slot, label, VIEWPORT_LABELS[slot - 1], False) for slot, label in enumerate(order, start=1)]
+    if reference:
+        placement.append((len(order) + 1, reference, REFERENCE_LABEL, True))
+    return placement
+
+
 # --- checking -------------------------------------------------------------------------------
 
 

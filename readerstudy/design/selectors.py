@@ -30,8 +30,16 @@ class ScheduleCoverage:
 
 
 def schedule_plan_labels(schedule: ReadingSchedule) -> tuple[set[str], set[str]]:
-    """The condition labels and case codes that the schedule's plan has a reading for."""
-    conditions = {row[4] for row in schedule.plan}
+    """The condition labels and case codes that the schedule's plan has a reading for (a
+    comparative schedule's readings show every condition of its hanging protocol)."""
+    comparison = schedule.spec.get("comparison") if isinstance(schedule.spec, dict) else None
+    if comparison and schedule.plan:
+        conditions = {
+            *comparison["blinded"],
+            *([comparison["reference"]] if comparison.get("reference") else []),
+        }
+    else:
+        conditions = {row[4] for row in schedule.plan}
     cases = {row[3] for row in schedule.plan}
     return conditions, cases
 

@@ -38,6 +38,8 @@ from readerstudy.design.generator import (
     PlannedReading,
     ReaderInput,
     Schedule,
+    comparative_placement,
+    comparison_condition,
     schedule_balance,
     schedule_check,
     schedule_generate,
@@ -47,7 +49,7 @@ from readerstudy.design.selectors import schedule_plan_labels, schedules_active
 from readerstudy.design.washout import session_washout_waiver_refusal
 from readerstudy.errors import ServiceError
 from readerstudy.imaging.models import ImageSeries
-from readerstudy.reading.models import Reading, ReadingSession
+from readerstudy.reading.models import Reading, ReadingSession, ReadingViewport
 from readerstudy.references.models import ReferenceSet
 from readerstudy.studies.models import ReadingPhase, Study
 
@@ -101,8 +103,14 @@ def schedule_spec_build(
     """The design input of ``study`` now: the conditions of ``phase`` (by order; default: the
     study's only phase), the study's cases and its active readers."""
     phase = schedule_phase(study, phase)
+    if phase.is_comparative:
+        # One reading per case shows every condition: one combined "condition", one session.
+        blinded, reference = comparison_of(phase)
+        conditions: tuple[str, ...] = (comparison_condition(blinded, reference),)
+    else:
+        conditions = tuple(phase.included_conditions().values_list("label", flat=True))
     return DesignSpec(
-        conditions=tuple(phase.included_conditions().values_list("label", flat=True)),
+        conditions=conditions,
         cases=tuple(
             CaseInput(case.code, {key: _attribute_text(value) for key, value in case.attributes.items()})
             for case in study.cases.order_by("code")
@@ -116,6 +124,12 @@ def schedule_spec_build(
         n_groups=n_groups,
         seed=seed,
     )
+
+
+def comparison_of(phase: ReadingPhase) -> tuple[list[str], str | None]:
+    """A comparative phase's blinded condition labels (by order) and its reference's label."""
+    reference = phase.reference_label or None
+    return [c.label for c in phase.blinded_conditions()], reference
 
 
 def schedule_spec_to_json(spec: DesignSpec) -> dict[str, Any]:
@@ -167,9 +181,16 @@ def _started_reader_codes(study: Study, phase: ReadingPhase) -> set[str]:
     return set(started.values_list("session__participation__code", flat=True))
 
 
-def _missing_series(study: Study, readings: list[PlannedReading]) -> list[str]:
+def _missing_series(
+    study: Study, readings: list[PlannedReading], comparison: Mapping[str, Any] | None = None
+) -> list[str]:
     have = set(ImageSeries.objects.filter(case__study=study).values_list("case__code", "condition__label"))
-    missing = sorted({(r.case, r.condition) for r in readings} - have)
+    if comparison:  # a comparative reading shows the series of every condition of its case
+        shown = _comparison_labels(comparison)
+        needed = {(r.case, label) for r in readings for label in shown}
+    else:
+        needed = {(r.case, r.condition) for r in readings}
+    missing = sorted(needed - have)
     problems = [
         f"Case {case} has no image series for condition {condition}." for case, condition in missing[:20]
     ]
@@ -228,6 +249,18 @@ def display_grid_problems(study: Study) -> list[str]:
     if len(problems) > 20:
         problems = [*problems[:20], f"... and {len(problems) - 20} more display grid problems."]
     return problems
+
+
+def _comparison_json(phase: ReadingPhase) -> dict[str, Any] | None:
+    """What a comparative phase's schedule stores about the hanging protocol (None: single)."""
+    if not phase.is_comparative:
+        return None
+    blinded, reference = comparison_of(phase)
+    return {"blinded": blinded, "reference": reference or ""}
+
+
+def _comparison_labels(comparison: Mapping[str, Any]) -> list[str]:
+    return [*comparison["blinded"], *([comparison["reference"]] if comparison.get("reference") else [])]
 
 
 def phase_reference_problems(phase: ReadingPhase) -> list[str]:
@@ -307,9 +340,10 @@ def schedule_draft_create(
             readings = [r for r in readings if r.reader not in started] + kept
             readings.sort(key=lambda r: (r.reader, r.session, r.position))
     schedule = Schedule(spec=spec, readings=tuple(readings))
+    comparison = _comparison_json(phase)
     problems = (
         schedule_check(schedule)
-        + _missing_series(study, readings)
+        + _missing_series(study, readings, comparison)
         + phase_reference_problems(phase)
         + display_grid_problems(study)
     )
@@ -322,7 +356,7 @@ def schedule_draft_create(
         version=version,
         kind=spec.kind,
         seed=str(spec.seed),
-        spec=schedule_spec_to_json(spec),
+        spec={**schedule_spec_to_json(spec), **({"comparison": comparison} if comparison else {})},
         plan=_plan_rows(readings),
         balance=schedule_balance(schedule),
         problems=problems,
@@ -424,7 +458,9 @@ def schedule_activate(
     for reading in plan:
         if reading.reader not in carried:
             by_session.setdefault((reading.reader, reading.session), []).append(reading)
+    comparison = schedule.spec.get("comparison")
     new_readings = []
+    placements: list[list[tuple[int, str, str, bool]]] = []
     for (reader, number), planned in sorted(by_session.items()):
         session = ReadingSession.objects.create(
             participation=participations[reader],
@@ -432,13 +468,36 @@ def schedule_activate(
             number=number,
             opens_at=first_session_opens_at if number == 1 else None,
         )
-        new_readings += [
-            Reading(
-                session=session, series=series[r.case, r.condition], position=r.position, schedule=schedule
+        for r in planned:
+            if comparison:
+                placement = comparative_placement(
+                    schedule.seed,
+                    r.reader,
+                    r.case,
+                    comparison["blinded"],
+                    comparison.get("reference") or None,
+                )
+                placements.append(placement)
+                shown = series[r.case, placement[0][1]]  # Reading.series: the series in slot 1
+            else:
+                shown = series[r.case, r.condition]
+            new_readings.append(
+                Reading(session=session, series=shown, position=r.position, schedule=schedule)
             )
-            for r in planned
-        ]
     Reading.objects.bulk_create(new_readings)
+    if comparison:
+        # bulk_create sets primary keys on PostgreSQL and SQLite >= 3.35 (RETURNING)
+        ReadingViewport.objects.bulk_create(
+            ReadingViewport(
+                reading=reading,
+                slot=slot,
+                series=series[reading.series.case.code, label],
+                label=shown_as,
+                is_reference=is_reference,
+            )
+            for reading, placement in zip(new_readings, placements, strict=True)
+            for slot, label, shown_as, is_reference in placement
+        )
 
     previous = phase.schedules.filter(status=ReadingSchedule.Status.ACTIVE).first()
     if previous is not None:

@@ -1,7 +1,8 @@
 """URLs of dicomweb: the DICOMweb endpoints the viewer loads series from (one root per kind of viewing).
 
 Every root has the same endpoints: ``r/`` a reading, ``d/`` a reference draft (names prefixed
-``draft_``), ``m/`` a series on the measuring page (``measure_``).
+``draft_``), ``m/`` a series on the measuring page (``measure_``), ``v/`` a viewport of a comparative
+reading (``viewport_``).
 """
 
 from django.urls import URLPattern, path
@@ -38,4 +39,5 @@ urlpatterns = [
     *_root_patterns("r", "", None),
     *_root_patterns("d", "draft_", "draft"),
     *_root_patterns("m", "measure_", "measure"),
+    *_root_patterns("v", "viewport_", "viewport"),
 ]

@@ -18,6 +18,10 @@ that only the draft's reviewer can use while the set is open
 Each series on a coordinator's measuring page is a root too, ``/dicomweb/m/<series public
 id>/``, for the study's coordinators and statisticians (never its readers:
 ``measurements.policy.series_for_measurement_request``); the patterns pass ``root="measure"``.
+Each viewport of a comparative reading is a root too, ``/dicomweb/v/<viewport public id>/``,
+for the reading's reader while the session is open (``reading.policy.viewport_for_reader_request``),
+blinded with the viewport's own public id, so that nothing served tells which viewport shows
+which condition; the patterns pass ``root="viewport"``.
 Coordinators are not blinded, but their instances take the same path as everyone's.
 Everything served is blinded (``readerstudy.imaging.blinding``): the study, series and
 instance UIDs in URLs and bodies are specific to the reading (or draft). A draft has what
@@ -37,24 +41,29 @@ from django.views.decorators.http import require_GET
 from readerstudy.dicomweb import qido
 from readerstudy.imaging import blinding
 from readerstudy.measurements.policy import MeasurementViewing, series_for_measurement_request
-from readerstudy.reading.models import Reading
-from readerstudy.reading.policy import reading_for_reader_request
+from readerstudy.reading.models import Reading, ReadingViewport
+from readerstudy.reading.policy import reading_for_reader_request, viewport_for_reader_request
 from readerstudy.references.models import ReferenceStandard
 from readerstudy.references.policy import draft_for_reviewer_request
 
 BOUNDARY = "readerstudy-boundary"
 DICOM_JSON = qido.DICOM_JSON
-#: What a DICOMweb root is: a reading (readers), a reference draft (reviewers) or a series on
-#: the measuring page (coordinators).
-Root = Reading | ReferenceStandard | MeasurementViewing
+#: What a DICOMweb root is: a reading (readers), a reference draft (reviewers), a series on
+#: the measuring page (coordinators) or a viewport of a comparative reading (readers).
+Root = Reading | ReferenceStandard | MeasurementViewing | ReadingViewport
 
 
 def _root(request: HttpRequest, public_id, root: str) -> Root:
     if root == "draft":
         return draft_for_reviewer_request(request, public_id)
+    if root == "viewport":
+        return viewport_for_reader_request(request, public_id)
     if root == "measure":
         return series_for_measurement_request(request, public_id)
-    return reading_for_reader_request(request, public_id)
+    reading = reading_for_reader_request(request, public_id)
+    if reading.session.phase.is_comparative:  # its series are served per viewport only
+        raise Http404
+    return reading
 
 
 #: The WADO-URI URL of each kind of root: the root's own URL is it without its last segment.
@@ -62,6 +71,7 @@ _WADO_URI_NAMES = {
     "reading": "readerstudy:wado_uri",
     "draft": "readerstudy:draft_wado_uri",
     "measure": "readerstudy:measure_wado_uri",
+    "viewport": "readerstudy:viewport_wado_uri",
 }
 
 

@@ -95,6 +95,38 @@ class Reading(models.Model):
         return f"{self.session} #{self.position}"
 
 
+class ReadingViewport(models.Model):
+    """Where a comparative reading shows each condition of its case: slot 1 is the leftmost.
+
+    Made with the reading when its schedule is activated (``design.services``): the blinded
+    conditions are placed in random order drawn from the schedule's seed
+    (``design.generator.comparative_placement``) and labelled A, B, ... by slot; a phase's
+    reference condition takes the last slot, labelled "Reference". Each viewport is its own
+    DICOMweb root, blinded with its own ``public_id`` (``imaging.blinding.BlindedViewing``).
+    The analysis reads the condition of each label from here, never from ``Reading.series``.
+    """
+
+    REFERENCE_LABEL = "Reference"
+
+    reading = models.ForeignKey(Reading, on_delete=models.CASCADE, related_name="viewports")
+    slot = models.PositiveSmallIntegerField(help_text="1 for the leftmost viewport, 2 for the next, ...")
+    series = models.ForeignKey(ImageSeries, on_delete=models.PROTECT, related_name="viewports")
+    label = models.CharField(max_length=20, help_text='Shown to the reader: "A", "B", ... or "Reference".')
+    is_reference = models.BooleanField(default=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["reading", "slot"]
+        constraints = [
+            models.UniqueConstraint(fields=["reading", "slot"], name="viewport_unique_slot"),
+            models.UniqueConstraint(fields=["reading", "label"], name="viewport_unique_label"),
+            models.UniqueConstraint(fields=["reading", "series"], name="viewport_unique_series"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reading} viewport {self.label}"
+
+
 class Answer(models.Model):
     """A reader's answer to one question in one reading."""
 

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
 from readerstudy.design.washout import session_is_open
-from readerstudy.reading.models import Reading
+from readerstudy.reading.models import Reading, ReadingViewport
 from readerstudy.studies.models import Study
 from readerstudy.studies.policy import READER, User, has_role
 
@@ -77,3 +77,16 @@ def reading_for_reader_request(request: HttpRequest, public_id, *, in_order: boo
     if in_order and not can_open_in_order(reading):
         raise PermissionDenied("The readings of this session are read in order.")
     return reading
+
+
+def viewport_for_reader_request(request: HttpRequest, public_id) -> ReadingViewport:
+    """A comparative reading's viewport, for its reader only, on the rule of
+    ``reading_for_reader_request`` (404 for anyone else: no existence leak)."""
+    try:
+        viewport = ReadingViewport.objects.select_related("series__case__study", "reading").get(
+            public_id=public_id
+        )
+    except ReadingViewport.DoesNotExist:
+        raise Http404 from None
+    reading_for_reader_request(request, viewport.reading.public_id)
+    return viewport

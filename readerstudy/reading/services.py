@@ -111,7 +111,7 @@ def answer_is_complete(question: Question, answer: Answer | None) -> bool:
         return False
     if question.kind == Question.Kind.TEXT:
         return bool(answer.text.strip())
-    if question.kind == Question.Kind.LIKERT:
+    if question.takes_value:
         return answer.value is not None
     # A finding: absent, or present with a confidence when the question has a scale.
     if answer.present is None:

@@ -20,9 +20,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from readerstudy.design.selectors import session_progress
 from readerstudy.design.washout import session_window
 from readerstudy.errors import ServiceError
-from readerstudy.imaging.locations import series_location
+from readerstudy.imaging.locations import SeriesLocation, series_location
 from readerstudy.json_io import is_number, json_body, json_error
-from readerstudy.reading.models import Reading
+from readerstudy.reading.models import Reading, ReadingViewport
 from readerstudy.reading.policy import can_open_in_order, reading_for_reader_request, reading_is_locked
 from readerstudy.reading.selectors import (
     AnswerItem,
@@ -187,14 +187,19 @@ def _reading_page(
         }
         for item in answer_items
     ]
-    mark_scale = study.mark_scale if phase.marks_enabled else []
+    mark_scale = study.mark_scale if phase.marks_enabled and not phase.is_comparative else []
     editable = not reading_is_locked(reading)
-    location = series_location(reading, "readerstudy:wado_uri")
+    viewports = _comparison_viewports(reading) if phase.is_comparative else []
+    location = viewports[0][1] if viewports else series_location(reading, "readerstudy:wado_uri")
     config = {
         "reading": str(reading.public_id),
         "editable": editable,
         "submitted": reading.status == Reading.Status.SUBMITTED,
-        **location.config(),
+        **(
+            {"layout": "comparative", "viewports": [_viewport_config(v, loc) for v, loc in viewports]}
+            if viewports
+            else {**location.config(), "layout": "single"}
+        ),
         "numSlices": series.num_slices,
         "projection": bool(series.projection),
         "startSlice": reading.last_slice if reading.last_slice is not None else series.num_slices // 2,
@@ -247,8 +252,31 @@ def _reading_page(
             "text_max_length": answer_text_max_length(),
             "metadata_url": location.metadata_url,
             "errors": errors,
+            "comparative": bool(viewports),
+            "viewports": [{"label": v.label, "is_reference": v.is_reference} for v, _ in viewports],
         },
     )
+
+
+def _comparison_viewports(reading: Reading) -> list[tuple[ReadingViewport, SeriesLocation]]:
+    """A comparative reading's viewports by slot, each with its own DICOMweb root."""
+    viewports = list(reading.viewports.select_related("series__case__study").order_by("slot"))
+    if not viewports:  # a comparative reading is always made with its viewports
+        raise ServiceError("This comparative reading has no viewports; ask the study's coordinator.")
+    return [(v, series_location(v, "readerstudy:viewport_wado_uri")) for v in viewports]
+
+
+def _viewport_config(viewport: ReadingViewport, location: SeriesLocation) -> dict[str, object]:
+    """What the comparative page knows of one viewport: its label and where its series is;
+    never its condition (the reference is only labelled "Reference")."""
+    series = viewport.series
+    return {
+        "label": viewport.label,
+        "isReference": viewport.is_reference,
+        **location.config(),
+        "numSlices": series.num_slices,
+        "startSlice": series.num_slices // 2,
+    }
 
 
 @login_required

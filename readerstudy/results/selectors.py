@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from importlib import metadata
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
 from readerstudy.imaging.display_grid import display_grid_provenance
 from readerstudy.imaging.models import DicomInstance
@@ -29,12 +29,12 @@ from readerstudy.measurements.selectors import (
     measurement_rows,
     t2_agreement_rows,
 )
-from readerstudy.reading.models import Answer, LesionMark, Reading
+from readerstudy.reading.models import Answer, LesionMark, Reading, ReadingViewport
 from readerstudy.reading.selectors import reading_telemetry
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
 from readerstudy.results.models import AnalysisRun
 from readerstudy.segmentation.selectors import overlap_rows
-from readerstudy.studies.models import ReadingPhase, Study
+from readerstudy.studies.models import AB_KINDS, Question, ReadingPhase, Study
 from stats.matching import natural_key
 from stats.study_record import AnalysisSettings, StudyRecord, normalise
 
@@ -125,6 +125,11 @@ def study_record(
         .select_related("session__participation", "session__phase", "series__case", "series__condition")
     )
     phase_order = dict(study.phases.values_list("key", "order"))
+    # A comparative reading shows several conditions: it is no reading of Reading.series'
+    # condition. Its answers are analysed from the placement (``comparative_rows``).
+    comparative = submitted.filter(session__phase__layout=ReadingPhase.Layout.COMPARATIVE)
+    single = submitted.exclude(session__phase__layout=ReadingPhase.Layout.COMPARATIVE)
+    comparisons, reference_answers = comparative_rows(comparative)
 
     def key(reading: Reading) -> dict[str, str]:
         return {
@@ -142,7 +147,7 @@ def study_record(
                 "submitted_at": r.submitted_at.isoformat() if r.submitted_at else "",
                 "phase": r.session.phase.key,
             }
-            for r in submitted
+            for r in single
         ),
         key=lambda row: (
             natural_key(row["reader"]),
@@ -161,7 +166,7 @@ def study_record(
             "lesion": a.lesion.label if a.lesion is not None else "",
             "phase": a.reading.session.phase.key,
         }
-        for a in Answer.objects.filter(reading__in=submitted).select_related(
+        for a in Answer.objects.filter(reading__in=single).select_related(
             "question",
             "lesion",
             "reading__session__phase",
@@ -170,6 +175,7 @@ def study_record(
             "reading__series__condition",
         )
     ]
+    answers += reference_answers
     answers.sort(
         key=lambda r: (
             natural_key(r["reader"]),
@@ -189,7 +195,7 @@ def study_record(
             "z_mm": m.patient_z,
             "rating": float(m.rating),
         }
-        for m in LesionMark.objects.filter(reading__in=submitted).select_related(
+        for m in LesionMark.objects.filter(reading__in=single).select_related(
             "reading__session__participation", "reading__series__case", "reading__series__condition"
         )
     ]
@@ -307,8 +313,70 @@ def study_record(
         images=images,
         roi_pairs=measurement_pair_rows(study),
         case_attributes=case_attribute_rows(study),
+        comparisons=comparisons,
     )
     return normalise(record)
+
+
+def comparative_rows(readings: "QuerySet[Reading]") -> tuple[list[dict], list[dict]]:
+    """The record rows of submitted comparative readings, from their stored placement.
+
+    ``comparisons``: one row per answer to an A-versus-B question (preference, ab_scale), with
+    the conditions shown as A and B and the labelled reference ("" when none); the value as
+    stored (negative favours A). ``answers``: each answer to a reference-scale question, as a
+    rating of the one blinded test condition it is about. Never ``Reading.series``.
+    """
+    viewports: dict[int, list[ReadingViewport]] = {}
+    for viewport in ReadingViewport.objects.filter(reading__in=readings).select_related("series__condition"):
+        viewports.setdefault(viewport.reading_id, []).append(viewport)
+    comparisons: list[dict] = []
+    answers: list[dict] = []
+    for answer in Answer.objects.filter(
+        reading__in=readings, question__kind__in=[*AB_KINDS, Question.Kind.REFERENCE_SCALE]
+    ).select_related(
+        "question", "reading__session__phase", "reading__session__participation", "reading__series__case"
+    ):
+        if answer.value is None:
+            continue
+        reading = answer.reading
+        shown = sorted(viewports.get(reading.pk, []), key=lambda v: v.slot)
+        labels = {v.label: v.series.condition.label for v in shown}
+        blinded = [v for v in shown if not v.is_reference]
+        reference = next((v.series.condition.label for v in shown if v.is_reference), "")
+        common = {
+            "reader": reading.session.participation.code,
+            "case": reading.series.case.code,
+            "phase": reading.session.phase.key,
+            "question": answer.question.key,
+        }
+        if answer.question.kind in AB_KINDS:
+            if "A" not in labels or "B" not in labels:
+                continue  # a placement without two blinded viewports cannot hold an A-vs-B answer
+            comparisons.append(
+                {
+                    **common,
+                    "kind": answer.question.kind,
+                    "condition_a": labels["A"],
+                    "condition_b": labels["B"],
+                    "reference": reference,
+                    "value": answer.value,
+                }
+            )
+        elif len(blinded) == 1:
+            answers.append(
+                {
+                    **common,
+                    "condition": blinded[0].series.condition.label,
+                    "value": answer.value,
+                    "present": None,
+                    "text": answer.text,
+                    "lesion": "",
+                }
+            )
+    comparisons.sort(
+        key=lambda r: (natural_key(r["reader"]), r["phase"], natural_key(r["case"]), r["question"])
+    )
+    return comparisons, answers
 
 
 #: The columns that say which reading a row of a results table belongs to (unblinded).
@@ -323,9 +391,18 @@ def _reading_key(study: Study, reading: Reading) -> dict[str, object]:
         "session": reading.session.number,
         "position": reading.position,
         "case": reading.series.case.code,
-        "condition": reading.series.condition.label,
+        "condition": reading_condition_text(reading),
         "phase": reading.session.phase.key,
     }
+
+
+def reading_condition_text(reading: Reading) -> str:
+    """The condition a reading shows; for a comparative reading its placement, e.g.
+    ``A=SR; B=LR; Reference=HR`` (never only ``Reading.series``, the series in slot 1)."""
+    if not reading.session.phase.is_comparative:
+        return reading.series.condition.label
+    viewports = sorted(reading.viewports.all(), key=lambda v: v.slot)
+    return "; ".join(f"{v.label}={v.series.condition.label}" for v in viewports)
 
 
 def _isoformat(moment: datetime | None) -> str:
@@ -352,7 +429,7 @@ def study_reading_rows(study: Study) -> list[dict[str, object]]:
         Reading.objects.filter(session__participation__study=study)
         .select_related("session__participation", "session__phase", "series__case", "series__condition")
         .annotate(n_marks=Count("marks", distinct=True))
-        .prefetch_related("visits")
+        .prefetch_related("visits", "viewports__series__condition")
         .order_by("session__participation__code", "session__phase__order", "session__number", "position")
     )
     rows = []

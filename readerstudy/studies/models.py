@@ -173,6 +173,26 @@ class ReadingPhase(models.Model):
         help_text="Minimum days from the reader's completion of the previous phase to this phase.",
     )
 
+    class Layout(models.TextChoices):
+        SINGLE = "single", "Single: one series per reading"
+        COMPARATIVE = "comparative", "Comparative: the phase's conditions of a case side by side"
+
+    layout = models.CharField(
+        max_length=12,
+        choices=Layout.choices,
+        default=Layout.SINGLE,
+        help_text="The hanging protocol: one series per reading, or one reading per case showing "
+        "the phase's conditions side by side in linked viewports (blinded as A, B, ...).",
+    )
+    reference_condition = models.ForeignKey(
+        Condition,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text='Comparative phases: the condition shown labelled "Reference" (the others are blinded).',
+    )
+
     class Meta:
         ordering = ["study", "order"]
         constraints = [
@@ -198,6 +218,20 @@ class ReadingPhase(models.Model):
         if self.pk is not None and chosen.exists():
             return chosen.order_by("order", "label")
         return self.study.conditions.order_by("order", "label")
+
+    @property
+    def is_comparative(self) -> bool:
+        return self.layout == self.Layout.COMPARATIVE
+
+    @property
+    def reference_label(self) -> str:
+        """The label of the condition shown as the reference ("" when there is none)."""
+        reference = self.reference_condition if self.reference_condition_id is not None else None
+        return reference.label if reference is not None else ""
+
+    def blinded_conditions(self) -> "list[Condition]":
+        """A comparative phase's conditions shown blinded (as A, B, ...): all but the reference."""
+        return [c for c in self.included_conditions() if c.pk != self.reference_condition_id]
 
     def previous(self) -> "ReadingPhase | None":
         """The phase before this one, if any."""
@@ -254,12 +288,19 @@ class Question(models.Model):
     ``finding``: a per-case finding ("meniscal tear present") answered present/absent,
     with the confidence scale in ``scale`` (may be empty).
     ``text``: a free-text comment.
+    Comparative phases only (``ReadingPhase.layout``): ``preference`` (A / no preference / B,
+    stored -1/0/+1, negative favours A), ``ab_scale`` (5 points from "A much better", -2, to
+    "B much better", +2) and ``reference_scale`` (an ordered scale about the blinded test
+    image beside the labelled reference, e.g. "comparable to the reference").
     """
 
     class Kind(models.TextChoices):
         LIKERT = "likert", "Likert / ordinal scale"
         FINDING = "finding", "Finding present/absent with confidence"
         TEXT = "text", "Free text"
+        PREFERENCE = "preference", "Comparative: preference A / no preference / B"
+        AB_SCALE = "ab_scale", "Comparative: 5 points from A much better to B much better"
+        REFERENCE_SCALE = "reference_scale", "Comparative: test image against the labelled reference"
 
     class LesionRule(models.TextChoices):
         CASE = "", "Once per reading (not about a lesion)"
@@ -285,7 +326,7 @@ class Question(models.Model):
     key = models.SlugField(max_length=60, help_text="Stable identifier used in exports.")
     text = models.CharField(max_length=300)
     help_text = models.TextField(blank=True)
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     scale = models.JSONField(default=list, blank=True, validators=[validate_scale])
     required = models.BooleanField(default=True)
     order = models.PositiveIntegerField(default=0)
@@ -305,10 +346,52 @@ class Question(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
-        if self.kind == self.Kind.LIKERT and len(self.scale) < 2:
-            raise ValidationError({"scale": "A Likert question needs at least two scale points."})
+        if self.kind in FIXED_SCALES and not self.scale:
+            self.scale = [dict(point) for point in FIXED_SCALES[self.kind]]
+        if self.kind in (self.Kind.LIKERT, self.Kind.REFERENCE_SCALE) and len(self.scale) < 2:
+            raise ValidationError(
+                {"scale": f"A {self.get_kind_display()} question needs at least two scale points."}
+            )
         if self.kind == self.Kind.TEXT and self.scale:
             raise ValidationError({"scale": "A free-text question has no scale."})
+        if self.kind in FIXED_SCALES and self.scale_values() != [p["value"] for p in FIXED_SCALES[self.kind]]:
+            values = ", ".join(str(p["value"]) for p in FIXED_SCALES[self.kind])
+            raise ValidationError(
+                {"scale": f"A {self.get_kind_display()} question stores the values {values} (negative: A)."}
+            )
+        if self.kind in COMPARATIVE_KINDS and self.phase_id is not None:  # (services always give one)
+            phase = self.phase
+            if not phase.is_comparative:
+                raise ValidationError(
+                    {"kind": "Comparative questions are asked only in a phase with the comparative layout."}
+                )
+            if self.lesion_rule:
+                raise ValidationError({"lesion_rule": "A comparative question is asked once per reading."})
+            if self.kind == self.Kind.REFERENCE_SCALE:
+                if phase.reference_condition_id is None:
+                    raise ValidationError(
+                        {"kind": "A reference-scale question needs a phase with a reference condition."}
+                    )
+                if len(phase.blinded_conditions()) != 1:
+                    raise ValidationError(
+                        {
+                            "kind": "A reference-scale question needs exactly one blinded test condition "
+                            "beside the reference (it is analysed as a rating of that condition)."
+                        }
+                    )
+            elif len(phase.blinded_conditions()) < 2:
+                raise ValidationError(
+                    {"kind": "An A-versus-B question needs at least two blinded conditions in its phase."}
+                )
+
+    @property
+    def is_comparative(self) -> bool:
+        return self.kind in COMPARATIVE_KINDS
+
+    @property
+    def takes_value(self) -> bool:
+        """Whether the answer is a point of the scale (Likert and the comparative kinds)."""
+        return self.kind in SCALE_KINDS
 
     @property
     def is_about_lesions(self) -> bool:
@@ -316,3 +399,28 @@ class Question(models.Model):
 
     def scale_values(self) -> list[int]:
         return [point["value"] for point in self.scale]
+
+
+#: The comparative question kinds (asked only in comparative phases).
+COMPARATIVE_KINDS = frozenset(
+    {Question.Kind.PREFERENCE, Question.Kind.AB_SCALE, Question.Kind.REFERENCE_SCALE}
+)
+#: The kinds answered with one point of the scale.
+SCALE_KINDS = frozenset({Question.Kind.LIKERT, *COMPARATIVE_KINDS})
+#: The A-versus-B kinds (their answers go to the analysis' ``comparisons`` table).
+AB_KINDS = frozenset({Question.Kind.PREFERENCE, Question.Kind.AB_SCALE})
+#: The stored values of the A-versus-B kinds; negative favours A.
+FIXED_SCALES: dict[str, tuple[dict[str, object], ...]] = {
+    Question.Kind.PREFERENCE: (
+        {"value": -1, "label": "A"},
+        {"value": 0, "label": "No preference"},
+        {"value": 1, "label": "B"},
+    ),
+    Question.Kind.AB_SCALE: (
+        {"value": -2, "label": "A much better"},
+        {"value": -1, "label": "A slightly better"},
+        {"value": 0, "label": "Equal"},
+        {"value": 1, "label": "B slightly better"},
+        {"value": 2, "label": "B much better"},
+    ),
+}

@@ -116,6 +116,8 @@ def study_create_from_template(
                 kind=phase_template.kind,
                 takes_marks=phase_template.takes_marks,
                 washout_days=phase_template.washout_days,
+                layout=phase_template.layout,
+                reference_condition=by_label[phase_template.reference] if phase_template.reference else None,
             )
             phase.conditions.set([by_label[label] for label in phase_template.conditions])
             for q in phase_template.questions:
@@ -158,7 +160,59 @@ def _phase_snapshot(phase: ReadingPhase) -> dict[str, Any]:
         "takes_marks": phase.takes_marks,
         "washout_days": phase.washout_days,
         "conditions": sorted(phase.conditions.values_list("label", flat=True)) if phase.pk else [],
+        "layout": phase.layout,
+        "reference": phase.reference_label,
     }
+
+
+def _phase_layout_check(phase: ReadingPhase, chosen: list[Condition] | None) -> None:
+    """The hanging protocol's rules: a comparative phase shows at least two conditions, its
+    reference is one of them, it takes no lesion marks; its questions fit its layout."""
+    if chosen is None:
+        chosen = list(phase.conditions.all()) if phase.pk else []
+    shown = chosen or list(phase.study.conditions.all())
+    questions = list(phase.questions.all()) if phase.pk else []
+    if not phase.is_comparative:
+        if phase.reference_condition_id is not None:
+            raise ValidationError(
+                {"reference": "Only a comparative phase shows a condition labelled as the reference."}
+            )
+        comparative = [q.key for q in questions if q.is_comparative]
+        if comparative:
+            raise ValidationError(
+                {
+                    "layout": f"The comparative question(s) {', '.join(comparative)} "
+                    "need the comparative layout."
+                }
+            )
+        return
+    if len(shown) < 2:
+        raise ValidationError(
+            {
+                "conditions": "A comparative phase shows at least two conditions side by side: "
+                "tick two or more."
+            }
+        )
+    if phase.reference_condition_id is not None and phase.reference_condition_id not in {c.pk for c in shown}:
+        raise ValidationError({"reference": "The reference must be one of the conditions the phase shows."})
+    if phase.takes_marks:
+        raise ValidationError(
+            {"takes_marks": "A comparative phase takes no lesion marks: untick “Readers mark lesions”."}
+        )
+    lesion_questions = [q.key for q in questions if q.lesion_rule]
+    if lesion_questions:
+        raise ValidationError(
+            {"layout": f"The lesion question(s) {', '.join(lesion_questions)} cannot be asked side by side."}
+        )
+
+
+def _phase_reference(study: Study, label: str | None) -> Condition | None:
+    if not label:
+        return None
+    condition = study.conditions.filter(label=label).first()
+    if condition is None:
+        raise ValidationError({"reference": f"Not a condition of this study: {label}."})
+    return condition
 
 
 def _phase_check(phase: ReadingPhase) -> None:
@@ -185,12 +239,17 @@ def phase_create(
     name: str,
     actor: Any,
     kind: str = ReadingPhase.Kind.READING,
-    takes_marks: bool = True,
+    takes_marks: bool | None = None,
     washout_days: int = 0,
     conditions: list[str] | None = None,
+    layout: str = ReadingPhase.Layout.SINGLE,
+    reference: str = "",
 ) -> ReadingPhase:
     """Add a reading phase after the study's last (while its questions may change: a draft with
-    nothing recorded). ``conditions`` are labels; none: the phase reads all conditions."""
+    nothing recorded). ``conditions`` are labels; none: the phase reads all conditions.
+    ``layout`` is the hanging protocol (``ReadingPhase.Layout``); a comparative phase may name
+    the label of its ``reference`` condition. ``takes_marks`` defaults to True for a single
+    layout and False for a comparative one."""
     with transaction.atomic():
         study = _study_lock_for_edit(study)
         last = study.phases.aggregate(last=Max("order"))["last"] or 0
@@ -200,11 +259,14 @@ def phase_create(
             key=key.strip(),
             name=name.strip(),
             kind=kind,
-            takes_marks=takes_marks,
+            takes_marks=(layout != ReadingPhase.Layout.COMPARATIVE) if takes_marks is None else takes_marks,
             washout_days=washout_days,
+            layout=layout,
+            reference_condition=_phase_reference(study, reference),
         )
         chosen = _phase_conditions(study, conditions)
         _phase_check(phase)
+        _phase_layout_check(phase, chosen)
         phase.save()
         if chosen:
             phase.conditions.set(chosen)
@@ -227,8 +289,11 @@ def phase_update(
     takes_marks: bool | None = None,
     washout_days: int | None = None,
     conditions: list[str] | None = None,
+    layout: str | None = None,
+    reference: str | None = None,
 ) -> ReadingPhase:
-    """Change the given fields of a phase (``None`` leaves a field as it is; its key stays)."""
+    """Change the given fields of a phase (``None`` leaves a field as it is; its key stays;
+    ``reference=""`` removes the reference)."""
     with transaction.atomic():
         study = _study_lock_for_edit(phase.study)
         phase = ReadingPhase.objects.get(pk=phase.pk)
@@ -238,11 +303,15 @@ def phase_update(
             "kind": kind,
             "takes_marks": takes_marks,
             "washout_days": washout_days,
+            "layout": layout,
         }.items():
             if value is not None:
                 setattr(phase, field, value)
+        if reference is not None:
+            phase.reference_condition = _phase_reference(study, reference)
         chosen = _phase_conditions(study, conditions)
         _phase_check(phase)
+        _phase_layout_check(phase, chosen)
         phase.save()
         if chosen is not None:
             phase.conditions.set(chosen)

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 LIKERT = "likert"
 FINDING = "finding"
 TEXT = "text"
+PREFERENCE = "preference"
+AB_SCALE = "ab_scale"
+REFERENCE_SCALE = "reference_scale"
 Scale = tuple[tuple[int, str], ...]
 
 
@@ -52,6 +55,14 @@ ARTEFACTS_4 = _points("severe", "moderate", "mild", "none")
 SHARPNESS_5 = _points("severely blurred", "blurred", "acceptable", "sharp", "very sharp")
 ARTEFACTS_5 = _points("severe, non-diagnostic", "marked", "moderate", "mild", "none")
 CONFIDENCE_5 = _points("very low", "low", "moderate", "high", "very high")
+#: 5-point judgement of a blinded test image against the labelled reference beside it.
+REFERENCE_5 = (
+    (-2, "much worse than the reference"),
+    (-1, "slightly worse than the reference"),
+    (0, "comparable to the reference"),
+    (1, "slightly better than the reference"),
+    (2, "much better than the reference"),
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,9 @@ class QuestionTemplate:
 @dataclass(frozen=True)
 class PhaseTemplate:
     """A reading phase: its questions, whether it takes lesion marks, the conditions it reads
-    (labels; empty: all), and the washout (days) after the reader completed the phase before."""
+    (labels; empty: all), the washout (days) after the reader completed the phase before, and
+    its hanging protocol (``layout`` single or comparative, with the label of the condition
+    shown as the ``reference``, if any)."""
 
     key: str
     name: str
@@ -88,6 +101,8 @@ class PhaseTemplate:
     kind: str = "reading"
     conditions: tuple[str, ...] = ()
     washout_days: int = 0
+    layout: str = "single"
+    reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -327,30 +342,66 @@ SYNTHESIS_COMPARISON = StudyTemplate(
         "acquisition. Automated segmentations of the amygdalae on each condition are imported as "
         "label masks and compared with the manual reference segmentation by Dice, Jaccard, 95th-"
         "percentile Hausdorff distance and volume difference, with paired tests between conditions. "
-        "No lesion marks."
+        "A second, comparative phase shows the synthetic 7T image (blinded) beside the real 7T image "
+        "labelled as the reference, in linked viewports, and asks how the test image compares with "
+        "the reference. No lesion marks."
     ),
     conditions=(
         ConditionTemplate("7T", "Real 7T acquisition"),
         ConditionTemplate("synthetic 7T", "7T image synthesised from the 3T acquisition"),
     ),
-    questions=(
-        QuestionTemplate(key="overall_quality", text="Overall image quality", kind=LIKERT, scale=QUALITY_5),
-        QuestionTemplate(
-            key="fine_structures",
-            text="Depiction of fine structures (hippocampal subfields, amygdala borders)",
-            kind=LIKERT,
-            scale=DETAIL_5,
+    explicit_phases=(
+        PhaseTemplate(
+            key="reading",
+            name="Reading",
+            takes_marks=False,
+            questions=(
+                QuestionTemplate(
+                    key="overall_quality", text="Overall image quality", kind=LIKERT, scale=QUALITY_5
+                ),
+                QuestionTemplate(
+                    key="fine_structures",
+                    text="Depiction of fine structures (hippocampal subfields, amygdala borders)",
+                    kind=LIKERT,
+                    scale=DETAIL_5,
+                ),
+                QuestionTemplate(
+                    key="contrast", text="Grey-white matter contrast", kind=LIKERT, scale=CONTRAST_4
+                ),
+                QuestionTemplate(key="artefacts", text="Artefacts", kind=LIKERT, scale=ARTEFACTS_5),
+                QuestionTemplate(
+                    key="realness",
+                    text="Is this a real 7T acquisition?",
+                    kind=LIKERT,
+                    scale=REALNESS_5,
+                    help_text="Judge from the image alone: some images are synthesised.",
+                ),
+                COMMENT,
+            ),
         ),
-        QuestionTemplate(key="contrast", text="Grey-white matter contrast", kind=LIKERT, scale=CONTRAST_4),
-        QuestionTemplate(key="artefacts", text="Artefacts", kind=LIKERT, scale=ARTEFACTS_5),
-        QuestionTemplate(
-            key="realness",
-            text="Is this a real 7T acquisition?",
-            kind=LIKERT,
-            scale=REALNESS_5,
-            help_text="Judge from the image alone: some images are synthesised.",
+        PhaseTemplate(
+            key="comparison",
+            name="Comparison with the reference",
+            takes_marks=False,
+            layout="comparative",
+            reference="7T",
+            washout_days=7,
+            questions=(
+                QuestionTemplate(
+                    key="reference_overall",
+                    text="Overall quality of the test image compared with the reference",
+                    kind=REFERENCE_SCALE,
+                    scale=REFERENCE_5,
+                ),
+                QuestionTemplate(
+                    key="reference_fine_structures",
+                    text="Fine structures (hippocampal subfields, amygdala borders) against the reference",
+                    kind=REFERENCE_SCALE,
+                    scale=REFERENCE_5,
+                ),
+                QuestionTemplate(key="comparison_comment", text="Comment", kind=TEXT, required=False),
+            ),
         ),
-        COMMENT,
     ),
     reference="consensus",
     reference_note="Manual segmentations of the amygdalae on the real 7T images are the reference "

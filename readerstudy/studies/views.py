@@ -238,17 +238,34 @@ class PhaseForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="The conditions this phase reads; none ticked: all.",
     )
+    layout = forms.ChoiceField(
+        choices=ReadingPhase.Layout.choices,
+        initial=ReadingPhase.Layout.SINGLE,
+        required=False,
+        label="Hanging protocol",
+        help_text="Comparative: one reading per case, its conditions side by side in linked viewports, "
+        "blinded as A, B, … in random left/right order (no lesion marks).",
+    )
+    reference = forms.ChoiceField(
+        required=False,
+        label="Reference (comparative phases)",
+        help_text="Shown labelled “Reference”; the other conditions stay blinded.",
+    )
 
     def __init__(self, *args: Any, study: Study, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = cast(forms.MultipleChoiceField, self.fields["conditions"])
-        field.choices = [(c.label, c.label) for c in study.conditions.order_by("order", "label")]
+        labels = [c.label for c in study.conditions.order_by("order", "label")]
+        field.choices = [(label, label) for label in labels]
+        reference = cast(forms.ChoiceField, self.fields["reference"])
+        reference.choices = [("", "none: every condition blinded"), *((label, label) for label in labels)]
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
         if not data.get("key") and data.get("name"):
             data["key"] = slugify(data["name"])[:40].strip("-")
+        data["layout"] = data.get("layout") or ReadingPhase.Layout.SINGLE
         return data
 
     @staticmethod
@@ -260,6 +277,8 @@ class PhaseForm(forms.Form):
             "takes_marks": phase.takes_marks,
             "washout_days": phase.washout_days,
             "conditions": list(phase.conditions.values_list("label", flat=True)),
+            "layout": phase.layout,
+            "reference": phase.reference_label,
         }
 
 
@@ -383,7 +402,16 @@ def study_phases(request: HttpRequest, slug: str, phase_id: int | None = None) -
         if form.is_valid():
             data = form.cleaned_data
             fields = {
-                name: data[name] for name in ("name", "kind", "takes_marks", "washout_days", "conditions")
+                name: data[name]
+                for name in (
+                    "name",
+                    "kind",
+                    "takes_marks",
+                    "washout_days",
+                    "conditions",
+                    "layout",
+                    "reference",
+                )
             }
             try:
                 if editing is not None:

@@ -84,11 +84,16 @@ def lesion_units(record: StudyRecord, question: str, cases: Sequence[str]) -> li
     return [f"{case}/{lesion}" for case, lesion in sorted(units, key=lambda u: (order[u[0]], u[1]))]
 
 
+#: Question kinds analysed as ordinal ratings of a condition: Likert scales, and a comparative
+#: "test against the labelled reference" scale (its answer is about the one blinded test condition).
+LIKERT_KINDS = ("likert", "reference_scale")
+
+
 def likert_part(record: StudyRecord, cases: list[str]) -> Likert:
     """``likert_distribution``, ``likert_tests`` and (two readers or more) ``likert_agreement``."""
     settings = record.settings
     conditions, readers = record.condition_ids, record.reader_ids
-    questions = [q for q in record.questions if q["kind"] == "likert"]
+    questions = [q for q in record.questions if q["kind"] in LIKERT_KINDS]
     if not questions:
         return Likert()
     value: Values = {

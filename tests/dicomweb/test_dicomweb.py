@@ -20,10 +20,13 @@ from django.utils import timezone
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from readerstudy.design.services import schedule_activate, schedule_draft_create
 from readerstudy.dicomweb import urls as dicomweb_urls
 from readerstudy.imaging import blinding
 from readerstudy.imaging.dicom_import import dicom_import
-from readerstudy.imaging.models import SourceIdentity
+from readerstudy.imaging.models import ImageSeries, SourceIdentity
+from readerstudy.reading.models import Reading, ReadingViewport
+from readerstudy.studies.models import ReadingPhase
 from tests import dicom_files
 from tests import factories as f
 
@@ -66,7 +69,9 @@ def dicomweb_urls_names() -> list[str]:
 
 
 def root(reading):
-    return f"/dicomweb/r/{reading.public_id}"
+    """The DICOMweb root of a reading (``r/``) or of a comparative reading's viewport (``v/``)."""
+    letter = "v" if isinstance(reading, ReadingViewport) else "r"
+    return f"/dicomweb/{letter}/{reading.public_id}"
 
 
 def series_url(reading):
@@ -82,13 +87,34 @@ def multipart_parts(response) -> list[bytes]:
 
 
 #: Every URL of a reading's DICOMweb root (the crawl below must reach each of them).
-READING_ROOT_URLS = {name for name in dicomweb_urls_names() if not name.startswith(("draft_", "measure_"))}
+READING_ROOT_URLS = {
+    name for name in dicomweb_urls_names() if not name.startswith(("draft_", "measure_", "viewport_"))
+}
+#: Every URL of a comparative reading's viewport root.
+VIEWPORT_ROOT_URLS = {name for name in dicomweb_urls_names() if name.startswith("viewport_")}
 
 
 def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydicom.Dataset]]:
     """What the reader's pages and the reading's DICOMweb root serve, found by following the
     pages and the root's own answers: QIDO-RS searches (every attribute, ``includefield=all``),
     their RetrieveURLs, WADO-RS metadata, instances and frames, WADO-URI."""
+    bodies: list[bytes] = []
+    page = client.get(reverse("readerstudy:reading_detail", args=[reading.public_id]))
+    assert page.status_code == 200
+    bodies.append(page.content)
+    bodies.append(client.get(reverse("readerstudy:reader_sessions")).content)
+    state = client.get(reverse("readerstudy:api_reading_state", args=[reading.public_id]))
+    assert state.status_code == 200
+    bodies.append(state.content)
+    html = page.content.decode()
+    assert blinding.reading_uid(reading, reading.series.series_instance_uid) in html
+    root_bodies, datasets = crawl_root(client, reading, READING_ROOT_URLS)
+    return bodies + root_bodies, datasets
+
+
+def crawl_root(client, reading, names) -> tuple[list[bytes], list[pydicom.Dataset]]:
+    """Everything one DICOMweb root serves (a reading's, or a viewport's), found by following its
+    own answers; asserts that the crawl reached every URL in ``names``."""
     bodies, datasets = [], []
     reached: set[str] = set()
 
@@ -100,15 +126,6 @@ def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydi
         bodies.append(response.content)
         return response
 
-    page = client.get(reverse("readerstudy:reading_detail", args=[reading.public_id]))
-    assert page.status_code == 200
-    bodies.append(page.content)
-    bodies.append(client.get(reverse("readerstudy:reader_sessions")).content)
-    state = client.get(reverse("readerstudy:api_reading_state", args=[reading.public_id]))
-    assert state.status_code == 200
-    bodies.append(state.content)
-    html = page.content.decode()
-    assert blinding.reading_uid(reading, reading.series.series_instance_uid) in html
     everything = {"includefield": "all"}
     [study] = get(f"{root(reading)}/studies", everything).json()
     study_uid = study["0020000D"]["Value"][0]
@@ -140,7 +157,7 @@ def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydi
         )
         assert uri["Content-Type"] == "application/dicom"
         assert uri.content == part
-    assert reached == READING_ROOT_URLS, f"the crawl misses {READING_ROOT_URLS - reached}"
+    assert reached == names, f"the crawl misses {names - reached}"
     return bodies, datasets
 
 
@@ -262,3 +279,110 @@ def test_series_metadata_is_gzipped_for_clients_that_accept_it(client, two_condi
     zipped = client.get(series_url(reading) + "/metadata", HTTP_ACCEPT_ENCODING="gzip")
     assert zipped["Content-Encoding"] == "gzip"
     assert json.loads(gzip.decompress(zipped.content)) == plain.json()
+
+
+@pytest.fixture
+def comparative(tmp_path, study, coordinator):
+    """One case imported under two conditions, read by one reader in a comparative phase (the
+    schedule made the reading and placed the conditions as A and B)."""
+    conditions = [
+        f.ConditionFactory(study=study, label=label, order=n) for n, label in enumerate(DESCRIPTIONS)
+    ]
+    for condition in conditions:
+        dicom_files.write_series(
+            tmp_path / condition.label,
+            slices=4,
+            rows=16,
+            columns=16,
+            description=DESCRIPTIONS[condition.label],
+        )
+    report = dicom_import(
+        study=study,
+        source=tmp_path,
+        manifest=[{"case": "KNEE-CASE-0042", "condition": c.label, "folder": c.label} for c in conditions],
+    )
+    assert report.ok, report.summary()
+    phase = study.first_phase()
+    ReadingPhase.objects.filter(pk=phase.pk).update(layout=ReadingPhase.Layout.COMPARATIVE, takes_marks=False)
+    f.QuestionFactory(study=study, phase=phase, key="preferred", kind="preference", scale=[])
+    participation = f.ReaderParticipationFactory(study=study, user__username="blindreader")
+    draft = schedule_draft_create(study=study, actor=coordinator, seed=11)
+    assert draft.problems == []
+    schedule_activate(schedule=draft, actor=coordinator)
+    return participation.user, Reading.objects.get(session__participation=participation)
+
+
+def test_a_comparative_reading_tells_no_one_which_viewport_holds_which_condition(client, study, comparative):
+    user, reading = comparative
+    client.force_login(user)
+    viewports = list(reading.viewports.order_by("slot"))
+    assert [(v.label, v.is_reference) for v in viewports] == [("A", False), ("B", False)]
+    secrets = [
+        *DESCRIPTIONS,
+        *DESCRIPTIONS.values(),
+        dicom_files.PATIENT_NAME,
+        dicom_files.PATIENT_ID,
+        dicom_files.INSTITUTION,
+        dicom_files.ACCESSION,
+        dicom_files.PRIVATE_VALUE,
+        "KNEE-CASE-0042",
+        *(c.code for c in study.conditions.all()),
+        *(str(s.public_id) for s in ImageSeries.objects.filter(case__study=study)),
+    ]
+    for source in SourceIdentity.objects.filter(series__case__study=study):
+        secrets += [source.study_instance_uid, source.series_instance_uid]
+    for series in ImageSeries.objects.filter(case__study=study):
+        secrets += [series.study_instance_uid, series.series_instance_uid]
+        secrets += list(series.instances.values_list("sop_instance_uid", flat=True))
+        # what the single-series root of the reading would have served for it
+        secrets.append(blinding.reading_uid(reading, series.series_instance_uid))
+
+    page = client.get(reverse("readerstudy:reading_detail", args=[reading.public_id]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    config = json.loads(
+        re.search(r'id="workstation-config" type="application/json">(.*?)</script>', html).group(1)
+    )
+    assert config["layout"] == "comparative" and "seriesUid" not in config
+    assert [v["label"] for v in config["viewports"]] == ["A", "B"]
+    for shown, viewport in zip(config["viewports"], viewports, strict=True):
+        assert set(shown) == {
+            "label",
+            "isReference",
+            "dicomwebRoot",
+            "studyUid",
+            "seriesUid",
+            "numSlices",
+            "startSlice",
+        }
+        assert shown["dicomwebRoot"] == root(viewport) + "/"
+        assert shown["seriesUid"] == blinding.reading_uid(viewport, viewport.series.series_instance_uid)
+    # The reading's own single-series root serves nothing of a comparative reading.
+    assert client.get(f"{root(reading)}/studies").status_code == 404
+
+    bodies = [page.content, client.get(reverse("readerstudy:reader_sessions")).content]
+    bodies.append(client.get(reverse("readerstudy:api_reading_state", args=[reading.public_id])).content)
+    uids_seen = []
+    for viewport in viewports:
+        served, datasets = crawl_root(client, viewport, VIEWPORT_ROOT_URLS)
+        bodies += served
+        for ds in datasets:
+            assert "SeriesDescription" not in ds and "Manufacturer" not in ds
+            assert list(ds.ImageType) == ["ORIGINAL", "PRIMARY"]
+        uids_seen.append(
+            {
+                uid
+                for ds in datasets
+                for uid in (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID)
+            }
+            | {ds.SOPInstanceUID for ds in datasets}
+            | {str(ds.PatientID) for ds in datasets}
+        )
+    for body in bodies:
+        for secret in secrets:
+            assert secret.encode() not in body, f"{secret!r} reached the reader"
+    assert not uids_seen[0] & uids_seen[1], "the two viewports can be linked to each other"
+
+    other = f.ReaderParticipationFactory(study=study, user__username="other-reader").user
+    client.force_login(other)
+    assert client.get(series_url(viewports[0]) + "/metadata").status_code == 404

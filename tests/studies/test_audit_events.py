@@ -211,6 +211,8 @@ def test_phase_create(draft, coordinator):
                 "takes_marks": False,
                 "washout_days": 7,
                 "conditions": [],
+                "layout": "single",
+                "reference": "",
             },
         },
     )
@@ -228,5 +230,34 @@ def test_phase_update(draft, coordinator):
         data={
             "before": {"name": "Reading", "conditions": []},
             "after": {"name": "Detection", "conditions": [label]},
+        },
+    )
+
+
+def test_phase_update_to_a_comparative_layout(draft, coordinator):
+    phase = draft.first_phase()
+    labels = list(draft.conditions.order_by("order").values_list("label", flat=True))
+    assert len(labels) >= 2
+    setup.phase_update(
+        phase=phase,
+        layout="comparative",
+        takes_marks=False,
+        conditions=labels[:2],
+        reference=labels[1],
+        actor=coordinator,
+    )
+    event_written(
+        AuditAction.PHASE_UPDATE,
+        actor=coordinator,
+        target=phase,
+        study=draft,
+        data={
+            "before": {"takes_marks": True, "conditions": [], "layout": "single", "reference": ""},
+            "after": {
+                "takes_marks": False,
+                "conditions": sorted(labels[:2]),
+                "layout": "comparative",
+                "reference": labels[1],
+            },
         },
     )

@@ -64,3 +64,21 @@ def test_a_phase_key_is_unique_and_an_unknown_phase_is_refused(client, coordinat
         {"text": "Grain", "kind": "likert", "scale": "1 = a\n2 = b", "phase": "nope"},
     )
     assert response.status_code == 200 and not Question.objects.filter(study=draft, key="grain").exists()
+
+
+def test_a_coordinator_sets_a_comparative_hanging_protocol_on_the_phases_page(client, coordinator, draft):
+    client.force_login(coordinator)
+    url = reverse("readerstudy:study_phases", args=[draft.slug])
+    labels = list(draft.conditions.order_by("order").values_list("label", flat=True))
+    form = {"name": "Side by side", "kind": "reading", "washout_days": "0", "layout": "comparative"}
+    # One condition cannot be compared; marks are not taken side by side.
+    page = client.post(url, {**form, "conditions": labels[:1]}).content.decode()
+    assert "at least two conditions" in page
+    page = client.post(url, {**form, "conditions": labels[:2], "takes_marks": "on"}).content.decode()
+    assert "takes no lesion marks" in page
+    response = client.post(url, {**form, "conditions": labels[:2], "reference": labels[0]})
+    assert response.status_code == 302
+    phase = draft.phases.get(key="side-by-side")
+    assert (phase.layout, phase.reference_label, phase.takes_marks) == ("comparative", labels[0], False)
+    table = client.get(url).content.decode()
+    assert f"comparative (reference: {labels[0]})" in table

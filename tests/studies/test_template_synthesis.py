@@ -2,7 +2,9 @@
 readers judge real and synthetic 7T on Likert items, automated amygdala masks of each
 condition are imported against the manual reference masks, the study is locked, and every
 table of its paper is produced: the readers' scores with Wilcoxon tests and agreement, and
-Dice, Jaccard, HD95 and volume difference per label with paired tests between conditions."""
+Dice, Jaccard, HD95 and volume difference per label with paired tests between conditions.
+Its second, comparative phase shows the synthetic 7T (blinded, "A") beside the real 7T labelled
+as the reference; those answers are ratings of the synthetic condition."""
 
 from pathlib import Path
 
@@ -64,30 +66,54 @@ def study(coordinator, tmp_path):
 
 
 def test_the_synthesis_design_produces_every_table_of_its_paper(study, coordinator):
-    draft = schedule_draft_create(study=study, actor=coordinator, seed=2)
-    assert draft.problems == []
-    schedule_activate(schedule=draft, actor=coordinator)
+    reading_phase, comparison = study.phases.order_by("order")
+    assert comparison.is_comparative and comparison.reference_label == "7T" and not comparison.takes_marks
+    for phase in (reading_phase, comparison):
+        draft = schedule_draft_create(study=study, phase=phase, actor=coordinator, seed=2)
+        assert draft.problems == []
+        schedule_activate(schedule=draft, actor=coordinator)
     rng = np.random.default_rng(6)
     readings = Reading.objects.filter(session__participation__study=study).select_related(
-        "series__condition", "session__participation__user"
+        "series__condition", "session__participation__user", "session__phase"
     )
-    for reading in readings.order_by("session__participation__code", "session__number", "position"):
+    scaled = ("likert", "reference_scale")
+    for reading in readings.order_by(
+        "session__participation__code", "session__phase__order", "session__number", "position"
+    ):
         user = reading.session.participation.user
+        if reading.session.phase == comparison:
+            shown = [(v.label, v.series.condition.label) for v in reading.viewports.order_by("slot")]
+            assert shown == [("A", "synthetic 7T"), ("Reference", "7T")]
         reading_open(reading=reading, user=user)
         answers = {
             item: AnswerInput(value=int(rng.choice(item.question.scale_values())))
             for item in reading_answer_items(reading)
-            if item.question.kind == "likert"
+            if item.question.kind in scaled
         }
         assert answers_save(reading=reading, answers=answers, user=user) == {}
         assert reading_submit(reading=reading, user=user) == []
     assert study_lock(study=study, actor=coordinator) == 0
 
-    tables = analyse_study(study_record(study, study.reference_sets.all())).tables
+    record = study_record(study, study.reference_sets.all())
+    # The comparative readings count as one reading per case, never as readings of a condition.
+    assert {(r["phase"], r["condition"]) for r in record.readings} == {
+        ("reading", "7T"),
+        ("reading", "synthetic 7T"),
+    }
+    versus_reference = [a for a in record.answers if a["phase"] == "comparison"]
+    assert len(versus_reference) == 2 * 3 * N_CASES  # two questions, three experts, every case
+    assert {a["condition"] for a in versus_reference} == {"synthetic 7T"}
+    tables = analyse_study(record).tables
     likert = {q.key for q in study.questions.filter(kind="likert")}
+    versus = {"reference_overall", "reference_fine_structures"}
+    # The test-against-reference ratings are of one condition: no test between conditions,
+    # but their distribution and the readers' agreement on them.
     assert {r["question"] for r in tables["likert_tests"].rows} == likert
     assert {r["comparison"] for r in tables["likert_tests"].rows} == {"7T - synthetic 7T"}
-    assert {r["question"] for r in tables["likert_agreement"].rows} == likert
+    assert {r["question"] for r in tables["likert_agreement"].rows} == likert | versus
+    rated = {(r["question"], r["condition"]) for r in tables["likert_distribution"].rows if r["n"]}
+    assert {(q, "synthetic 7T") for q in versus} <= rated
+    assert not {(q, "7T") for q in versus} & rated
 
     overlap = tables["overlap"]
     assert overlap.columns == ("label", "metric", "condition", "n", "mean", "sd", "median", "q1", "q3")
