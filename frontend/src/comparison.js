@@ -14,6 +14,7 @@
 //    marks, visits}, previousUrl, nextUrl, viewerScript}
 
 import { submitWhenSaved } from "./forms.js";
+import { OrientationLabels } from "./orientation.js";
 import { uuid4 } from "./ids.js";
 import { isTextEntry, listenForKeys, renderKeymapHelp } from "./keymap.js";
 import {
@@ -234,6 +235,13 @@ class ComparisonPage {
       slice: $(".overlay-slice", pane.cell),
       window: $(".overlay-window", pane.cell),
       position: $(".overlay-position", pane.cell),
+      zoom: $(".overlay-zoom", pane.cell),
+    });
+    pane.orientation = new OrientationLabels({
+      viewer,
+      container: element.parentElement,
+      projection: Boolean(pane.config.projection),
+      patientOrientation: metadata[0]["00200020"]?.Value ?? null,
     });
     viewer.addEventListener("slice", ({ detail }) => {
       if (pane.index === 0 && this.config.editable) this.telemetry.sliceShown(detail.index);

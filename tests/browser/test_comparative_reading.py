@@ -112,6 +112,15 @@ def test_a_reader_compares_two_linked_viewports_and_the_answer_is_analysed(
     for secret in ("HR", "LR", "series"):
         assert not re.search(rf"\b{secret}\b", page.locator(".ws-comparison").inner_text())
     assert "HR series" not in body and "LR series" not in body
+    # Each viewport has its orientation labels and zoom factor, the same for both (one plane).
+    edges = {}
+    for label in ("A", "B"):
+        labels = cell(page, label).locator(".ws-orientation")
+        expect(labels).to_have_count(4)
+        expect(labels.first).not_to_have_text("")
+        edges[label] = [labels.nth(i).inner_text() for i in range(4)]
+        expect(cell(page, label).locator(".overlay-zoom")).to_have_text(re.compile(r"^Zoom [0-9.]+×$"))
+    assert edges["A"] == edges["B"] and all(edges["A"])
 
     # Linked: scrolling the HR viewport to either end takes the LR one to its slice nearest to
     # the same patient position.
