@@ -64,7 +64,7 @@ from readerstudy.audit.models import AuditAction
 from readerstudy.audit.services import audit_event_create
 from readerstudy.design.services import DesignChangeUnacknowledged, schedule_design_change_check
 from readerstudy.errors import ServiceError
-from readerstudy.imaging import blinding
+from readerstudy.imaging import blinding, first_image
 from readerstudy.imaging.deidentify import dataset_deidentify, uid_pseudonymize
 from readerstudy.imaging.import_safety import (
     PIXEL_DATA,
@@ -86,6 +86,7 @@ from readerstudy.imaging.nifti_import import (
     nifti_series_write,
     reference_series_for,
 )
+from readerstudy.imaging.pixels import pixel_data_span_of_bytes
 from readerstudy.studies.models import Case, Condition, Study
 from sr_engine.nifti_io import is_nifti_path
 from sr_engine.volume import slice_normal
@@ -1417,6 +1418,7 @@ def _series_import(
         with transaction.atomic():
             series = _series_write(study, candidate, case_code, condition, stored, max_size=max_size)
             _blinded_metadata_store(series, stored)
+            _first_image_store(series, stored)
             audit_event_create(
                 actor=actor,
                 action=AuditAction.SERIES_IMPORT,
@@ -1442,6 +1444,16 @@ def _blinded_metadata_store(series: ImageSeries, stored: list[str]) -> None:
         blinding.series_metadata_neutral(series)
     except OSError as exc:
         logger.warning("The blinded metadata of series %s could not be stored: %s", series.public_id, exc)
+
+
+def _first_image_store(series: ImageSeries, stored: list[str]) -> None:
+    """Make the PNG of the series' start slice now (``imaging.first_image``); on a storage
+    error it is made on first use instead."""
+    stored.append(first_image.first_image_path(series))
+    try:
+        first_image.first_image_png(series)
+    except OSError as exc:
+        logger.warning("The first image of series %s could not be stored: %s", series.public_id, exc)
 
 
 def _storage_delete(name: str) -> None:
@@ -1516,6 +1528,7 @@ def _series_write(
     SourceIdentity.objects.create(series=series, **_truncated_identity(first.identity))
     for index, item in enumerate(candidate.files):
         payload, sop_uid = _deidentified_bytes(item, case_code=case.code, salt=salt, max_size=max_size)
+        span = pixel_data_span_of_bytes(payload)
         instance = DicomInstance(
             series=series,
             sop_instance_uid=sop_uid,
@@ -1525,6 +1538,8 @@ def _series_write(
             sha256=hashlib.sha256(payload).hexdigest(),
             source_sha256=item.source_sha256,
             size=len(payload),
+            pixel_offset=span[0] if span else None,
+            pixel_length=span[1] if span else None,
         )
         instance.file.save(f"{sop_uid}.dcm", ContentFile(payload), save=False)
         assert instance.file.name is not None, "saving the file names it"

@@ -4,22 +4,26 @@ Nothing here shows a condition label, a case code or a reference: readers are bl
 """
 
 import functools
+import json
 import uuid
 from collections.abc import Callable
 from typing import TypeGuard, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.utils.safestring import mark_safe
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from readerstudy.design.selectors import session_progress
 from readerstudy.design.washout import session_window
 from readerstudy.errors import ServiceError
+from readerstudy.imaging import blinding, first_image
 from readerstudy.imaging.locations import series_location
 from readerstudy.json_io import is_number, json_body, json_error
 from readerstudy.reading.models import Reading
@@ -167,13 +171,14 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
     mark_scale = study.mark_scale if phase.marks_enabled else []
     editable = not reading_is_locked(reading)
     location = series_location(reading, "readerstudy:wado_uri")
+    start_slice = reading.last_slice if reading.last_slice is not None else first_image.start_slice(series)
     config = {
         "reading": str(reading.public_id),
         "editable": editable,
         "submitted": reading.status == Reading.Status.SUBMITTED,
         **location.config(),
         "numSlices": series.num_slices,
-        "startSlice": reading.last_slice if reading.last_slice is not None else series.num_slices // 2,
+        "startSlice": start_slice,
         "markScale": mark_scale,
         "lesionTargets": [
             {
@@ -222,8 +227,33 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
             "workstation_config": config,
             "text_max_length": answer_text_max_length(),
             "metadata_url": location.metadata_url,
+            "viewer_preload": _viewer_preload(),
+            # The blinded metadata, inlined (computed once per reading: blinding.series_metadata_json)
+            "metadata_json": mark_safe(blinding.series_metadata_json(reading)),  # noqa: S308 (escaped JSON)
+            # The PNG of the start slice of a new reading (none when the reading resumes elsewhere)
+            "first_image_url": (
+                f"{location.series_path}/first-image.png"
+                if start_slice == first_image.start_slice(series) and first_image.first_image_available(series)
+                else None
+            ),
         },
     )
+
+
+def _viewer_preload() -> list[str]:
+    """Static names of viewer.js and the chunks it loads (frontend/build.mjs's manifest.json).
+
+    The reading page preloads them (modulepreload) from its start; [] without a built bundle.
+    """
+    name = finders.find("readerstudy/build/manifest.json")
+    if not name:
+        return []
+    try:
+        with open(name, encoding="utf-8") as handle:
+            files = json.load(handle).get("viewer", [])
+    except (OSError, ValueError):
+        return []
+    return [f for f in files if isinstance(f, str)]
 
 
 @login_required

@@ -121,6 +121,12 @@ def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydi
     for listing in (study, series):
         for part in multipart_parts(get(listing["00081190"]["Value"][0])):
             datasets.append(pydicom.dcmread(io.BytesIO(part)))
+    # The page's first image (a PNG of the start slice) and the bulk pixel data of every slice
+    [first_image] = re.findall(r'<img id="first-image"[^>]* src="([^"]+)"', html)
+    png = get(first_image)
+    assert png["Content-Type"] == "image/png"
+    bulk = multipart_parts(get(f"{series_url(reading)}/slices/0-{reading.series.num_slices - 1}"))
+    bodies.extend(bulk)
     qido = get(series_url(reading) + "/instances")
     assert qido["Content-Type"] == "application/dicom+json"
     get(series_url(reading) + "/instances", everything)
@@ -134,6 +140,7 @@ def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydi
         bodies.append(part)
         frame = get(f"{series_url(reading)}/instances/{sop_uid}/frames/1")
         bodies.append(multipart_parts(frame)[0])
+        assert multipart_parts(frame)[0] in bulk
         uri = get(
             f"{root(reading)}/wado",
             {"requestType": "WADO", "studyUID": study_uid, "seriesUID": series_uid, "objectUID": sop_uid},
