@@ -257,32 +257,32 @@ function wireViewer(store, Viewer) {
   });
 }
 
-/** When the page's <img> of the start slice (the server's PNG) was painted (ms), or null if it was not. */
+/**
+ * When the page's <img> of the start slice (the server's PNG) was painted (ms), or null if it
+ * failed to load. Element Timing (Chromium) says when the browser painted it; without it (or
+ * when it is late) the time is that of the first frame after the image was decoded.
+ */
 function imagePainted(img) {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = (time) => {
-      if (!done) resolve(time);
-      done = true;
-    };
-    img.addEventListener("error", () => finish(null), { once: true });
-    // Element Timing (Chromium) says when the browser painted it; else after its decode and a frame.
-    if (typeof PerformanceObserver !== "undefined" && PerformanceObserver.supportedEntryTypes?.includes("element")) {
-      const observer = new PerformanceObserver((list) => {
-        const entry = list.getEntries().find((e) => e.identifier === "first-image");
-        if (entry) {
-          observer.disconnect();
-          finish(entry.renderTime || entry.loadTime);
-        }
-      });
-      observer.observe({ type: "element", buffered: true });
-    } else {
-      img
-        .decode()
-        .then(() => requestAnimationFrame(() => setTimeout(() => finish(performance.now()), 0)))
-        .catch(() => finish(null));
-    }
-  });
+  const decoded = img
+    .decode()
+    .then(() => new Promise((resolve) => requestAnimationFrame(() => setTimeout(() => resolve(performance.now()), 0))))
+    .catch(() => null);
+  const timings = [decoded.then((time) => new Promise((resolve) => setTimeout(() => resolve(time), time === null ? 0 : 300)))];
+  if (typeof PerformanceObserver !== "undefined" && PerformanceObserver.supportedEntryTypes?.includes("element")) {
+    timings.push(
+      new Promise((resolve) => {
+        const observer = new PerformanceObserver((list) => {
+          const entry = list.getEntries().find((e) => e.identifier === "first-image");
+          if (entry) {
+            observer.disconnect();
+            resolve(entry.renderTime || entry.loadTime);
+          }
+        });
+        observer.observe({ type: "element", buffered: true });
+      }),
+    );
+  }
+  return Promise.race(timings);
 }
 
 /**
@@ -321,9 +321,10 @@ async function start(store) {
   wireViewer(store, Viewer);
   const { viewer, marks } = store.state;
   await viewer.start(seriesUrl, metadata, { frames });
-  await shown;
-  $("#first-paint").hidden = true;
-  $("#first-image")?.remove(); // the viewer shows the slice now; the PNG's memory can go
+  shown.then(() => {
+    $("#first-paint").hidden = true;
+    $("#first-image")?.remove(); // the viewer shows the slice now; the PNG's memory can go
+  });
   store.update("viewer-ready", { viewerReady: true });
   if (marks) {
     const state = await fetchJsonIfOk(config.api.state);

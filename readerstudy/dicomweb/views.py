@@ -269,7 +269,7 @@ def _slice_ranges(text: str, count: int) -> list[int]:
     """Slice indices of ``"a-b,c,d-e"`` (0-based, inclusive, in the order given); ValueError if bad."""
     indices: list[int] = []
     for part in text.split(","):
-        first_text, _, last_text = part.strip().partition("-")
+        first_text, _, last_text = part.partition("-")
         if not first_text.isdigit() or (last_text and not last_text.isdigit()):
             raise ValueError(f"{part!r} is not a slice index or a range a-b")
         first, last = int(first_text), int(last_text or first_text)
