@@ -69,8 +69,7 @@ export class BulkFrames {
   constructor(seriesUrl, count, start, { chunk = DEFAULT_CHUNK, concurrency = DEFAULT_CONCURRENCY } = {}) {
     this.seriesUrl = seriesUrl;
     this.count = count;
-    this.frames = new Map(); // index -> {promise, resolve, reject}
-    for (let i = 0; i < count; i++) this.frames.set(i, deferred());
+    this.frames = Array.from({ length: count }, deferred); // {promise, resolve, reject}; null once taken
     const queue = chunksNearestFirst(count, start, chunk);
     const worker = async () => {
       while (queue.length) await this.fetchRange(...queue.shift());
@@ -79,6 +78,7 @@ export class BulkFrames {
   }
 
   async fetchRange(first, last) {
+    const waiting = this.frames.slice(first, last + 1); // kept even if taken meanwhile
     try {
       const response = await fetch(`${this.seriesUrl}/slices/${first}-${last}`, {
         credentials: "same-origin",
@@ -87,17 +87,17 @@ export class BulkFrames {
       if (!response.ok) throw new Error(`slices ${first}-${last}: ${response.status}`);
       const parts = multipartViews(await response.arrayBuffer());
       if (parts.length !== last - first + 1) throw new Error(`slices ${first}-${last}: ${parts.length} parts`);
-      parts.forEach((bytes, n) => this.frames.get(first + n)?.resolve(bytes));
+      parts.forEach((bytes, n) => waiting[n]?.resolve(bytes));
     } catch (error) {
-      for (let i = first; i <= last; i++) this.frames.get(i)?.reject(error);
+      for (const entry of waiting) entry?.reject(error);
     }
   }
 
   /** The bytes of slice `index` (a view into its response), once; later calls get null. */
   take(index) {
-    const entry = this.frames.get(index);
+    const entry = this.frames[index];
     if (!entry) return null;
-    this.frames.delete(index);
+    this.frames[index] = null;
     return entry.promise;
   }
 }

@@ -276,7 +276,8 @@ def series_metadata_json(reading: BlindedViewing) -> str:
     key = f"readerstudy:metadata-json:{reading.public_id}:{reading.series_id}:{RULES_DIGEST}"
     text = cache.get(key)
     if text is None:
-        text = json.dumps(series_metadata_blinded(reading), separators=(",", ":")).translate(_JSON_SCRIPT_ESCAPES)
+        text = json.dumps(series_metadata_blinded(reading), separators=(",", ":"))
+        text = text.translate(_JSON_SCRIPT_ESCAPES)
         cache.set(key, text, timeout=24 * 3600)
     return text
 

@@ -73,7 +73,7 @@ def stored_values(ds: Dataset) -> np.ndarray:
         raise FirstImageUnavailable("multi-frame instances are left to the viewer")
     try:
         array = ds.pixel_array
-    except Exception as exc:  # noqa: BLE001 (pydicom raises many kinds for undecodable pixel data)
+    except Exception as exc:
         raise FirstImageUnavailable(f"the pixel data cannot be decoded: {exc}") from exc
     return np.asarray(array)
 
@@ -134,7 +134,12 @@ def png_bytes(grey: np.ndarray) -> bytes:
     sub = rows_bytes.copy()
     sub[:, 1:] = rows_bytes[:, 1:] - rows_bytes[:, :-1]  # uint8 arithmetic wraps (mod 256)
     raw = np.concatenate([np.ones((rows, 1), dtype=np.uint8), sub], axis=1).tobytes()
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 def first_image_render(series: ImageSeries) -> bytes:

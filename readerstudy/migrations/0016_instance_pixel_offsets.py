@@ -15,7 +15,9 @@ class Migration(migrations.Migration):
             model_name="dicominstance",
             name="pixel_offset",
             field=models.PositiveBigIntegerField(
-                blank=True, help_text="Byte offset of the native pixel data in the file (None: parse it).", null=True
+                blank=True,
+                help_text="Byte offset of the native pixel data in the file (None: parse it).",
+                null=True,
             ),
         ),
         migrations.AddField(

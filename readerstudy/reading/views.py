@@ -16,8 +16,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
-from django.utils.safestring import mark_safe
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from readerstudy.design.selectors import session_progress
@@ -172,6 +172,7 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
     editable = not reading_is_locked(reading)
     location = series_location(reading, "readerstudy:wado_uri")
     start_slice = reading.last_slice if reading.last_slice is not None else first_image.start_slice(series)
+    new_start = start_slice == first_image.start_slice(series)
     config = {
         "reading": str(reading.public_id),
         "editable": editable,
@@ -229,11 +230,11 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
             "metadata_url": location.metadata_url,
             "viewer_preload": _viewer_preload(),
             # The blinded metadata, inlined (computed once per reading: blinding.series_metadata_json)
-            "metadata_json": mark_safe(blinding.series_metadata_json(reading)),  # noqa: S308 (escaped JSON)
+            "metadata_json": mark_safe(blinding.series_metadata_json(reading)),  # noqa: S308 (escaped)
             # The PNG of the start slice of a new reading (none when the reading resumes elsewhere)
             "first_image_url": (
                 f"{location.series_path}/first-image.png"
-                if start_slice == first_image.start_slice(series) and first_image.first_image_available(series)
+                if new_start and first_image.first_image_available(series)
                 else None
             ),
         },

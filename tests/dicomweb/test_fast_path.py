@@ -18,11 +18,11 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from readerstudy.dicomweb.views import BULK_MAX_SLICES
 from readerstudy.imaging import blinding
 from readerstudy.imaging.dicom_import import dicom_import
 from readerstudy.imaging.first_image import first_image_path
 from readerstudy.imaging.models import DicomInstance
-from readerstudy.dicomweb.views import BULK_MAX_SLICES
 from tests import dicom_files
 from tests import factories as f
 
@@ -44,7 +44,9 @@ def reading(tmp_path, study):
         ds.WindowWidth = 81
         ds.save_as(path, enforce_file_format=True)
     report = dicom_import(
-        study=study, source=tmp_path, manifest=[{"case": "FAST-CASE-3", "condition": "SR-secret-label", "folder": "series"}]
+        study=study,
+        source=tmp_path,
+        manifest=[{"case": "FAST-CASE-3", "condition": "SR-secret-label", "folder": "series"}],
     )
     assert report.ok, report.summary()
     participation = f.ReaderParticipationFactory(study=study, user__username="fastreader")
@@ -77,16 +79,19 @@ def parts_of(response) -> list[tuple[dict[str, str], bytes, int]]:
 
 def stored_pixels(reading) -> list[bytes]:
     """Each slice's pixel data as the stored (blinded) instance has it, in slice order."""
-    return [
-        pydicom.dcmread(i.file.path).PixelData for i in reading.series.instances.order_by("slice_index")
-    ]
+    return [pydicom.dcmread(i.file.path).PixelData for i in reading.series.instances.order_by("slice_index")]
 
 
 def test_bulk_returns_the_slices_asked_for_in_order_aligned(client, reading):
     client.force_login(reading.session.participation.user)
     pixels = stored_pixels(reading)
     sop_uids = list(blinding.reading_instance_files(reading))
-    for ranges, expected in (("2-4", [2, 3, 4]), ("5,0-1", [5, 0, 1]), ("6", [6]), (f"0-{SLICES - 1}", range(SLICES))):
+    for ranges, expected in (
+        ("2-4", [2, 3, 4]),
+        ("5,0-1", [5, 0, 1]),
+        ("6", [6]),
+        (f"0-{SLICES - 1}", range(SLICES)),
+    ):
         response = client.get(f"{series_url(reading)}/slices/{ranges}")
         assert response.status_code == 200, ranges
         assert response["Content-Type"].startswith('multipart/related; type="application/octet-stream"')
@@ -94,18 +99,22 @@ def test_bulk_returns_the_slices_asked_for_in_order_aligned(client, reading):
         assert [body for _, body, _ in parts] == [pixels[i] for i in expected]
         for (headers, body, offset), index in zip(parts, expected, strict=True):
             assert int(headers["Content-Length"]) == len(body)
-            assert headers["Content-Location"] == f"{series_url(reading)}/instances/{sop_uids[index]}/frames/1"
+            assert (
+                headers["Content-Location"] == f"{series_url(reading)}/instances/{sop_uids[index]}/frames/1"
+            )
             assert offset % 8 == 0  # a browser views 16-bit frames in place
 
 
 def test_bulk_reads_the_stored_offsets_and_the_command_fills_missing_ones(client, reading, capsys):
     instances = list(reading.series.instances.order_by("slice_index"))
     for instance in instances:
-        data = open(instance.file.path, "rb").read()
+        with open(instance.file.path, "rb") as handle:
+            data = handle.read()
         assert instance.pixel_offset is not None
-        assert data[instance.pixel_offset : instance.pixel_offset + instance.pixel_length] == pydicom.dcmread(
-            instance.file.path
-        ).PixelData
+        assert (
+            data[instance.pixel_offset : instance.pixel_offset + instance.pixel_length]
+            == pydicom.dcmread(instance.file.path).PixelData
+        )
     DicomInstance.objects.filter(series=reading.series).update(pixel_offset=None, pixel_length=None)
     call_command("instance_pixel_offsets")
     assert f"{SLICES} offsets stored" in capsys.readouterr().out
@@ -154,7 +163,9 @@ def test_bulk_and_first_image_are_the_readers_only(client, study, coordinator, s
     assert client.get(urls[0]).status_code == 302
 
 
-def display_rule(stored: np.ndarray, center: float, width: float, slope: float, intercept: float, mono1: bool):
+def display_rule(
+    stored: np.ndarray, center: float, width: float, slope: float, intercept: float, mono1: bool
+):
     """PS3.3 C.11.2.1.2.1 (linear VOI) after C.11.1 (Modality LUT), written out per pixel."""
     out = np.zeros(stored.shape, dtype=np.uint8)
     for index, value in np.ndenumerate(stored):
@@ -208,7 +219,9 @@ def test_first_image_follows_monochrome1_rescale_and_full_range(client, study, t
         ds.RescaleSlope = 2
         ds.RescaleIntercept = -5
         ds.save_as(path, enforce_file_format=True)
-    report = dicom_import(study=study, source=tmp_path, manifest=[{"case": "M1C", "condition": "M1", "folder": "m1"}])
+    report = dicom_import(
+        study=study, source=tmp_path, manifest=[{"case": "M1C", "condition": "M1", "folder": "m1"}]
+    )
     assert report.ok, report.summary()
     series = condition.series.get()
     stored = pydicom.dcmread(series.instances.get(slice_index=1).file.path).pixel_array
@@ -249,7 +262,9 @@ def test_the_blinded_metadata_is_computed_once_per_reading(client, reading, monk
     bodies = []
     for _ in range(3):
         page = client.get(page_url).content.decode()
-        [inline] = re.findall(r'<script type="application/json" id="series-metadata">(.*?)</script>', page, re.S)
+        [inline] = re.findall(
+            r'<script type="application/json" id="series-metadata">(.*?)</script>', page, re.S
+        )
         bodies.append(inline)
         bodies.append(client.get(f"{series_url(reading)}/metadata").content.decode())
     assert calls["neutral"] == 1

@@ -13,7 +13,9 @@ from readerstudy.imaging.pixels import instance_pixel_span_store
 
 
 class Command(BaseCommand):
-    help = "Store the pixel data offset and length of every instance that has none; make missing first images."
+    help = (
+        "Store the pixel data offset and length of every instance that has none; make missing first images."
+    )
 
     def handle(self, *args, **options) -> None:
         pending = DicomInstance.objects.filter(pixel_offset__isnull=True).select_related("series__case")
