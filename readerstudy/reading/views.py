@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import TypeGuard, cast
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
@@ -242,9 +243,11 @@ def reading_detail(request: HttpRequest, public_id) -> HttpResponse:
 
 
 def _viewer_preload() -> list[str]:
-    """Static names of viewer.js and the chunks it loads (frontend/build.mjs's manifest.json).
+    """URLs of viewer.js and the chunks it imports (frontend/build.mjs's manifest.json).
 
     The reading page preloads them (modulepreload) from its start; [] without a built bundle.
+    viewer.js is the page's config.viewerScript (``static``, hashed in production); the chunks
+    are the URLs its ``import`` statements name, i.e. the unhashed files beside it.
     """
     name = finders.find("readerstudy/build/manifest.json")
     if not name:
@@ -254,7 +257,9 @@ def _viewer_preload() -> list[str]:
             files = json.load(handle).get("viewer", [])
     except (OSError, ValueError):
         return []
-    return [f for f in files if isinstance(f, str)]
+    viewer = "readerstudy/build/viewer.js"
+    chunks = [f"{settings.STATIC_URL}{f}" for f in files if isinstance(f, str) and f != viewer]
+    return [static(viewer), *chunks]
 
 
 @login_required
