@@ -259,30 +259,42 @@ function wireViewer(store, Viewer) {
 
 /**
  * When the page's <img> of the start slice (the server's PNG) was painted (ms), or null if it
- * failed to load. Element Timing (Chromium) says when the browser painted it; without it (or
- * when it is late) the time is that of the first frame after the image was decoded.
+ * failed to load. Element Timing (Chromium) says when the browser painted it, even to an
+ * observer made later (buffered); its callback can come late on a busy main thread, so once the
+ * image is decoded the observer's queue is read directly. Without Element Timing, the time is
+ * that of the first frame after the image was decoded.
  */
 function imagePainted(img) {
-  const decoded = img
-    .decode()
-    .then(() => new Promise((resolve) => requestAnimationFrame(() => setTimeout(() => resolve(performance.now()), 0))))
-    .catch(() => null);
-  const timings = [decoded.then((time) => new Promise((resolve) => setTimeout(() => resolve(time), time === null ? 0 : 300)))];
-  if (typeof PerformanceObserver !== "undefined" && PerformanceObserver.supportedEntryTypes?.includes("element")) {
-    timings.push(
-      new Promise((resolve) => {
-        const observer = new PerformanceObserver((list) => {
-          const entry = list.getEntries().find((e) => e.identifier === "first-image");
-          if (entry) {
-            observer.disconnect();
-            resolve(entry.renderTime || entry.loadTime);
-          }
-        });
-        observer.observe({ type: "element", buffered: true });
-      }),
-    );
-  }
-  return Promise.race(timings);
+  const elementTiming =
+    typeof PerformanceObserver !== "undefined" && PerformanceObserver.supportedEntryTypes?.includes("element");
+  return new Promise((resolve) => {
+    let observer = null;
+    let settled = false;
+    const finish = (time) => {
+      if (settled) return;
+      settled = true;
+      observer?.disconnect();
+      resolve(time);
+    };
+    const painted = (entries) => {
+      const entry = entries.find((e) => e.identifier === "first-image");
+      if (entry) finish(entry.renderTime || entry.loadTime);
+    };
+    if (elementTiming) {
+      observer = new PerformanceObserver((list) => painted(list.getEntries()));
+      observer.observe({ type: "element", buffered: true });
+    }
+    img
+      .decode()
+      .then(() => new Promise((next) => requestAnimationFrame(() => setTimeout(next, 0))))
+      .then(() => {
+        const now = performance.now();
+        if (observer) painted(observer.takeRecords());
+        // Element Timing may still be on its way: wait a little for it, then take the frame's time.
+        setTimeout(() => finish(now), elementTiming ? 1000 : 0);
+      })
+      .catch(() => finish(null));
+  });
 }
 
 /**

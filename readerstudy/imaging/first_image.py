@@ -80,8 +80,8 @@ def stored_values(ds: Dataset) -> np.ndarray:
 
 def grey_levels(ds: Dataset, stored: np.ndarray) -> np.ndarray:
     """8-bit grey levels of the slice, as ``firstpaint.js`` ``greyLevels`` computes them."""
-    slope = _first(ds, "RescaleSlope", 1.0)
-    intercept = _first(ds, "RescaleIntercept", 0.0)
+    slope = _first(ds, "RescaleSlope", 1.0) or 1.0
+    intercept = _first(ds, "RescaleIntercept", 0.0) or 0.0
     center = _first(ds, "WindowCenter", None)
     width = _first(ds, "WindowWidth", None)
     # The page computes in float32 (a Float32Array of modality values).

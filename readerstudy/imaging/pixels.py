@@ -8,7 +8,7 @@ pixel data of one frame qualifies; other instances keep None and are parsed per 
 """
 
 from io import BytesIO
-from typing import BinaryIO
+from typing import IO
 
 import pydicom
 from pydicom.dataelem import RawDataElement
@@ -19,7 +19,7 @@ from readerstudy.imaging.models import DicomInstance
 _PIXEL_DATA = 0x7FE00010
 
 
-def pixel_data_span(handle: BinaryIO) -> tuple[int, int] | None:
+def pixel_data_span(handle: IO[bytes]) -> tuple[int, int] | None:
     """(offset, length) in bytes of the Pixel Data value of the file ``handle``; None when not native LE."""
     ds = pydicom.dcmread(handle, defer_size=1024)
     syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
@@ -46,7 +46,7 @@ def pixel_data_span_of_bytes(payload: bytes) -> tuple[int, int] | None:
 def instance_pixel_span_store(instance: DicomInstance) -> tuple[int, int] | None:
     """Compute and save ``instance``'s pixel data offset and length (an instance imported before)."""
     with instance.file.open("rb") as handle:
-        span = pixel_data_span(handle)
+        span = pixel_data_span(handle.file)
     if span is not None:
         instance.pixel_offset, instance.pixel_length = span
         instance.save(update_fields=["pixel_offset", "pixel_length"])
