@@ -197,7 +197,9 @@ def reading_frame_spans(reading: BlindedViewing) -> list[FrameSpan]:
             .only("sop_instance_uid", "file", "pixel_offset", "pixel_length")
         )
         spans = [
-            FrameSpan(reading_uid(reading, i.sop_instance_uid), str(i.file.name), i.pixel_offset, i.pixel_length)
+            FrameSpan(
+                reading_uid(reading, i.sop_instance_uid), str(i.file.name), i.pixel_offset, i.pixel_length
+            )
             for i in instances
         ]
         cache.set(key, spans, timeout=24 * 3600)
