@@ -3,9 +3,16 @@
 //   node frontend/build.mjs          # production bundle (minified, with source maps)
 //
 // Outputs (served by Django's static files):
-//   workstation.js                 the page script (ES module): scoring, autosave, first image
+//   workstation.js                 the page script (ES module): scoring, autosave, first image,
+//                                  the bulk pixel data (bulk.js)
 //   viewer.js                      the Cornerstone viewer (ES module), which the page script
-//                                  loads with import() once it has drawn the first image
+//                                  loads with import() (the page preloads it)
+//   chunk-*.js                     code split out of the entries (esbuild splitting): what they
+//                                  share, and the reformat code (reformat.js) that viewer.js
+//                                  imports only when a reformat is asked for; beside the entries,
+//                                  so import.meta.url-relative paths (wasm/, the worker) still hold
+//   manifest.json                  {"viewer": [files to modulepreload for viewer.js, its chunks
+//                                  and the reformat chunk]}: the reading page's <link>s
 //   reference.js                   the reference drafting page's script (ES module); it loads
 //                                  the same viewer.js with import()
 //   measure.js                     the measuring page's script (ES module): one viewer.js per
@@ -16,7 +23,7 @@
 //                                  starts it as ./decodeImageFrameWorker.js beside itself
 //   wasm/*.wasm                    codecs for compressed transfer syntaxes
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -56,7 +63,7 @@ const common = {
   loader: { ".wasm": "file" },
 };
 
-await build({
+const pages = await build({
   ...common,
   entryPoints: {
     workstation: join(root, "frontend", "src", "workstation.js"),
@@ -65,8 +72,33 @@ await build({
     measure: join(root, "frontend", "src", "measure.js"),
     comparison: join(root, "frontend", "src", "comparison.js"),
   },
+  splitting: true,
+  chunkNames: "chunk-[hash]",
+  metafile: true,
   outdir,
 });
+
+// What viewer.js needs, statically and (the reformat chunk) dynamically: the page preloads them.
+const outputs = pages.metafile.outputs;
+const buildPrefix = "static/readerstudy/build/";
+const needed = (file, seen) => {
+  if (seen.has(file)) return;
+  seen.add(file);
+  for (const imported of outputs[file]?.imports || []) {
+    if (!imported.external) needed(imported.path, seen);
+  }
+};
+const viewerFiles = new Set();
+needed(`${buildPrefix}viewer.js`, viewerFiles);
+const staticName = (file) => `readerstudy/build/${file.slice(buildPrefix.length)}`;
+writeFileSync(
+  join(outdir, "manifest.json"),
+  JSON.stringify({ viewer: [...viewerFiles].map(staticName) }, null, 1),
+);
+const sizes = Object.entries(outputs)
+  .filter(([file]) => file.endsWith(".js"))
+  .map(([file, output]) => `${file.slice(buildPrefix.length)} ${(output.bytes / 1e6).toFixed(2)} MB`);
+console.log(`frontend/build.mjs: ${sizes.join(", ")}`);
 await build({
   ...common,
   entryPoints: { decodeImageFrameWorker: join(loaderDir, "decodeImageFrameWorker.js") },

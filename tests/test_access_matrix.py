@@ -110,6 +110,8 @@ APP_ROWS: dict[str, tuple[str, tuple[int, ...]]] = {
     "wado_metadata":             (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
     "wado_instance":             (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
     "wado_frames":               (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "wado_bulk_frames":          (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "first_image":               (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
     # A comparative reading's viewports (the reader's, in a study whose phase lays cases side by side)
     "viewport_wado_uri":             (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
     "viewport_qido_studies":         (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
@@ -122,6 +124,8 @@ APP_ROWS: dict[str, tuple[str, tuple[int, ...]]] = {
     "viewport_wado_metadata":        (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
     "viewport_wado_instance":        (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
     "viewport_wado_frames":          (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "viewport_wado_bulk_frames":     (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
+    "viewport_first_image":          (GET,  (302, 404, 404, 200, 404, 404, 404, 404, 404, 404, 404)),
     # Study pages, imports, identities. NOTE coRd: a coordinator who also reads in the study
     # sees its set-up unblinded (condition labels, case codes, the identity mapping, the
     # schedule) though refused its references and measurements: can_coordinate does not
@@ -185,6 +189,8 @@ APP_ROWS: dict[str, tuple[str, tuple[int, ...]]] = {
     "draft_wado_metadata":       (GET,  (302, 404, 404, 404, 404, 404, 404, 404, 200, 404, 404)),
     "draft_wado_instance":       (GET,  (302, 404, 404, 404, 404, 404, 404, 404, 200, 404, 404)),
     "draft_wado_frames":         (GET,  (302, 404, 404, 404, 404, 404, 404, 404, 200, 404, 404)),
+    "draft_wado_bulk_frames":    (GET,  (302, 404, 404, 404, 404, 404, 404, 404, 200, 404, 404)),
+    "draft_first_image":         (GET,  (302, 404, 404, 404, 404, 404, 404, 404, 200, 404, 404)),
     # Image-quality measurements (coordinators measure, statisticians look; never a reader)
     "measurement_index":         (GET,  (302, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403)),
     "measurement_reference":     (POST, (302, 403, 403, 403, 403, 302, 403, 403, 403, 403, 403)),
@@ -206,6 +212,8 @@ APP_ROWS: dict[str, tuple[str, tuple[int, ...]]] = {
     "measure_wado_metadata":     (GET,  (302, 404, 404, 404, 404, 200, 404, 200, 404, 404, 404)),
     "measure_wado_instance":     (GET,  (302, 404, 404, 404, 404, 200, 404, 200, 404, 404, 404)),
     "measure_wado_frames":       (GET,  (302, 404, 404, 404, 404, 200, 404, 200, 404, 404, 404)),
+    "measure_wado_bulk_frames":  (GET,  (302, 404, 404, 404, 404, 200, 404, 200, 404, 404, 404)),
+    "measure_first_image":       (GET,  (302, 404, 404, 404, 404, 200, 404, 200, 404, 404, 404)),
     # Segmentation masks and their overlap (coordinators of the study who do not read in it)
     "segmentation_index":        (GET,  (302, 403, 403, 403, 403, 200, 403, 403, 403, 403, 403)),
     "segmentation_delete":       (POST, (302, 403, 403, 403, 403, 302, 403, 403, 403, 403, 403)),
@@ -544,6 +552,7 @@ def url_kwargs(name: str, kwarg_names: tuple[str, ...], world: World) -> dict[st
         "name": "likert",
         "kind": "tables.xlsx",
         "frames": "1",
+        "slices": "0-1",
         # django.contrib.auth's password reset link (not a valid one)
         "uidb64": "MQ",
         "token": "set-password",

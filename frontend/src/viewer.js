@@ -5,8 +5,11 @@
 // reformats: an orthographic volume viewport over the same images (needs WebGL; without it
 // the viewer renders the stack on the CPU and offers no reformats).
 //
-// The page script loads this module (its own bundle, viewer.js) with import() after it has
-// drawn the first image itself (firstpaint.js).
+// The page script loads this module (its own bundle, viewer.js) with import(); the page has
+// shown the first image already (an <img> of the server's PNG, or firstpaint.js) and has
+// started fetching the pixel data in bulk (bulk.js), which this viewer's image loader takes
+// frame by frame (frameloader.js). The volume (reformat) code is a separate chunk
+// (reformat.js), loaded when a reformat is first asked for.
 //
 // Mouse: left-drag window/level, right-drag zoom (up zooms in), middle-drag pan, wheel scrolls slices.
 //
@@ -24,7 +27,6 @@ import {
   metaData,
   setUseCPURendering,
   utilities,
-  volumeLoader,
 } from "@cornerstonejs/core";
 import dicomImageLoader, { init as loaderInit } from "@cornerstonejs/dicom-image-loader";
 import {
@@ -37,6 +39,8 @@ import {
   addTool,
   init as toolsInit,
 } from "@cornerstonejs/tools";
+import { BulkFrames } from "./bulk.js";
+import { bulkSource, registerBulkLoader } from "./frameloader.js";
 
 const ENGINE_ID = "workstation";
 const VIEWPORT_ID = "main";
@@ -88,6 +92,7 @@ function initCornerstone(staticBase, contextsPerEngine) {
         maxWebWorkers: Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)),
         wasmBasePath: `${staticBase}wasm/`,
       });
+      registerBulkLoader();
       toolsInit();
       for (const tool of [StackScrollTool, WindowLevelTool, ZoomTool, PanTool]) addTool(tool);
       return { gpu };
@@ -126,8 +131,12 @@ export class Viewer extends EventTarget {
    * Show the start slice, then load the rest of the series.
    * @param {string} seriesUrl  the series' WADO-RS URL (absolute)
    * @param {object[]} metadata its WADO-RS metadata (DICOM JSON, one object per instance, in slice order)
+   * @param {{frames?: BulkFrames}} [options]  the series' pixel data in bulk, if the page has
+   *   started fetching it already (bulk.js); otherwise the viewer starts it itself
    */
-  async start(seriesUrl, metadata) {
+  async start(seriesUrl, metadata, { frames = null } = {}) {
+    const startIndex = Math.min(Math.max(this.config.startSlice || 0, 0), metadata.length - 1);
+    this.frames = frames || new BulkFrames(seriesUrl, metadata.length, startIndex);
     const { gpu } = await initCornerstone(this.staticBase, this.config.webGlContextsPerEngine);
     this.gpu = gpu;
     performance.mark("workstation:cornerstone-ready");
@@ -137,6 +146,7 @@ export class Viewer extends EventTarget {
       dicomImageLoader.wadors.metaDataManager.add(imageId, instance);
       return imageId;
     });
+    this.imageIds.forEach((imageId, index) => bulkSource(imageId, this.frames, index));
     this.defaultWindow = this.windowFromHeader(this.imageIds[0]);
 
     this.engine = new RenderingEngine(this.engineId);
@@ -161,7 +171,7 @@ export class Viewer extends EventTarget {
     this.element.addEventListener(Enums.Events.IMAGE_RENDERED, () => this.emit("rendered"));
     new ResizeObserver(() => this.engine && this.engine.resize(true, true)).observe(this.element);
 
-    const start = Math.min(Math.max(this.config.startSlice || 0, 0), this.imageIds.length - 1);
+    const start = startIndex;
     await this.showAcquired(start);
     performance.mark("workstation:viewer-ready");
     this.emit("firstimage");
@@ -216,9 +226,8 @@ export class Viewer extends EventTarget {
       await this.showAcquired(this.acquiredIndex);
     } else {
       if (!this.volumeId) {
-        this.volumeId = `cornerstoneStreamingImageVolume:${this.config.reading}`;
-        const volume = await volumeLoader.createAndCacheVolume(this.volumeId, { imageIds: this.imageIds });
-        volume.load();
+        const { volumeCreate } = await import("./reformat.js");
+        this.volumeId = await volumeCreate(`cornerstoneStreamingImageVolume:${this.config.reading}`, this.imageIds);
       }
       this.enable(Enums.ViewportType.ORTHOGRAPHIC, PLANES[plane]);
       await this.viewport.setVolumes([{ volumeId: this.volumeId }]);

@@ -3,12 +3,14 @@
 //
 // The page's configuration is the JSON in #workstation-config (views.reader.reading_detail).
 //
-// Loading order, so that the reader sees the image as early as possible: this small script
-// sets up the scoring panel and autosave, fetches the series' metadata (preloaded by the
-// page) and draws the start slice itself (firstpaint.js); only then does it load the
-// Cornerstone viewer, a separate and much larger bundle (config.viewerScript; cached by the
-// browser after the first reading), which takes over the image. Loading it earlier, in
-// parallel, only slowed the first image down on a 2-core machine (bench/workstation.py).
+// Loading order, so that the reader sees the image as early as possible: the page itself shows
+// the start slice of a new reading as an <img> of a PNG the server made at import
+// (imaging.first_image; no script, metadata or frame needed). This small script sets up the
+// scoring panel and autosave, reads the series' metadata inlined in the page, starts fetching
+// the pixel data in bulk, nearest to the start slice first (bulk.js), and imports the
+// Cornerstone viewer (config.viewerScript, a much larger bundle the page preloads), which takes
+// the frames from the bulk store and takes over the image. A reading that resumes on another
+// slice has no <img>: the script draws that slice itself first (firstpaint.js).
 //
 // The page's state is one store (state.js) that the parts below share:
 //   state    config, seriesUrl, visitId, queue (SaveQueue), telemetry, scoring (ScoringPanel),
@@ -21,6 +23,7 @@
 //            page holds back and wait until the server has it all; "leave" (url): save
 //            everything, then go; "show-help": the keyboard shortcuts
 
+import { seriesLoadStart } from "./bulk.js";
 import { firstPaint } from "./firstpaint.js";
 import { submitWhenSaved } from "./forms.js";
 import { uuid4 } from "./ids.js";
@@ -268,8 +271,61 @@ function wireViewer(store, Viewer, metadata) {
   });
 }
 
-/** Draw the start slice before the viewer is loaded; never fails (the viewer draws it anyway). */
+/**
+ * When the page's <img> of the start slice (the server's PNG) was painted (ms), or null if it
+ * failed to load. Element Timing (Chromium) says when the browser painted it, even to an
+ * observer made later (buffered); its callback can come late on a busy main thread, so once the
+ * image is decoded the observer's queue is read directly. Without Element Timing, the time is
+ * that of the first frame after the image was decoded.
+ */
+function imagePainted(img) {
+  const elementTiming =
+    typeof PerformanceObserver !== "undefined" && PerformanceObserver.supportedEntryTypes?.includes("element");
+  return new Promise((resolve) => {
+    let observer = null;
+    let settled = false;
+    const finish = (time) => {
+      if (settled) return;
+      settled = true;
+      observer?.disconnect();
+      resolve(time);
+    };
+    const painted = (entries) => {
+      const entry = entries.find((e) => e.identifier === "first-image");
+      if (entry) finish(entry.renderTime || entry.loadTime);
+    };
+    if (elementTiming) {
+      observer = new PerformanceObserver((list) => painted(list.getEntries()));
+      observer.observe({ type: "element", buffered: true });
+    }
+    img
+      .decode()
+      .then(() => new Promise((next) => requestAnimationFrame(() => setTimeout(next, 0))))
+      .then(() => {
+        const now = performance.now();
+        if (observer) painted(observer.takeRecords());
+        // Element Timing may still be on its way: wait a little for it, then take the frame's time.
+        setTimeout(() => finish(now), elementTiming ? 1000 : 0);
+      })
+      .catch(() => finish(null));
+  });
+}
+
+/**
+ * The first image: the page's <img> of the start slice when it has one (a new reading), else
+ * the start slice drawn before the viewer is loaded (firstpaint.js). Never fails (the viewer
+ * draws the slice anyway).
+ */
 async function firstImage(config, seriesUrl, metadata) {
+  const img = $("#first-image");
+  if (img) {
+    const painted = await imagePainted(img);
+    if (painted !== null) {
+      performance.mark("workstation:first-image", { startTime: painted });
+      return;
+    }
+    img.remove();
+  }
   const index = Math.min(Math.max(config.startSlice || 0, 0), metadata.length - 1);
   const sop = metadata[index]["00080018"].Value[0];
   try {
@@ -284,15 +340,17 @@ async function firstImage(config, seriesUrl, metadata) {
 /** Metadata, the first image, then the viewer and the marks saved so far. */
 async function start(store) {
   const { config, seriesUrl, queue } = store.state;
-  const metadata = await fetchJson(`${seriesUrl}/metadata`);
-  if (!metadata.length) throw new Error("This series has no images.");
-  performance.mark("workstation:metadata");
-  await firstImage(config, seriesUrl, metadata);
-  const { Viewer } = await import(config.viewerScript);
+  const viewerModule = import(config.viewerScript); // preloaded by the page (modulepreload)
+  const { metadata, frames } = await seriesLoadStart(config, seriesUrl);
+  const shown = firstImage(config, seriesUrl, metadata);
+  const { Viewer } = await viewerModule;
   wireViewer(store, Viewer, metadata);
   const { viewer, marks } = store.state;
-  await viewer.start(seriesUrl, metadata);
-  $("#first-paint").hidden = true;
+  await viewer.start(seriesUrl, metadata, { frames });
+  shown.then(() => {
+    $("#first-paint").hidden = true;
+    $("#first-image")?.remove(); // the viewer shows the slice now; the PNG's memory can go
+  });
   store.update("viewer-ready", { viewerReady: true });
   if (marks) {
     const state = await fetchJsonIfOk(config.api.state);

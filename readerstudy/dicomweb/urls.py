@@ -31,6 +31,9 @@ def _root_patterns(letter: str, prefix: str, root: str | None) -> list[URLPatter
         (f"{SERIES}/metadata", views.series_metadata, "wado_metadata"),
         (INSTANCE, views.instance, "wado_instance"),
         (f"{INSTANCE}/frames/<str:frames>", views.frames, "wado_frames"),
+        # Bulk pixel data of slice ranges and the first image (the reading page's fast path)
+        (f"{SERIES}/slices/<str:slices>", views.bulk_frames, "wado_bulk_frames"),
+        (f"{SERIES}/first-image.png", views.first_image, "first_image"),
     )
     return [path(base + route, view, kwargs, name=prefix + name) for route, view, name in endpoints]
 

@@ -40,6 +40,7 @@ from django.views.decorators.http import require_GET
 
 from readerstudy.dicomweb import qido
 from readerstudy.imaging import blinding
+from readerstudy.imaging.first_image import first_image_png
 from readerstudy.measurements.policy import MeasurementViewing, series_for_measurement_request
 from readerstudy.reading.models import Reading, ReadingViewport
 from readerstudy.reading.policy import reading_for_reader_request, viewport_for_reader_request
@@ -192,7 +193,7 @@ def series_metadata(
     Gzipped when the client accepts it (a 160-slice series' JSON shrinks about tenfold).
     """
     reading = _series_of(request, public_id, study_uid, series_uid, root)
-    return JsonResponse(blinding.series_metadata_blinded(reading), safe=False, content_type=DICOM_JSON)
+    return HttpResponse(blinding.series_metadata_json(reading), content_type=DICOM_JSON)
 
 
 @login_required
@@ -201,7 +202,7 @@ def series_metadata(
 def study_metadata(request: HttpRequest, public_id, study_uid: str, root: str = "reading") -> HttpResponse:
     """WADO-RS study metadata: the root's study has the one series, so its series' metadata."""
     reading = _study_of(request, public_id, study_uid, root)
-    return JsonResponse(blinding.series_metadata_blinded(reading), safe=False, content_type=DICOM_JSON)
+    return HttpResponse(blinding.series_metadata_json(reading), content_type=DICOM_JSON)
 
 
 @login_required
@@ -252,12 +253,103 @@ def frames(
 ) -> HttpResponse:
     """WADO-RS frames: the uncompressed pixel data of frame 1 (instances are single-frame)."""
     reading = _series_of(request, public_id, study_uid, series_uid, root)
-    name = _instance_file(reading, sop_uid)
+    span = next((s for s in blinding.reading_frame_spans(reading) if s.sop_uid == sop_uid), None)
+    if span is None:
+        raise Http404
     if frames.strip() != "1":
         raise Http404("Instances are single-frame: only frame 1 exists.")
-    with default_storage.open(name, "rb") as handle:
+    return _multipart([_pixel_data(span)], "application/octet-stream")
+
+
+def _pixel_data(span: blinding.FrameSpan) -> bytes:
+    """The instance's (uncompressed) pixel data: read at its stored offset, or parsed from the file."""
+    with default_storage.open(span.name, "rb") as handle:
+        if span.offset is not None and span.length is not None:
+            handle.seek(span.offset)
+            return handle.read(span.length)
         ds = pydicom.dcmread(handle)
-    return _multipart([ds.PixelData], "application/octet-stream")
+    return ds.PixelData
+
+
+#: The most slices one bulk request may ask for.
+BULK_MAX_SLICES = 64
+
+
+def _slice_ranges(text: str, count: int) -> list[int]:
+    """Slice indices of ``"a-b,c,d-e"`` (0-based, inclusive, in the order given); ValueError if bad."""
+    indices: list[int] = []
+    for part in text.split(","):
+        first_text, _, last_text = part.partition("-")
+        if not first_text.isdigit() or (last_text and not last_text.isdigit()):
+            raise ValueError(f"{part!r} is not a slice index or a range a-b")
+        first, last = int(first_text), int(last_text or first_text)
+        if first > last or last >= count:
+            raise ValueError(f"{part!r} is outside the series' slices 0-{count - 1}")
+        indices.extend(range(first, last + 1))
+        if len(indices) > BULK_MAX_SLICES:
+            raise ValueError(f"at most {BULK_MAX_SLICES} slices per request")
+    if len(set(indices)) != len(indices):
+        raise ValueError("a slice is asked for twice")
+    return indices
+
+
+@login_required
+@require_GET
+def bulk_frames(
+    request: HttpRequest, public_id, study_uid: str, series_uid: str, slices: str, root: str = "reading"
+) -> HttpResponse:
+    """The pixel data of several slices in one multipart/related response (PS3.18 8.7.3.3 frames).
+
+    ``{series}/slices/{ranges}``: ``ranges`` is ``a-b`` or a comma-separated list of slice
+    indices and ranges (0-based, inclusive), at most ``BULK_MAX_SLICES`` slices; a part per
+    slice in that order, each with its ``Content-Location`` (the slice's WADO-RS frame URL) and
+    ``Content-Length``. Every part's bytes start at a multiple of 8 in the body (padded part
+    headers), so a browser can view each frame in the one response buffer without copying it.
+    """
+    reading = _series_of(request, public_id, study_uid, series_uid, root)
+    spans = blinding.reading_frame_spans(reading)
+    try:
+        indices = _slice_ranges(slices, len(spans))
+    except ValueError as exc:
+        return HttpResponse(f"Bad slice range: {exc}.", status=400, content_type="text/plain")
+    series_url = request.path.rsplit("/slices/", 1)[0]
+    chunks: list[bytes] = []
+    size = 0
+    for index in indices:
+        span = spans[index]
+        data = _pixel_data(span)
+        head = (
+            f"--{BOUNDARY}\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Location: {series_url}/instances/{span.sop_uid}/frames/1\r\n"
+            f"Content-Length: {len(data)}\r\n"
+        )
+        pad = -(size + len(head) + len("X-Pad: \r\n\r\n")) % 8
+        head += f"X-Pad: {'0' * pad}\r\n\r\n"
+        chunks += [head.encode(), data, b"\r\n"]
+        size += len(head) + len(data) + 2
+    chunks.append(f"--{BOUNDARY}--\r\n".encode())
+    response = HttpResponse(
+        b"".join(chunks),
+        content_type=f'multipart/related; type="application/octet-stream"; boundary={BOUNDARY}',
+    )
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+def first_image(
+    request: HttpRequest, public_id, study_uid: str, series_uid: str, root: str = "reading"
+) -> HttpResponse:
+    """The series' first image (``imaging.first_image``): a PNG of its start slice; 404 if it has none."""
+    reading = _series_of(request, public_id, study_uid, series_uid, root)
+    assert reading.series is not None
+    png = first_image_png(reading.series)
+    if png is None:
+        raise Http404("This series has no first image.")
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @login_required

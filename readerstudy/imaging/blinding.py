@@ -29,6 +29,7 @@ makes a new one.
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from io import BytesIO
 from typing import Any, Protocol
 
@@ -172,6 +173,39 @@ def reading_instance_files(reading: BlindedViewing) -> dict[str, str]:
     return files
 
 
+@dataclass(frozen=True)
+class FrameSpan:
+    """Where one instance of a reading's series lies: its reading-specific UID, file, pixel data."""
+
+    sop_uid: str
+    name: str
+    offset: int | None
+    length: int | None
+
+
+def reading_frame_spans(reading: BlindedViewing) -> list[FrameSpan]:
+    """Every instance of the reading's series in slice order, with its stored pixel data offset.
+
+    Cached per reading like ``reading_instance_files``.
+    """
+    key = f"readerstudy:frame-spans:{reading.public_id}:{reading.series_id}"
+    spans = cache.get(key)
+    if spans is None:
+        instances = (
+            _viewed_series(reading)
+            .instances.order_by("slice_index")
+            .only("sop_instance_uid", "file", "pixel_offset", "pixel_length")
+        )
+        spans = [
+            FrameSpan(
+                reading_uid(reading, i.sop_instance_uid), str(i.file.name), i.pixel_offset, i.pixel_length
+            )
+            for i in instances
+        ]
+        cache.set(key, spans, timeout=24 * 3600)
+    return spans
+
+
 def blinded_instance_bytes(name: str, reading: BlindedViewing) -> bytes:
     """The stored instance ``name`` as the reader receives it: a DICOM Part 10 file, blinded."""
     with default_storage.open(name, "rb") as handle:
@@ -231,6 +265,31 @@ def series_metadata_blinded(reading: BlindedViewing) -> list[dict[str, Any]]:
     for instance in metadata:
         _personalize(instance, salt=salt, pseudonym=pseudonym)
     return metadata
+
+
+def series_metadata_json(reading: BlindedViewing) -> str:
+    """``series_metadata_blinded`` as JSON text, computed once per reading and blinding rules.
+
+    Cached (``django.core.cache``, keyed by the reading, its series and ``RULES_DIGEST``): the
+    metadata endpoint and the reading page (which inlines it) serve the same text. ``<``, ``>``
+    and ``&`` are escaped as in Django's ``json_script``, so the text can sit in a page's
+    ``<script type="application/json">`` and is still the same JSON.
+    """
+    key = metadata_json_cache_key(reading.public_id, reading.series_id)
+    text = cache.get(key)
+    if text is None:
+        text = json.dumps(series_metadata_blinded(reading), separators=(",", ":"))
+        text = text.translate(_JSON_SCRIPT_ESCAPES)
+        cache.set(key, text, timeout=24 * 3600)
+    return text
+
+
+def metadata_json_cache_key(public_id: uuid.UUID, series_id: int | None) -> str:
+    """The cache key of ``series_metadata_json`` for one viewing of one series."""
+    return f"readerstudy:metadata-json:{public_id}:{series_id}:{RULES_DIGEST}"
+
+
+_JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
 
 def _personalize(item: dict[str, Any], *, salt: str, pseudonym: str) -> None:

@@ -64,7 +64,7 @@ from readerstudy.audit.models import AuditAction
 from readerstudy.audit.services import audit_event_create
 from readerstudy.design.services import DesignChangeUnacknowledged, schedule_design_change_check
 from readerstudy.errors import ServiceError
-from readerstudy.imaging import blinding
+from readerstudy.imaging import blinding, first_image
 from readerstudy.imaging.deidentify import dataset_deidentify, uid_pseudonymize
 from readerstudy.imaging.display_grid import cases_display_grid_apply, series_native_sop_uids
 from readerstudy.imaging.import_safety import (
@@ -87,6 +87,7 @@ from readerstudy.imaging.nifti_import import (
     nifti_series_write,
     reference_series_for,
 )
+from readerstudy.imaging.pixels import pixel_data_span_of_bytes
 from readerstudy.studies.models import Case, Condition, Study
 from sr_engine.nifti_io import is_nifti_path
 from sr_engine.volume import slice_normal
@@ -1442,9 +1443,11 @@ def _series_import(
 
 
 def series_derivatives_store(series: ImageSeries, stored: list[str]) -> None:
-    """Make what is derived from a series' stored instances (its blinded metadata); the files' names
+    """Make what is derived from a series' stored instances (its blinded metadata, the PNG of its
+    start slice: ``imaging.first_image``); the files' names
     go to ``stored``. Called by the import and again by the display grid after it replaced them."""
     _blinded_metadata_store(series, stored)
+    _first_image_store(series, stored)
 
 
 def _blinded_metadata_store(series: ImageSeries, stored: list[str]) -> None:
@@ -1458,6 +1461,16 @@ def _blinded_metadata_store(series: ImageSeries, stored: list[str]) -> None:
         blinding.series_metadata_neutral(series)
     except OSError as exc:
         logger.warning("The blinded metadata of series %s could not be stored: %s", series.public_id, exc)
+
+
+def _first_image_store(series: ImageSeries, stored: list[str]) -> None:
+    """Make the PNG of the series' start slice now (``imaging.first_image``); on a storage
+    error it is made on first use instead."""
+    stored.append(first_image.first_image_path(series))
+    try:
+        first_image.first_image_png(series)
+    except OSError as exc:
+        logger.warning("The first image of series %s could not be stored: %s", series.public_id, exc)
 
 
 def _storage_delete(name: str) -> None:
@@ -1562,6 +1575,7 @@ def dicom_instance_store(
     (``readerstudy.imaging.display_grid``), so whatever is computed per stored instance
     applies to both.
     """
+    span = pixel_data_span_of_bytes(payload)
     instance = DicomInstance(
         series=series,
         sop_instance_uid=sop_uid,
@@ -1571,6 +1585,8 @@ def dicom_instance_store(
         sha256=hashlib.sha256(payload).hexdigest(),
         source_sha256=source_sha256,
         size=len(payload),
+        pixel_offset=span[0] if span else None,
+        pixel_length=span[1] if span else None,
     )
     instance.file.save(f"{sop_uid}.dcm", ContentFile(payload), save=False)
     assert instance.file.name is not None, "saving the file names it"

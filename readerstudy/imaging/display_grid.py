@@ -62,9 +62,9 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 from readerstudy.audit.models import AuditAction
 from readerstudy.audit.services import audit_change, audit_event_create
 from readerstudy.errors import ServiceError
-from readerstudy.imaging import blinding
+from readerstudy.imaging import blinding, first_image
 from readerstudy.imaging.models import DicomInstance, ImageSeries
-from readerstudy.reading.models import Reading
+from readerstudy.reading.models import Reading, ReadingViewport
 from readerstudy.references.models import ReferenceStandard
 from readerstudy.studies.models import Case, Condition, Study
 
@@ -616,11 +616,22 @@ def _after_change(series: ImageSeries) -> None:
     """Rebuild what is derived from the served instances and forget cached instance lists."""
     from readerstudy.imaging.dicom_import import series_derivatives_store
 
-    _files_delete([blinding.series_metadata_path(series)])  # made from the instances replaced
+    # made from the instances replaced
+    _files_delete([blinding.series_metadata_path(series), first_image.first_image_path(series)])
     series_derivatives_store(series, [])
     viewings = [series.public_id, *Reading.objects.filter(series=series).values_list("public_id", flat=True)]
     viewings += ReferenceStandard.objects.filter(series=series).values_list("public_id", flat=True)
-    cache.delete_many([f"readerstudy:instance-files:{public_id}:{series.pk}" for public_id in viewings])
+    viewings += ReadingViewport.objects.filter(series=series).values_list("public_id", flat=True)
+    cache.delete_many(
+        [
+            key
+            for public_id in viewings
+            for key in (
+                f"readerstudy:instance-files:{public_id}:{series.pk}",
+                blinding.metadata_json_cache_key(public_id, series.pk),
+            )
+        ]
+    )
 
 
 def _files_delete(names: list[str]) -> None:

@@ -15,9 +15,14 @@ class SeriesLocation:
     series_uid: str
 
     @property
+    def series_path(self) -> str:
+        """WADO-RS URL (path) of the series."""
+        return f"{self.root}studies/{self.study_uid}/series/{self.series_uid}"
+
+    @property
     def metadata_url(self) -> str:
         """WADO-RS metadata of the series (the page preloads it)."""
-        return f"{self.root}studies/{self.study_uid}/series/{self.series_uid}/metadata"
+        return f"{self.series_path}/metadata"
 
     def config(self) -> dict[str, str]:
         """The keys the page scripts read from their JSON configuration."""

@@ -93,6 +93,12 @@ class DicomInstance(models.Model):
     sha256 = models.CharField(max_length=64, help_text="Checksum of the stored, de-identified file.")
     source_sha256 = models.CharField(max_length=64, help_text="Checksum of the file as it was imported.")
     size = models.PositiveBigIntegerField()
+    pixel_offset = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Byte offset of the native pixel data in the file (None: parse it)."
+    )
+    pixel_length = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Length in bytes of the frame's native pixel data."
+    )
 
     class Meta:
         ordering = ["series", "slice_index"]

@@ -4,22 +4,27 @@ Nothing here shows a condition label, a case code or a reference: readers are bl
 """
 
 import functools
+import json
 import uuid
 from collections.abc import Callable
 from typing import TypeGuard, cast
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from readerstudy.design.selectors import session_progress
 from readerstudy.design.washout import session_window
 from readerstudy.errors import ServiceError
+from readerstudy.imaging import blinding, first_image
 from readerstudy.imaging.locations import SeriesLocation, series_location
 from readerstudy.json_io import is_number, json_body, json_error
 from readerstudy.reading.models import Reading, ReadingViewport
@@ -191,6 +196,8 @@ def _reading_page(
     editable = not reading_is_locked(reading)
     viewports = _comparison_viewports(reading) if phase.is_comparative else []
     location = viewports[0][1] if viewports else series_location(reading, "readerstudy:wado_uri")
+    start_slice = reading.last_slice if reading.last_slice is not None else first_image.start_slice(series)
+    new_start = start_slice == first_image.start_slice(series)
     config = {
         "reading": str(reading.public_id),
         "editable": editable,
@@ -202,7 +209,7 @@ def _reading_page(
         ),
         "numSlices": series.num_slices,
         "projection": bool(series.projection),
-        "startSlice": reading.last_slice if reading.last_slice is not None else series.num_slices // 2,
+        "startSlice": start_slice,
         "markScale": mark_scale,
         "lesionTargets": [
             {
@@ -254,6 +261,16 @@ def _reading_page(
             "errors": errors,
             "comparative": bool(viewports),
             "viewports": [{"label": v.label, "is_reference": v.is_reference} for v, _ in viewports],
+            "viewer_preload": _viewer_preload(),
+            # The blinded metadata, inlined (computed once per reading: blinding.series_metadata_json);
+            # a comparative page loads each viewport's own
+            "metadata_json": None if viewports else mark_safe(blinding.series_metadata_json(reading)),  # noqa: S308 (escaped)
+            # The PNG of the start slice of a new reading (none when the reading resumes elsewhere)
+            "first_image_url": (
+                f"{location.series_path}/first-image.png"
+                if not viewports and new_start and first_image.first_image_available(series)
+                else None
+            ),
         },
     )
 
@@ -277,6 +294,26 @@ def _viewport_config(viewport: ReadingViewport, location: SeriesLocation) -> dic
         "numSlices": series.num_slices,
         "startSlice": series.num_slices // 2,
     }
+
+
+def _viewer_preload() -> list[str]:
+    """URLs of viewer.js and the chunks it imports (frontend/build.mjs's manifest.json).
+
+    The reading page preloads them (modulepreload) from its start; [] without a built bundle.
+    viewer.js is the page's config.viewerScript (``static``, hashed in production); the chunks
+    are the URLs its ``import`` statements name, i.e. the unhashed files beside it.
+    """
+    name = finders.find("readerstudy/build/manifest.json")
+    if not name:
+        return []
+    try:
+        with open(name, encoding="utf-8") as handle:
+            files = json.load(handle).get("viewer", [])
+    except (OSError, ValueError):
+        return []
+    viewer = "readerstudy/build/viewer.js"
+    chunks = [f"{settings.STATIC_URL}{f}" for f in files if isinstance(f, str) and f != viewer]
+    return [static(viewer), *chunks]
 
 
 @login_required

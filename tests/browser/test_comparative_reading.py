@@ -119,7 +119,7 @@ def test_a_reader_compares_two_linked_viewports_and_the_answer_is_analysed(
         expect(labels).to_have_count(4)
         expect(labels.first).not_to_have_text("")
         edges[label] = [labels.nth(i).inner_text() for i in range(4)]
-        expect(cell(page, label).locator(".overlay-zoom")).to_have_text(re.compile(r"^Zoom [0-9.]+×$"))
+        expect(cell(page, label).locator(".overlay-zoom")).to_have_text(re.compile(r"^Zoom [0-9.]+\u00d7$"))
     assert edges["A"] == edges["B"] and all(edges["A"])
 
     # Linked: scrolling the HR viewport to either end takes the LR one to its slice nearest to

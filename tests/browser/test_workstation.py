@@ -67,10 +67,11 @@ def test_reader_reads_marks_resumes_and_submits(demo, live_server, page: Page, b
     reading = open_first_reading(page, login, live_server)
     expect(page.locator("h1")).to_contain_text(f"Reading 1 of {reading.session.readings.count()}")
 
-    # The first image is on the viewer's canvas; the page's own first paint made way for it,
-    # and came before the viewer was ready.
+    # The first image is on the viewer's canvas; the page's own first image (the server's PNG)
+    # made way for it, and came before the viewer was ready.
     assert page.evaluate(CANVAS_LIT_FRACTION) > 0.05
     expect(page.locator("#first-paint")).to_be_hidden()
+    expect(page.locator("#first-image")).to_have_count(0)
     marks = page.evaluate(
         "() => Object.fromEntries(performance.getEntriesByType('mark').map(m => [m.name, m.startTime]))"
     )
@@ -211,19 +212,34 @@ def test_coronal_and_sagittal_reformats_render(demo, live_server, page: Page, lo
     expect(page.locator("#overlay-slice")).not_to_contain_text("(")
 
 
-def test_the_first_image_is_drawn_before_and_without_the_viewer(demo, live_server, page: Page, login):
-    """With the viewer's bundle unreachable, the page still shows the start slice, windowed as DICOM says."""
+@pytest.mark.parametrize("resumed", [False, True], ids=["new-reading-png", "resumed-elsewhere-canvas"])
+def test_the_first_image_is_drawn_before_and_without_the_viewer(
+    demo, live_server, page: Page, login, resumed
+):
+    """With the viewer's bundle unreachable, the page still shows the start slice, windowed as DICOM says:
+    a new reading as the server's PNG (an <img>), one resumed on another slice drawn by the page script."""
     page.route("**/readerstudy/build/viewer.js", lambda route: route.abort())
     login(page, "reader1", DEMO_PASSWORD)
+    if resumed:
+        first = (
+            Reading.objects.filter(session__participation__user__username="reader1")
+            .order_by("session__number", "position")
+            .first()
+        )
+        first.last_slice = 3
+        first.save(update_fields=["last_slice"])
     page.goto(f"{live_server.url}/reading/")
     page.get_by_role("link", name="Start").first.click()
     expect(page.locator("body")).to_have_attribute("data-workstation", "error", timeout=20_000)
-    expect(page.locator("#first-paint")).to_be_visible()
+    shown = page.locator("#first-paint" if resumed else "#first-image")
+    expect(shown).to_be_visible()
+    expect(page.locator("#first-image")).to_have_count(0 if resumed else 1)
     expect(page.locator("#viewer-message")).to_contain_text("could not be shown")
 
     reading = Reading.objects.get(public_id=re.search(r"/reading/([0-9a-f-]{36})/", page.url).group(1))
     series = reading.series
     start = reading.last_slice if reading.last_slice is not None else series.num_slices // 2
+    assert (start != series.num_slices // 2) == resumed
     with series.instances.get(slice_index=start).file.open("rb") as handle:
         ds = pydicom.dcmread(handle)
     # PS3.3 C.11.1 (rescale) and C.11.2.1.2.1 (linear VOI) with the header's first window.
@@ -235,23 +251,50 @@ def test_the_first_image_is_drawn_before_and_without_the_viewer(demo, live_serve
     else:  # the frame's full range
         center, width = (values.max() + values.min()) / 2, max(values.max() - values.min(), 1)
     grey = np.clip(((values - (center - 0.5)) / (width - 1) + 0.5) * 255, 0, 255)
-
-    drawn = page.evaluate(
-        """() => {
-          const canvas = document.querySelector('#first-paint');
-          const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-          let sum = 0;
-          for (let i = 0; i < data.length; i += 4) sum += data[i];
-          return { mean: sum / (data.length / 4), width: canvas.width, height: canvas.height };
-        }"""
-    )
-    # The image is fitted inside the canvas (aspect from Pixel Spacing); the rest is black.
     row_spacing, column_spacing = (float(v) for v in ds.PixelSpacing)
     image_w, image_h = ds.Columns * column_spacing, ds.Rows * row_spacing
-    fit = min(drawn["width"] / image_w, drawn["height"] / image_h)
-    covered = (image_w * fit) * (image_h * fit) / (drawn["width"] * drawn["height"])
-    assert drawn["mean"] == pytest.approx(grey.mean() * covered, abs=2.0)
-    assert grey.mean() > 10  # a real image, not a black one
+
+    if not resumed:
+        # The PNG holds the slice's grey levels exactly; it is shown fitted, centred, not stretched.
+        png = page.evaluate(
+            """() => {
+              const img = document.querySelector('#first-image');
+              const canvas = document.createElement('canvas');
+              canvas.width = img.naturalWidth;
+              canvas.height = img.naturalHeight;
+              const context = canvas.getContext('2d');
+              context.drawImage(img, 0, 0);
+              const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+              const grey = [];
+              for (let i = 0; i < data.length; i += 4) grey.push(data[i]);
+              const box = img.getBoundingClientRect();
+              return { grey, width: canvas.width, height: canvas.height, fit: getComputedStyle(img).objectFit,
+                       boxWidth: box.width, boxHeight: box.height };
+            }"""
+        )
+        assert (png["width"], png["height"]) == (ds.Columns, ds.Rows)  # square pixels in the demo
+        assert np.abs(np.array(png["grey"]).reshape(ds.Rows, ds.Columns) - np.rint(grey)).max() <= 1
+        assert png["fit"] == "contain"
+        viewport = page.locator("#viewport").bounding_box()
+        assert (png["boxWidth"], png["boxHeight"]) == pytest.approx(
+            (viewport["width"], viewport["height"]), abs=1
+        )
+        assert grey.mean() > 10
+    else:
+        drawn = page.evaluate(
+            """() => {
+              const canvas = document.querySelector('#first-paint');
+              const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+              let sum = 0;
+              for (let i = 0; i < data.length; i += 4) sum += data[i];
+              return { mean: sum / (data.length / 4), width: canvas.width, height: canvas.height };
+            }"""
+        )
+        # The image is fitted inside the canvas (aspect from Pixel Spacing); the rest is black.
+        fit = min(drawn["width"] / image_w, drawn["height"] / image_h)
+        covered = (image_w * fit) * (image_h * fit) / (drawn["width"] * drawn["height"])
+        assert drawn["mean"] == pytest.approx(grey.mean() * covered, abs=2.0)
+        assert grey.mean() > 10  # a real image, not a black one
 
     # Scoring still works: the answer is saved.
     page.get_by_label("5 · excellent").check()

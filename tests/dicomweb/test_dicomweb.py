@@ -108,6 +108,9 @@ def everything_the_browser_gets(client, reading) -> tuple[list[bytes], list[pydi
     bodies.append(state.content)
     html = page.content.decode()
     assert blinding.reading_uid(reading, reading.series.series_instance_uid) in html
+    # The page's first image is the root's PNG of the start slice (crawled below)
+    [first_image] = re.findall(r'<img id="first-image"[^>]* src="([^"]+)"', html)
+    assert first_image == f"{series_url(reading)}/first-image.png"
     root_bodies, datasets = crawl_root(client, reading, READING_ROOT_URLS)
     return bodies + root_bodies, datasets
 
@@ -138,6 +141,11 @@ def crawl_root(client, reading, names) -> tuple[list[bytes], list[pydicom.Datase
     for listing in (study, series):
         for part in multipart_parts(get(listing["00081190"]["Value"][0])):
             datasets.append(pydicom.dcmread(io.BytesIO(part)))
+    # The first image (a PNG of the start slice) and the bulk pixel data of every slice
+    png = get(f"{series_url(reading)}/first-image.png")
+    assert png["Content-Type"] == "image/png"
+    bulk = multipart_parts(get(f"{series_url(reading)}/slices/0-{reading.series.num_slices - 1}"))
+    bodies.extend(bulk)
     qido = get(series_url(reading) + "/instances")
     assert qido["Content-Type"] == "application/dicom+json"
     get(series_url(reading) + "/instances", everything)
@@ -151,6 +159,7 @@ def crawl_root(client, reading, names) -> tuple[list[bytes], list[pydicom.Datase
         bodies.append(part)
         frame = get(f"{series_url(reading)}/instances/{sop_uid}/frames/1")
         bodies.append(multipart_parts(frame)[0])
+        assert multipart_parts(frame)[0] in bulk
         uri = get(
             f"{root(reading)}/wado",
             {"requestType": "WADO", "studyUID": study_uid, "seriesUID": series_uid, "objectUID": sop_uid},
