@@ -18,6 +18,7 @@ from readerstudy.audit.models import AuditEvent
 from readerstudy.imaging import blinding
 from readerstudy.imaging.deidentify import uid_pseudonymize
 from readerstudy.imaging.dicom_import import DicomImportError, dicom_import, manifest_parse
+from readerstudy.imaging.first_image import first_image_path
 from readerstudy.imaging.models import DicomInstance, ImageSeries, ImportJob, SourceIdentity
 from readerstudy.studies.models import Case, Study
 from tests import dicom_files as dcm
@@ -394,7 +395,7 @@ def test_storage_failure_leaves_no_partial_series(study, conditions, folder, med
     assert row_counts() == {"cases": 1, "series": 1, "instances": 6, "identities": 1}
     assert sorted(p.name for p in stored_files(media_root)) == sorted(
         [Path(i.file.name).name for i in survivor.instances.all()]
-        + [Path(blinding.series_metadata_path(survivor)).name]
+        + [Path(blinding.series_metadata_path(survivor)).name, Path(first_image_path(survivor)).name]
     )
 
 
@@ -407,7 +408,8 @@ def test_unexpected_error_fails_its_series_alone(study, conditions, folder, medi
     assert len(report.imported) == 1
     survivor = report.imported[0].series
     assert row_counts() == {"cases": 1, "series": 1, "instances": 6, "identities": 1}
-    assert len(stored_files(media_root)) == 6 + 1  # the survivor's instances and blinded metadata
+    # the survivor's instances, blinded metadata and first image
+    assert len(stored_files(media_root)) == 6 + 2
     assert AuditEvent.objects.get(action="dicom.import").data["rejected_series"] == 2
     assert survivor.instances.count() == 6
 
