@@ -319,9 +319,14 @@ def trace_kind(url: str) -> str:
     return next((kind for kind, part in TRACE_KINDS if part in path), "other")
 
 
-OTHER_MARKS_JS = """([first, series]) => Object.fromEntries(performance.getEntriesByType("mark")
-  .filter((m) => m.name.startsWith("workstation:") && m.name !== first && m.name !== series)
-  .map((m) => [m.name, m.startTime]))"""
+# The page's other workstation:* marks, and the browser's own first paints (Paint Timing), which
+# tell the time the browser took to show anything at all from the time it took for the image.
+OTHER_MARKS_JS = """([first, series]) => Object.fromEntries([
+  ...performance.getEntriesByType("paint").map((p) => [`browser:${p.name}`, p.startTime]),
+  ...performance.getEntriesByType("mark")
+    .filter((m) => m.name.startsWith("workstation:") && m.name !== first && m.name !== series)
+    .map((m) => [m.name, m.startTime]),
+])"""
 
 
 def storage_state_logged_in(browser, base_url: str, password: str) -> dict[str, Any]:
