@@ -114,6 +114,21 @@ def _window(values: np.ndarray) -> tuple[float, float]:
     return float((low + high) / 2), float(max(high - low, 1.0))
 
 
+def image_pixel_module_set(ds: Dataset, rows: int, columns: int, slope: float, intercept: float) -> None:
+    """The Image Pixel attributes of an unsigned 16-bit greyscale frame (PS3.3 C.7.6.3), and the
+    Modality LUT's rescale (C.11.1) when it is not the identity (see ``stored_values``)."""
+    ds.Rows, ds.Columns = int(rows), int(columns)
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    if (slope, intercept) != (1.0, 0.0):
+        ds.RescaleSlope = _ds(slope)
+        ds.RescaleIntercept = _ds(intercept)
+
+
 def stored_values(
     data: np.ndarray, scaling: Literal["auto", "integer", "rescale"] = "auto"
 ) -> tuple[np.ndarray, float, float]:
@@ -230,16 +245,8 @@ def write_dicom_series(
             ):
                 if acquisition.get(key) is not None:
                     setattr(ds, keyword, _ds(acquisition[key]))
-            ds.Rows, ds.Columns = pixels.shape[2], pixels.shape[3]
-            ds.SamplesPerPixel = 1
-            ds.PhotometricInterpretation = "MONOCHROME2"
-            ds.BitsAllocated = 16
-            ds.BitsStored = 16
-            ds.HighBit = 15
-            ds.PixelRepresentation = 0
+            image_pixel_module_set(ds, pixels.shape[2], pixels.shape[3], slope, intercept)
             if (slope, intercept) != (1.0, 0.0):
-                ds.RescaleSlope = _ds(slope)
-                ds.RescaleIntercept = _ds(intercept)
                 ds.RescaleType = "US"
             ds.WindowCenter = _ds(round(center, 2))
             ds.WindowWidth = _ds(round(width, 2))

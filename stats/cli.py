@@ -29,7 +29,9 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -342,15 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             payload = comparative_payload(args)
         except (DatasetError, OSError, ValueError) as exc:
-            message = str(exc) if str(exc).startswith(args.path) else f"{args.path}: {exc}"
-            print(f"error: {message}", file=sys.stderr)
-            return 2
-        if args.json:
-            json.dump(payload, sys.stdout, indent=2)
-            print()
-        else:
-            _print_tables(payload)
-        return 0
+            return _input_error(args.path, exc)
+        return _emit(payload, args.json, _print_tables)
     try:
         data = load(args.path)
         fom = args.fom or default_fom(data)
@@ -379,10 +374,20 @@ def main(argv: list[str] | None = None) -> int:
             payload = mrmc_payload(data, result)
             show = _print_mrmc
     except (DatasetError, OSError, KeyError, ValueError) as exc:
-        message = str(exc) if str(exc).startswith(args.path) else f"{args.path}: {exc}"
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    if args.json:
+        return _input_error(args.path, exc)
+    return _emit(payload, args.json, show)
+
+
+def _input_error(path: str, exc: Exception) -> int:
+    """Print one line naming the input file and the problem; the exit status of bad input (2)."""
+    message = str(exc) if str(exc).startswith(path) else f"{path}: {exc}"
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _emit(payload: Any, as_json: bool, show: Callable[[Any], None]) -> int:
+    """Print the result as JSON or as text; exit status 0."""
+    if as_json:
         json.dump(payload, sys.stdout, indent=2)
         print()
     else:

@@ -433,7 +433,7 @@ def _resampled_payloads(
     series: ImageSeries, natives: list[dict[str, Any]], target: dict[str, Any], signature: str
 ) -> list[tuple[int, list[float], bytes, str]]:
     """(slice index, position, DICOM bytes, SOP UID) of every resampled slice."""
-    from sr_engine.dicom_series import stored_values
+    from sr_engine.dicom_series import image_pixel_module_set, stored_values
     from sr_engine.resample import resample_onto
     from sr_engine.volume import slice_normal
 
@@ -474,16 +474,7 @@ def _resampled_payloads(
         if target["slice_spacing"]:
             ds.SpacingBetweenSlices = _ds(target["slice_spacing"])
         ds.SliceLocation = _ds(float(np.dot(position, normal)))
-        ds.Rows, ds.Columns = int(pixels.shape[1]), int(pixels.shape[2])
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 0
-        if (slope, intercept) != (1.0, 0.0):
-            ds.RescaleSlope = _ds(slope)
-            ds.RescaleIntercept = _ds(intercept)
+        image_pixel_module_set(ds, pixels.shape[1], pixels.shape[2], slope, intercept)
         ds.add_new(0x7FE00010, "OW", pixels[index].tobytes())  # PixelData
         buffer = io.BytesIO()
         pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
