@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -48,7 +47,7 @@ from readerstudy.design.models import ReadingSchedule
 from readerstudy.design.selectors import schedule_plan_labels, schedules_active
 from readerstudy.design.washout import session_washout_waiver_refusal
 from readerstudy.errors import ServiceError
-from readerstudy.imaging.models import ImageSeries
+from readerstudy.imaging.models import ImageSeries, series_on_same_grid
 from readerstudy.reading.models import Reading, ReadingSession, ReadingViewport
 from readerstudy.references.models import ReferenceSet
 from readerstudy.studies.models import ReadingPhase, Study
@@ -199,24 +198,6 @@ def _missing_series(
     return problems
 
 
-#: Tolerance (mm, cosines) of "on the display grid".
-_GRID_TOLERANCE = 1e-3
-
-
-def _on_grid(series: ImageSeries, grid: ImageSeries) -> bool:
-    if (series.rows, series.columns, series.num_slices) != (grid.rows, grid.columns, grid.num_slices):
-        return False
-    pairs = [
-        (series.pixel_spacing, grid.pixel_spacing),
-        (series.orientation, grid.orientation),
-        (series.origin, grid.origin),
-        ([series.slice_spacing or 0.0], [grid.slice_spacing or 0.0]),
-    ]
-    return all(
-        np.allclose(np.asarray(a, float), np.asarray(b, float), atol=_GRID_TOLERANCE) for a, b in pairs
-    )
-
-
 def display_grid_problems(study: Study) -> list[str]:
     """Cases whose series are not all on the study's display grid (``Study.display_grid_condition``).
 
@@ -240,7 +221,7 @@ def display_grid_problems(study: Study) -> list[str]:
             )
             continue
         for series in by_case[code]:
-            if series.pk != grid.pk and not series.projection and not _on_grid(series, grid):
+            if series.pk != grid.pk and not series.projection and not series_on_same_grid(series, grid):
                 problems.append(
                     f"Case {code}: the series of condition {series.condition.label} is not on the "
                     f"display grid ({series.columns}x{series.rows}x{series.num_slices} where the grid is "

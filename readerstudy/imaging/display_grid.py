@@ -63,7 +63,13 @@ from readerstudy.audit.models import AuditAction
 from readerstudy.audit.services import audit_change, audit_event_create
 from readerstudy.errors import ServiceError
 from readerstudy.imaging import blinding, first_image
-from readerstudy.imaging.models import DicomInstance, ImageSeries
+from readerstudy.imaging.models import (
+    DicomInstance,
+    ImageSeries,
+    geometries_equal,
+    geometry_shape,
+    series_geometry,
+)
 from readerstudy.reading.models import Reading, ReadingViewport
 from readerstudy.references.models import ReferenceStandard
 from readerstudy.studies.models import Case, Condition, Study
@@ -85,8 +91,6 @@ MATRIX_REVEALING = (
     "PixelPaddingValue",
     "NumberOfFrames",
 )
-#: Geometry tolerance (mm, cosines) for "already on the grid".
-GRID_TOLERANCE = 1e-3
 
 
 class DisplayGridError(ServiceError, ValueError):
@@ -94,45 +98,6 @@ class DisplayGridError(ServiceError, ValueError):
 
 
 # ----------------------------------------------------------------------------- geometry
-
-
-def series_geometry(series: ImageSeries) -> dict[str, Any]:
-    """The stored geometry of ``series`` (what the grid compares and records)."""
-    return {
-        "rows": int(series.rows),
-        "columns": int(series.columns),
-        "num_slices": int(series.num_slices),
-        "pixel_spacing": [float(v) for v in series.pixel_spacing],
-        "slice_spacing": None if series.slice_spacing is None else float(series.slice_spacing),
-        "slice_thickness": None if series.slice_thickness is None else float(series.slice_thickness),
-        "orientation": [float(v) for v in series.orientation],
-        "origin": [float(v) for v in series.origin],
-    }
-
-
-def geometry_affine(geometry: dict[str, Any]) -> np.ndarray:
-    """The ``sr_engine`` affine of a geometry dict (PS3.3 C.7.6.2.1.1)."""
-    from sr_engine.volume import dicom_affine, slice_normal
-
-    step = slice_normal(geometry["orientation"]) * float(geometry["slice_spacing"] or 1.0)
-    return dicom_affine(geometry["orientation"], geometry["pixel_spacing"], step, geometry["origin"])
-
-
-def geometry_shape(geometry: dict[str, Any]) -> tuple[int, int, int]:
-    return int(geometry["num_slices"]), int(geometry["rows"]), int(geometry["columns"])
-
-
-def geometries_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Same matrix, slice count, spacing, orientation and origin (within ``GRID_TOLERANCE``)."""
-    if geometry_shape(a) != geometry_shape(b):
-        return False
-    pairs = [
-        (a["pixel_spacing"], b["pixel_spacing"]),
-        (a["orientation"], b["orientation"]),
-        (a["origin"], b["origin"]),
-        ([a["slice_spacing"] or 0.0], [b["slice_spacing"] or 0.0]),
-    ]
-    return all(np.allclose(np.asarray(x, float), np.asarray(y, float), atol=GRID_TOLERANCE) for x, y in pairs)
 
 
 def _software() -> dict[str, str]:
@@ -145,6 +110,14 @@ def _software() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def geometry_affine(geometry: dict[str, Any]) -> np.ndarray:
+    """The ``sr_engine`` affine of a geometry dict (PS3.3 C.7.6.2.1.1)."""
+    from sr_engine.volume import dicom_affine, slice_normal
+
+    step = slice_normal(geometry["orientation"]) * float(geometry["slice_spacing"] or 1.0)
+    return dicom_affine(geometry["orientation"], geometry["pixel_spacing"], step, geometry["origin"])
 
 
 # ----------------------------------------------------------------------------- reads

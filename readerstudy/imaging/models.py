@@ -1,7 +1,9 @@
 """Images: a case under one condition (ImageSeries) and its de-identified DICOM instances."""
 
 import uuid
+from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import models
 
@@ -215,3 +217,47 @@ class ImportJob(models.Model):
 #: Statuses of a job that has not finished (queued, or running on a worker).
 ACTIVE_IMPORT_STATUSES = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
 FINISHED_IMPORT_STATUSES = (ImportJob.Status.DONE, ImportJob.Status.FAILED, ImportJob.Status.CANCELLED)
+
+
+# ----------------------------------------------------------------------------- geometry
+# One rule of "the same voxel grid", for the display grid (imaging.display_grid), the
+# schedule's readiness (design.services) and the objective measurements (measurements).
+
+#: Geometry tolerance (mm, cosines) of "on the same grid".
+GRID_TOLERANCE = 1e-3
+
+
+def series_geometry(series: ImageSeries) -> dict[str, Any]:
+    """The stored geometry of ``series`` (what the grid compares and records)."""
+    return {
+        "rows": int(series.rows),
+        "columns": int(series.columns),
+        "num_slices": int(series.num_slices),
+        "pixel_spacing": [float(v) for v in series.pixel_spacing],
+        "slice_spacing": None if series.slice_spacing is None else float(series.slice_spacing),
+        "slice_thickness": None if series.slice_thickness is None else float(series.slice_thickness),
+        "orientation": [float(v) for v in series.orientation],
+        "origin": [float(v) for v in series.origin],
+    }
+
+
+def geometry_shape(geometry: dict[str, Any]) -> tuple[int, int, int]:
+    return int(geometry["num_slices"]), int(geometry["rows"]), int(geometry["columns"])
+
+
+def geometries_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Same matrix, slice count, spacing, orientation and origin (within ``GRID_TOLERANCE``)."""
+    if geometry_shape(a) != geometry_shape(b):
+        return False
+    pairs = [
+        (a["pixel_spacing"], b["pixel_spacing"]),
+        (a["orientation"], b["orientation"]),
+        (a["origin"], b["origin"]),
+        ([a["slice_spacing"] or 0.0], [b["slice_spacing"] or 0.0]),
+    ]
+    return all(np.allclose(np.asarray(x, float), np.asarray(y, float), atol=GRID_TOLERANCE) for x, y in pairs)
+
+
+def series_on_same_grid(a: ImageSeries, b: ImageSeries) -> bool:
+    """Whether two series have one voxel grid (``geometries_equal`` of their stored geometry)."""
+    return geometries_equal(series_geometry(a), series_geometry(b))

@@ -42,7 +42,7 @@ from django.db.models import Max, Q
 from readerstudy.audit.models import AuditAction
 from readerstudy.audit.services import audit_change, audit_event_create
 from readerstudy.errors import ServiceError
-from readerstudy.imaging.models import DicomInstance, ImageSeries
+from readerstudy.imaging.models import DicomInstance, ImageSeries, series_on_same_grid
 from readerstudy.measurements.models import (
     FidelityReference,
     FidelityResult,
@@ -601,24 +601,6 @@ def fidelity_reference_set(*, study: Study, condition: Condition, actor) -> Fide
     return reference
 
 
-_GRID_TOLERANCE = 1e-3
-
-
-def _same_grid(a: ImageSeries, b: ImageSeries) -> bool:
-    """Whether two series have one voxel grid (matrix, slice count, spacing, orientation, origin)."""
-    if (a.rows, a.columns, a.num_slices) != (b.rows, b.columns, b.num_slices):
-        return False
-    pairs = [
-        (a.pixel_spacing, b.pixel_spacing),
-        (a.orientation, b.orientation),
-        (a.origin, b.origin),
-        ([a.slice_spacing or 0.0], [b.slice_spacing or 0.0]),
-    ]
-    return all(
-        np.allclose(np.asarray(x, float), np.asarray(y, float), atol=_GRID_TOLERANCE) for x, y in pairs
-    )
-
-
 def _series_files(series: ImageSeries, folder: Path) -> Path:
     """Write the series' stored files (checksums checked) into a new ``folder``; return it."""
     folder.mkdir(parents=True)
@@ -673,7 +655,7 @@ def fidelity_compute(*, study: Study, actor) -> list[FidelityResult]:
                 row: dict[str, Any] = {"case": case, "condition": series.condition, "reference": reference}
                 if reference_series is None:
                     row["note"] = reference_error
-                elif not _same_grid(series, reference_series):
+                elif not series_on_same_grid(series, reference_series):
                     row["note"] = "not on the reference grid"
                 else:
                     try:
@@ -736,7 +718,7 @@ def _dess_t2_map(echo_1: ImageSeries, echo_2: ImageSeries, folder: Path):
     from sr_engine.dess import dess_t2_map
     from sr_engine.dicom_series import read_dicom_series
 
-    if not _same_grid(echo_1, echo_2):
+    if not series_on_same_grid(echo_1, echo_2):
         raise MeasurementUnavailable(f"the {echo_2.condition.label} series is not on the first echo's grid")
     first = _series_files(echo_1, folder / "echo1")
     second = _series_files(echo_2, folder / "echo2")
@@ -854,7 +836,9 @@ def t2_agreement_compute(*, study: Study, actor) -> list[T2AgreementResult]:
                     note = f'no second echo (no condition is labelled "{condition.label}{ECHO_2_SUFFIX}")'
                 elif partner.pk not in series:
                     note = f"case {case.code} has no {partner.label} series"
-                elif reference_series is None or not _same_grid(series[condition.pk], reference_series):
+                elif reference_series is None or not series_on_same_grid(
+                    series[condition.pk], reference_series
+                ):
                     note = "not on the reference grid"
                 else:
                     try:
