@@ -23,7 +23,8 @@ source whose ``qidoRoot`` and ``wadoRoot`` are the reading's root ``/dicomweb/r/
 display set, nearest slices first; without it OHIF loads only a few slices around the one
 shown), and opens ``/viewer?StudyInstanceUIDs=<the reading's blinded study UID>``.
 
-**How it measures.** Cold loads in headless Chromium (SwiftShader WebGL), each in a fresh
+**How it measures.** Cold loads in headless Chromium (its own GPU set-up: WebGL on SwiftShader
+Vulkan, see ``workstation.CHROMIUM_ARGS``), each in a fresh
 browser context (empty HTTP cache, service workers blocked), one unmeasured warm-up load of
 each viewer first, then ``--runs`` loads of each, interleaved: ours, OHIF, OHIF, ours, ours,
 ... (the order flips every round, so a drift of the shared machine hits both alike). Times are
@@ -565,7 +566,7 @@ def report(loads: list[Load], version: str, runs: int, load_before: tuple[float,
         f"{load_before[0]:.1f} before / {load_after[0]:.1f} after (1 min)"
     )
     print(
-        f"Browser: headless Chromium {version} (SwiftShader WebGL); N = {runs} cold loads of each viewer, "
+        f"Browser: headless Chromium {version} (WebGL on SwiftShader Vulkan); N = {runs} cold loads of each viewer, "
         "interleaved, after one warm-up load of each; medians:"
     )
     figures = [
