@@ -566,7 +566,8 @@ def report(loads: list[Load], version: str, runs: int, load_before: tuple[float,
         f"{load_before[0]:.1f} before / {load_after[0]:.1f} after (1 min)"
     )
     print(
-        f"Browser: headless Chromium {version} (WebGL on SwiftShader Vulkan); N = {runs} cold loads of each viewer, "
+        f"Browser: headless Chromium {version} (WebGL on SwiftShader Vulkan); "
+        f"N = {runs} cold loads of each viewer, "
         "interleaved, after one warm-up load of each; medians:"
     )
     figures = [

@@ -532,7 +532,8 @@ def mark_order(loads: list[PageLoad], name: str) -> float:
 
 def browser_report(loads: list[PageLoad], version: str) -> None:
     """Print the browser figures: marks, slowest request, requests and bytes per load."""
-    print(f"Browser: headless Chromium {version} (WebGL on SwiftShader Vulkan), {len(loads)} page loads, cold cache")
+    gpu = "WebGL on SwiftShader Vulkan"
+    print(f"Browser: headless Chromium {version} ({gpu}), {len(loads)} page loads, cold cache")
     print(f"  {'':<44}{'median':>11}{'max':>11}")
     first_image = [load.first_image_ms for load in loads]
     series = [load.series_ms for load in loads]
