@@ -66,21 +66,57 @@ def comparison_sums(fp: np.ndarray, tp: np.ndarray, w: np.ndarray) -> tuple[np.n
 
     Returns ``rows[a] = sum_b w_b psi(fp_a, tp_b)`` and ``cols[b] = w_b sum_a psi(fp_a, tp_b)``.
     """
-    order = np.argsort(tp, kind="stable")
-    tp_sorted, w_sorted = tp[order], w[order]
-    cum = np.concatenate(([0.0], np.cumsum(w_sorted)))
-    above = cum[-1] - cum[np.searchsorted(tp_sorted, fp, side="right")]
-    at_or_above = cum[-1] - cum[np.searchsorted(tp_sorted, fp, side="left")]
-    rows = above + 0.5 * (at_or_above - above)
-    fp_sorted = np.sort(fp, kind="stable")
-    below = np.searchsorted(fp_sorted, tp, side="left")
-    at_or_below = np.searchsorted(fp_sorted, tp, side="right")
-    cols = w * (below + 0.5 * (at_or_below - below))
-    return rows, cols
+    rows, cols = comparison_sums_batch(fp[None, :], tp[None, :], w)
+    return rows[0], cols[0]
+
+
+def comparison_sums_batch(fp: np.ndarray, tp: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``comparison_sums`` of every row of ``fp[R, A]`` against the same row of ``tp[R, B]``.
+
+    One stable sort of each row of ``[fp | tp]`` puts equal values in runs. Cumulative sums
+    along the sorted row give, for each fp, the weight of the tps above its run and in it,
+    and for each tp, the number of fps below its run and in it. All rows (modalities x
+    readers) are sorted in one call; each row's numbers depend on that row alone.
+    """
+    n_rows, a = fp.shape
+    width = a + tp.shape[1]
+    values = np.concatenate([fp, tp], axis=1)
+    order = np.argsort(values, axis=1, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=1)
+    is_fp = order < a
+    zero = np.zeros((n_rows, 1))
+    # fp_cum[:, p] / w_cum[:, p]: fps / tp weight among the first p sorted entries.
+    fp_cum = np.concatenate([zero, np.cumsum(is_fp, axis=1)], axis=1)
+    w_sorted = np.where(is_fp, 0.0, w[np.where(is_fp, 0, order - a)])
+    w_cum = np.concatenate([zero, np.cumsum(w_sorted, axis=1)], axis=1)
+    # Each sorted entry's run is [start, stop): start = first position of its run, stop =
+    # the next run's first position.
+    new_run = np.ones((n_rows, width + 1), dtype=bool)
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=new_run[:, 1:width])
+    positions = np.arange(width + 1)
+    start = np.maximum.accumulate(np.where(new_run, positions, 0), axis=1)[:, :width]
+    stop = np.minimum.accumulate(np.where(new_run, positions, width)[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    rows_index = np.arange(n_rows)[:, None]
+    total = w_cum[:, -1:]
+    above = total - w_cum[rows_index, stop]  # tp weight above the run
+    at_or_above = total - w_cum[rows_index, start]
+    below = fp_cum[rows_index, start]  # fps below the run
+    at_or_below = fp_cum[rows_index, stop]
+    scored = np.where(is_fp, above + 0.5 * (at_or_above - above), below + 0.5 * (at_or_below - below))
+    sums = np.empty((n_rows, width))
+    np.put_along_axis(sums, order, scored, axis=1)
+    return sums[:, :a], sums[:, a:] * w
 
 
 def _highest(ratings: np.ndarray) -> np.ndarray:
     return ratings.max(axis=-1) if ratings.shape[-1] else np.full(ratings.shape[:-1], NO_MARK)
+
+
+def _by_case(values: np.ndarray, case: np.ndarray, n_cases: int) -> np.ndarray:
+    """Row-wise sums of ``values[R, n]`` grouped by ``case[n]`` (0..n_cases-1): ``[R, n_cases]``."""
+    n_rows = values.shape[0]
+    keys = (np.arange(n_rows)[:, None] * n_cases + case[None, :]).ravel()
+    return np.bincount(keys, weights=values.ravel(), minlength=n_rows * n_cases).reshape(n_rows, n_cases)
 
 
 def _afroc_family(data: ReaderStudy, *, weighted: bool, all_cases_fp: bool) -> Jackknife:
@@ -92,57 +128,44 @@ def _afroc_family(data: ReaderStudy, *, weighted: bool, all_cases_fp: bool) -> J
     w = data.weights[mask] if weighted else np.ones(n_lesions)
     case_totals = data.weights.sum(axis=1) if weighted else data.lesions_per_case.astype(float)
     total = float(k2) if weighted else float(n_lesions)
-    fom = np.empty((i_n, j_n))
-    jk = np.empty((i_n, j_n, k))
-    for i in range(i_n):
-        for j in range(j_n):
-            fp = _highest(data.nl[i, j])  # [K]
-            if not all_cases_fp:
-                fp = fp[:k1]
-            tp = data.ll[i, j][mask]
-            rows, cols = comparison_sums(fp, tp, w)
-            by_case = np.bincount(case_of_lesion, weights=cols, minlength=k2)
-            s = rows.sum()
-            n_fp = len(fp)
-            fom[i, j] = s / (n_fp * total)
-            jk[i, j, :k1] = (s - rows[:k1]) / ((n_fp - 1) * total)
-            removed = by_case.copy()
-            if all_cases_fp:
-                # The abnormal case also leaves the false-positive set: remove its row and
-                # add back its own lesions' comparison with its own highest NL (counted twice).
-                own_fp = fp[k1:]
-                own = np.bincount(
-                    case_of_lesion,
-                    weights=w
-                    * np.where(
-                        tp > own_fp[case_of_lesion], 1.0, np.where(tp == own_fp[case_of_lesion], 0.5, 0.0)
-                    ),
-                    minlength=k2,
-                )
-                removed = removed + rows[k1:] - own
-                denominator = (n_fp - 1) * (total - case_totals)
-            else:
-                denominator = n_fp * (total - case_totals)
-            jk[i, j, k1:] = (s - removed) / denominator
-    return Jackknife(fom=fom, values=jk, cases="all")
+    # Every modality x reader at once: row r = i * J + j.
+    fp = _highest(data.nl).reshape(i_n * j_n, k)
+    if not all_cases_fp:
+        fp = fp[:, :k1]
+    tp = data.ll[:, :, mask].reshape(i_n * j_n, n_lesions)
+    rows, cols = comparison_sums_batch(fp, tp, w)
+    by_case = _by_case(cols, case_of_lesion, k2)
+    s = rows.sum(axis=1)
+    n_fp = fp.shape[1]
+    jk = np.empty((i_n * j_n, k))
+    jk[:, :k1] = (s[:, None] - rows[:, :k1]) / ((n_fp - 1) * total)
+    if all_cases_fp:
+        # The abnormal case also leaves the false-positive set: remove its row and add back
+        # its own lesions' comparison with its own highest NL (counted twice).
+        own_fp = fp[:, k1:][:, case_of_lesion]
+        own = _by_case(w * np.where(tp > own_fp, 1.0, np.where(tp == own_fp, 0.5, 0.0)), case_of_lesion, k2)
+        removed = by_case + rows[:, k1:] - own
+        denominator = (n_fp - 1) * (total - case_totals)
+    else:
+        removed = by_case
+        denominator = n_fp * (total - case_totals)
+    jk[:, k1:] = (s[:, None] - removed) / denominator
+    return Jackknife(fom=(s / (n_fp * total)).reshape(i_n, j_n), values=jk.reshape(i_n, j_n, k), cases="all")
 
 
 def _hr_auc(data: ReaderStudy) -> Jackknife:
     i_n, j_n, k = data.shape
     k1, k2 = data.k1, data.k2
-    fom = np.empty((i_n, j_n))
-    jk = np.empty((i_n, j_n, k))
-    for i in range(i_n):
-        for j in range(j_n):
-            highest_nl = _highest(data.nl[i, j])
-            fp = highest_nl[:k1]
-            tp = np.maximum(highest_nl[k1:], _highest(data.ll[i, j]))
-            rows, cols = comparison_sums(fp, tp, np.ones(k2))
-            s = rows.sum()
-            fom[i, j] = s / (k1 * k2)
-            jk[i, j, :k1] = (s - rows) / ((k1 - 1) * k2)
-            jk[i, j, k1:] = (s - cols) / (k1 * (k2 - 1))
-    return Jackknife(fom=fom, values=jk, cases="all")
+    highest_nl = _highest(data.nl).reshape(i_n * j_n, k)  # every modality x reader at once
+    fp = highest_nl[:, :k1]
+    tp = np.maximum(highest_nl[:, k1:], _highest(data.ll).reshape(i_n * j_n, k2))
+    rows, cols = comparison_sums_batch(fp, tp, np.ones(k2))
+    s = rows.sum(axis=1)[:, None]
+    jk = np.empty((i_n * j_n, k))
+    jk[:, :k1] = (s - rows) / ((k1 - 1) * k2)
+    jk[:, k1:] = (s - cols) / (k1 * (k2 - 1))
+    fom = s[:, 0] / (k1 * k2)
+    return Jackknife(fom=fom.reshape(i_n, j_n), values=jk.reshape(i_n, j_n, k), cases="all")
 
 
 def _roi(data: ReaderStudy) -> Jackknife:
