@@ -2,7 +2,7 @@
 // _comparison_viewer.html): the conditions of one case side by side, one viewer each
 // (viewer.js, loaded with import()), labelled A, B, … or "Reference", never by condition.
 //
-// Linked (the default; "Unlink" or L toggles): scrolling one viewport takes the others to
+// Linked (the default; the "Linked" toggle button or L): scrolling one viewport takes the others to
 // their slice nearest to the same patient position (along each series' own slice normal,
 // as measure.js does), and zoom, pan and window/level follow across the viewports. The
 // answers autosave through the same SaveQueue and ScoringPanel as the single workstation.
@@ -132,7 +132,6 @@ class ComparisonPage {
     this.linked = linked;
     const button = $("#link-toggle");
     button.setAttribute("aria-pressed", String(linked));
-    button.textContent = linked ? "Unlink" : "Link";
     button.title = linked
       ? "Linked: scrolling, zoom/pan and window follow across the viewports (L)"
       : "Unlinked: each viewport on its own (L links them again)";

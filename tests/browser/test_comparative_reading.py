@@ -1,10 +1,12 @@
 """A comparative reading in Chromium, as its reader lives it: two conditions of one case side by
 side, blinded as A and B, their slices following each other by patient position (and their
-window), "Unlink" letting each go its own way; a preference and an A-versus-B scale answered
+window), the "Linked" toggle letting each go its own way; a preference and an A-versus-B scale answered
 and submitted; the placement stored, and the analysis' comparisons rows naming the conditions
 that were shown as A and B."""
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -15,6 +17,7 @@ from readerstudy.results.selectors import study_record
 from readerstudy.studies.models import FIXED_SCALES, ReadingPhase, Study
 from tests import factories as f
 from tests import measurement_series as ms
+from tests.browser.test_reading_layout import LAYOUT_PROBLEMS, SIZES
 
 pytestmark = pytest.mark.browser
 
@@ -106,8 +109,18 @@ def test_a_reader_compares_two_linked_viewports_and_the_answer_is_analysed(
     expect(page.locator("body")).to_have_attribute("data-workstation", "ready", timeout=READY_MS)
     # Two viewports, labelled A and B on the image, naming no condition.
     expect(page.locator(".ws-compare-cell")).to_have_count(2)
-    expect(cell(page, "A").locator(".compare-label")).to_have_text("A")
-    expect(cell(page, "B").locator(".compare-label")).to_have_text("B")
+    # "Image A", never a bare "A" that could be read as the anterior orientation label.
+    expect(cell(page, "A").locator(".compare-label")).to_have_text("Image A")
+    expect(cell(page, "B").locator(".compare-label")).to_have_text("Image B")
+    # At the reading room's screen sizes, both viewports and every question are on screen.
+    for width, height in SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        if shots := os.environ.get("READERSTUDY_SCREENSHOT_DIR"):
+            page.screenshot(path=str(Path(shots) / f"comparative-{width}x{height}.png"))
+        assert page.evaluate(LAYOUT_PROBLEMS) == [], f"at {width}x{height}"
+        for label in ("A", "B"):
+            box = cell(page, label).locator(".compare-viewport").bounding_box()
+            assert box and box["width"] >= 0.3 * width and box["x"] + box["width"] <= width, (label, box)
     body = page.content()
     for secret in ("HR", "LR", "series"):
         assert not re.search(rf"\b{secret}\b", page.locator(".ws-comparison").inner_text())
