@@ -34,6 +34,7 @@ functions take any FOM that stats.fom.jackknife computes for the data.
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -154,11 +155,13 @@ def cad_vs_readers(
         raise DatasetError("ROI data needs Obuchowski's ROI covariance, which is not implemented.")
     one = _one_modality_study(data, modality)
     c = _cad_index(one, cad)
+    if jk is not None and jk.fom.shape != (1, len(one.reader_ids)):
+        raise DatasetError("The jackknife given is not that of the one modality compared.")
     jk = jk or jackknife(one, fom)
     others = [j for j in range(len(one.reader_ids)) if j != c]
     fom_cad = float(jk.fom[0, c])
     fom_readers = jk.fom[0, others].copy()
-    common = dict(
+    common: dict[str, Any] = dict(
         method=method,
         fom_name=fom,
         modality=one.modality_ids[0],
@@ -184,7 +187,7 @@ def cad_vs_readers(
     statistic = estimate / e.stderr if e.stderr > 0 else float("nan")
     half = _quantile(e.df, alpha) * e.stderr
     return CadVsReadersResult(
-        **common,  # type: ignore[arg-type]
+        **common,
         reader_mean_ci=(fom_cad + e.ci[0], fom_cad + e.ci[1]),
         estimate=estimate,
         stderr=e.stderr,
@@ -198,7 +201,7 @@ def cad_vs_readers(
 
 
 def _two_treatment(
-    one: ReaderStudy, jk: Jackknife, c: int, others: list[int], common: dict
+    one: ReaderStudy, jk: Jackknife, c: int, others: list[int], common: dict[str, Any]
 ) -> CadVsReadersResult:
     """2T-RRRC: the algorithm copied to every radiologist as a second modality, then OR RRRC."""
     j_n = len(others)
