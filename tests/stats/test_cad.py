@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from stats.cad import METHODS, cad_vs_readers
+from stats.cad import METHODS, cad_vs_readers, readers_alone
 from stats.cli import main
 from stats.dataset import DatasetError, ReaderStudy
 from stats.io_excel import write_excel
@@ -261,7 +261,10 @@ def test_single_modality_of_the_radiologists_matches_stcadvsrad():
         close(got, want[key], key)
     close(e.ci[0], want["CILower"], "lower")
     close(e.ci[1], want["CIUpper"], "upper")
+    close(result.variance_components["Cov2"], want["Cov2"], "Cov2")
     assert result.reader_ids == rads.reader_ids
+    alone = or_single_modality(readers_alone(d, "1"), "Wilcoxon")
+    assert alone.estimates == result.estimates
 
 
 def test_multi_modality_or_still_refuses_one_modality_and_keeps_its_estimates():
