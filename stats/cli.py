@@ -1,5 +1,5 @@
-"""Command line: ``python -m stats fom|mrmc|power PATH``, ``python -m stats tables BUNDLE`` and
-``python -m stats comparative FILE.csv``.
+"""Command line: ``python -m stats fom|mrmc|power|single-modality|cad-vs-readers PATH``,
+``python -m stats tables BUNDLE`` and ``python -m stats comparative FILE.csv``.
 
 Installed (``pip install /path/to/repo``), the same command line is ``readerstudy-stats``.
 
@@ -11,6 +11,12 @@ with a one-line error naming the file and the problem, and exit status 2.
 ``fom`` and ``mrmc`` take ``--engine rjafroc`` to run the analysis in R with RJafroc 2.1.3
 instead (``stats.rjafroc_engine``): the same tables and the same JSON, every option passed
 on to RJafroc's ``St`` or refused with a one-line error (exit status 2), as R's errors are.
+
+``single-modality`` gives the confidence interval of one modality's reader-averaged FOM
+(``--modality`` where there are several; stats.mrmc.or_single_modality), under RRRC, FRRC and
+RRFC. ``cad-vs-readers --cad READER --method 1T-RRFC|1T-RRRC|2T-RRRC`` compares one reader, a
+standalone algorithm, with the other readers' average (stats.cad, as RJafroc's StCadVsRad),
+and adds the readers' own single-modality interval.
 
 ``tables`` re-creates every analysis table of a study from its reproducibility bundle
 (``stats.study_record``, ``stats.study_tables``); ``--out DIR`` writes them as CSV,
@@ -35,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from .cad import METHODS as CAD_METHODS
+from .cad import CadVsReadersResult, cad_vs_readers, readers_alone
 from .covariance import COVARIANCE_METHODS
 from .dataset import DatasetError, ReaderStudy
 from .fom import FROC_FOMS, ROC_FOMS, ROI_FOMS, jackknife
@@ -42,7 +50,15 @@ from .io_excel import read_excel
 from .io_imrmc import read_imrmc
 from .io_plain import read_plain
 from .io_tidy import read_tidy
-from .mrmc import OPTIONS, MRMCResult, dbm_analysis, or_analysis
+from .mrmc import (
+    OPTIONS,
+    ModalityEstimate,
+    MRMCResult,
+    SingleModalityResult,
+    dbm_analysis,
+    or_analysis,
+    or_single_modality,
+)
 from .power import cases_for_power, pilot_components, power_or
 from .rjafroc_engine import rjafroc_foms, rjafroc_mrmc
 
@@ -117,6 +133,93 @@ def mrmc_payload(data: ReaderStudy, result: MRMCResult) -> dict:
         }
     payload["variance_components"] = result.variance_components
     return payload
+
+
+def _estimate_payload(e: ModalityEstimate) -> dict:
+    return {
+        "modality": e.modality,
+        "estimate": e.estimate,
+        "stderr": e.stderr,
+        "df": _number(e.df),
+        "ci": list(e.ci),
+    }
+
+
+def single_payload(result: SingleModalityResult) -> dict:
+    """A single-modality analysis: the reader-averaged FOM's SE, df and CI per option."""
+    return {
+        "fom": result.fom_name,
+        "modality": result.modality,
+        "foms": {r: float(f) for r, f in zip(result.reader_ids, result.foms, strict=True)},
+        "alpha": result.alpha,
+        "variance_components": result.variance_components,
+        **{option: _estimate_payload(result.estimates[option]) for option in OPTIONS},
+    }
+
+
+def cad_payload(result: CadVsReadersResult, single: SingleModalityResult) -> dict:
+    """``cad-vs-readers``: the comparison, and the radiologists' own single-modality analysis."""
+    payload: dict[str, Any] = {
+        "method": result.method,
+        "fom": result.fom_name,
+        "modality": result.modality,
+        "cad": result.cad,
+        "fom_cad": result.fom_cad,
+        "readers": {r: float(f) for r, f in zip(result.reader_ids, result.fom_readers, strict=True)},
+        "reader_mean": result.reader_mean,
+        "reader_mean_ci": list(result.reader_mean_ci),
+        "reader_variance": result.reader_variance,
+        "estimate": result.estimate,
+        "stderr": result.stderr,
+        "df": _number(result.df),
+        "statistic_name": result.statistic_name,
+        "statistic": _number(result.statistic),
+        "p": _number(result.p),
+        "ci": list(result.ci),
+        "alpha": result.alpha,
+        "variance_components": result.variance_components,
+    }
+    if result.f_statistic is not None:
+        payload["F"] = _number(result.f_statistic)
+        payload["ndf"] = _number(result.ndf) if result.ndf is not None else None
+        payload["modality_estimates"] = [_estimate_payload(e) for e in result.modality_estimates]
+    payload["single_modality"] = single_payload(single)
+    return payload
+
+
+def _print_cad(payload: dict) -> None:
+    level = round(100 * (1 - payload["alpha"]), 6)
+    print(f"{payload['fom']} of modality {payload['modality']}: standalone {payload['cad']} vs readers")
+    print(f"  {payload['cad']} (standalone)".ljust(24) + f"{payload['fom_cad']:.4f}")
+    for r, f in payload["readers"].items():
+        print(f"  {r[:20]}".ljust(24) + f"{f:.4f}")
+    print("  reader mean".ljust(24) + f"{payload['reader_mean']:.4f}")
+    df = "inf" if payload["df"] is None else f"{payload['df']:.2f}"
+    print(
+        f"\n{payload['method']}: {payload['cad']} - reader mean = {payload['estimate']:+.4f} "
+        f"(SE {payload['stderr']:.4f}), t = {payload['statistic']:.4f}, df = {df}, p = {payload['p']:.4g}, "
+        f"{level:g}% CI [{payload['ci'][0]:+.4f}, {payload['ci'][1]:+.4f}]"
+    )
+    if "F" in payload:
+        print(f"  F = {payload['F']:.4f}, ndf = {payload['ndf']:g}, ddf = {df}")
+    if payload["variance_components"]:
+        print(
+            "  variance components: "
+            + ", ".join(f"{k} = {v:.6g}" for k, v in payload["variance_components"].items())
+        )
+    _print_single(payload["single_modality"], title="readers alone (single-modality OR)", lead="\n")
+
+
+def _print_single(payload: dict, title: str = "single-modality OR analysis", lead: str = "") -> None:
+    level = round(100 * (1 - payload["alpha"]), 6)
+    print(f"{lead}{title}, modality {payload['modality']}, {payload['fom']}:")
+    for option in OPTIONS:
+        e = payload[option]
+        df = "inf" if e["df"] is None else f"{e['df']:.2f}"
+        print(
+            f"  {option}: {e['estimate']:.4f} (SE {e['stderr']:.4f}, df {df}), "
+            f"{level:g}% CI [{e['ci'][0]:.4f}, {e['ci'][1]:.4f}]"
+        )
 
 
 def _print_foms(payload: dict) -> None:
@@ -295,6 +398,28 @@ def main(argv: list[str] | None = None) -> int:
     order.add_argument("--conditions-csv", help="CSV with the columns condition and order")
     c.add_argument("--confidence", type=float, default=0.95, help="of the Wilson intervals (default 0.95)")
     c.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    v = sub.add_parser(
+        "cad-vs-readers", help="a standalone algorithm (one reader) against the other readers' average"
+    )
+    v.add_argument("path", help="dataset folder (plain layout), or .xlsx, .imrmc or tidy .csv file")
+    v.add_argument("--cad", required=True, help="the id of the reader that is the standalone algorithm")
+    v.add_argument("--method", choices=CAD_METHODS, default="1T-RRRC", help="as RJafroc's StCadVsRad")
+    v.add_argument(
+        "--fom", choices=ROC_FOMS + FROC_FOMS, help="figure of merit (default: wAFROC or Wilcoxon)"
+    )
+    v.add_argument("--modality", help="the modality to use when the dataset has several")
+    v.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    v.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    s1 = sub.add_parser(
+        "single-modality", help="CI of one modality's reader-averaged FOM (OR single-treatment analysis)"
+    )
+    s1.add_argument("path", help="dataset folder (plain layout), or .xlsx, .imrmc or tidy .csv file")
+    s1.add_argument("--modality", help="the modality to analyse when the dataset has several")
+    s1.add_argument(
+        "--fom", choices=ROC_FOMS + FROC_FOMS, help="figure of merit (default: wAFROC or Wilcoxon)"
+    )
+    s1.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default 0.05)")
+    s1.add_argument("--json", action="store_true", help="print JSON instead of tables")
     for name, helptext in (
         ("fom", "figures of merit per modality and reader"),
         ("mrmc", "DBM or OR significance test"),
@@ -346,6 +471,23 @@ def main(argv: list[str] | None = None) -> int:
         except (DatasetError, OSError, ValueError) as exc:
             return _input_error(args.path, exc)
         return _emit(payload, args.json, _print_tables)
+    if args.command == "single-modality":
+        try:
+            data = load(args.path)
+            fom = args.fom or default_fom(data)
+            one = or_single_modality(data, fom, modality=args.modality, alpha=args.alpha)
+        except (DatasetError, OSError, KeyError, ValueError) as exc:
+            return _input_error(args.path, exc)
+        return _emit(single_payload(one), args.json, _print_single)
+    if args.command == "cad-vs-readers":
+        try:
+            data = load(args.path)
+            fom = args.fom or default_fom(data)
+            cad = cad_vs_readers(data, args.cad, fom, args.method, modality=args.modality, alpha=args.alpha)
+            single = or_single_modality(readers_alone(data, args.cad, args.modality), fom, alpha=args.alpha)
+        except (DatasetError, OSError, KeyError, ValueError) as exc:
+            return _input_error(args.path, exc)
+        return _emit(cad_payload(cad, single), args.json, _print_cad)
     try:
         data = load(args.path)
         fom = args.fom or default_fom(data)

@@ -17,6 +17,11 @@ Following RJafroc 2.1.3 (Chakraborty 2017, ch. 9-11): the RRRC error term adds
 ``max(J (Cov2 - Cov3), 0)`` (OR) or ``max(MS(TC) - MS(TRC), 0)`` (DBM); OR FRRC is a
 chi-square test whose variance also clamps ``Cov2 - Cov3`` at 0 (an RJafroc addition);
 DBM FRRC is an F test with ``(I-1)(K-1)`` denominator degrees of freedom.
+
+A modality alone (``or_single_modality``, also for one-modality datasets, which the tests of
+equal modalities refuse): the OR single-treatment confidence interval of its reader-averaged
+FOM (Hillis 2007, sect. 5.3; Hillis, Berbaum & Metz 2008), the numbers RJafroc's St gives per
+modality (``ciAvgRdrEachTrt``). stats.cad builds the algorithm-vs-readers comparison on it.
 """
 
 from dataclasses import dataclass, field
@@ -102,11 +107,11 @@ def _p_two_sided(statistic: float, df: float) -> float:
     return float(2 * special.stdtr(df, -abs(statistic)))
 
 
-def _quantile(df: float) -> float:
+def _quantile(df: float, alpha: float = ALPHA) -> float:
     """The 1 - alpha/2 quantile of t with ``df`` degrees of freedom (normal if infinite)."""
     if np.isinf(df):
-        return float(special.ndtri(1 - ALPHA / 2))
-    return float(special.stdtrit(df, 1 - ALPHA / 2))
+        return float(special.ndtri(1 - alpha / 2))
+    return float(special.stdtrit(df, 1 - alpha / 2))
 
 
 def _difference(names, estimate, variance, df, reader=None) -> Difference:
@@ -125,9 +130,9 @@ def _difference(names, estimate, variance, df, reader=None) -> Difference:
     )
 
 
-def _modality_estimate(name, estimate, variance, df) -> ModalityEstimate:
+def _modality_estimate(name, estimate, variance, df, alpha: float = ALPHA) -> ModalityEstimate:
     stderr = float(np.sqrt(variance))
-    half = _quantile(df) * stderr
+    half = _quantile(df, alpha) * stderr
     return ModalityEstimate(
         modality=name,
         estimate=float(estimate),
@@ -168,10 +173,108 @@ def _check(data: ReaderStudy) -> None:
         )
     if i_n < 2:
         raise DatasetError(
-            "Significance testing compares modalities; this dataset has one. Its FOMs can still be computed."
+            "Significance testing compares modalities; this dataset has one. Its FOMs, the confidence "
+            "interval of its reader-averaged FOM (single-modality analysis) and, with a standalone "
+            "algorithm among its readers, the algorithm-vs-readers comparison can still be computed."
         )
     if j_n < 2:
         raise DatasetError("MRMC analysis needs at least two readers.")
+
+
+def _one_modality(
+    name: str, foms: np.ndarray, cov: np.ndarray, alpha: float = ALPHA
+) -> tuple[dict[str, ModalityEstimate], dict[str, float]]:
+    """One modality's reader-averaged FOM under RRRC, FRRC and RRFC, from its J reader FOMs and
+    their J x J covariance (the OR single-treatment analysis).
+
+    With ``MS(R)`` the variance of the J FOMs (divisor J - 1) and ``Var``, ``Cov2`` the mean
+    variance and between-reader covariance:
+
+    * RRRC: variance ``(MS(R) + J max(Cov2, 0)) / J`` with Satterthwaite degrees of freedom
+      ``(MS(R) + J max(Cov2, 0))^2 / (MS(R)^2 / (J - 1))`` (Hillis, Stat Med 26, 2007, sect. 5.3,
+      the single-test formulas on p. 607; Hillis, Berbaum & Metz, Acad Radiol 15, 2008,
+      single-treatment confidence intervals);
+    * FRRC: variance ``(Var + (J - 1) max(Cov2, 0)) / J``, normal quantiles;
+    * RRFC: variance ``MS(R) / J`` with J - 1 degrees of freedom (a one-sample t interval).
+
+    These are the numbers of RJafroc 2.1.3 ``St(method = "OR")``'s ``ciAvgRdrEachTrt``. When
+    all J FOMs are equal, MS(R) is 0 exactly and the RRRC degrees of freedom infinite (as in R).
+    """
+    j_n = len(foms)
+    mean = float(foms.mean())
+    ms_r = 0.0 if np.ptp(foms) == 0 else float(np.sum((foms - mean) ** 2) / (j_n - 1))
+    c = covariance_summary(cov[None, :, None, :])
+    var, cov2 = c["Var"], c["Cov2"]
+    e = ms_r + j_n * max(cov2, 0.0)
+    no_df = np.inf if e > 0 else np.nan
+    rrrc_df = e**2 / (ms_r**2 / (j_n - 1)) if ms_r > 0 else no_df
+    estimates = {
+        "RRRC": _modality_estimate(name, mean, e / j_n, rrrc_df, alpha),
+        "FRRC": _modality_estimate(name, mean, (var + (j_n - 1) * max(cov2, 0.0)) / j_n, np.inf, alpha),
+        "RRFC": _modality_estimate(name, mean, ms_r / j_n, j_n - 1, alpha),
+    }
+    return estimates, {"MS(R)": ms_r, "Var": var, "Cov2": cov2}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SingleModalityResult:
+    """The reader-averaged FOM of one modality alone, with its SE, df and CI per analysis option."""
+
+    fom_name: str
+    modality: str
+    reader_ids: tuple[str, ...]
+    foms: np.ndarray  # [J]
+    alpha: float
+    variance_components: dict[str, float]  # MS(R), Var, Cov2
+    estimates: dict[str, ModalityEstimate]  # "RRRC", "FRRC", "RRFC"
+
+
+def or_single_modality(
+    data: ReaderStudy,
+    fom: str,
+    jk: Jackknife | None = None,
+    *,
+    modality: str | None = None,
+    alpha: float = ALPHA,
+) -> SingleModalityResult:
+    """Single-modality OR analysis: a confidence interval of one modality's reader-averaged FOM.
+
+    Works for one-modality datasets (which ``or_analysis`` refuses: there is nothing to compare)
+    and for one modality (``modality``, its id) of a larger one; formulas in ``_one_modality``
+    (Hillis 2007 sect. 5.3; Hillis, Berbaum & Metz 2008), covariances from the case-deletion
+    jackknife as in RJafroc 2.1.3. For a modality of a multi-modality study the numbers are
+    those of RJafroc's ``St(...)$RRRC$ciAvgRdrEachTrt`` (and FRRC, RRFC) for that modality.
+    """
+    i_n, j_n, _ = data.shape
+    if data.kind == "ROI":
+        raise DatasetError("ROI data needs Obuchowski's ROI covariance, which is not implemented.")
+    if j_n < 2:
+        raise DatasetError("A single-modality analysis needs at least two readers.")
+    if modality is None:
+        if i_n != 1:
+            raise DatasetError(
+                f"This dataset has {i_n} modalities ({', '.join(data.modality_ids)}); "
+                "name the one to analyse."
+            )
+        i = 0
+    elif modality in data.modality_ids:
+        i = data.modality_ids.index(modality)
+    else:
+        raise DatasetError(f"No modality '{modality}'; the modalities are {', '.join(data.modality_ids)}.")
+    if not 0 < alpha < 1:
+        raise DatasetError(f"alpha must lie between 0 and 1, not {alpha}.")
+    jk = jk or jackknife(data, fom)
+    cov = covariance_jackknife(jk)
+    estimates, components = _one_modality(data.modality_ids[i], jk.fom[i], cov[i, :, i, :], alpha)
+    return SingleModalityResult(
+        fom_name=fom,
+        modality=data.modality_ids[i],
+        reader_ids=data.reader_ids,
+        foms=jk.fom[i].copy(),
+        alpha=alpha,
+        variance_components=components,
+        estimates=estimates,
+    )
 
 
 def _two_way_mean_squares(table: np.ndarray) -> tuple[float, float, float]:
@@ -229,11 +332,8 @@ def or_analysis(
     var_r = (ms["MS(R)"] - var_tr - var - (i_n - 1) * cov1 + cov2 + (i_n - 1) * cov3) / i_n
     means = foms.mean(axis=1)
 
-    # Per modality: reader mean square, variance and between-reader covariance.
-    ms_r_i = np.sum((foms - means[:, None]) ** 2, axis=1) / (j_n - 1)
-    by_modality = [covariance_summary(cov[i : i + 1, :, i : i + 1, :]) for i in range(i_n)]
-    var_i = np.array([c_i["Var"] for c_i in by_modality])
-    cov2_i = np.array([c_i["Cov2"] for c_i in by_modality])
+    # Per modality: its reader-averaged FOM alone (single-modality formulas).
+    each = [_one_modality(mods[i], foms[i], cov[i, :, i, :]) for i in range(i_n)]
 
     # RRRC (Hillis 2008). Its denominator degrees of freedom divide by MS(TR), and FRRC's
     # statistic by its error variance: with no condition-by-reader variation (e.g. every
@@ -247,22 +347,14 @@ def or_analysis(
         )
     error = ms["MS(TR)"] + max(j_n * (cov2 - cov3), 0.0)
     ddf = error**2 / (ms["MS(TR)"] ** 2 / ((i_n - 1) * (j_n - 1)))
-    rrrc_est = []
-    for i in range(i_n):
-        e_i = ms_r_i[i] + j_n * max(cov2_i[i], 0.0)
-        rrrc_est.append(
-            _modality_estimate(mods[i], means[i], e_i / j_n, e_i**2 / (ms_r_i[i] ** 2 / (j_n - 1)))
-        )
+    rrrc_est = [e["RRRC"] for e, _ in each]
     rrrc = _f_test(
         "RRRC", ms["MS(T)"] / error, i_n - 1, ddf, _pairwise(mods, means, 2 * error / j_n, ddf), rrrc_est
     )
 
     # FRRC: chi-square with (I-1) degrees of freedom.
     chisq = (i_n - 1) * ms["MS(T)"] / frrc_error
-    frrc_est = [
-        _modality_estimate(mods[i], means[i], (var_i[i] + (j_n - 1) * max(cov2_i[i], 0.0)) / j_n, np.inf)
-        for i in range(i_n)
-    ]
+    frrc_est = [e["FRRC"] for e, _ in each]
     # Each reader alone: the variance of a difference pools that reader's variances and
     # between-modality covariances over all modalities (as RJafroc does).
     readers = []
@@ -289,7 +381,7 @@ def or_analysis(
 
     # RRFC: cases fixed.
     rrfc_ddf = (i_n - 1) * (j_n - 1)
-    rrfc_est = [_modality_estimate(mods[i], means[i], ms_r_i[i] / j_n, j_n - 1) for i in range(i_n)]
+    rrfc_est = [e["RRFC"] for e, _ in each]
     rrfc = _f_test(
         "RRFC",
         ms["MS(T)"] / ms["MS(TR)"],
