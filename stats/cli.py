@@ -8,6 +8,10 @@ RJafroc Excel file (.xlsx), an iMRMC file (.imrmc) or a tidy ROC table (.csv).
 Tables go to the screen; ``--json`` prints machine-readable results. Bad input ends
 with a one-line error naming the file and the problem, and exit status 2.
 
+``--fom`` takes the figures of merit of stats.fom; for LROC data ``Wilcoxon``, ``PCL`` and
+``ALROC``, the last two at the false-positive fraction ``--fpf`` (in (0, 1], default 0.2,
+RJafroc's ``FPFValue``); ``--fpf`` outside (0, 1] or PCL/ALROC on other data are bad input.
+
 ``fom`` and ``mrmc`` take ``--engine rjafroc`` to run the analysis in R with RJafroc 2.1.3
 instead (``stats.rjafroc_engine``): the same tables and the same JSON, every option passed
 on to RJafroc's ``St`` or refused with a one-line error (exit status 2), as R's errors are.
@@ -45,7 +49,7 @@ from .cad import METHODS as CAD_METHODS
 from .cad import CadVsReadersResult, cad_vs_readers, readers_alone
 from .covariance import COVARIANCE_METHODS
 from .dataset import DatasetError, ReaderStudy
-from .fom import FROC_FOMS, ROC_FOMS, ROI_FOMS, jackknife
+from .fom import DEFAULT_FPF, FROC_FOMS, LROC_FOMS, ROC_FOMS, ROI_FOMS, check_fpf, jackknife
 from .io_excel import read_excel
 from .io_imrmc import read_imrmc
 from .io_plain import read_plain
@@ -224,7 +228,8 @@ def _print_single(payload: dict, title: str = "single-modality OR analysis", lea
 
 def _print_foms(payload: dict) -> None:
     readers = list(next(iter(payload["foms"].values())))
-    print(f"{payload['fom']} per modality (rows) and reader (columns)")
+    at = f" at FPF {payload['fpf']:g}" if "fpf" in payload else ""
+    print(f"{payload['fom']}{at} per modality (rows) and reader (columns)")
     print("modality".ljust(12) + "".join(r[:10].rjust(11) for r in readers) + "mean".rjust(11))
     for m, row in payload["foms"].items():
         print(
@@ -256,7 +261,7 @@ def _print_mrmc(payload: dict) -> None:
 
 
 def power_payload(data: ReaderStudy, fom: str, args: argparse.Namespace) -> dict:
-    components, pilot_cases = pilot_components(data, fom)
+    components, pilot_cases = pilot_components(data, fom, fpf=args.fpf)
     common = dict(readers=args.readers, effect_size=args.effect_size, option=args.option, alpha=args.alpha)
     if args.cases:
         result = power_or(components, pilot_cases, cases=args.cases, **common)
@@ -429,8 +434,14 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("path", help="dataset folder (plain layout), or .xlsx, .imrmc or tidy .csv file")
         p.add_argument(
             "--fom",
-            choices=ROC_FOMS + FROC_FOMS + ROI_FOMS,
-            help="figure of merit (default: wAFROC or Wilcoxon)",
+            choices=ROC_FOMS + FROC_FOMS + ROI_FOMS + LROC_FOMS,
+            help="figure of merit (default: wAFROC or Wilcoxon; PCL and ALROC for LROC data)",
+        )
+        p.add_argument(
+            "--fpf",
+            type=float,
+            default=DEFAULT_FPF,
+            help=f"false-positive fraction of PCL and ALROC, in (0, 1] (default {DEFAULT_FPF})",
         )
         p.add_argument("--json", action="store_true", help="print JSON instead of tables")
         if name in ("fom", "mrmc"):
@@ -492,8 +503,14 @@ def main(argv: list[str] | None = None) -> int:
         data = load(args.path)
         fom = args.fom or default_fom(data)
         engine = getattr(args, "engine", "python")
+        fpf = args.fpf
+        check_fpf(fpf)
+        if fom in LROC_FOMS and data.kind != "LROC":
+            raise DatasetError(f"{fom} is a figure of merit of LROC data; this dataset is {data.kind}.")
         if args.command == "fom":
-            foms = rjafroc_foms(data, fom) if engine == "rjafroc" else jackknife(data, fom).fom
+            foms = (
+                rjafroc_foms(data, fom, fpf=fpf) if engine == "rjafroc" else jackknife(data, fom, fpf=fpf).fom
+            )
             payload = fom_payload(data, fom, foms)
             show = _print_foms
         elif args.command == "power":
@@ -501,22 +518,30 @@ def main(argv: list[str] | None = None) -> int:
             show = _print_power
         elif engine == "rjafroc":
             payload = rjafroc_mrmc(
-                data, fom, method=args.method, covariance=args.covariance, n_boot=args.n_boot, seed=args.seed
+                data,
+                fom,
+                method=args.method,
+                covariance=args.covariance,
+                n_boot=args.n_boot,
+                seed=args.seed,
+                fpf=fpf,
             )
             show = _print_mrmc
         else:
             if args.method == "OR":
                 result = or_analysis(
-                    data, fom, covariance=args.covariance, n_boot=args.n_boot, seed=args.seed
+                    data, fom, covariance=args.covariance, n_boot=args.n_boot, seed=args.seed, fpf=fpf
                 )
             elif args.covariance != "jackknife":
                 raise DatasetError("DBM uses jackknife pseudovalues; --covariance applies to --method OR.")
             else:
-                result = dbm_analysis(data, fom)
+                result = dbm_analysis(data, fom, fpf=fpf)
             payload = mrmc_payload(data, result)
             show = _print_mrmc
     except (DatasetError, OSError, KeyError, ValueError) as exc:
         return _input_error(args.path, exc)
+    if fom in LROC_FOMS:
+        payload["fpf"] = fpf
     return _emit(payload, args.json, show)
 
 

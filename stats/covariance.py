@@ -18,7 +18,7 @@ import numpy as np
 
 from .dataset import DatasetError, ReaderStudy
 from .diagnostic import delong_covariance
-from .fom import Jackknife, jackknife
+from .fom import DEFAULT_FPF, Jackknife, jackknife
 
 COVARIANCE_METHODS = ("jackknife", "bootstrap", "DeLong")
 
@@ -30,8 +30,11 @@ def covariance_jackknife(jk: Jackknife) -> np.ndarray:
     return (centred @ centred.T * (n - 1) / n).reshape(i_n, j_n, i_n, j_n)
 
 
-def covariance_bootstrap(data: ReaderStudy, fom: str, n_boot: int = 200, seed: int | None = 0) -> np.ndarray:
-    """Bootstrap covariance from ``n_boot`` stratified case resamples (same seed, same result)."""
+def covariance_bootstrap(
+    data: ReaderStudy, fom: str, n_boot: int = 200, seed: int | None = 0, *, fpf: float = DEFAULT_FPF
+) -> np.ndarray:
+    """Bootstrap covariance from ``n_boot`` stratified case resamples (same seed, same result);
+    ``fpf`` is the false-positive fraction of PCL and ALROC."""
     if n_boot < 2:
         raise DatasetError("The bootstrap needs at least two resamples.")
     rng = np.random.default_rng(seed)
@@ -40,7 +43,7 @@ def covariance_bootstrap(data: ReaderStudy, fom: str, n_boot: int = 200, seed: i
     for b in range(n_boot):
         normal = rng.integers(0, data.k1, data.k1)
         abnormal = rng.integers(0, data.k2, data.k2)
-        foms[b] = jackknife(data.subset(normal=normal, abnormal=abnormal), fom).fom.ravel()
+        foms[b] = jackknife(data.subset(normal=normal, abnormal=abnormal), fom, fpf=fpf).fom.ravel()
     return np.cov(foms, rowvar=False, ddof=1).reshape(i_n, j_n, i_n, j_n)
 
 

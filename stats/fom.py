@@ -13,6 +13,15 @@ Imaging* (CRC Press, 2017), ch. 13-14, as implemented by RJafroc 2.1.3:
 * ``ROI``: the region-of-interest AUC of Obuchowski, Lieber & Powell (Acad Radiol 7,
   2000): every normal ROI (an NL rating, on any case) against every lesion ROI, ties 1/2,
   averaged over all pairs.
+* ``PCL`` / ``ALROC`` (LROC data only): the probability of correct localisation at a
+  chosen false-positive fraction (``fpf``, default 0.2) and the area under the empirical
+  LROC curve from FPF 0 to ``fpf`` (Chakraborty 2017, the chapter on the LROC paradigm;
+  Swensson, Med Phys 23, 1996; RJafroc 2.1.3 ``LrocFoms`` and
+  ``LrocOperatingPointsFromRatings``, its ``FPFValue``), see :func:`lroc_foms`. LROC data
+  keeps its incorrect localisations (RJafroc's ``LL_IL``) as NL marks of the abnormal
+  cases, so its ``Wilcoxon`` rates an abnormal case by its highest rating over correct and
+  incorrect localisations alike (RJafroc's ``DfLroc2Roc``). LROC data takes ``Wilcoxon``,
+  ``PCL`` and ``ALROC`` only, as in RJafroc (``isValidDataset``).
 * ``HrSe`` / ``HrSp``: fraction of abnormal cases with at least one mark / of normal
   cases without any mark. ``MaxLLF``: fraction of lesions marked; ``MaxNLF``: NL marks
   per normal case; ``MaxNLFAllCases``: NL marks per case.
@@ -23,7 +32,8 @@ a tie (including two missing marks, both -inf) and 0 otherwise.
 The jackknife deletes one case at a time. All K deletions come from row and column
 sums of the comparison matrix (found by sorting, O(n log n)), never from K recalls.
 FOMs of normal cases only (HrSp, MaxNLF) delete only normal cases; those of abnormal
-cases only (HrSe, MaxLLF) only abnormal ones, as in RJafroc.
+cases only (HrSe, MaxLLF) only abnormal ones, as in RJafroc. PCL and ALROC are
+recomputed for each deleted case (O(K^2 log K) per reader and modality).
 """
 
 from dataclasses import dataclass
@@ -34,6 +44,10 @@ from .dataset import NO_MARK, DatasetError, ReaderStudy
 
 ROC_FOMS = ("Wilcoxon",)
 ROI_FOMS = ("ROI",)
+LROC_FOMS = ("PCL", "ALROC")
+#: The FOMs RJafroc 2.1.3 accepts for LROC data (``isValidDataset``).
+LROC_DATA_FOMS = ("Wilcoxon", *LROC_FOMS)
+DEFAULT_FPF = 0.2
 FROC_FOMS = (
     "wAFROC",
     "AFROC",
@@ -209,11 +223,91 @@ def _fraction(counts: np.ndarray, sizes: np.ndarray, cases: str) -> Jackknife:
     return Jackknife(fom=fom, values=values, cases=cases)
 
 
-def jackknife(data: ReaderStudy, fom: str) -> Jackknife:
-    """The FOM ``fom`` of every modality x reader and its case-deletion jackknife."""
+def lroc_curve(fp: np.ndarray, cl: np.ndarray, k1: int, k2: int) -> tuple[np.ndarray, np.ndarray]:
+    """The empirical LROC operating points (FPF, PCL), in increasing FPF.
+
+    ``fp`` are the normal cases' ratings (``k1`` cases), ``cl`` the correct-localisation
+    ratings of the abnormal cases (``k2`` cases); missing ones (-inf) never count as marks.
+    As RJafroc 2.1.3 ``LrocOperatingPointsFromRatings`` defines them: for each distinct
+    finite rating c, FPF = #{fp > c} / k1 and PCL = #{cl > c} / k2, and a last point at
+    FPF = 1 with the PCL of the lowest cutoff (Chakraborty 2017, chapter on the LROC
+    paradigm; Swensson, Med Phys 23, 1996).
+    """
+    fp_f, cl_f = np.sort(fp[np.isfinite(fp)]), np.sort(cl[np.isfinite(cl)])
+    cutoffs = np.unique(np.concatenate([fp_f, cl_f]))
+    if cutoffs.size == 0:  # RJafroc: cutoff Inf, one point (0, 0) and then (1, 0)
+        return np.array([0.0, 1.0]), np.array([0.0, 0.0])
+    fpf = (fp_f.size - np.searchsorted(fp_f, cutoffs, side="right")) / k1
+    pcl = (cl_f.size - np.searchsorted(cl_f, cutoffs, side="right")) / k2
+    return np.append(fpf[::-1], 1.0), np.append(pcl[::-1], pcl[0])
+
+
+def lroc_foms(fp: np.ndarray, cl: np.ndarray, k1: int, k2: int, fpf: float) -> tuple[float, float]:
+    """(PCL, ALROC) at false-positive fraction ``fpf`` from the empirical LROC curve.
+
+    PCL interpolates linearly between the operating point with the largest FPF below
+    ``fpf`` (its highest PCL) and the one with the smallest FPF at or above it (its lowest
+    PCL); ALROC is the trapezoidal area under the curve from FPF 0 to ``fpf``
+    (RJafroc 2.1.3 ``LrocFoms``; Chakraborty 2017, chapter on the LROC paradigm).
+    """
+    x, y = lroc_curve(fp, cl, k1, k2)
+    below, above = x < fpf, x >= fpf
+    lower_x, upper_x = x[below].max(), x[above].min()
+    lower_y, upper_y = y[below].max(), y[above].min()
+    pcl = (fpf - lower_x) / (upper_x - lower_x) * (upper_y - lower_y) + lower_y
+    xs, ys = np.append(x[below], fpf), np.append(y[below], pcl)
+    area = float(np.dot(np.diff(xs), ys[1:] + ys[:-1]) / 2)
+    return float(pcl), area
+
+
+def check_fpf(fpf: float) -> None:
+    """PCL and ALROC are defined for a false-positive fraction in (0, 1]."""
+    if not (isinstance(fpf, int | float) and 0 < fpf <= 1):
+        raise DatasetError(f"The FPF of PCL and ALROC must lie in (0, 1]; got {fpf}.")
+
+
+def _lroc(data: ReaderStudy, fom: str, fpf: float) -> Jackknife:
+    """PCL or ALROC and their jackknife, each deletion recomputed."""
+    check_fpf(fpf)
+    if data.kind != "LROC":
+        raise DatasetError(f"{fom} is a figure of merit of LROC data; this dataset is {data.kind}.")
+    if np.any(data.lesions_per_case != 1):
+        raise DatasetError(f"{fom} needs one lesion per abnormal case (LROC data).")
+    i_n, j_n, k = data.shape
+    k1, k2 = data.k1, data.k2
+    pick = 0 if fom == "PCL" else 1
+    fom_values = np.empty((i_n, j_n))
+    jk = np.empty((i_n, j_n, k))
+    for i in range(i_n):
+        for j in range(j_n):
+            fp = _highest(data.nl[i, j, :k1])
+            cl = data.ll[i, j, :, 0]
+            fom_values[i, j] = lroc_foms(fp, cl, k1, k2, fpf)[pick]
+            keep1, keep2 = np.ones(k1, dtype=bool), np.ones(k2, dtype=bool)
+            for n in range(k1):
+                keep1[n] = False
+                jk[i, j, n] = lroc_foms(fp[keep1], cl, k1 - 1, k2, fpf)[pick]
+                keep1[n] = True
+            for n in range(k2):
+                keep2[n] = False
+                jk[i, j, k1 + n] = lroc_foms(fp, cl[keep2], k1, k2 - 1, fpf)[pick]
+                keep2[n] = True
+    return Jackknife(fom=fom_values, values=jk, cases="all")
+
+
+def jackknife(data: ReaderStudy, fom: str, *, fpf: float = DEFAULT_FPF) -> Jackknife:
+    """The FOM ``fom`` of every modality x reader and its case-deletion jackknife.
+
+    ``fpf`` is the false-positive fraction of PCL and ALROC (RJafroc's ``FPFValue``);
+    the other FOMs ignore it.
+    """
     k1 = data.k1
     if data.k1 < 2 or data.k2 < 2:
         raise DatasetError("A figure of merit needs at least two normal and two abnormal cases.")
+    if fom in LROC_FOMS:
+        return _lroc(data, fom, fpf)
+    if data.kind == "LROC" and fom not in LROC_DATA_FOMS:
+        raise DatasetError(f"LROC data takes the figures of merit {', '.join(LROC_DATA_FOMS)}, not {fom}.")
     if (fom == "ROI") != (data.kind == "ROI"):
         raise DatasetError("ROI data takes the ROI figure of merit, and the ROI figure of merit ROI data.")
     if fom == "ROI":
@@ -247,10 +341,10 @@ def jackknife(data: ReaderStudy, fom: str) -> Jackknife:
     if fom == "MaxNLFAllCases":
         return _fraction(marked_nl, np.ones(data.shape[2]), "all")
     raise DatasetError(
-        f"Unknown figure of merit '{fom}'. Known: {', '.join(ROC_FOMS + FROC_FOMS + ROI_FOMS)}."
+        f"Unknown figure of merit '{fom}'. Known: {', '.join(ROC_FOMS + FROC_FOMS + ROI_FOMS + LROC_FOMS)}."
     )
 
 
-def figure_of_merit(data: ReaderStudy, fom: str) -> np.ndarray:
-    """The FOM of every modality x reader, ``[I, J]``."""
-    return jackknife(data, fom).fom
+def figure_of_merit(data: ReaderStudy, fom: str, *, fpf: float = DEFAULT_FPF) -> np.ndarray:
+    """The FOM of every modality x reader, ``[I, J]`` (``fpf``: of PCL and ALROC)."""
+    return jackknife(data, fom, fpf=fpf).fom

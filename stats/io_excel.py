@@ -22,8 +22,11 @@ workbook has three sheets, found by name whatever their case or order:
 
 ROC data is the special case with one FP row per normal case and one TP row (lesion 1)
 per abnormal case. In LROC data the FP rows on abnormal cases are the incorrect
-localisations; they are kept as NL marks of those cases (so that the ROC AUC of LROC
-data rates each abnormal case by its one mark).
+localisations (RJafroc's ``LL_IL``); they are kept as NL marks of those cases, so that the
+ROC AUC of LROC data rates each abnormal case by its highest mark (RJafroc's ``DfLroc2Roc``)
+and PCL and ALROC count its TP row only (stats.fom). A case may have one TP row, one FP row
+or both (as every abnormal case of RJafroc's ``datasetCadLroc``): RJafroc reads that with
+``lrocForcedMark = FALSE``, its engine's setting (stats.rjafroc_engine).
 
 Case ids are integers; normal cases come first, each group in increasing id order,
 and ``case_ids`` keeps the ids. Modality and reader ids are strings: in the order of
@@ -496,7 +499,8 @@ def _paradigm_checks(
     ll: list[_Mark],
     problems: list[str],
 ) -> None:
-    """ROC: one TRUTH row per case and one rating per case; LROC: at most one mark per case."""
+    """ROC: one TRUTH row per case and one rating per case; LROC: one lesion per abnormal case and
+    at most one FP row per case (and at most one TP row, as for every lesion)."""
     if kind not in ("ROC", "LROC"):
         return
     for case in truth.abnormal:
@@ -504,7 +508,7 @@ def _paradigm_checks(
             problems.append(
                 f"TRUTH sheet: case {case} has {len(truth.lesions[case])} lesions; {kind} data has one"
             )
-    nl_title, ll_title = titles
+    nl_title = titles[0]
     first: dict[tuple, int] = {}
     for m in nl:
         key = (m.modality, m.reader, m.case)
@@ -519,14 +523,6 @@ def _paradigm_checks(
                 f"{nl_title} row {m.row}: case {m.case} is abnormal; ROC data rates abnormal cases "
                 "in the TP (LL) sheet"
             )
-    if kind == "LROC":
-        for m in ll:
-            key = (m.modality, m.reader, m.case)
-            if key in first:
-                problems.append(
-                    f"{nl_title} row {first[key]} and {ll_title} row {m.row} both mark case {m.case} for "
-                    f"reader {m.reader} in modality {m.modality}; LROC data has one mark per case"
-                )
 
 
 def _infer_kind(truth: _Truth, nl: list[_Mark], modalities: list[str], readers: list[str]) -> str:

@@ -6,6 +6,12 @@ case,truth,lesion_slot,lesion_id,weight. Cases are 1..K with the K1 normal cases
 first; ``meta.json`` gives the type and the ordered modality and reader ids. A
 rating that is not listed is a missing mark (-inf). Lesion weights that are all 0
 for a case mean equal weights (1/n), as in RJafroc.
+
+LROC folders add ``LL_IL.csv`` (modality,reader,case,mark_index,rating): the incorrect
+localisations of abnormal cases (RJafroc's ``LL_IL``). They become NL marks of those cases,
+after any NL.csv marks of theirs, as the Excel reader keeps them (stats.io_excel), so that the
+ROC rating of an abnormal case is its highest rating over correct and incorrect
+localisations (RJafroc 2.1.3 ``DfLroc2Roc``).
 """
 
 import csv
@@ -71,6 +77,21 @@ def read_plain(folder: str | Path) -> ReaderStudy:
 
     nl_rows = _rows(folder / "NL.csv")
     ll_rows = _rows(folder / "LL.csv")
+    il_rows = _rows(folder / "LL_IL.csv") if kind == "LROC" and (folder / "LL_IL.csv").exists() else []
+    try:
+        # LL_IL marks go into the NL slots after the case's own NL marks.
+        nl_slots = [(r["modality"], r["reader"], int(r["case"]), int(r["mark_index"])) for r in nl_rows]
+        used: dict[tuple[str, str, int], int] = {}
+        for m, rd, case, slot in nl_slots:
+            used[(m, rd, case)] = max(used.get((m, rd, case), 0), slot)
+        for r in il_rows:
+            key = (r["modality"], r["reader"], int(r["case"]))
+            if not k1 < key[2] <= k1 + k2:
+                raise DatasetError(f"{folder / 'LL_IL.csv'}: case {key[2]} is not an abnormal case.")
+            used[key] = used.get(key, 0) + 1
+            nl_rows.append({**r, "mark_index": str(used[key])})
+    except (KeyError, ValueError) as exc:
+        raise DatasetError(f"{folder}: a mark has a missing or bad field ({exc}).") from None
     max_nl = max([int(r["mark_index"]) for r in nl_rows] + [1])
     shape = (len(modalities), len(readers))
     nl = np.full((*shape, k1 + k2, max_nl), NO_MARK)

@@ -38,7 +38,7 @@ from .covariance import (
     covariance_summary,
 )
 from .dataset import DatasetError, ReaderStudy
-from .fom import Jackknife, jackknife
+from .fom import DEFAULT_FPF, Jackknife, jackknife
 
 ALPHA = 0.05
 OPTIONS = ("RRRC", "FRRC", "RRFC")
@@ -304,14 +304,16 @@ def or_analysis(
     covariance: str = "jackknife",
     n_boot: int = 200,
     seed: int | None = 0,
+    fpf: float = DEFAULT_FPF,
 ) -> MRMCResult:
     """Obuchowski-Rockette analysis (RRRC, FRRC, RRFC).
 
     ``covariance`` is ``"jackknife"`` (RJafroc's default), ``"bootstrap"`` (``n_boot``
     stratified resamples, seeded) or ``"DeLong"`` (ROC AUC only); see stats.covariance.
+    ``fpf`` is the false-positive fraction of the LROC FOMs PCL and ALROC (stats.fom).
     """
     _check(data)
-    jk = jk or jackknife(data, fom)
+    jk = jk or jackknife(data, fom, fpf=fpf)
     foms = jk.fom
     i_n, j_n = foms.shape
     mods, rdrs = data.modality_ids, data.reader_ids
@@ -319,7 +321,7 @@ def or_analysis(
     if covariance == "jackknife":
         cov = covariance_jackknife(jk)
     elif covariance == "bootstrap":
-        cov = covariance_bootstrap(data, fom, n_boot, seed)
+        cov = covariance_bootstrap(data, fom, n_boot, seed, fpf=fpf)
     elif covariance == "DeLong":
         cov = covariance_delong(data, fom)
     else:
@@ -438,10 +440,12 @@ def dbm_mean_squares(y: np.ndarray) -> dict[str, float]:
     return {f"MS({key})": float(ss[key] / df[key]) for key in ss}
 
 
-def dbm_analysis(data: ReaderStudy, fom: str, jk: Jackknife | None = None) -> MRMCResult:
-    """Dorfman-Berbaum-Metz analysis (RRRC with Hillis's error term, FRRC, RRFC)."""
+def dbm_analysis(
+    data: ReaderStudy, fom: str, jk: Jackknife | None = None, *, fpf: float = DEFAULT_FPF
+) -> MRMCResult:
+    """Dorfman-Berbaum-Metz analysis (RRRC with Hillis's error term, FRRC, RRFC); ``fpf``: of PCL, ALROC."""
     _check(data)
-    jk = jk or jackknife(data, fom)
+    jk = jk or jackknife(data, fom, fpf=fpf)
     foms = jk.fom
     y = pseudovalues(jk)
     i_n, j_n, k_n = y.shape

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats as sps
 
 from .dataset import ReaderStudy
+from .fom import DEFAULT_FPF
 from .mrmc import OPTIONS, or_analysis
 
 
@@ -126,9 +127,12 @@ def cases_for_power(
     return power_at(low)
 
 
-def pilot_components(data: ReaderStudy, fom: str, modalities: tuple[int, int] = (0, 1)) -> tuple[dict, int]:
-    """OR variance components of a pilot dataset (two of its modalities) and its number of cases."""
+def pilot_components(
+    data: ReaderStudy, fom: str, modalities: tuple[int, int] = (0, 1), *, fpf: float = DEFAULT_FPF
+) -> tuple[dict, int]:
+    """OR variance components of a pilot dataset (two of its modalities) and its number of cases
+    (``fpf``: the false-positive fraction of PCL and ALROC)."""
     if data.shape[0] > 2:
         data = data.subset(modalities=modalities)
-    result = or_analysis(data, fom)
+    result = or_analysis(data, fom, fpf=fpf)
     return result.variance_components, data.shape[2]

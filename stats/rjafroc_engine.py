@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from .dataset import NO_MARK, DatasetError, ReaderStudy
+from .fom import DEFAULT_FPF
 from .io_excel import write_excel
 
 #: The analysis options, one St() call each (RJafroc 2.1.3 refuses "ALL").
@@ -307,8 +308,10 @@ def _dataset(data: ReaderStudy, folder: str, in_memory: bool | None) -> Any:
     return r_dataset_in_memory(data) if in_memory else _r_dataset(data, folder)
 
 
-def rjafroc_foms(data: ReaderStudy, fom: str, *, in_memory: bool | None = None) -> np.ndarray:
-    """RJafroc's ``UtilFigureOfMerit(dataset, FOM = fom)`` as an [I, J] array.
+def rjafroc_foms(
+    data: ReaderStudy, fom: str, *, in_memory: bool | None = None, fpf: float = DEFAULT_FPF
+) -> np.ndarray:
+    """RJafroc's ``UtilFigureOfMerit(dataset, FOM = fom, FPFValue = fpf)`` as an [I, J] array.
 
     The dataset goes to R through the Excel file and RJafroc's reader (``in_memory`` False)
     or as an object built in R (True, :func:`r_dataset_in_memory`); None (the default, the
@@ -317,7 +320,7 @@ def rjafroc_foms(data: ReaderStudy, fom: str, *, in_memory: bool | None = None) 
     """
     with tempfile.TemporaryDirectory(prefix="stats-rjafroc-") as folder:
         ds = _dataset(data, folder, in_memory)
-        foms = call_r(lambda: r_matrix(_rjafroc("UtilFigureOfMerit")(ds, FOM=fom)))
+        foms = call_r(lambda: r_matrix(_rjafroc("UtilFigureOfMerit")(ds, FOM=fom, FPFValue=fpf)))
     if foms.shape != data.shape[:2]:
         raise DatasetError(f"RJafroc returned FOMs of shape {foms.shape}, expected {data.shape[:2]}.")
     return foms
@@ -332,6 +335,7 @@ def rjafroc_mrmc(
     n_boot: int = 200,
     seed: int | None = 0,
     in_memory: bool | None = None,
+    fpf: float = DEFAULT_FPF,
 ) -> dict:
     """RJafroc's ``St`` (one call per analysis option) in the JSON shape of the python engine.
 
@@ -342,7 +346,7 @@ def rjafroc_mrmc(
     ``nBoots`` and ``seed``; only the jackknife runs in RJafroc 2.1.3 (DeLong and the
     bootstrap are refused, :data:`R_COVARIANCE_REFUSED`), so ``n_boot`` and ``seed``, which
     only the bootstrap uses, are passed on but change nothing, as in the python engine.
-    ``in_memory`` is :func:`rjafroc_foms`'s.
+    ``in_memory`` is :func:`rjafroc_foms`'s; ``fpf`` is St's ``FPFValue`` (of PCL and ALROC).
     """
     if method not in ("OR", "DBM"):
         raise DatasetError(f"unknown method {method!r} (OR or DBM).")
@@ -373,6 +377,7 @@ def rjafroc_mrmc(
                 analysisOption=option,
                 nBoots=n_boot,
                 seed=r_seed,
+                FPFValue=fpf,
             )
 
         for option in OPTIONS:

@@ -49,6 +49,25 @@ def r_call(name: str, *args: Any, **kwargs: Any) -> Any:
     return call_r(lambda: ro.r["::"]("RJafroc", name)(*args, **kwargs))
 
 
+def r_internal(name: str, *args: Any, **kwargs: Any) -> Any:
+    """``RJafroc:::<name>(...)``: an unexported RJafroc function (e.g. ``LrocFoms``); R errors
+    as DatasetError."""
+    import rpy2.robjects as ro
+
+    return call_r(lambda: ro.r[":::"]("RJafroc", name)(*args, **kwargs))
+
+
+def r_eval(code: str) -> Any:
+    """The value of the R expression ``code`` (RJafroc's namespace loaded), R errors as DatasetError."""
+    import rpy2.robjects as ro
+
+    def run() -> Any:
+        ro.r('invisible(loadNamespace("RJafroc"))')
+        return ro.r(code)
+
+    return call_r(run)
+
+
 def r_array(x: Any) -> np.ndarray:
     """An R numeric array (any rank) as a numpy array of the same shape."""
     import rpy2.robjects as ro
@@ -73,14 +92,20 @@ def assert_rjafroc_reproduces(path: Path, result: MRMCResult) -> float:
     ``UtilFigureOfMerit`` and ``St(method = "OR")`` for RRRC, FRRC and RRFC, each compared
     to 1e-9 relative (p to 1e-12 absolute as well); returns the largest relative difference.
     """
+    return assert_st_reproduces(r_read(path), result)
+
+
+def assert_st_reproduces(ds: Any, result: MRMCResult, **fom_args: Any) -> float:
+    """RJafroc's dataset object ``ds`` gives ``result``'s FOMs and OR tests (see
+    :func:`assert_rjafroc_reproduces`); ``fom_args`` go to ``UtilFigureOfMerit`` and ``St``
+    (``FPFValue`` for PCL and ALROC)."""
     assert result.method == "OR"
-    ds = r_read(path)
-    foms = r_matrix(r_call("UtilFigureOfMerit", ds, FOM=result.fom_name))
+    foms = r_matrix(r_call("UtilFigureOfMerit", ds, FOM=result.fom_name, **fom_args))
     np.testing.assert_allclose(foms, result.foms, rtol=RTOL, atol=0)
     got: list[float] = [*foms.ravel()]
     want: list[float] = [*result.foms.ravel()]
     for option in ("RRRC", "FRRC", "RRFC"):
-        st = r_call("St", ds, FOM=result.fom_name, method="OR", analysisOption=option).rx2(option)
+        st = r_call("St", ds, FOM=result.fom_name, method="OR", analysisOption=option, **fom_args).rx2(option)
         test = result.tests[option]
         treatment = next(iter(r_frame(st.rx2("FTests")).values()))
         statistic = next(treatment[c] for c in ("Chisq", "FStat", "F") if c in treatment)
@@ -103,9 +128,12 @@ def assert_rjafroc_reproduces(path: Path, result: MRMCResult) -> float:
 
 __all__ = [
     "assert_rjafroc_reproduces",
+    "assert_st_reproduces",
     "r_array",
     "r_call",
+    "r_eval",
     "r_frame",
+    "r_internal",
     "r_matrix",
     "r_names",
     "r_read",

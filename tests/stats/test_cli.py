@@ -7,6 +7,8 @@ import sys
 import pytest
 
 from stats.cli import main
+from stats.fom import figure_of_merit
+from stats.io_plain import read_plain
 
 from .reference import DATASETS, fom_table, reference
 
@@ -58,6 +60,14 @@ def test_table_output_for_people():
         (("fom", "/no/such/dataset"), "no such file or folder"),
         (("mrmc", str(DATASETS / "dataset09")), "this dataset has one"),
         (("fom", str(DATASETS / "dataset02"), "--fom", "wAFROC"), "needs FROC data"),
+        (("fom", str(DATASETS / "dataset02"), "--fom", "PCL"), "PCL is a figure of merit of LROC data"),
+        (("mrmc", str(DATASETS / "dataset04"), "--fom", "ALROC"), "ALROC is a figure of merit of LROC data"),
+        (("fom", str(DATASETS / "datasetCadLroc"), "--fom", "PCL", "--fpf", "0"), "must lie in (0, 1]"),
+        (("fom", str(DATASETS / "datasetCadLroc"), "--fom", "ALROC", "--fpf", "1.2"), "must lie in (0, 1]"),
+        (
+            ("fom", str(DATASETS / "datasetCadLroc"), "--fom", "wAFROC"),
+            "LROC data takes the figures of merit",
+        ),
         (("fom", str(DATASETS / "datasetX")), "crossed-modality"),
     ],
 )
@@ -106,6 +116,19 @@ RJAFROC_FILES = DATASETS.parent / "rjafroc-files"
 def fom_json_of(path, capsys, *extra: str) -> dict:
     assert main(["fom", str(path), "--json", *extra]) == 0, capsys.readouterr().err
     return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("fom", ["PCL", "ALROC"])
+def test_lroc_foms_at_a_chosen_fpf(capsys, fom):
+    folder = DATASETS / "datasetCadLroc"
+    payload = fom_json_of(folder, capsys, "--fom", fom, "--fpf", "0.3")
+    assert (payload["fom"], payload["fpf"]) == (fom, 0.3)
+    want = figure_of_merit(read_plain(folder), fom, fpf=0.3)
+    assert [list(row.values()) for row in payload["foms"].values()] == want.tolist()
+    default = fom_json_of(folder, capsys, "--fom", fom)
+    assert default["fpf"] == 0.2 and default["foms"] != payload["foms"]
+    assert main(["fom", str(folder), "--fom", fom]) == 0
+    assert f"{fom} at FPF 0.2 per modality" in capsys.readouterr().out
 
 
 def test_fom_of_an_rjafroc_excel_file(capsys):
