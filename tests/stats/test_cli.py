@@ -166,12 +166,16 @@ def test_mrmc_one_sided_json_gives_p_and_bound_of_every_difference(method):
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert (payload["alternative"], payload["margin"]) == ("greater", 0.05)
-    analysis = (or_analysis if method == "OR" else dbm_analysis)(read_plain(DATASETS / "dataset02"), "Wilcoxon")
+    analysis = (or_analysis if method == "OR" else dbm_analysis)(
+        read_plain(DATASETS / "dataset02"), "Wilcoxon"
+    )
     for option in ("RRRC", "FRRC", "RRFC"):
         (d,) = payload[option]["differences"]
         want = one_sided(analysis.tests[option].differences[0], margin=0.05, alternative="greater")
         got = d["one_sided"]
-        assert got["p"] == pytest.approx(want.p, rel=1e-12) and got["bound"] == pytest.approx(want.bound, rel=1e-12)
+        assert got["p"] == pytest.approx(want.p, rel=1e-12) and got["bound"] == pytest.approx(
+            want.bound, rel=1e-12
+        )
         assert got["bound_kind"] == "lower" and got["rejected"] is want.rejected
         assert got["hypothesis"] == "non-inferiority of 0 to 1 with margin 0.05 (H0: 0 - 1 <= -0.05)"
     plain = json.loads(run(*args).stdout)

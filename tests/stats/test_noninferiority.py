@@ -172,3 +172,66 @@ def test_the_hypothesis_in_words():
     )
     assert hypothesis_text("SR", "HR", 0, "greater") == "superiority of SR over HR (H0: SR - HR <= 0)"
     assert hypothesis_text("SR", "HR", 0, "less") == "superiority of HR over SR (H0: HR - SR <= 0)"
+
+
+def test_the_mrmc_tables_add_the_one_sided_test_only_when_the_settings_ask(tmp_path):
+    from stats.study_record import AnalysisSettings, read_bundle, write_bundle
+    from stats.study_tables import analyse_study, tables_csv
+    from stats.tables.jafroc import ONE_SIDED_COLUMNS
+
+    from .study_fixtures import simulated_record
+
+    plain = analyse_study(simulated_record())
+    for name in ("jafroc_tests", "roc_mrmc"):
+        assert not set(ONE_SIDED_COLUMNS) & set(plain.tables[name].columns), name
+        assert not any("One-sided" in note for note in plain.tables[name].notes)
+
+    settings = AnalysisSettings(alternative="less", margin=0.05)
+    record = simulated_record(settings=settings)
+    analysis = analyse_study(record)
+    expected = {
+        "jafroc_tests": or_analysis(analysis.froc, "wAFROC"),
+        "roc_mrmc": or_analysis(analysis.roc, "Wilcoxon"),
+    }
+    table = analysis.tables["jafroc_tests"]
+    assert table.columns[-4:] == ONE_SIDED_COLUMNS
+    rows = table.as_dicts()
+    assert {r["analysis"] for r in rows} == set(OPTIONS)
+    for row in rows:
+        d = expected["jafroc_tests"].tests[row["analysis"]].differences[0]
+        assert row["difference"] == d.estimate
+        want = one_sided(d, margin=0.05, alternative="less")
+        assert row["comparison"] == "LR - SR"
+        assert row["hypothesis"] == "non-inferiority of SR to LR with margin 0.05 (H0: SR - LR <= -0.05)"
+        assert (row["p_one_sided"], row["bound_one_sided"], row["h0_rejected"]) == (
+            want.p,
+            want.bound,
+            want.rejected,
+        )
+        assert row["difference"] < row["bound_one_sided"] < row["ci_upper"]  # upper bound, inside the 95% CI
+    assert any("upper bound" in note and "below 0.05" in note for note in table.notes)
+    roc = analysis.tables["roc_mrmc"]
+    assert roc.columns[-4:] == ONE_SIDED_COLUMNS and len(roc.rows) == 3
+    for row in roc.as_dicts():
+        d = expected["roc_mrmc"].tests[row["analysis"]].differences[0]
+        want = one_sided(d, margin=0.05, alternative="less")
+        assert row["hypothesis"].startswith("non-inferiority of SR to LR with margin 0.05")
+        assert (row["p_one_sided"], row["bound_one_sided"]) == (want.p, want.bound)
+    assert any("One-sided test (non-inferiority with margin 0.05" in note for note in roc.notes)
+
+    # The bundle carries the settings, so its tables are re-created with the one-sided columns.
+    path = tmp_path / "bundle.zip"
+    write_bundle(record, path, tables_csv(analysis))
+    again = read_bundle(path)
+    assert (again.settings.alternative, again.settings.margin) == ("less", 0.05)
+    assert tables_csv(analyse_study(again)) == tables_csv(analysis)
+
+
+def test_the_settings_refuse_a_margin_without_a_one_sided_alternative():
+    from stats.study_record import AnalysisSettings
+
+    with pytest.raises(ValueError, match="needs a one-sided alternative"):
+        AnalysisSettings(margin=0.05)
+    with pytest.raises(ValueError, match="0 or more"):
+        AnalysisSettings.from_dict({"alternative": "greater", "margin": -0.1})
+    assert AnalysisSettings.from_dict({"alternative": "greater", "margin": 0}).margin == 0.0
