@@ -241,9 +241,9 @@ class AnalysisSettingsForm(forms.Form):
             ("less", "less: second condition non-inferior (or, margin 0, superior) to the first"),
         ],
         label="Alternative of the MRMC (OR) tests",
-        help_text="Each OR difference is the first condition minus the second, in the study's condition order. "
-        "One-sided, the JAFROC and ROC MRMC tables add the hypothesis in words, its one-sided p and the "
-        "one-sided 95% bound of the difference.",
+        help_text="Each OR difference is the first condition minus the second, in the study's condition "
+        "order. One-sided, the JAFROC and ROC MRMC tables add the hypothesis in words, its one-sided p "
+        "and the one-sided 95% bound of the difference.",
     )
     margin = forms.FloatField(
         required=False,
