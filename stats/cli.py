@@ -22,6 +22,12 @@ RRFC. ``cad-vs-readers --cad READER --method 1T-RRFC|1T-RRRC|2T-RRRC`` compares 
 standalone algorithm, with the other readers' average (stats.cad, as RJafroc's StCadVsRad),
 and adds the readers' own single-modality interval.
 
+``mrmc --alternative greater|less --margin D`` adds the one-sided (non-inferiority, D > 0;
+superiority, D = 0) test of every difference (``stats.mrmc.one_sided``): its p and its
+one-sided 95% bound, on the text output and under ``one_sided`` in the JSON, which also
+echoes ``alternative`` and ``margin``. A negative margin, or a margin with the (default)
+two-sided alternative, is refused (exit status 2).
+
 ``tables`` re-creates every analysis table of a study from its reproducibility bundle
 (``stats.study_record``, ``stats.study_tables``); ``--out DIR`` writes them as CSV,
 ``--xlsx FILE`` as one workbook, and ``--check`` compares them with the tables the
@@ -55,11 +61,17 @@ from .io_imrmc import read_imrmc
 from .io_plain import read_plain
 from .io_tidy import read_tidy
 from .mrmc import (
+    ALPHA,
+    ALTERNATIVES,
     OPTIONS,
+    Difference,
     ModalityEstimate,
     MRMCResult,
     SingleModalityResult,
+    check_alternative,
     dbm_analysis,
+    hypothesis_text,
+    one_sided,
     or_analysis,
     or_single_modality,
 )
@@ -226,6 +238,38 @@ def _print_single(payload: dict, title: str = "single-modality OR analysis", lea
         )
 
 
+def add_one_sided(payload: dict, margin: float, alternative: str) -> dict:
+    """Echo the hypothesis in an mrmc payload and, when one-sided, add each difference's
+    one-sided test (``one_sided``: statistic, p, bound, rejected, hypothesis)."""
+    check_alternative(margin, alternative)
+    payload["alternative"] = alternative
+    payload["margin"] = float(margin)
+    if alternative == "two-sided":
+        return payload
+    payload["alpha_one_sided"] = ALPHA
+    for option in OPTIONS:
+        for d in payload[option]["differences"]:
+            difference = Difference(
+                modalities=(d["modalities"][0], d["modalities"][1]),
+                estimate=d["estimate"],
+                stderr=d["stderr"],
+                df=math.inf if d["df"] is None else d["df"],
+                statistic=math.nan,
+                p=math.nan if d["p"] is None else d["p"],
+                ci=(d["ci"][0], d["ci"][1]),
+            )
+            test = one_sided(difference, margin=margin, alternative=alternative)
+            d["one_sided"] = {
+                "hypothesis": hypothesis_text(*difference.modalities, margin, alternative),
+                "statistic": _number(test.statistic),
+                "p": _number(test.p),
+                "bound": _number(test.bound),
+                "bound_kind": "lower" if alternative == "greater" else "upper",
+                "rejected": test.rejected,
+            }
+    return payload
+
+
 def _print_foms(payload: dict) -> None:
     readers = list(next(iter(payload["foms"].values())))
     at = f" at FPF {payload['fpf']:g}" if "fpf" in payload else ""
@@ -254,10 +298,26 @@ def _print_mrmc(payload: dict) -> None:
                 f"  {a} - {b}: {d['estimate']:+.4f} (SE {d['stderr']:.4f}), p = {d['p']:.4g}, "
                 f"95% CI [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]"
             )
+            if "one_sided" in d:
+                o = d["one_sided"]
+                level = f"{1 - payload['alpha_one_sided']:.0%}"
+                print(
+                    f"    one-sided, {o['hypothesis']}: p = {_p_text(o['p'])}, "
+                    f"{level} {o['bound_kind']} bound of {a} - {b} {_signed(o['bound'])}, "
+                    f"H0 {'rejected' if o['rejected'] else 'not rejected'}"
+                )
     print(
         "\nvariance components: "
         + ", ".join(f"{k} = {v:.6g}" for k, v in payload["variance_components"].items())
     )
+
+
+def _p_text(p: float | None) -> str:
+    return "nan" if p is None else f"{p:.4g}"
+
+
+def _signed(x: float | None) -> str:
+    return "nan" if x is None else f"{x:+.4f}"
 
 
 def power_payload(data: ReaderStudy, fom: str, args: argparse.Namespace) -> dict:
@@ -461,6 +521,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples (default 200)")
             p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+            p.add_argument(
+                "--alternative",
+                choices=ALTERNATIVES,
+                default="two-sided",
+                help="greater: H0 first - second <= -margin (non-inferiority of the first; margin 0: "
+                "superiority); less: H0 first - second >= margin; default two-sided (no margin)",
+            )
+            p.add_argument(
+                "--margin",
+                type=float,
+                default=0.0,
+                help="non-inferiority margin on the FOM difference, >= 0 (default 0)",
+            )
         if name == "power":
             p.add_argument("--readers", type=int, required=True, help="readers in the planned study")
             p.add_argument("--effect-size", type=float, required=True, help="difference of FOMs to detect")
@@ -500,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
             return _input_error(args.path, exc)
         return _emit(cad_payload(cad, single), args.json, _print_cad)
     try:
+        if args.command == "mrmc":
+            check_alternative(args.margin, args.alternative)  # refused before the data are read
         data = load(args.path)
         fom = args.fom or default_fom(data)
         engine = getattr(args, "engine", "python")
@@ -538,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
                 result = dbm_analysis(data, fom, fpf=fpf)
             payload = mrmc_payload(data, result)
             show = _print_mrmc
+        if args.command == "mrmc":
+            payload = add_one_sided(payload, args.margin, args.alternative)
     except (DatasetError, OSError, KeyError, ValueError) as exc:
         return _input_error(args.path, exc)
     if fom in LROC_FOMS:

@@ -22,6 +22,10 @@ A modality alone (``or_single_modality``, also for one-modality datasets, which 
 equal modalities refuse): the OR single-treatment confidence interval of its reader-averaged
 FOM (Hillis 2007, sect. 5.3; Hillis, Berbaum & Metz 2008), the numbers RJafroc's St gives per
 modality (``ciAvgRdrEachTrt``). stats.cad builds the algorithm-vs-readers comparison on it.
+
+One-sided and non-inferiority tests of each difference (:func:`one_sided`) reuse the
+difference's standard error and degrees of freedom from the analysis above and shift the
+t (or z) statistic by the margin (Chen, Petrick & Sahiner, Acad Radiol 19(9), 2012).
 """
 
 from dataclasses import dataclass, field
@@ -42,6 +46,8 @@ from .fom import DEFAULT_FPF, Jackknife, jackknife
 
 ALPHA = 0.05
 OPTIONS = ("RRRC", "FRRC", "RRFC")
+#: The alternatives of :func:`one_sided` (``two-sided`` is the analyses' own test).
+ALTERNATIVES = ("two-sided", "greater", "less")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +104,107 @@ class MRMCResult:
     @property
     def modality_means(self) -> np.ndarray:
         return self.foms.mean(axis=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OneSided:
+    """A one-sided (superiority or non-inferiority) test of one :class:`Difference`.
+
+    ``statistic`` is the difference shifted by the margin over its standard error, ``p`` its
+    one-sided p and ``bound`` the one-sided ``1 - alpha`` confidence bound of the difference
+    (lower for ``greater``, upper for ``less``); ``rejected`` says whether H0 is rejected at
+    ``alpha`` (the bound beyond ``-margin``, resp. ``margin``).
+    """
+
+    modalities: tuple[str, str]
+    estimate: float
+    stderr: float
+    df: float  # inf for a normal (z) test
+    margin: float
+    alternative: str  # "greater" or "less"
+    alpha: float
+    statistic: float
+    p: float
+    bound: float
+    rejected: bool
+    reader: str | None = None
+
+
+def check_alternative(margin: float, alternative: str) -> None:
+    """Refuse a hypothesis :func:`one_sided` cannot test (ValueError, saying why).
+
+    The margin is a non-negative number; a two-sided test has no margin (the analyses'
+    two-sided test is of equal FOMs; an equivalence test would be two one-sided tests).
+    """
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}.")
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not np.isfinite(margin):
+        raise ValueError(f"the margin must be a finite number, got {margin!r}.")
+    if margin < 0:
+        raise ValueError(f"the margin must be 0 or more, got {margin:g}.")
+    if alternative == "two-sided" and margin != 0:
+        raise ValueError(
+            "a margin needs a one-sided alternative (greater or less); the two-sided test is of equal FOMs."
+        )
+
+
+def one_sided(
+    d: Difference, *, margin: float = 0.0, alternative: str = "greater", alpha: float = ALPHA
+) -> OneSided:
+    """The one-sided test of the difference ``d`` (first minus second modality) with margin δ.
+
+    ``greater``: H0 θ1 - θ2 <= -δ against H1 θ1 - θ2 > -δ (non-inferiority of the first
+    modality to the second; δ = 0: superiority); ``less``: H0 θ1 - θ2 >= δ against
+    H1 θ1 - θ2 < δ (non-inferiority of the second to the first). The statistic is
+    ``(estimate + δ) / SE`` (resp. ``(estimate - δ) / SE``) on the difference's own degrees
+    of freedom, Hillis's for OR/DBM RRRC (Hillis, Stat Med 26, 2007; Hillis, Berbaum & Metz,
+    Acad Radiol 15, 2008), a z test where ``df`` is infinite (OR FRRC): the margin-shifted
+    MRMC t test of Chen, Petrick & Sahiner (Acad Radiol 19(9):1158-1165, 2012). The bound
+    is ``estimate -/+ t_{1-alpha, df} SE``, the limit of the two-sided ``1 - 2 alpha``
+    interval; H0 is rejected when it lies beyond ``-δ`` (resp. ``δ``), as when p < alpha.
+    """
+    check_alternative(margin, alternative)
+    if alternative == "two-sided":
+        raise ValueError("one_sided tests a one-sided alternative (greater or less).")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}.")
+    sign = 1.0 if alternative == "greater" else -1.0
+    shifted = d.estimate + sign * margin
+    statistic = shifted / d.stderr if d.stderr > 0 else np.nan
+    if np.isinf(d.df):
+        p = float(special.ndtr(-sign * statistic))
+        q = float(special.ndtri(1 - alpha))
+    else:
+        p = float(special.stdtr(d.df, -sign * statistic))
+        q = float(special.stdtrit(d.df, 1 - alpha))
+    bound = d.estimate - sign * q * d.stderr
+    return OneSided(
+        modalities=d.modalities,
+        estimate=d.estimate,
+        stderr=d.stderr,
+        df=d.df,
+        margin=float(margin),
+        alternative=alternative,
+        alpha=float(alpha),
+        statistic=float(statistic),
+        p=p,
+        bound=float(bound),
+        rejected=bool(sign * bound > -margin),
+        reader=d.reader,
+    )
+
+
+def hypothesis_text(first: str, second: str, margin: float, alternative: str) -> str:
+    """The hypothesis of :func:`one_sided` on ``first - second`` in words, e.g.
+    "non-inferiority of SR to HR with margin 0.05 (H0: SR - HR <= -0.05)"."""
+    check_alternative(margin, alternative)
+    if alternative == "two-sided":
+        return f"equal figures of merit of {first} and {second} (two-sided)"
+    winner, loser = (first, second) if alternative == "greater" else (second, first)
+    h0 = f"H0: {winner} - {loser} <= {-margin:g}" if margin else f"H0: {winner} - {loser} <= 0"
+    if margin == 0:
+        return f"superiority of {winner} over {loser} ({h0})"
+    return f"non-inferiority of {winner} to {loser} with margin {margin:g} ({h0})"
 
 
 def _p_two_sided(statistic: float, df: float) -> float:

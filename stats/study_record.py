@@ -29,6 +29,7 @@ from typing import Any
 from .dataset import DatasetError
 from .fom import FROC_FOMS
 from .matching import AcceptanceRule
+from .mrmc import check_alternative
 from .spreadsheet import SafeCsvWriter, spreadsheet_text
 
 BUNDLE_FORMAT = "readerstudy-bundle/1"
@@ -172,7 +173,11 @@ class AnalysisSettings:
     * ``contrast_ratio_pairs``: names of the ROI pairs that also get the contrast ratio m_A / m_B;
     * ``characteristics``: the case attributes of the case-characteristics table (None: all);
     * ``characteristics_group_by``: ``abnormal`` (normal vs abnormal cases) or an attribute name;
-    * ``characteristics_t_test``: ``welch`` or ``student`` for numeric characteristics.
+    * ``characteristics_t_test``: ``welch`` or ``student`` for numeric characteristics;
+    * ``alternative``, ``margin``: ``two-sided`` (margin 0) is the OR analysis's own test;
+      ``greater`` or ``less`` with a margin >= 0 adds the one-sided (non-inferiority;
+      margin 0: superiority) test of every OR difference to the MRMC tables
+      (:func:`stats.mrmc.one_sided`).
     """
 
     radius_mm: float | None = None
@@ -191,6 +196,8 @@ class AnalysisSettings:
     characteristics: tuple[str, ...] | None = None
     characteristics_group_by: str = "abnormal"
     characteristics_t_test: str = "welch"
+    alternative: str = "two-sided"
+    margin: float = 0.0
 
     def __post_init__(self) -> None:
         self.acceptance_rule()  # validates the radius fields
@@ -233,6 +240,8 @@ class AnalysisSettings:
             raise ValueError(
                 f'characteristics_t_test must be "welch" or "student", got {self.characteristics_t_test!r}.'
             )
+        check_alternative(self.margin, self.alternative)
+        object.__setattr__(self, "margin", float(self.margin))
 
     def acceptance_rule(self) -> AcceptanceRule:
         return AcceptanceRule(

@@ -233,6 +233,25 @@ class AnalysisSettingsForm(forms.Form):
         choices=[("welch", "Welch's t-test (unequal variances)"), ("student", "Student's t-test")],
         label="t-test of numeric characteristics",
     )
+    alternative = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("two-sided", "two-sided: do the conditions differ? (no margin)"),
+            ("greater", "greater: first condition non-inferior (or, margin 0, superior) to the second"),
+            ("less", "less: second condition non-inferior (or, margin 0, superior) to the first"),
+        ],
+        label="Alternative of the MRMC (OR) tests",
+        help_text="Each OR difference is the first condition minus the second, in the study's condition "
+        "order. One-sided, the JAFROC and ROC MRMC tables add the hypothesis in words, its one-sided p "
+        "and the one-sided 95% bound of the difference.",
+    )
+    margin = forms.FloatField(
+        required=False,
+        min_value=0,
+        label="Non-inferiority margin (FOM units)",
+        help_text="With greater, H0: first - second <= -margin; with less, H0: first - second >= margin. "
+        "0 (or empty) tests superiority; a margin needs a one-sided alternative.",
+    )
 
     def __init__(self, *args, study, current: AnalysisSettings | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -273,6 +292,13 @@ class AnalysisSettingsForm(forms.Form):
 
     def clean_characteristics_t_test(self) -> str:
         return self.cleaned_data["characteristics_t_test"] or AnalysisSettings().characteristics_t_test
+
+    def clean_alternative(self) -> str:
+        return self.cleaned_data["alternative"] or AnalysisSettings().alternative
+
+    def clean_margin(self) -> float:
+        margin = self.cleaned_data["margin"]
+        return AnalysisSettings().margin if margin is None else margin
 
     def clean_size_strata(self) -> tuple[float, ...]:
         try:

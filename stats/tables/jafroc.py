@@ -1,13 +1,18 @@
 """JAFROC: the FROC figure of merit (wAFROC by default) per reader and condition, and its
 Obuchowski-Rockette analysis, RRRC, FRRC and RRFC (:func:`stats.mrmc.or_analysis`;
 Chakraborty, *Observer Performance Methods for Diagnostic Imaging*, CRC Press 2017, ch. 9-11).
+
+With a one-sided alternative in the settings (``alternative``, ``margin``) each difference
+also gets its one-sided test (:func:`stats.mrmc.one_sided`, Chen, Petrick & Sahiner, Acad
+Radiol 2012): the hypothesis in words, its p and its one-sided 95% bound; the two-sided
+default leaves the tables as they were.
 """
 
 from dataclasses import dataclass
 
 from ..dataset import DatasetError, ReaderStudy
 from ..fom import Jackknife, jackknife
-from ..mrmc import OPTIONS, Difference, MRMCResult, or_analysis
+from ..mrmc import ALPHA, OPTIONS, Difference, MRMCResult, hypothesis_text, one_sided, or_analysis
 from ..study_record import AnalysisSettings
 from .table import Cell, Part, Table, num, pair_name
 
@@ -36,6 +41,44 @@ def difference_cells(option: str, d: Difference) -> dict[str, Cell]:
 
 #: The columns of :func:`difference_cells`.
 DIFFERENCE_COLUMNS = ("analysis", "comparison", "difference", "stderr", "df", "ci_lower", "ci_upper", "p")
+
+
+#: The columns :func:`one_sided_cells` adds under a one-sided alternative.
+ONE_SIDED_COLUMNS = ("hypothesis", "p_one_sided", "bound_one_sided", "h0_rejected")
+
+
+def one_sided_columns(settings: AnalysisSettings) -> tuple[str, ...]:
+    """:data:`ONE_SIDED_COLUMNS` under a one-sided alternative, none under the two-sided default."""
+    return () if settings.alternative == "two-sided" else ONE_SIDED_COLUMNS
+
+
+def one_sided_cells(settings: AnalysisSettings, d: Difference) -> dict[str, Cell]:
+    """The one-sided test of ``d`` under the settings' alternative and margin (none if two-sided)."""
+    if settings.alternative == "two-sided":
+        return {}
+    test = one_sided(d, margin=settings.margin, alternative=settings.alternative)
+    return {
+        "hypothesis": hypothesis_text(*d.modalities, settings.margin, settings.alternative),
+        "p_one_sided": num(test.p),
+        "bound_one_sided": num(test.bound),
+        "h0_rejected": test.rejected,
+    }
+
+
+def one_sided_note(settings: AnalysisSettings) -> tuple[str, ...]:
+    """What the one-sided columns are (no note under the two-sided default)."""
+    if settings.alternative == "two-sided":
+        return ()
+    kind, limit = (
+        ("lower", -settings.margin) if settings.alternative == "greater" else ("upper", settings.margin)
+    )
+    test = "superiority" if settings.margin == 0 else f"non-inferiority with margin {settings.margin:g}"
+    return (
+        f"One-sided test ({test}, alternative {settings.alternative!r}) of each difference (first minus "
+        f"second condition): the t (z for FRRC) statistic shifted by the margin, on the analysis's SE and "
+        f"df; bound_one_sided is the one-sided {1 - ALPHA:.0%} {kind} bound of the difference, and H0 is "
+        f"rejected at alpha {ALPHA:g} when it is {'above' if kind == 'lower' else 'below'} {limit:g}.",
+    )
 
 
 def or_or_note(
@@ -82,7 +125,10 @@ def jafroc_part(settings: AnalysisSettings, froc: ReaderStudy) -> Jafroc:
             "ddf": num(test.ddf),
             "p_overall": num(test.p),
         }
-        tests += [{**difference_cells(option, d), **overall} for d in test.differences]
+        tests += [
+            {**difference_cells(option, d), **overall, **one_sided_cells(settings, d)}
+            for d in test.differences
+        ]
         estimates += [
             {
                 "analysis": option,
@@ -99,12 +145,21 @@ def jafroc_part(settings: AnalysisSettings, froc: ReaderStudy) -> Jafroc:
     tests_table = Table(
         name="jafroc_tests",
         title=f"{fom}: Obuchowski-Rockette analysis (differences of reader-averaged FOMs, 95% CI)",
-        columns=(*DIFFERENCE_COLUMNS, "test", "statistic", "ndf", "ddf", "p_overall"),
+        columns=(
+            *DIFFERENCE_COLUMNS,
+            "test",
+            "statistic",
+            "ndf",
+            "ddf",
+            "p_overall",
+            *one_sided_columns(settings),
+        ),
         rows=tuple(tests),
         notes=(
             "RRRC: readers and cases random; FRRC: readers fixed; RRFC: cases fixed. "
             f"Covariances by the {settings.covariance}; intervals at 95% (RJafroc's alpha 0.05), "
             f"the other tables at {level}.",
+            *one_sided_note(settings),
         ),
     )
     conditions_table = Table(

@@ -13,7 +13,14 @@ from ..diagnostic import delong_test, roc_auc
 from ..matching import roc_from_froc
 from ..mrmc import OPTIONS
 from ..study_record import StudyRecord
-from .jafroc import DIFFERENCE_COLUMNS, difference_cells, or_or_note
+from .jafroc import (
+    DIFFERENCE_COLUMNS,
+    difference_cells,
+    one_sided_cells,
+    one_sided_columns,
+    one_sided_note,
+    or_or_note,
+)
 from .table import Cell, Part, Table, num, pair_name
 
 
@@ -134,12 +141,13 @@ def roc_part(record: StudyRecord, froc: ReaderStudy) -> Roc:
             Table(
                 name="roc_mrmc",
                 title="ROC AUC: Obuchowski-Rockette analysis (reader-averaged AUC differences, 95% CI)",
-                columns=DIFFERENCE_COLUMNS,
+                columns=(*DIFFERENCE_COLUMNS, *one_sided_columns(record.settings)),
                 rows=tuple(
-                    difference_cells(option, d)
+                    {**difference_cells(option, d), **one_sided_cells(record.settings, d)}
                     for option in OPTIONS
                     for d in result.tests[option].differences
                 ),
+                notes=one_sided_note(record.settings),
             )
         )
     return Roc(tables=tuple(tables), notes=notes, roc=roc)

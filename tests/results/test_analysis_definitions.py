@@ -127,3 +127,50 @@ def test_invalid_stored_settings_are_said_on_the_analysis_page(client, statistic
     study.save()
     page = client.get(reverse("readerstudy:study_analysis", args=[study.slug]), follow=True)
     assert "cnr_formula must be one of background_sd, pooled_sd" in page.content.decode()
+
+
+def test_a_non_inferiority_hypothesis_on_the_settings_form_reaches_the_mrmc_tables(
+    client, statistician, study
+):
+    url = reverse("readerstudy:study_analysis_settings", args=[study.slug])
+    client.logout()
+    client.login(username=study.coordinators.get().username, password="demo")
+    page = client.get(url).content.decode()
+    assert "Alternative of the MRMC (OR) tests" in page and "Non-inferiority margin" in page
+    values = {
+        "size_factor": "0.5",
+        "min_radius_mm": "3",
+        "duplicates": "discard",
+        "size_strata": "5, 10",
+        "case_rating": "marks",
+        "fom": "wAFROC",
+        "covariance": "jackknife",
+        "kappa_weights": "quadratic",
+        "confidence": "0.95",
+    }
+    before = dict(study.analysis_settings)
+    for bad, message in (
+        ({"alternative": "two-sided", "margin": "0.05"}, "a margin needs a one-sided alternative"),
+        ({"alternative": "greater", "margin": "-0.05"}, "Ensure this value is greater than or equal to 0"),
+        ({"alternative": "sideways"}, "Select a valid choice."),
+    ):
+        refused = client.post(url, {**values, **bad})
+        assert refused.status_code == 200 and message in refused.content.decode(), bad
+    study.refresh_from_db()
+    assert study.analysis_settings == before
+    assert client.post(url, {**values, "alternative": "less", "margin": "0.05"}).status_code == 302
+    study.refresh_from_db()
+    assert (study.analysis_settings["alternative"], study.analysis_settings["margin"]) == ("less", 0.05)
+
+    client.logout()
+    client.login(username=statistician.username, password="demo")
+    _lock(study)
+    page = client.get(reverse("readerstudy:study_analysis", args=[study.slug]))
+    analysis = page.context["analysis"]
+    first, second = analysis.froc.modality_ids[:2]
+    rows = analysis.tables["jafroc_tests"].as_dicts()
+    words = f"non-inferiority of {second} to {first} with margin 0.05 (H0: {second} - {first} &lt;= -0.05)"
+    html = page.content.decode()
+    assert words in html and "one-sided MRMC tests (less, margin 0.05)" in html
+    assert all(r["p_one_sided"] is not None and r["bound_one_sided"] > r["difference"] for r in rows)
+    assert "p_one_sided" in analysis.tables["roc_mrmc"].columns

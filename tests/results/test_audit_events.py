@@ -58,3 +58,21 @@ def test_analysis_settings_save_records_the_settings_that_changed(study, coordin
         {"before": {"confidence": 0.9}, "after": {"confidence": None}},
     ]
     assert {(e.actor, e.target_id) for e in events} == {(coordinator, str(study.pk))}
+
+
+def test_analysis_settings_save_audits_the_hypothesis_of_the_mrmc_tests(study, coordinator):
+    analysis_settings_save(
+        study=study, settings=AnalysisSettings(alternative="greater", margin=0.05), actor=coordinator
+    )
+    analysis_settings_save(study=study, settings=AnalysisSettings(), actor=coordinator)
+    events = study.audit_events.filter(action=AuditAction.STUDY_ANALYSIS_SETTINGS).order_by("id")
+    assert [e.data for e in events] == [
+        {
+            "before": {"alternative": None, "margin": None},
+            "after": {"alternative": "greater", "margin": 0.05},
+        },
+        {
+            "before": {"alternative": "greater", "margin": 0.05},
+            "after": {"alternative": None, "margin": None},
+        },
+    ]

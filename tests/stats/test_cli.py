@@ -177,3 +177,69 @@ def test_rjafroc_engine_says_clearly_what_is_missing(capsys):
     else:
         assert main(["fom", str(DATASETS / "dataset02"), "--engine", "rjafroc", "--json"]) == 2
         assert reason in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["OR", "DBM"])
+def test_mrmc_one_sided_json_gives_p_and_bound_of_every_difference(method):
+    from stats.io_plain import read_plain
+    from stats.mrmc import dbm_analysis, one_sided, or_analysis
+
+    args = ("mrmc", str(DATASETS / "dataset02"), "--method", method, "--json")
+    result = run(*args, "--margin", "0.05", "--alternative", "greater")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert (payload["alternative"], payload["margin"]) == ("greater", 0.05)
+    analysis = (or_analysis if method == "OR" else dbm_analysis)(
+        read_plain(DATASETS / "dataset02"), "Wilcoxon"
+    )
+    for option in ("RRRC", "FRRC", "RRFC"):
+        (d,) = payload[option]["differences"]
+        want = one_sided(analysis.tests[option].differences[0], margin=0.05, alternative="greater")
+        got = d["one_sided"]
+        assert got["p"] == pytest.approx(want.p, rel=1e-12) and got["bound"] == pytest.approx(
+            want.bound, rel=1e-12
+        )
+        assert got["bound_kind"] == "lower" and got["rejected"] is want.rejected
+        assert got["hypothesis"] == "non-inferiority of 0 to 1 with margin 0.05 (H0: 0 - 1 <= -0.05)"
+    plain = json.loads(run(*args).stdout)
+    assert (plain["alternative"], plain["margin"]) == ("two-sided", 0.0)
+    assert "one_sided" not in plain["RRRC"]["differences"][0]
+
+
+def test_mrmc_one_sided_text_says_the_hypothesis():
+    result = run("mrmc", str(DATASETS / "dataset02"), "--alternative", "less", "--margin", "0.05")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "    one-sided, non-inferiority of 1 to 0 with margin 0.05 (H0: 1 - 0 <= -0.05): p = 0.0001949, "
+        "95% upper bound of 0 - 1 -0.0075, H0 rejected"
+    ) in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--margin", "-0.05", "--alternative", "greater"), "the margin must be 0 or more, got -0.05"),
+        (("--margin", "0.05"), "a margin needs a one-sided alternative"),
+        (("--margin", "nan", "--alternative", "less"), "finite number"),
+    ],
+)
+def test_mrmc_bad_hypotheses_are_one_line_and_exit_status_2(extra, message):
+    result = run("mrmc", str(DATASETS / "dataset02"), *extra)
+    assert result.returncode == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_mrmc_one_sided_with_the_rjafroc_engine_matches_python(capsys):
+    from .rjafroc_support import require_rjafroc
+
+    require_rjafroc()
+    args = ["mrmc", str(DATASETS / "dataset02"), "--json", "--margin", "0.05", "--alternative", "less"]
+    payloads = []
+    for engine in ("python", "rjafroc"):
+        assert main([*args, "--engine", engine]) == 0
+        payloads.append(json.loads(capsys.readouterr().out))
+    for option in ("RRRC", "FRRC", "RRFC"):
+        ours, rs = (p[option]["differences"][0]["one_sided"] for p in payloads)
+        assert ours["p"] == pytest.approx(rs["p"], rel=1e-9)
+        assert ours["bound"] == pytest.approx(rs["bound"], rel=1e-9)
+        assert ours["hypothesis"] == rs["hypothesis"]
