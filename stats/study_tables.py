@@ -253,7 +253,8 @@ def _split_plot_analysis(record: StudyRecord, groups: list[ReaderGroup]) -> Stud
     """The tables of a split-plot study (see the module docstring)."""
     complete = [case for g in groups for case in g.cases]
     left_out = [note for g in groups for note in g.left_out]
-    parts: list[Part] = [design_part(record, complete, left_out, design_rows(groups))]
+    # No case is read by every reader: the design table says so, and each group's count follows.
+    parts: list[Part] = [design_part(record, [], left_out, design_rows(groups))]
     detection: SplitPlotDetection | None = None
     if record.lesions or record.marks or record.study.get("mark_scale"):
         detection = split_plot_detection_part(record, groups)

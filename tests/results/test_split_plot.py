@@ -10,7 +10,8 @@ from readerstudy.design.services import schedule_activate, schedule_draft_create
 from readerstudy.reading.models import Reading
 from readerstudy.studies.models import Study
 from readerstudy.studies.services import study_lock
-from stats.study_tables import NO_READINGS
+from stats.study_record import read_bundle
+from stats.study_tables import NO_READINGS, analyse_study, tables_csv
 from tests import factories as f
 from tests.results.test_results import simulate_readers
 
@@ -51,7 +52,7 @@ def _scheduled_groups(study: Study) -> set[frozenset[str]]:
     return {frozenset(r for r in cases_of if cases_of[r] == cases) for cases in cases_of.values()}
 
 
-def test_a_split_plot_study_is_analysed_by_the_split_plot_or(client, split_study):
+def test_a_split_plot_study_is_analysed_by_the_split_plot_or(client, split_study, tmp_path):
     groups = _scheduled_groups(split_study)
     assert len(groups) == 2 and sorted(map(len, groups)) == [2, 2]
     assert study_lock(study=split_study, actor=split_study.coordinators.get()) == 0
@@ -73,6 +74,7 @@ def test_a_split_plot_study_is_analysed_by_the_split_plot_or(client, split_study
     assert "split-plot OR, 2 reader groups" in html
     design = {row["item"]: row for row in analysis.tables["design"].as_dicts()}
     assert design["reader groups (split-plot)"]["count"] == 2
+    assert design["cases read by every reader in every condition"]["count"] == 0
 
     rrrc = [row for row in analysis.tables["jafroc_tests"].as_dicts() if row["analysis"] == "RRRC"]
     assert len(rrrc) == 3  # HR, LR, SR: every pair
@@ -90,3 +92,12 @@ def test_a_split_plot_study_is_analysed_by_the_split_plot_or(client, split_study
         reverse("readerstudy:study_export", args=[split_study.slug, "rjafroc.xlsx"]), follow=True
     )
     assert export.redirect_chain and "This is a split-plot study" in export.content.decode()
+
+    # The reproducibility bundle re-creates the same split-plot tables outside the platform.
+    bundle = tmp_path / "bundle.zip"
+    response = client.get(reverse("readerstudy:study_export", args=[split_study.slug, "bundle.zip"]))
+    assert response.status_code == 200
+    bundle.write_bytes(response.content)
+    again = analyse_study(read_bundle(bundle))
+    assert tables_csv(again) == tables_csv(analysis)
+    assert again.mrmc is not None and again.mrmc.method == "split-plot OR, 2 reader groups"
