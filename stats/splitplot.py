@@ -6,10 +6,12 @@ modality, fully crossed. Each group is given here as its own :class:`ReaderStudy
 readers x its cases, the same modalities in the same order). The modality means average
 the FOMs of all J = sum_g J_g readers, each on its own group's cases.
 
-Model (Obuchowski & Rockette, Commun Stat Simul Comput 24(2), 1995, extended to reader
-groups as in Obuchowski, Acad Radiol 19(12), 2012, and Hillis, Stat Med 33(2), 2014,
-"A marginal-mean ANOVA approach for analyzing multireader multicase radiological imaging
-data", its split-plot design): ``theta_ij = mu + tau_i + R_j + (tau R)_ij + e_ij``, with
+Model: the OR model (Obuchowski & Rockette, Commun Stat Simul Comput 24(2), 1995) of the
+split-plot design studied by Obuchowski (Acad Radiol 19(12), 2012) and Hillis (Stat Med
+33(2), 2014, "A marginal-mean ANOVA approach for analyzing multireader multicase
+radiological imaging data"); the equations (1)-(3) below are derived here from that model
+and numbered here, not taken from those papers:
+``theta_ij = mu + tau_i + R_j + (tau R)_ij + e_ij``, with
 readers and cases random. The errors ``e_ij`` of readers in *different* groups are
 independent (they read different cases); within group g they have the usual OR
 covariances Var_g, Cov1_g (same reader, different modality), Cov2_g (same modality,
@@ -27,8 +29,8 @@ and the expected interaction mean square of the I x J FOM table over all readers
     E[MS(TR)] = sigma2_TR + (1/J) sum_g J_g (Var_g - Cov1_g) - S / (J (J - 1)),               (2)
 
 so that (1) = (2/J) [E MS(TR) + S / (J - 1)]. Writing Cov2 - Cov3 for the covariances
-averaged over the groups' reader pairs (weights J_g (J_g - 1); equal weights for groups of
-equal size, Hillis 2014's averaging), S / (J - 1) = J_pairs (Cov2 - Cov3) with
+averaged over the groups' reader pairs (weights J_g (J_g - 1): equal weights for groups of
+equal size), S / (J - 1) = J_pairs (Cov2 - Cov3) with
 ``J_pairs = sum_g J_g (J_g - 1) / (J - 1)``, and the RRRC statistic is
 
     F = MS(T) / [MS(TR) + J_pairs max(Cov2 - Cov3, 0)],
@@ -46,6 +48,11 @@ FRRC (readers fixed) needs only the covariances:
 ``Var(theta_a. - theta_b.) = (2/J^2) [sum_g J_g (Var_g - Cov1_g) + max(S, 0)]``, a
 chi-square test on I - 1 df; RRFC (cases fixed) is ``MS(T) / MS(TR)`` on (I-1)(J-1) df.
 Both reduce to :func:`stats.mrmc.or_analysis`'s with one group.
+
+(1)-(3) hold for any within-group covariances, so the test needs no assumption that the
+groups share them; its size is checked by simulation in tests/stats/test_splitplot.py.
+Using J in place of J_pairs (the crossed error term with pooled covariances) would count
+the between-group reader pairs as correlated and, when Cov2 > Cov3, overstate the variance.
 """
 
 from collections.abc import Sequence
