@@ -34,7 +34,14 @@ functions of ``stats``:
   :mod:`stats.comparative`); they use every submitted comparative answer.
 
 Only cases that every reader read (submitted) under every condition enter the paired and
-MRMC analyses; the ``design`` table lists what was left out and why. Each table is a
+MRMC analyses; the ``design`` table lists what was left out and why. A split-plot study
+(reader groups reading disjoint case subsets, :mod:`stats.tables.split_plot`) is analysed
+instead by the split-plot OR analysis of its JAFROC figure of merit
+(:mod:`stats.splitplot`), each group on the cases all its readers read; the tables that
+need cases read by every reader (ROC, sensitivity, per-case, Likert, external reference)
+are left out of it with a note. A study is taken as split-plot when its readers fall
+into two or more such groups and its schedule (the record's provenance) is split-plot or
+unknown: a crossed study part-way through its first session stays crossed. Each table is a
 :class:`stats.tables.Table` (named columns, rows by column name) that the platform shows
 in the order of :data:`SECTIONS`, exports as CSV and XLSX, and that
 ``python -m stats tables BUNDLE`` re-creates from the bundle.
@@ -60,6 +67,13 @@ from .tables.overlap import overlap_part
 from .tables.per_case import case_detection_part, false_positives_part
 from .tables.roc import Roc, roc_part
 from .tables.sensitivity import sensitivity_part
+from .tables.split_plot import (
+    ReaderGroup,
+    SplitPlotDetection,
+    design_rows,
+    reader_groups,
+    split_plot_detection_part,
+)
 from .tables.t2 import t2_part
 from .tables.table import Part, Table
 
@@ -193,6 +207,10 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
     A part that cannot be computed (e.g. too few cases for JAFROC) is left out with a note
     in ``notes`` saying why; bad data (a mark outside the study) raises ``DatasetError``.
     """
+    groups = reader_groups(record)
+    schedule_kind = (record.provenance.get("schedule") or {}).get("kind")
+    if len(groups) > 1 and schedule_kind in (None, "split_plot"):
+        return _split_plot_analysis(record, groups)
     complete, left_out = complete_cases(record)
     parts: list[Part] = [design_part(record, complete, left_out)]
     matching: Matching | None = None
@@ -219,6 +237,36 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
         jackknife=jafroc.jackknife if jafroc else None,
         matches=matching.matches if matching else (),
         likert=likert.distribution,
+        included_cases=tuple(complete),
+        notes=tuple(note for part in parts for note in part.notes),
+    )
+
+
+SPLIT_PLOT_LEFT_OUT = (
+    "Split-plot study ({n} reader groups reading disjoint case subsets): the case-level ROC, "
+    "sensitivity, per-case, Likert and external-reference tables need cases read by every reader "
+    "and are left out; the JAFROC figure of merit is analysed by the split-plot OR analysis."
+)
+
+
+def _split_plot_analysis(record: StudyRecord, groups: list[ReaderGroup]) -> StudyAnalysis:
+    """The tables of a split-plot study (see the module docstring)."""
+    complete = [case for g in groups for case in g.cases]
+    left_out = [note for g in groups for note in g.left_out]
+    # No case is read by every reader: the design table says so, and each group's count follows.
+    parts: list[Part] = [design_part(record, [], left_out, design_rows(groups))]
+    detection: SplitPlotDetection | None = None
+    if record.lesions or record.marks or record.study.get("mark_scale"):
+        detection = split_plot_detection_part(record, groups)
+        parts.append(detection)
+    parts.append(Part(notes=(SPLIT_PLOT_LEFT_OUT.format(n=len(groups)),)))
+    parts += [measurements_part(record), fidelity_part(record), t2_part(record), characteristics_part(record)]
+    parts.append(overlap_part(record))
+    parts.append(comparative_part(record))
+    return StudyAnalysis(
+        tables=_tables(parts),
+        mrmc=detection.mrmc if detection else None,
+        matches=detection.matches if detection else (),
         included_cases=tuple(complete),
         notes=tuple(note for part in parts for note in part.notes),
     )

@@ -207,6 +207,11 @@ def results_export(results: Results, kind: str) -> bytes:
     if kind == "tables.xlsx":
         return _file_bytes(lambda p: write_workbook(analysis.tables.values(), p), ".xlsx")
     if kind == "rjafroc.xlsx":
+        if analysis.froc is None and analysis.mrmc is not None:
+            raise ExportUnavailable(
+                "This is a split-plot study (reader groups reading disjoint cases), which RJafroc's "
+                "workbook cannot hold; its analysis is the split-plot OR on the results page."
+            )
         if analysis.froc is None:
             raise ExportUnavailable("This study has no lesion marks to export in RJafroc's format.")
         froc = analysis.froc

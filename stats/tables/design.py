@@ -22,8 +22,14 @@ def complete_cases(record: StudyRecord) -> tuple[list[str], list[str]]:
     return complete, notes
 
 
-def design_part(record: StudyRecord, complete: list[str], left_out: list[str]) -> Part:
-    """The counts of the study's data; ``left_out`` (from :func:`complete_cases`) become its notes."""
+def design_part(
+    record: StudyRecord,
+    complete: list[str],
+    left_out: list[str],
+    extra_rows: tuple[dict[str, Cell], ...] = (),
+) -> Part:
+    """The counts of the study's data; ``left_out`` (from :func:`complete_cases`) become its notes;
+    ``extra_rows`` (e.g. a split-plot study's reader groups) follow the counts."""
     rows: tuple[dict[str, Cell], ...] = (
         {"item": "conditions", "count": len(record.conditions), "detail": ", ".join(record.condition_ids)},
         {"item": "readers", "count": len(record.readers), "detail": ", ".join(record.reader_ids)},
@@ -33,6 +39,7 @@ def design_part(record: StudyRecord, complete: list[str], left_out: list[str]) -
         {"item": "answers", "count": len(record.answers), "detail": ""},
         {"item": "marks", "count": len(record.marks), "detail": ""},
         {"item": "reference lesions", "count": len(record.lesions), "detail": ""},
+        *extra_rows,
     )
     table = Table(
         name="design",

@@ -114,6 +114,15 @@ def jafroc_part(settings: AnalysisSettings, froc: ReaderStudy) -> Jafroc:
     result, notes = or_or_note(froc, fom, jk, settings.covariance)
     if result is None:
         return Jafroc(tables=(fom_table,), notes=notes, jackknife=jk)
+    tests_table, conditions_table = or_tables(settings, result, "Obuchowski-Rockette analysis")
+    return Jafroc(tables=(fom_table, tests_table, conditions_table), notes=notes, jackknife=jk, mrmc=result)
+
+
+def or_tables(
+    settings: AnalysisSettings, result: MRMCResult, method: str, notes: tuple[str, ...] = ()
+) -> tuple[Table, Table]:
+    """``jafroc_tests`` and ``jafroc_conditions`` of an OR result; ``method`` goes into the title."""
+    fom = result.fom_name
     tests: list[dict[str, Cell]] = []
     estimates: list[dict[str, Cell]] = []
     for option in OPTIONS:
@@ -144,7 +153,7 @@ def jafroc_part(settings: AnalysisSettings, froc: ReaderStudy) -> Jafroc:
     level = f"{settings.confidence:.0%}"
     tests_table = Table(
         name="jafroc_tests",
-        title=f"{fom}: Obuchowski-Rockette analysis (differences of reader-averaged FOMs, 95% CI)",
+        title=f"{fom}: {method} (differences of reader-averaged FOMs, 95% CI)",
         columns=(
             *DIFFERENCE_COLUMNS,
             "test",
@@ -160,6 +169,7 @@ def jafroc_part(settings: AnalysisSettings, froc: ReaderStudy) -> Jafroc:
             f"Covariances by the {settings.covariance}; intervals at 95% (RJafroc's alpha 0.05), "
             f"the other tables at {level}.",
             *one_sided_note(settings),
+            *notes,
         ),
     )
     conditions_table = Table(
@@ -168,4 +178,4 @@ def jafroc_part(settings: AnalysisSettings, froc: ReaderStudy) -> Jafroc:
         columns=("analysis", "condition", "fom", "stderr", "df", "ci_lower", "ci_upper"),
         rows=tuple(estimates),
     )
-    return Jafroc(tables=(fom_table, tests_table, conditions_table), notes=notes, jackknife=jk, mrmc=result)
+    return tests_table, conditions_table
