@@ -174,7 +174,7 @@ def _maximise(
     free = [k for k in (0, 1) if k not in fixed]
 
     def natural(u: np.ndarray) -> np.ndarray:
-        theta = np.empty(2 + len(start) - 2)
+        theta = np.empty(len(start))
         for k in (0, 1):
             theta[k] = fixed[k] if k in fixed else _inverse(u[free.index(k)], *bounds[k])
         zf = u[len(free) :]

@@ -134,6 +134,21 @@ def test_partial_auc_by_hand():
         partial_auc(x, y, (0.3, 0.2))
 
 
+def test_partial_auc_matches_proc():
+    """Literal numbers from R's pROC 1.18.0, ties included:
+    r <- roc(controls = c(1, 2, 3, 3, 4, 2, 1, 5), cases = c(2, 4, 5, 5, 3, 4, 5, 1), direction = "<");
+    auc(r, partial.auc = c(1, 0.8), partial.auc.focus = "specificity") = 0.0571875, with
+    partial.auc.correct = TRUE 0.603298611111111; partial.auc = c(0.9, 0.6): 0.1703125; auc(r) 0.6953125."""
+    controls, cases = [1, 2, 3, 3, 4, 2, 1, 5], [2, 4, 5, 5, 3, 4, 5, 1]
+    data = roc_study(np.array([[controls + cases]], dtype=float), 8, ["M"], ["R"])
+    assert partial_aucs(data, (0, 0.2)).values[0, 0] == pytest.approx(0.0571875, abs=1e-15)
+    assert partial_aucs(data, (0, 0.2), standardized=True).values[0, 0] == pytest.approx(
+        0.603298611111111, abs=1e-14
+    )
+    assert partial_aucs(data, (0.1, 0.4)).values[0, 0] == pytest.approx(0.1703125, abs=1e-15)
+    assert partial_aucs(data, (0, 1)).values[0, 0] == pytest.approx(0.6953125, abs=1e-15)
+
+
 def test_partial_aucs_whole_range_is_the_fom_and_agree_with_numpy(dataset02):
     whole = partial_aucs(dataset02, (0, 1))
     np.testing.assert_allclose(whole.values, figure_of_merit(dataset02, "Wilcoxon"), atol=1e-12)
