@@ -89,13 +89,20 @@ def operating_curves_svg(data: ReaderStudy, roc: ReaderStudy | None = None) -> s
     figure = Figure(figsize=(4.0 * len(panels), 4.0))
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     curves = {
-        name: averaged_curves(roc if name == "ROC" and roc is not None else data, name, n_boot=PLOT_N_BOOT)
+        name: {
+            c.modality: c
+            for c in averaged_curves(
+                roc if name == "ROC" and roc is not None else data, name, n_boot=PLOT_N_BOOT
+            )
+        }
         for name in panels
     }
     for i, condition in enumerate(data.modality_ids):
         colour = COLOURS[i % len(COLOURS)]
         for ax, name in zip(axes, panels, strict=True):
-            curve = next(c for c in curves[name] if c.modality == condition)
+            curve = curves[name].get(condition)
+            if curve is None:  # a condition without case ratings in ``roc``
+                continue
             ax.fill_between(
                 curve.x,
                 curve.lower,
