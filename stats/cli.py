@@ -39,6 +39,9 @@ condition_a, condition_b, reference, value; phase and reference may be left out)
 conditions' order given by ``--conditions LR,SR`` or ``--conditions-csv conditions.csv``
 (columns condition, order): preference shares with Wilson intervals, sign tests and the
 Wilcoxon signed-rank test of the A/B scale, per reader and pooled (``stats.comparative``).
+
+``curves``, ``fit`` and ``pauc`` (reader-averaged curves with bands, binormal and CBM ROC
+fits, partial areas) are described in ``stats.cli_curves``.
 """
 
 import argparse
@@ -53,6 +56,8 @@ import numpy as np
 
 from .cad import METHODS as CAD_METHODS
 from .cad import CadVsReadersResult, cad_vs_readers, readers_alone
+from .cli_curves import COMMANDS as CURVE_COMMANDS
+from .cli_curves import add_parsers as add_curve_parsers
 from .covariance import COVARIANCE_METHODS
 from .dataset import DatasetError, ReaderStudy
 from .fom import DEFAULT_FPF, FROC_FOMS, LROC_FOMS, ROC_FOMS, ROI_FOMS, check_fpf, jackknife
@@ -541,7 +546,15 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--power", type=float, default=0.8, help="desired power (default 0.8)")
             p.add_argument("--option", choices=OPTIONS, default="RRRC")
             p.add_argument("--alpha", type=float, default=0.05)
+    add_curve_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command in CURVE_COMMANDS:
+        payload_of, show_curves = CURVE_COMMANDS[args.command]
+        try:
+            curve_payload = payload_of(load(args.path), args)
+        except (DatasetError, OSError, KeyError, ValueError) as exc:
+            return _input_error(args.path, exc)
+        return _emit(curve_payload, args.json, show_curves)
     if args.command == "tables":
         try:
             return tables_command(args)

@@ -1,7 +1,10 @@
 """Plots of a study's results as SVG text (matplotlib, no display needed).
 
 * :func:`operating_curves_svg`: empirical ROC, AFROC and wAFROC curves per condition,
-  readers pooled (Chakraborty, *Observer Performance Methods for Diagnostic Imaging*, CRC
+  averaged over readers with a pointwise 95% band (:func:`stats.curves.averaged_curves`:
+  vertical averaging, Chen & Samuelson, Br J Radiol 87, 2014; stratified case bootstrap of
+  ``PLOT_N_BOOT`` resamples, seed 0). :func:`operating_points` gives the readers-pooled
+  operating points (Chakraborty, *Observer Performance Methods for Diagnostic Imaging*, CRC
   Press 2017: ROC ch. 3, AFROC and weighted AFROC ch. 13 and 17). Operating points are
   counted at every rating threshold ``t``: ``FPF`` is the fraction of normal cases whose
   highest mark is rated ``>= t``; ``LLF`` the fraction of lesions localised with a rating
@@ -31,12 +34,15 @@ matplotlib.use("Agg")
 import numpy as np
 from matplotlib.figure import Figure
 
+from .curves import averaged_curves
 from .dataset import ReaderStudy
 from .fom import Jackknife
 from .mrmc import MRMCResult
 from .tables.likert import ALL_READERS, LikertCounts
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+#: Bootstrap resamples of the plotted curves' bands (a page's plots are drawn on request).
+PLOT_N_BOOT = 200
 
 
 def _svg(figure: Figure) -> str:
@@ -76,17 +82,37 @@ def operating_points(data: ReaderStudy, modality: int) -> dict[str, tuple[np.nda
 
 
 def operating_curves_svg(data: ReaderStudy, roc: ReaderStudy | None = None) -> str:
-    """ROC (from ``roc`` when given, e.g. case ratings from a question), AFROC and wAFROC curves."""
+    """Reader-averaged ROC (from ``roc`` when given, e.g. case ratings from a question), AFROC
+    and wAFROC curves of every condition, each with its pointwise 95% bootstrap band (drawn
+    as a shaded area with the SVG id ``band-<curve>-<condition index>``)."""
     panels = ["ROC", "AFROC", "wAFROC"] if data.kind == "FROC" else ["ROC"]
     figure = Figure(figsize=(4.0 * len(panels), 4.0))
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    curves = {
+        name: {
+            c.modality: c
+            for c in averaged_curves(
+                roc if name == "ROC" and roc is not None else data, name, n_boot=PLOT_N_BOOT
+            )
+        }
+        for name in panels
+    }
     for i, condition in enumerate(data.modality_ids):
-        points = operating_points(data, i)
-        if roc is not None:
-            points["ROC"] = operating_points(roc, list(roc.modality_ids).index(condition))["ROC"]
+        colour = COLOURS[i % len(COLOURS)]
         for ax, name in zip(axes, panels, strict=True):
-            x, y = points[name]
-            ax.plot(x, y, marker="o", markersize=3, color=COLOURS[i % len(COLOURS)], label=condition)
+            curve = curves[name].get(condition)
+            if curve is None:  # a condition without case ratings in ``roc``
+                continue
+            ax.fill_between(
+                curve.x,
+                curve.lower,
+                curve.upper,
+                color=colour,
+                alpha=0.18,
+                linewidth=0,
+                gid=f"band-{name}-{i}",
+            )
+            ax.plot(curve.x, curve.y, color=colour, label=condition)
     labels = {"ROC": ("FPF", "TPF"), "AFROC": ("FPF", "LLF"), "wAFROC": ("FPF", "wLLF")}
     for ax, name in zip(axes, panels, strict=True):
         ax.plot([0, 1], [0, 1], color="#bbbbbb", linewidth=0.8, linestyle=":")
@@ -95,7 +121,7 @@ def operating_curves_svg(data: ReaderStudy, roc: ReaderStudy | None = None) -> s
             ylim=(0, 1),
             xlabel=labels[name][0],
             ylabel=labels[name][1],
-            title=f"{name} (readers pooled)",
+            title=f"{name} (reader average, 95% band)",
         )
         ax.set_aspect("equal")
         ax.legend(loc="lower right", fontsize=8)
