@@ -403,6 +403,72 @@ def _fom_mean_squares(foms: np.ndarray) -> dict[str, float]:
     return {"MS(T)": ms_t, "MS(R)": ms_r, "MS(TR)": ms_tr}
 
 
+def or_tests_defined(ms: dict[str, float], frrc_error: float) -> None:
+    """Refuse (DatasetError) an OR analysis whose tests are undefined.
+
+    RRRC's denominator degrees of freedom divide by MS(TR), and FRRC's statistic by its
+    error variance: with no condition-by-reader variation (e.g. every reader separates the
+    cases perfectly under every condition) the tests are undefined.
+    """
+    if not ms["MS(TR)"] > 0 or not frrc_error > 0:
+        raise DatasetError(
+            "the figures of merit do not vary between conditions and readers beyond chance "
+            f"(MS(TR) = {ms['MS(TR)']:.3g}, FRRC error variance = {frrc_error:.3g}), "
+            "so the OR F and chi-square tests are undefined."
+        )
+
+
+def or_tests(
+    mods: tuple[str, ...],
+    means: np.ndarray,
+    ms: dict[str, float],
+    j_n: int,
+    rrrc_error: float,
+    frrc_error: float,
+    estimates: dict[str, list[ModalityEstimate]],
+    reader_differences: list[Difference],
+) -> dict[str, TestResult]:
+    """The three OR tests of equal modalities from their error terms (crossed or split-plot).
+
+    RRRC: ``F = MS(T) / rrrc_error`` on ``I - 1`` and Hillis's (2008) ddf
+    ``rrrc_error^2 / (MS(TR)^2 / ((I-1)(J-1)))``; FRRC: ``Chisq = (I-1) MS(T) / frrc_error``
+    on ``I - 1`` df; RRFC: ``F = MS(T) / MS(TR)`` on ``I - 1`` and ``(I-1)(J-1)`` df. A
+    difference's variance is ``2 error / J`` under each (``MS(TR)`` for RRFC).
+    """
+    i_n = len(mods)
+    ddf = rrrc_error**2 / (ms["MS(TR)"] ** 2 / ((i_n - 1) * (j_n - 1)))
+    rrrc = _f_test(
+        "RRRC",
+        ms["MS(T)"] / rrrc_error,
+        i_n - 1,
+        ddf,
+        _pairwise(mods, means, 2 * rrrc_error / j_n, ddf),
+        estimates["RRRC"],
+    )
+    chisq = (i_n - 1) * ms["MS(T)"] / frrc_error
+    frrc = TestResult(
+        option="FRRC",
+        statistic_name="Chisq",
+        statistic=float(chisq),
+        ndf=float(i_n - 1),
+        ddf=None,
+        p=float(special.chdtrc(i_n - 1, chisq)),
+        differences=_pairwise(mods, means, 2 * frrc_error / j_n, np.inf),
+        modality_estimates=estimates["FRRC"],
+        reader_differences=reader_differences,
+    )
+    rrfc_ddf = (i_n - 1) * (j_n - 1)
+    rrfc = _f_test(
+        "RRFC",
+        ms["MS(T)"] / ms["MS(TR)"],
+        i_n - 1,
+        rrfc_ddf,
+        _pairwise(mods, means, 2 * ms["MS(TR)"] / j_n, rrfc_ddf),
+        estimates["RRFC"],
+    )
+    return {"RRRC": rrrc, "FRRC": frrc, "RRFC": rrfc}
+
+
 def or_analysis(
     data: ReaderStudy,
     fom: str,
@@ -444,26 +510,10 @@ def or_analysis(
     # Per modality: its reader-averaged FOM alone (single-modality formulas).
     each = [_one_modality(mods[i], foms[i], cov[i, :, i, :]) for i in range(i_n)]
 
-    # RRRC (Hillis 2008). Its denominator degrees of freedom divide by MS(TR), and FRRC's
-    # statistic by its error variance: with no condition-by-reader variation (e.g. every
-    # reader separates the cases perfectly under every condition) the tests are undefined.
+    # The error terms of RRRC (Hillis 2008) and FRRC.
     frrc_error = var - cov1 + (j_n - 1) * max(cov2 - cov3, 0.0)
-    if not ms["MS(TR)"] > 0 or not frrc_error > 0:
-        raise DatasetError(
-            "the figures of merit do not vary between conditions and readers beyond chance "
-            f"(MS(TR) = {ms['MS(TR)']:.3g}, FRRC error variance = {frrc_error:.3g}), "
-            "so the OR F and chi-square tests are undefined."
-        )
+    or_tests_defined(ms, frrc_error)
     error = ms["MS(TR)"] + max(j_n * (cov2 - cov3), 0.0)
-    ddf = error**2 / (ms["MS(TR)"] ** 2 / ((i_n - 1) * (j_n - 1)))
-    rrrc_est = [e["RRRC"] for e, _ in each]
-    rrrc = _f_test(
-        "RRRC", ms["MS(T)"] / error, i_n - 1, ddf, _pairwise(mods, means, 2 * error / j_n, ddf), rrrc_est
-    )
-
-    # FRRC: chi-square with (I-1) degrees of freedom.
-    chisq = (i_n - 1) * ms["MS(T)"] / frrc_error
-    frrc_est = [e["FRRC"] for e, _ in each]
     # Each reader alone: the variance of a difference pools that reader's variances and
     # between-modality covariances over all modalities (as RJafroc does).
     readers = []
@@ -476,29 +526,8 @@ def or_analysis(
                     (mods[a], mods[b]), foms[a, j] - foms[b, j], 2 * (var_j - cov1_j), np.inf, rdrs[j]
                 )
             )
-    frrc = TestResult(
-        option="FRRC",
-        statistic_name="Chisq",
-        statistic=float(chisq),
-        ndf=float(i_n - 1),
-        ddf=None,
-        p=float(special.chdtrc(i_n - 1, chisq)),
-        differences=_pairwise(mods, means, 2 * frrc_error / j_n, np.inf),
-        modality_estimates=frrc_est,
-        reader_differences=readers,
-    )
-
-    # RRFC: cases fixed.
-    rrfc_ddf = (i_n - 1) * (j_n - 1)
-    rrfc_est = [e["RRFC"] for e, _ in each]
-    rrfc = _f_test(
-        "RRFC",
-        ms["MS(T)"] / ms["MS(TR)"],
-        i_n - 1,
-        rrfc_ddf,
-        _pairwise(mods, means, 2 * ms["MS(TR)"] / j_n, rrfc_ddf),
-        rrfc_est,
-    )
+    estimates = {option: [e[option] for e, _ in each] for option in OPTIONS}
+    tests = or_tests(mods, means, ms, j_n, error, frrc_error, estimates, readers)
     components = {"VarR": float(var_r), "VarTR": float(var_tr), **c}
     method = "OR" if covariance == "jackknife" else f"OR ({covariance} covariance)"
     return MRMCResult(
@@ -509,7 +538,7 @@ def or_analysis(
         foms=foms,
         variance_components=components,
         mean_squares=ms,
-        tests={"RRRC": rrrc, "FRRC": frrc, "RRFC": rrfc},
+        tests=tests,
     )
 
 

@@ -60,7 +60,6 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-from scipy import special
 
 from .covariance import (
     COVARIANCE_METHODS,
@@ -74,12 +73,11 @@ from .fom import Jackknife, jackknife
 from .mrmc import (
     Difference,
     MRMCResult,
-    TestResult,
     _difference,
-    _f_test,
     _fom_mean_squares,
     _modality_estimate,
-    _pairwise,
+    or_tests,
+    or_tests_defined,
 )
 
 
@@ -182,17 +180,11 @@ def split_plot_or_analysis(
     var_r = (ms["MS(R)"] - var_tr - var - (i_n - 1) * cov1 + s_r / (j_n * (j_n - 1))) / i_n
 
     frrc_error = var - cov1 + max(s_23, 0.0) / j_n
-    if not ms["MS(TR)"] > 0 or not frrc_error > 0:
-        raise DatasetError(
-            "the figures of merit do not vary between conditions and readers beyond chance "
-            f"(MS(TR) = {ms['MS(TR)']:.3g}, FRRC error variance = {frrc_error:.3g}), "
-            "so the OR F and chi-square tests are undefined."
-        )
+    or_tests_defined(ms, frrc_error)
     means = foms.mean(axis=1)
 
     # RRRC, (3).
     error = ms["MS(TR)"] + max(s_23, 0.0) / (j_n - 1)
-    ddf = error**2 / (ms["MS(TR)"] ** 2 / ((i_n - 1) * (j_n - 1)))
     rrrc_est = []
     for i in range(i_n):
         s2_i = pair_sum([pm[i]["Cov2"] for pm in per_mod])
@@ -200,12 +192,8 @@ def split_plot_or_analysis(
         rrrc_est.append(
             _modality_estimate(mods[i], means[i], e_i / j_n, e_i**2 / (ms_r_i[i] ** 2 / (j_n - 1)))
         )
-    rrrc = _f_test(
-        "RRRC", ms["MS(T)"] / error, i_n - 1, ddf, _pairwise(mods, means, 2 * error / j_n, ddf), rrrc_est
-    )
 
     # FRRC: chi-square on I - 1 df.
-    chisq = (i_n - 1) * ms["MS(T)"] / frrc_error
     frrc_est = []
     for i in range(i_n):
         var_i = float(sum(n * pm[i]["Var"] for n, pm in zip(sizes, per_mod, strict=True)))
@@ -227,28 +215,9 @@ def split_plot_or_analysis(
                     )
                 )
             column += 1
-    frrc = TestResult(
-        option="FRRC",
-        statistic_name="Chisq",
-        statistic=float(chisq),
-        ndf=float(i_n - 1),
-        ddf=None,
-        p=float(special.chdtrc(i_n - 1, chisq)),
-        differences=_pairwise(mods, means, 2 * frrc_error / j_n, np.inf),
-        modality_estimates=frrc_est,
-        reader_differences=readers,
-    )
-
-    # RRFC: cases fixed.
-    rrfc_ddf = (i_n - 1) * (j_n - 1)
-    rrfc = _f_test(
-        "RRFC",
-        ms["MS(T)"] / ms["MS(TR)"],
-        i_n - 1,
-        rrfc_ddf,
-        _pairwise(mods, means, 2 * ms["MS(TR)"] / j_n, rrfc_ddf),
-        [_modality_estimate(mods[i], means[i], ms_r_i[i] / j_n, j_n - 1) for i in range(i_n)],
-    )
+    rrfc_est = [_modality_estimate(mods[i], means[i], ms_r_i[i] / j_n, j_n - 1) for i in range(i_n)]
+    estimates = {"RRRC": rrrc_est, "FRRC": frrc_est, "RRFC": rrfc_est}
+    tests = or_tests(mods, means, ms, j_n, error, frrc_error, estimates, readers)
     components = {
         "VarR": float(var_r),
         "VarTR": float(var_tr),
@@ -265,6 +234,6 @@ def split_plot_or_analysis(
         foms=foms,
         variance_components=components,
         mean_squares=ms,
-        tests={"RRRC": rrrc, "FRRC": frrc, "RRFC": rrfc},
+        tests=tests,
         groups=tuple((g.reader_ids, tuple(g.case_ids)) for g in groups),
     )
