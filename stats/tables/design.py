@@ -5,11 +5,23 @@ from ..study_record import StudyRecord
 from .table import Cell, Part, Table
 
 
-def complete_cases(record: StudyRecord) -> tuple[list[str], list[str]]:
-    """Cases read by every reader under every condition, and notes on the ones left out."""
-    conditions, readers = record.condition_ids, record.reader_ids
+def complete_cases(
+    record: StudyRecord,
+    readers: tuple[str, ...] | list[str] | None = None,
+    cases: list[str] | None = None,
+    group: str | None = None,
+) -> tuple[list[str], list[str]]:
+    """Cases read by every reader under every condition, and notes on the ones left out.
+
+    ``readers`` and ``cases`` default to the study's; a split-plot reader group passes its
+    own (and its name as ``group``, which the notes then mention).
+    """
+    conditions = record.condition_ids
+    readers = record.reader_ids if readers is None else readers
     read = {(r["condition"], r["reader"], r["case"]) for r in record.readings}
-    cases = sorted((row["case"] for row in record.cases), key=natural_key)
+    if cases is None:
+        cases = sorted((row["case"] for row in record.cases), key=natural_key)
+    where = f" (group {group})" if group else ""
     complete, notes = [], []
     for case in cases:
         missing = [(c, r) for c in conditions for r in readers if (c, r, case) not in read]
@@ -18,7 +30,7 @@ def complete_cases(record: StudyRecord) -> tuple[list[str], list[str]]:
         else:
             shown = ", ".join(f"{r} under {c}" for c, r in missing[:4])
             more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
-            notes.append(f"Case {case} left out of paired analyses: not read by {shown}{more}.")
+            notes.append(f"Case {case}{where} left out of paired analyses: not read by {shown}{more}.")
     return complete, notes
 
 

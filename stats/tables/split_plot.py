@@ -18,6 +18,7 @@ from ..fom import jackknife
 from ..matching import MarkMatch, natural_key
 from ..splitplot import SplitPlotResult, split_plot_or_analysis
 from ..study_record import StudyRecord
+from .design import complete_cases
 from .jafroc import or_tables
 from .marks import Matching, _matches_table, matching_part
 from .table import Cell, Part, Table, num
@@ -61,22 +62,10 @@ def reader_groups(record: StudyRecord) -> list[ReaderGroup]:
     members: dict[str, list[str]] = {}
     for reader in sorted(cases_of, key=order.__getitem__):
         members.setdefault(root(reader), []).append(reader)
-    read = {(r["condition"], r["reader"], r["case"]) for r in record.readings}
-    conditions = record.condition_ids
     groups = []
     for n, readers in enumerate(members.values(), start=1):
         cases = sorted(set().union(*(cases_of[r] for r in readers)), key=natural_key)
-        complete, left_out = [], []
-        for case in cases:
-            missing = [(c, r) for c in conditions for r in readers if (c, r, case) not in read]
-            if not missing:
-                complete.append(case)
-            else:
-                shown = ", ".join(f"{r} under {c}" for c, r in missing[:4])
-                more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
-                left_out.append(
-                    f"Case {case} (group G{n}) left out of paired analyses: not read by {shown}{more}."
-                )
+        complete, left_out = complete_cases(record, readers, cases, group=f"G{n}")
         groups.append(
             ReaderGroup(name=f"G{n}", readers=tuple(readers), cases=tuple(complete), left_out=tuple(left_out))
         )
