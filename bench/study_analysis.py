@@ -379,15 +379,15 @@ def study_build(n_cases: int, n_readers: int, slices: int, seed: int) -> tuple[A
 # --------------------------------------------------------------------------- timing
 
 
-def timed(client: Any, url: str) -> tuple[float, int]:
-    """Seconds and response size of one GET that must answer 200 with a body."""
+def timed(client: Any, url: str) -> tuple[float, bytes]:
+    """Seconds and body of one GET that must answer 200 with a body."""
     started = time.perf_counter()
     response = client.get(url)
     body = b"".join(response.streaming_content) if response.streaming else response.content
     seconds = time.perf_counter() - started
     if response.status_code != 200 or not body:
         raise RuntimeError(f"GET {url} answered {response.status_code}: {body[:300]!r}")
-    return seconds, len(body)
+    return seconds, body
 
 
 def figure(name: str, times: list[float], size: int, note: str = "") -> str:
@@ -416,8 +416,8 @@ def profile_page(client: Any, url: str, top: int = 15) -> str:
     return out.getvalue()
 
 
-def measure(study: Any, statistician: Any, runs: int, profile: bool) -> None:
-    """Time the page, every export and the CSVs; print a line per figure."""
+def measure(study: Any, statistician: Any, runs: int, profile: bool, page_only: bool = False) -> None:
+    """Time the page, every export and the CSVs (not with ``page_only``); print a line per figure."""
     from django.test import Client
     from django.urls import reverse
 
@@ -428,9 +428,9 @@ def measure(study: Any, statistician: Any, runs: int, profile: bool) -> None:
     slug = study.slug
     page = reverse("readerstudy:study_analysis", args=[slug])
 
-    first, size = timed(client, page)
-    html = client.get(page).content.decode()
-    tables = sorted(set(re.findall(r"/results/tables/([\w-]+)\.csv", html)))
+    first, html = timed(client, page)
+    size = len(html)
+    tables = sorted(set(re.findall(r"/results/tables/([\w-]+)\.csv", html.decode())))
     page_times = [timed(client, page)[0] for _ in range(runs)]
     target = f"   target: <= {TARGET_PAGE_S:g} s on 2 cores"
     print(f"Analysis path ({runs} run{'s' if runs > 1 else ''} each after the first page request):")
@@ -444,9 +444,11 @@ def measure(study: Any, statistician: Any, runs: int, profile: bool) -> None:
         urls[f"table {name}.csv ({len(tables)} tables)"] = reverse(
             "readerstudy:study_analysis_table", args=[slug, name]
         )
+    if page_only:
+        urls = {}
     for label, url in urls.items():
         results = [timed(client, url) for _ in range(runs)]
-        print(figure(label, [t for t, _ in results], results[-1][1]), flush=True)
+        print(figure(label, [t for t, _ in results], len(results[-1][1])), flush=True)
     if profile or statistics.median(page_times) > TARGET_PAGE_S:
         print("Profile of one analysis page request (cProfile):")
         print(profile_page(client, page))
@@ -460,6 +462,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="requests per figure (the median is printed)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--profile", action="store_true", help="profile a page request even within target")
+    parser.add_argument("--page-only", action="store_true", help="time the analysis page alone, no exports")
     parser.add_argument("--quick", action="store_true", help="smoke size: 16 cases, 3 readers, 1 run")
     args = parser.parse_args()
     if args.quick:
@@ -477,7 +480,7 @@ def main() -> None:
         for step, seconds in steps.items():
             print(f"  {step:<44}{seconds:8.1f} s")
         print(f"  {'build, total':<44}{time.perf_counter() - started:8.1f} s")
-        measure(study, statistician, args.runs, args.profile)
+        measure(study, statistician, args.runs, args.profile, args.page_only)
         print(f"At the end: {machine()}")
 
 
