@@ -170,6 +170,8 @@ def _reference_build(study: Any, reviewer: Any, coordinator: Any, rng: Any) -> i
             actor=reviewer,
         )
         series = draft.series
+        if series is None:
+            raise RuntimeError(f"Case {case.code}: the reference draft has no series to mark on")
         for _ in range(count):
             reference_lesion_save(
                 draft=draft,
