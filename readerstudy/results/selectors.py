@@ -131,23 +131,26 @@ def study_record(
     single = submitted.exclude(session__phase__layout=ReadingPhase.Layout.COMPARATIVE)
     comparisons, reference_answers = comparative_rows(comparative)
 
-    def key(reading: Reading) -> dict[str, str]:
-        return {
-            "condition": reading.series.condition.label,
-            "reader": reading.session.participation.code,
-            "case": reading.series.case.code,
-        }
+    # The large tables (a reading, answer, mark or image per row) are read as plain values,
+    # without model instances: at 300 cases x 10 readers x 3 conditions that is ~10^6 rows.
+    key_of_reading = ("series__condition__label", "session__participation__code", "series__case__code")
+    key_of_row = tuple(f"reading__{field}" for field in key_of_reading)
+
+    def key(condition: str, reader: str, case: str) -> dict[str, str]:
+        return {"condition": condition, "reader": reader, "case": case}
 
     readings = sorted(
         (
             {
-                **key(r),
-                "session": r.session.number,
-                "position": r.position,
-                "submitted_at": r.submitted_at.isoformat() if r.submitted_at else "",
-                "phase": r.session.phase.key,
+                **key(condition, reader, case),
+                "session": session,
+                "position": position,
+                "submitted_at": submitted_at.isoformat() if submitted_at else "",
+                "phase": phase,
             }
-            for r in single
+            for condition, reader, case, session, position, submitted_at, phase in single.values_list(
+                *key_of_reading, "session__number", "position", "submitted_at", "session__phase__key"
+            )
         ),
         key=lambda row: (
             natural_key(row["reader"]),
@@ -158,21 +161,24 @@ def study_record(
     )
     answers = [
         {
-            **key(a.reading),
-            "question": a.question.key,
-            "value": a.value,
-            "present": a.present,
-            "text": a.text,
-            "lesion": a.lesion.label if a.lesion is not None else "",
-            "phase": a.reading.session.phase.key,
+            **key(condition, reader, case),
+            "question": question,
+            "value": value,
+            "present": present,
+            "text": text,
+            "lesion": lesion or "",
+            "phase": phase,
         }
-        for a in Answer.objects.filter(reading__in=single).select_related(
-            "question",
-            "lesion",
-            "reading__session__phase",
-            "reading__session__participation",
-            "reading__series__case",
-            "reading__series__condition",
+        for condition, reader, case, question, value, present, text, lesion, phase in Answer.objects.filter(
+            reading__in=single
+        ).values_list(
+            *key_of_row,
+            "question__key",
+            "value",
+            "present",
+            "text",
+            "lesion__label",
+            "reading__session__phase__key",
         )
     ]
     answers += reference_answers
@@ -187,16 +193,18 @@ def study_record(
     )
     marks = [
         {
-            **key(m.reading),
-            "mark": str(m.client_id),
-            "slice": m.slice_index,
-            "x_mm": m.patient_x,
-            "y_mm": m.patient_y,
-            "z_mm": m.patient_z,
-            "rating": float(m.rating),
+            **key(condition, reader, case),
+            "mark": str(client_id),
+            "slice": slice_index,
+            "x_mm": x,
+            "y_mm": y,
+            "z_mm": z,
+            "rating": float(rating),
         }
-        for m in LesionMark.objects.filter(reading__in=single).select_related(
-            "reading__session__participation", "reading__series__case", "reading__series__condition"
+        for condition, reader, case, client_id, slice_index, x, y, z, rating in LesionMark.objects.filter(
+            reading__in=single
+        ).values_list(
+            *key_of_row, "client_id", "slice_index", "patient_x", "patient_y", "patient_z", "rating"
         )
     ]
     marks.sort(key=lambda r: (natural_key(r["reader"]), r["condition"], natural_key(r["case"]), r["mark"]))
@@ -239,15 +247,10 @@ def study_record(
     ]
     findings.sort(key=lambda r: (r["reference"], r["finding"], natural_key(r["case"])))
     images = [
-        {
-            "case": i.series.case.code,
-            "condition": i.series.condition.label,
-            "slice": i.slice_index,
-            "sha256": i.sha256,
-        }
-        for i in DicomInstance.objects.filter(series__case__study=study).select_related(
-            "series__case", "series__condition"
-        )
+        {"case": case, "condition": condition, "slice": slice_index, "sha256": sha256}
+        for case, condition, slice_index, sha256 in DicomInstance.objects.filter(
+            series__case__study=study
+        ).values_list("series__case__code", "series__condition__label", "slice_index", "sha256")
     ]
     images.sort(key=lambda r: (natural_key(r["case"]), r["condition"], r["slice"]))
 
