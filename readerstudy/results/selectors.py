@@ -209,11 +209,14 @@ def study_record(
     ]
     marks.sort(key=lambda r: (natural_key(r["reader"]), r["condition"], natural_key(r["case"]), r["mark"]))
 
-    finals = ReferenceStandard.objects.filter(reference_set__in=reference_sets, kind="final").select_related(
-        "case", "reference_set"
-    )
+    # Values again: a reference set row carries its (large) provenance, which none of this needs.
+    finals = ReferenceStandard.objects.filter(reference_set__in=reference_sets, kind="final")
     abnormal = {
-        f.case.code: f.is_abnormal for f in finals if detection and f.reference_set_id == detection.pk
+        case: is_abnormal
+        for case, is_abnormal, reference_set in finals.values_list(
+            "case__code", "is_abnormal", "reference_set_id"
+        )
+        if detection and reference_set == detection.pk
     }
     lesions = []
     if detection is not None:
@@ -233,17 +236,18 @@ def study_record(
                 }
             )
     lesions.sort(key=lambda r: (natural_key(r["case"]), natural_key(r["lesion"])))
+    set_names = {s.pk: s.name for s in reference_sets}
     findings = [
         {
-            "reference": f.reference.reference_set.name,
-            "case": f.reference.case.code,
-            "finding": f.key,
-            "present": f.present,
-            "grade": f.grade,
+            "reference": set_names[reference_set],
+            "case": case,
+            "finding": key,
+            "present": present,
+            "grade": grade,
         }
-        for f in ReferenceFinding.objects.filter(reference__in=finals).select_related(
-            "reference__case", "reference__reference_set"
-        )
+        for reference_set, case, key, present, grade in ReferenceFinding.objects.filter(
+            reference__in=finals
+        ).values_list("reference__reference_set_id", "reference__case__code", "key", "present", "grade")
     ]
     findings.sort(key=lambda r: (r["reference"], r["finding"], natural_key(r["case"])))
     images = [
