@@ -114,20 +114,7 @@ def readers_alone(data: ReaderStudy, cad: str, modality: str | None = None) -> R
     (for their own single-modality interval, stats.mrmc.or_single_modality)."""
     one = _one_modality_study(data, modality)
     c = _cad_index(one, cad)
-    keep = [j for j in range(len(one.reader_ids)) if j != c]
-    return ReaderStudy(
-        kind=one.kind,
-        modality_ids=one.modality_ids,
-        reader_ids=tuple(one.reader_ids[j] for j in keep),
-        k1=one.k1,
-        nl=one.nl[:, keep],
-        ll=one.ll[:, keep],
-        lesions_per_case=one.lesions_per_case,
-        weights=one.weights,
-        lesion_ids=one.lesion_ids,
-        case_ids=one.case_ids,
-        name=one.name,
-    )
+    return one.subset(readers=[j for j in range(len(one.reader_ids)) if j != c])
 
 
 def cad_vs_readers(

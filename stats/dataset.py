@@ -78,22 +78,24 @@ class ReaderStudy:
         self,
         *,
         modalities: Sequence[int] | None = None,
+        readers: Sequence[int] | None = None,
         normal: Sequence[int] | np.ndarray | None = None,
         abnormal: Sequence[int] | np.ndarray | None = None,
     ) -> "ReaderStudy":
-        """The study restricted to some modalities and to (possibly repeated) normal and
-        abnormal cases, given as 0-based indexes within each group (all when None)."""
+        """The study restricted to some modalities, readers and (possibly repeated) normal and
+        abnormal cases, given as 0-based indexes (cases within each group; all when None)."""
         mods = np.arange(self.shape[0]) if modalities is None else np.asarray(modalities, dtype=int)
+        rdrs = np.arange(self.shape[1]) if readers is None else np.asarray(readers, dtype=int)
         norm = np.arange(self.k1) if normal is None else np.asarray(normal, dtype=int)
         abn = np.arange(self.k2) if abnormal is None else np.asarray(abnormal, dtype=int)
         cases = np.concatenate([norm, self.k1 + abn])
         return ReaderStudy(
             kind=self.kind,
             modality_ids=tuple(self.modality_ids[i] for i in mods),
-            reader_ids=self.reader_ids,
+            reader_ids=tuple(self.reader_ids[j] for j in rdrs),
             k1=len(norm),
-            nl=self.nl[mods][:, :, cases],
-            ll=self.ll[mods][:, :, abn],
+            nl=self.nl[mods][:, rdrs][:, :, cases],
+            ll=self.ll[mods][:, rdrs][:, :, abn],
             lesions_per_case=self.lesions_per_case[abn],
             weights=self.weights[abn],
             lesion_ids=None if self.lesion_ids is None else self.lesion_ids[abn],
