@@ -211,13 +211,11 @@ def study_record(
 
     # Values again: a reference set row carries its (large) provenance, which none of this needs.
     finals = ReferenceStandard.objects.filter(reference_set__in=reference_sets, kind="final")
-    abnormal = {
-        case: is_abnormal
-        for case, is_abnormal, reference_set in finals.values_list(
-            "case__code", "is_abnormal", "reference_set_id"
-        )
-        if detection and reference_set == detection.pk
-    }
+    abnormal = (
+        dict(finals.filter(reference_set=detection).values_list("case__code", "is_abnormal"))
+        if detection
+        else {}
+    )
     lesions = []
     if detection is not None:
         for lesion in ReferenceLesion.objects.filter(
@@ -241,11 +239,11 @@ def study_record(
         {
             "reference": set_names[reference_set],
             "case": case,
-            "finding": key,
+            "finding": finding,
             "present": present,
             "grade": grade,
         }
-        for reference_set, case, key, present, grade in ReferenceFinding.objects.filter(
+        for reference_set, case, finding, present, grade in ReferenceFinding.objects.filter(
             reference__in=finals
         ).values_list("reference__reference_set_id", "reference__case__code", "key", "present", "grade")
     ]

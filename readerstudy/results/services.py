@@ -32,6 +32,7 @@ from readerstudy.studies.models import Study
 from readerstudy.studies.policy import can_view_results
 from stats.io_excel import rjafroc_ids_problem, write_excel
 from stats.io_imrmc import write_imrmc
+from stats.splitplot import SplitPlotResult
 from stats.study_export import codebook_csv, long_csv, roc_for_export
 from stats.study_record import AnalysisSettings, StudyRecord, bundle_files
 from stats.study_tables import StudyAnalysis, analyse_study, tables_csv
@@ -207,7 +208,7 @@ def results_export(results: Results, kind: str) -> bytes:
     if kind == "tables.xlsx":
         return _file_bytes(lambda p: write_workbook(analysis.tables.values(), p), ".xlsx")
     if kind == "rjafroc.xlsx":
-        if analysis.froc is None and analysis.mrmc is not None:
+        if isinstance(analysis.mrmc, SplitPlotResult):
             raise ExportUnavailable(
                 "This is a split-plot study (reader groups reading disjoint cases), which RJafroc's "
                 "workbook cannot hold; its analysis is the split-plot OR on the results page."
