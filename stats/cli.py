@@ -22,6 +22,11 @@ RRFC. ``cad-vs-readers --cad READER --method 1T-RRFC|1T-RRRC|2T-RRRC`` compares 
 standalone algorithm, with the other readers' average (stats.cad, as RJafroc's StCadVsRad),
 and adds the readers' own single-modality interval.
 
+``--fom HrSe`` / ``--fom HrSp`` with ``--threshold T`` are the per-reader sensitivity and
+specificity of the calls "rating >= T" (stats.binary): required for ROC and LROC data; for
+FROC data a mark then counts only when rated >= T (without it, every mark counts, as in
+RJafroc). The JSON echoes ``threshold``.
+
 ``mrmc --alternative greater|less --margin D`` adds the one-sided (non-inferiority, D > 0;
 superiority, D = 0) test of every difference (``stats.mrmc.one_sided``): its p and its
 one-sided 95% bound, on the text output and under ``one_sided`` in the JSON, which also
@@ -54,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from .binary import BINARY_FOMS, binary_calls
 from .cad import METHODS as CAD_METHODS
 from .cad import CadVsReadersResult, cad_vs_readers, readers_alone
 from .cli_curves import COMMANDS as CURVE_COMMANDS
@@ -508,6 +514,12 @@ def main(argv: list[str] | None = None) -> int:
             default=DEFAULT_FPF,
             help=f"false-positive fraction of PCL and ALROC, in (0, 1] (default {DEFAULT_FPF})",
         )
+        p.add_argument(
+            "--threshold",
+            type=float,
+            help="HrSe/HrSp as the sensitivity/specificity of the calls 'rating >= THRESHOLD' "
+            "(stats.binary; required for ROC and LROC data, optional for FROC marks)",
+        )
         p.add_argument("--json", action="store_true", help="print JSON instead of tables")
         if name in ("fom", "mrmc"):
             p.add_argument(
@@ -595,6 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         check_fpf(fpf)
         if fom in LROC_FOMS and data.kind != "LROC":
             raise DatasetError(f"{fom} is a figure of merit of LROC data; this dataset is {data.kind}.")
+        data = _binary_data(data, fom, args.threshold)
         if args.command == "fom":
             foms = (
                 rjafroc_foms(data, fom, fpf=fpf) if engine == "rjafroc" else jackknife(data, fom, fpf=fpf).fom
@@ -632,7 +645,19 @@ def main(argv: list[str] | None = None) -> int:
         return _input_error(args.path, exc)
     if fom in LROC_FOMS:
         payload["fpf"] = fpf
+    if fom in BINARY_FOMS:
+        payload["threshold"] = args.threshold
     return _emit(payload, args.json, show)
+
+
+def _binary_data(data: ReaderStudy, fom: str, threshold: float | None) -> ReaderStudy:
+    """The data the FOM is computed on: for HrSe/HrSp with a threshold (or on ROC/LROC data,
+    which need one) the binary calls of stats.binary; else the data as read."""
+    if threshold is not None and fom not in BINARY_FOMS:
+        raise DatasetError(f"--threshold applies to the binary FOMs {' and '.join(BINARY_FOMS)}, not {fom}.")
+    if fom in BINARY_FOMS and (threshold is not None or data.kind in ("ROC", "LROC")):
+        return binary_calls(data, threshold)
+    return data
 
 
 def _input_error(path: str, exc: Exception) -> int:

@@ -11,7 +11,8 @@ functions of ``stats``:
   (:mod:`stats.tables.jafroc`; Chakraborty 2017, ch. 9-11); ROC AUC per reader with DeLong
   intervals and tests (:mod:`stats.tables.roc`); lesion sensitivity overall and by size with
   per-reader McNemar tests (:mod:`stats.tables.sensitivity`); per-case sensitivity and
-  specificity, false positives per case with paired t-tests (:mod:`stats.tables.per_case`);
+  specificity with their OR analysis as binary endpoints, false positives per case with
+  paired t-tests (:mod:`stats.tables.per_case`);
 * Likert items: score distributions, Wilcoxon signed-rank (two conditions) or Friedman
   with Holm-adjusted pairwise Wilcoxon tests (three or more), weighted kappa and ICC(2,1)
   (:mod:`stats.tables.likert`);
@@ -64,7 +65,7 @@ from .tables.likert import Likert, LikertCounts, likert_part
 from .tables.marks import Matching, matching_part
 from .tables.measurements import fidelity_part, measurements_part
 from .tables.overlap import overlap_part
-from .tables.per_case import case_detection_part, false_positives_part
+from .tables.per_case import case_detection_mrmc_part, case_detection_part, false_positives_part
 from .tables.roc import Roc, roc_part
 from .tables.sensitivity import sensitivity_part
 from .tables.split_plot import (
@@ -108,6 +109,7 @@ SECTIONS = (
             "sensitivity",
             "sensitivity_tests",
             "case_detection",
+            "case_detection_mrmc",
             "false_positives",
             "false_positive_tests",
         ),
@@ -187,6 +189,7 @@ def _detection_parts(record: StudyRecord, matching: Matching) -> tuple[list[Part
     parts += [
         sensitivity_part(record, froc),
         case_detection_part(settings, froc),
+        case_detection_mrmc_part(settings, froc),
         false_positives_part(settings, froc),
     ]
     return parts, jafroc, roc

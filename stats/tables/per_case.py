@@ -1,15 +1,27 @@
 """Per-case results of lesion detection: sensitivity and specificity per case (Wilson CI,
-Wilson, JASA 22, 1927; :func:`stats.diagnostic.proportion`), and false positives per case
-with paired t-tests between conditions (:func:`stats.classical.paired_t`).
+Wilson, JASA 22, 1927; :func:`stats.diagnostic.proportion`), their Obuchowski-Rockette
+analysis as binary MRMC endpoints (:mod:`stats.binary`, :func:`stats.mrmc.or_analysis`), and
+false positives per case with paired t-tests between conditions (:func:`stats.classical.paired_t`).
 """
 
 import math
 from itertools import combinations
 
+from ..binary import binary_calls
 from ..classical import paired_t
 from ..dataset import ReaderStudy
 from ..diagnostic import proportion
+from ..fom import jackknife
+from ..mrmc import OPTIONS
 from ..study_record import AnalysisSettings
+from .jafroc import (
+    DIFFERENCE_COLUMNS,
+    difference_cells,
+    one_sided_cells,
+    one_sided_columns,
+    one_sided_note,
+    or_or_note,
+)
 from .sensitivity import detected
 from .table import Cell, Part, Table, num, pair_name
 
@@ -66,6 +78,52 @@ def case_detection_part(settings: AnalysisSettings, froc: ReaderStudy) -> Part:
         ),
     )
     return Part(tables=(table,))
+
+
+#: The binary endpoints of ``case_detection_mrmc``: (name, FOM of stats.binary).
+ENDPOINTS = (("sensitivity", "HrSe"), ("specificity", "HrSp"))
+
+
+def case_detection_mrmc_part(settings: AnalysisSettings, froc: ReaderStudy) -> Part:
+    """``case_detection_mrmc``: the per-case sensitivity and specificity of ``case_detection``
+    as MRMC endpoints, their OR analysis (RRRC, FRRC, RRFC) between conditions.
+
+    The calls are those of ``case_detection`` (:func:`stats.binary.binary_calls` with the
+    detection threshold, an abnormal case positive only through a lesion localisation), so
+    each reader's FOM is the table's sensitivity or specificity. Needs two conditions and at
+    least two normal and two abnormal cases (as every OR analysis here).
+    """
+    if froc.shape[0] < 2 or froc.k1 < 2 or froc.k2 < 2:
+        return Part()
+    calls = binary_calls(froc, settings.detection_min_rating, localised=True)
+    rows: list[dict[str, Cell]] = []
+    notes: list[str] = []
+    for endpoint, fom in ENDPOINTS:
+        result, why = or_or_note(calls, fom, jackknife(calls, fom), settings.covariance)
+        notes += [note.replace(f"of {fom}:", f"of {endpoint}:") for note in why]
+        if result is None:
+            continue
+        rows += [
+            {"endpoint": endpoint, **difference_cells(option, d), **one_sided_cells(settings, d)}
+            for option in OPTIONS
+            for d in result.tests[option].differences
+        ]
+    if not rows:
+        return Part(notes=tuple(notes))
+    table = Table(
+        name="case_detection_mrmc",
+        title="Per-case sensitivity and specificity: Obuchowski-Rockette analysis (differences, 95% CI)",
+        columns=("endpoint", *DIFFERENCE_COLUMNS, *one_sided_columns(settings)),
+        rows=tuple(rows),
+        notes=(
+            "Each reader's sensitivity and specificity as in case_detection, analysed as MRMC figures of "
+            "merit (RJafroc's HrSe and HrSp of the reader's calls; covariances by the "
+            f"{settings.covariance} over abnormal cases for sensitivity, normal cases for specificity).",
+            settings.detection_note(),
+            *one_sided_note(settings),
+        ),
+    )
+    return Part(tables=(table,), notes=tuple(notes))
 
 
 def false_positives_part(settings: AnalysisSettings, froc: ReaderStudy) -> Part:
