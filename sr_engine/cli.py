@@ -43,6 +43,12 @@ UPSCALE_EPILOG = """examples:
   python -m sr_engine upscale lr/ sr_tci/ --factor 2 --method tci
   python -m sr_engine upscale lr/ sr.nii.gz --factor 2 --method selfsr --seed 0 --option steps=300
   python -m sr_engine upscale echo1/ echo2/ sr/ --factor 2 --method resnet3d --weights dess.pt --device cuda
+  python -m sr_engine upscale lr.nii.gz sr.nii.gz --factor 4 --method tci     # thick axis from the spacing
+  python -m sr_engine upscale iso/ sr/ --factor 2 --method tci --axis slice     # no single thick axis
+
+The thick axis is the one with the coarsest spacing, wherever the file stores it; the
+output keeps the input's storage order. A volume with two or three equally coarse axes
+needs --axis, and an --axis finer than another axis is refused (sr_engine.axes).
 """
 TRAIN_EPILOG = """examples:
   python -m sr_engine train knee_x2.pt --data knee1/ knee2.nii.gz --factor 2 --steps 2000
@@ -177,7 +183,12 @@ def cmd_upscale(args: argparse.Namespace) -> None:
         require_torch(f"The method {args.method}")  # before reading anything
     output = _check_output(args.output)
     volume = _read(args.input, args.series)
-    sr = _upscale(volume, args.factor, args.method, args, _options(args.option))
+    options = _options(args.option)
+    if args.axis != "auto":
+        if "axis" in options and options["axis"] != args.axis:
+            raise ValueError(f"--axis {args.axis} and --option axis={options['axis']} disagree.")
+        options["axis"] = args.axis
+    sr = _upscale(volume, args.factor, args.method, args, options)
     _write(sr, output, args.input, f"SR {args.method} x{args.factor}")
 
 
@@ -393,7 +404,7 @@ def _add_learning_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="KEY=VALUE",
         help="an option of the method (repeatable), e.g. --option steps=300 for selfsr, "
-        "--option axis=inplane for an in-plane nearest/tci/fi",
+        "--option axis=inplane for an in-plane nearest/tci/fi (as --axis inplane)",
     )
 
 
@@ -449,6 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("--factor", type=_positive_int, required=True, help="integer upscaling factor")
     upscale.add_argument("--method", choices=METHODS, default="tci", help="method (default tci)")
     upscale.add_argument("--series", metavar="UID", help="the series to read from a folder holding several")
+    upscale.add_argument(
+        "--axis",
+        choices=("auto", "slice", "row", "column", "inplane"),
+        default="auto",
+        help="the axis to upscale (default auto: the thick axis, from the spacing; NIfTI i, j, k are "
+        "column, row, slice); inplane: the image plane",
+    )
     _add_learning_options(upscale)
     upscale.set_defaults(func=cmd_upscale)
 

@@ -372,7 +372,20 @@ def _read_header(path: Path) -> Dataset | None:
         if claims:
             raise VolumeError(f"{path} is a corrupt DICOM file: no DICOM object could be read from it.")
         return None
+    if claims and _image_storage(ds) and not any(k in ds for k in ("PixelData", "FloatPixelData")):
+        # pydicom stops quietly at the end of a file cut off inside its header
+        missing = "its series UID and pixel data" if "SeriesInstanceUID" not in ds else "its pixel data"
+        raise VolumeError(
+            f"{path} is a corrupt DICOM file: an image whose {missing} cannot be read "
+            "(the file ends inside its header: cut off while copying?)."
+        )
     return ds
+
+
+def _image_storage(ds: Dataset) -> bool:
+    """True for an object of an image storage SOP class (whose Pixel Data is Type 1)."""
+    uid = ds.file_meta.get("MediaStorageSOPClassUID") or ds.get("SOPClassUID")
+    return bool(uid) and str(getattr(uid, "name", "")).endswith("Image Storage")
 
 
 def _sop_class_name(ds: Dataset) -> str:

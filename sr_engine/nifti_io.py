@@ -22,7 +22,8 @@ its float32 voxels: reading keeps the record only while the voxels still match.
 :func:`read_nifti` reads that extension, or else a BIDS sidecar
 (``name.json`` beside ``name.nii.gz``, as dcm2niix writes: EchoTime and RepetitionTime
 in seconds, FlipAngle, SliceThickness, MagneticFieldStrength), and otherwise takes the
-slice thickness from pixdim.
+slice thickness from pixdim: the spacing of the thick axis (the coarsest, whichever of
+``i, j, k`` stores it; :mod:`sr_engine.axes`), or of ``k`` when no axis is coarsest.
 """
 
 import hashlib
@@ -108,6 +109,17 @@ def _data_sha256(data: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(data, dtype=np.float32).tobytes()).hexdigest()
 
 
+def _header_thickness(volume: Volume) -> float:
+    """The slice thickness a bare header implies: the spacing of the thick axis (the one
+    coarsest spacing, wherever it is stored), else of the stored third axis ``k``."""
+    from .axes import AxisError, through_plane_axis
+
+    try:
+        return float(volume.axis_spacing[through_plane_axis(volume)])
+    except AxisError:
+        return float(volume.axis_spacing[0])  # data axis 0 is NIfTI's k
+
+
 def read_nifti(path: PathArg) -> Volume:
     """Read a 3D or 4D NIfTI file into a Volume (4D: the fourth dimension is the channels).
 
@@ -141,7 +153,7 @@ def read_nifti(path: PathArg) -> Volume:
             < _AFFINE_AGREEMENT_MM
         ):
             affine = exact
-    acquisition: dict[str, Any] = {"slice_thickness_mm": float(image.header.get_zooms()[2])}
+    acquisition: dict[str, Any] = {"slice_thickness_mm": _header_thickness(grid)}
     acquisition.update(_sidecar_acquisition(path))
     acquisition.update(stored.get("acquisition", {}))
     if stored.get("provenance") and stored.get("data_sha256") == _data_sha256(grid.data):

@@ -7,8 +7,10 @@ study apart by image quality alone:
   (the same affine and shape for every method);
 * the input's acquisition record, with ``slice_thickness_mm`` set to the new slice
   spacing (through-plane methods) and ``provenance`` describing how the volume was
-  made: ``method``, ``factor``, ``axis``, ``seed``, ``options``, ``weights`` (name,
-  sha256 and metadata of the weight file, for ``resnet3d``/``resnet2d``),
+  made: ``method``, ``factor``, ``axis`` (the upscaled axis in the input's storage
+  order, see :mod:`sr_engine.axes`) and ``axis_rule`` (``spacing`` or ``named``),
+  ``seed``, ``options``, ``weights`` (name, sha256 and metadata of the weight file,
+  for ``resnet3d``/``resnet2d``),
   ``sr_engine_version``, ``input_sha256`` (of the input voxels, see
   :func:`sr_engine.simulate.voxel_sha256`) and ``input_provenance`` (the input's own
   record, e.g. its simulation, or None);
@@ -30,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .axes import choose_axes, restore, to_front
 from .extras import require_torch
 from .interpolate import fi, linear, nearest, tci, upscaled_affine, upscaled_shape
 from .metrics import smooth_tissue_weight, tissue_mask
@@ -128,9 +131,11 @@ def upscale(
 ) -> Volume:
     """Upscale ``volume`` by the integer ``factor`` with ``method`` (one of :data:`METHODS`).
 
-    ``nearest``, ``linear``, ``tci`` and ``fi`` act on the slice axis, or on another
-    with the option ``axis="row"|"column"|"inplane"``; ``selfsr`` and ``resnet3d`` on the
-    slice axis; ``resnet2d`` in-plane. ``weights`` (a file path) is for ``resnet3d`` and
+    Through-plane methods (all but ``resnet2d``) upscale the volume's thick axis, found
+    from its spacing whatever the storage order (:mod:`sr_engine.axes`): a volume with no
+    single coarsest axis needs ``axis="slice"|"row"|"column"``, and a named axis finer than
+    another is refused. ``axis="inplane"`` (classical methods) and ``resnet2d`` upscale the
+    image plane. The output keeps the input's storage order. ``weights`` (a file path) is for ``resnet3d`` and
     ``resnet2d``; ``device`` (e.g. ``"cuda"``) and other ``options`` go to the learned
     method (see :func:`sr_engine.selfsr.selfsr_upscale`,
     :func:`sr_engine.resnet.resnet_upscale`). Every method is deterministic for a given
@@ -140,18 +145,52 @@ def upscale(
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; the methods are: {', '.join(METHODS)}.")
     options = dict(options)
+    requested = str(options.pop("axis", "auto"))
     if method in CLASSICAL:
-        axis = options.pop("axis", "slice")
         if options:
             raise ValueError(f"{method} takes no option(s) {', '.join(sorted(options))}; only axis.")
     else:
         require_torch(f"The method {method}")
-        if "axis" in options:
-            raise ValueError(f"{method} works along a fixed axis; it takes no axis option.")
-        axis = "inplane" if method == "resnet2d" else "slice"
+        if method == "resnet2d" and requested not in ("auto", "inplane"):
+            raise ValueError(f"resnet2d upscales the image plane; it takes no axis={requested}.")
+        if method != "resnet2d" and requested == "inplane":
+            raise ValueError(f"{method} upscales the thick axis, not the image plane (use resnet2d).")
+    choice = choose_axes(volume, requested, inplane=method == "resnet2d")
+    front = to_front(volume, choice)  # the axis to upscale first: what every method works along
+    result = _upscale_front(front, factor, method, choice.kind, seed, weights, device, progress, options)
+    provenance = {
+        "method": method,
+        "factor": factor,
+        "axis": choice.label,
+        "axis_rule": "named" if requested != "auto" else "spacing",
+        "seed": int(seed),
+        "options": options,
+        "weights": _weights_record(weights) if method in LEARNED else None,
+        "sr_engine_version": SR_ENGINE_VERSION,
+        "input_sha256": voxel_sha256(volume.data),
+        "input_provenance": volume.acquisition.get("provenance"),
+    }
+    acquisition: dict[str, Any] = {"provenance": provenance}
+    if choice.kind == "slice":
+        acquisition["slice_thickness_mm"] = result.axis_spacing[0]
+    output = restore(result, choice)  # the input's storage order again
+    return output.with_data(output.data, **acquisition)
+
+
+def _upscale_front(
+    volume: Volume,
+    factor: int,
+    method: str,
+    axis: str,
+    seed: int,
+    weights: Any,
+    device: Any,
+    progress: ProgressArg,
+    options: dict[str, Any],
+) -> Volume:
+    """The method run along data axis 0 (``axis="slice"``) or the stored plane (``"inplane"``)."""
     affine = upscaled_affine(volume, factor, axis)
     expected_shape = upscaled_shape(volume.data.shape, factor, axis)
-
     with progress_reporter(progress, f"upscale {method}") as report:
         if method in CLASSICAL:
             data = CLASSICAL[method](volume, factor, axis=axis)
@@ -174,19 +213,4 @@ def upscale(
         report(1.0)
     if float(volume.data.min()) >= 0:
         data = np.maximum(data, 0, out=data)
-
-    provenance = {
-        "method": method,
-        "factor": factor,
-        "axis": axis,
-        "seed": int(seed),
-        "options": options,
-        "weights": _weights_record(weights) if method in LEARNED else None,
-        "sr_engine_version": SR_ENGINE_VERSION,
-        "input_sha256": voxel_sha256(volume.data),
-        "input_provenance": volume.acquisition.get("provenance"),
-    }
-    acquisition: dict[str, Any] = {"provenance": provenance}
-    if axis == "slice":
-        acquisition["slice_thickness_mm"] = index_spacing(affine)[0]
-    return volume.with_data(data.astype(np.float32, copy=False), affine, **acquisition)
+    return volume.with_data(data.astype(np.float32, copy=False), affine)

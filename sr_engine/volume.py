@@ -247,6 +247,17 @@ class Volume:
         index: tuple[Any, ...] = (Ellipsis, *full)  # every channel, then the spatial box
         return replace(self, data=self.data[index], affine=affine)
 
+    def permute_axes(self, order: tuple[int, int, int]) -> Self:
+        """The same voxels in patient space with the spatial data axes reordered: new axis ``n``
+        is old axis ``order[n]`` (channels stay first). Every voxel keeps its patient position:
+        the affine's steps are reordered with the data, the first voxel does not move."""
+        if sorted(order) != [0, 1, 2]:
+            raise ValueError(f"order must be a permutation of (0, 1, 2), got {order!r}.")
+        spatial = tuple(int(a) for a in order)
+        axes = spatial if self.data.ndim == 3 else (0, *(a + 1 for a in spatial))
+        affine = affine_from_steps(self.axis_steps[list(spatial)], self.affine[:3, 3])
+        return replace(self, data=np.ascontiguousarray(np.transpose(self.data, axes)), affine=affine)
+
     @classmethod
     def from_affine_order(
         cls, array: np.ndarray, affine: np.ndarray, acquisition: Mapping[str, Any] | None = None

@@ -31,7 +31,7 @@ def test_learned_methods_and_training_name_the_sr_extra(no_torch, tmp_path, caps
 
 
 def test_upscale_refuses_a_learned_method_and_still_interpolates(no_torch):
-    volume = Volume(np.ones((4, 8, 8), dtype=np.float32), np.eye(4))
+    volume = Volume(np.ones((4, 8, 8), dtype=np.float32), np.diag([1.0, 1.0, 3.0, 1.0]))  # 3 mm slices
     with pytest.raises(MissingDependency, match=r"selfsr needs torch.*\[sr\]"):
         upscale(volume, 2, "selfsr")
     assert upscale(volume, 2, "tci").shape == (8, 8, 8)

@@ -111,8 +111,10 @@ def test_bad_arguments_are_refused_with_the_list_of_methods(thick):
         upscale(thick, 2, "tci", steps=3)
     with pytest.raises(ValueError, match="needs weights"):
         upscale(thick, 2, "resnet3d")
-    with pytest.raises(ValueError, match="no axis option"):
+    with pytest.raises(ValueError, match="disagrees with the volume's spacing"):
         upscale(thick, 2, "selfsr", axis="row")
+    with pytest.raises(ValueError, match="not the image plane"):
+        upscale(thick, 2, "selfsr", axis="inplane")
     assert set(METHODS) >= {"nearest", "tci", "fi", "selfsr", "resnet3d", "resnet2d"}
 
 
