@@ -27,6 +27,12 @@ from readerstudy.reading.models import (
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
 from readerstudy.results.models import AnalysisRun
 from readerstudy.segmentation.models import OverlapMeasurement, SegmentationMask
+from readerstudy.standalone.models import (
+    StandaloneAlgorithm,
+    StandaloneImport,
+    StandaloneMark,
+    StandaloneRating,
+)
 from readerstudy.studies.models import Case, Condition, Question, ReaderParticipation, ReadingPhase, Study
 
 
@@ -403,3 +409,32 @@ class SegmentationMaskAdmin(MeasurementReadOnly, admin.ModelAdmin):
 @admin.register(OverlapMeasurement)
 class OverlapMeasurementAdmin(MeasurementReadOnly, admin.ModelAdmin):
     list_display = ["mask", "label", "dice", "jaccard", "hd95_mm", "volume_ml", "reference_volume_ml"]
+
+
+# ----------------------------------------------------------------------------- standalone algorithms
+
+
+@admin.register(StandaloneAlgorithm)
+class StandaloneAlgorithmAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    """Read-only: algorithms and their outputs change only through their import page (audited)."""
+
+    list_display = ["study", "code", "name", "kind", "created_by", "created_at"]
+    list_filter = ["study", "kind"]
+
+
+@admin.register(StandaloneImport)
+class StandaloneImportAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["algorithm", "file_name", "kind", "rows", "sha256", "imported_by", "imported_at"]
+    list_filter = ["algorithm__study"]
+
+
+@admin.register(StandaloneMark)
+class StandaloneMarkAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["algorithm", "case", "condition", "x_mm", "y_mm", "z_mm", "rating"]
+    list_filter = ["algorithm__study"]
+
+
+@admin.register(StandaloneRating)
+class StandaloneRatingAdmin(MeasurementReadOnly, admin.ModelAdmin):
+    list_display = ["algorithm", "case", "condition", "rating"]
+    list_filter = ["algorithm__study"]

@@ -13,4 +13,5 @@ from readerstudy.reading import models as reading_models  # noqa: F401
 from readerstudy.references import models as references_models  # noqa: F401
 from readerstudy.results import models as results_models  # noqa: F401
 from readerstudy.segmentation import models as segmentation_models  # noqa: F401
+from readerstudy.standalone import models as standalone_models  # noqa: F401
 from readerstudy.studies import models as studies_models  # noqa: F401

@@ -9,6 +9,7 @@ from readerstudy.reading import urls as reading
 from readerstudy.references import urls as references
 from readerstudy.results import urls as results
 from readerstudy.segmentation import urls as segmentation
+from readerstudy.standalone import urls as standalone
 from readerstudy.studies import urls as studies
 
 app_name = "readerstudy"
@@ -22,6 +23,7 @@ urlpatterns = [
     *generation.urlpatterns,
     *measurements.urlpatterns,
     *segmentation.urlpatterns,
+    *standalone.urlpatterns,
     *results.urlpatterns,
     *dicomweb.urlpatterns,
 ]

@@ -143,9 +143,34 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
         ("reference", str),
         ("value", int),
     ),
+    # standalone algorithms ("CAD"), never readers of the human analyses (stats.tables.standalone):
+    # kind "marks" (lesion marks, every case of a condition read) or "ratings" (one per case)
+    "standalone_readers": (("reader", str), ("name", str), ("kind", str)),
+    "standalone_marks": (
+        ("reader", str),
+        ("condition", str),
+        ("case", str),
+        ("mark", str),
+        ("x_mm", float),
+        ("y_mm", float),
+        ("z_mm", float),
+        ("rating", float),
+    ),
+    "standalone_ratings": (("reader", str), ("condition", str), ("case", str), ("rating", float)),
 }
 #: Tables a bundle written before they existed lacks; reading it gives them empty.
-OPTIONAL_TABLES = frozenset({"overlap", "roi_pairs", "case_attributes", "t2_agreement", "comparisons"})
+OPTIONAL_TABLES = frozenset(
+    {
+        "overlap",
+        "roi_pairs",
+        "case_attributes",
+        "t2_agreement",
+        "comparisons",
+        "standalone_readers",
+        "standalone_marks",
+        "standalone_ratings",
+    }
+)
 
 #: The CNR formulas of ``AnalysisSettings.cnr_formula`` (see :func:`stats.tables.measurements.cnr_value`).
 CNR_FORMULAS = ("background_sd", "pooled_sd")
@@ -322,6 +347,9 @@ class StudyRecord:
     roi_pairs: list[dict] = field(default_factory=list)
     case_attributes: list[dict] = field(default_factory=list)
     comparisons: list[dict] = field(default_factory=list)
+    standalone_readers: list[dict] = field(default_factory=list)
+    standalone_marks: list[dict] = field(default_factory=list)
+    standalone_ratings: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name, defaults in COLUMN_DEFAULTS.items():

@@ -32,7 +32,10 @@ functions of ``stats``:
 * comparative readings ("A vs B" questions, conditions side by side): preference shares with
   Wilson intervals and sign tests, the Wilcoxon signed-rank test of the A/B scale against 0,
   in condition order, per reader and pooled (:mod:`stats.tables.comparative`,
-  :mod:`stats.comparative`); they use every submitted comparative answer.
+  :mod:`stats.comparative`); they use every submitted comparative answer;
+* standalone algorithms (the record's ``standalone_*`` tables, never readers of the analyses
+  above): each algorithm's FOM against the readers' mean on the cases of the detection
+  analysis, by RJafroc's StCadVsRad methods (:mod:`stats.tables.standalone`, :mod:`stats.cad`).
 
 Only cases that every reader read (submitted) under every condition enter the paired and
 MRMC analyses; the ``design`` table lists what was left out and why. A split-plot study
@@ -75,6 +78,8 @@ from .tables.split_plot import (
     reader_groups,
     split_plot_detection_part,
 )
+from .tables.standalone import SPLIT_PLOT_NOTE as STANDALONE_SPLIT_PLOT_NOTE
+from .tables.standalone import StandaloneComparison, standalone_part
 from .tables.t2 import t2_part
 from .tables.table import Part, Table
 
@@ -102,6 +107,11 @@ SECTIONS = (
         tables=("jafroc_fom", "jafroc_conditions", "jafroc_tests"),
     ),
     Section(key="roc", title="Case-level ROC", tables=("roc_auc", "roc_auc_tests", "roc_mrmc")),
+    Section(
+        key="standalone",
+        title="Standalone algorithm against the readers",
+        tables=("standalone_fom", "standalone_vs_readers"),
+    ),
     Section(
         key="lesions",
         title="Sensitivity, specificity and false positives",
@@ -168,6 +178,7 @@ class StudyAnalysis:
     matches: tuple[MarkMatch, ...] = ()
     likert: tuple[LikertCounts, ...] = ()  # the numbers of ``likert_distribution``, for its plots
     included_cases: tuple[str, ...] = ()
+    standalone: tuple[StandaloneComparison, ...] = ()  # each algorithm x condition compared
     notes: tuple[str, ...] = ()
 
 
@@ -229,6 +240,8 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
             parts += detection
         likert = likert_part(record, complete)
         parts += [likert, external_part(record, complete)]
+    standalone = standalone_part(record, matching.froc if matching else None)
+    parts.append(standalone)
     parts += [measurements_part(record), fidelity_part(record), t2_part(record), characteristics_part(record)]
     parts.append(overlap_part(record))
     parts.append(comparative_part(record))
@@ -241,6 +254,7 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
         matches=matching.matches if matching else (),
         likert=likert.distribution,
         included_cases=tuple(complete),
+        standalone=standalone.comparisons,
         notes=tuple(note for part in parts for note in part.notes),
     )
 
@@ -263,6 +277,8 @@ def _split_plot_analysis(record: StudyRecord, groups: list[ReaderGroup]) -> Stud
         detection = split_plot_detection_part(record, groups)
         parts.append(detection)
     parts.append(Part(notes=(SPLIT_PLOT_LEFT_OUT.format(n=len(groups)),)))
+    if record.standalone_marks or record.standalone_ratings:
+        parts.append(Part(notes=(STANDALONE_SPLIT_PLOT_NOTE,)))
     parts += [measurements_part(record), fidelity_part(record), t2_part(record), characteristics_part(record)]
     parts.append(overlap_part(record))
     parts.append(comparative_part(record))

@@ -51,6 +51,7 @@ from readerstudy.imaging.models import ImportJob
 from readerstudy.measurements.policy import MeasurementViewing
 from readerstudy.reading.models import Reading, ReadingViewport
 from readerstudy.references import services as reference_services
+from readerstudy.standalone.models import StandaloneAlgorithm
 from readerstudy.studies.models import ReadingPhase, Study
 from tests import dicom_files
 from tests import factories as f
@@ -217,6 +218,12 @@ APP_ROWS: dict[str, tuple[str, tuple[int, ...]]] = {
     # Segmentation masks and their overlap (coordinators of the study who do not read in it)
     "segmentation_index":        (GET,  (302, 403, 403, 403, 403, 200, 403, 403, 403, 403, 403)),
     "segmentation_delete":       (POST, (302, 403, 403, 403, 403, 302, 403, 403, 403, 403, 403)),
+    # Standalone algorithms (coordinators of the study who do not read in it; the POSTs' empty
+    # bodies: a refused form, 400, or the delete done, 302)
+    "standalone_index":          (GET,  (302, 403, 403, 403, 403, 200, 403, 403, 403, 403, 403)),
+    "standalone_create":         (POST, (302, 403, 403, 403, 403, 400, 403, 403, 403, 403, 403)),
+    "standalone_import":         (POST, (302, 403, 403, 403, 403, 400, 403, 403, 403, 403, 403)),
+    "standalone_delete":         (POST, (302, 403, 403, 403, 403, 302, 403, 403, 403, 403, 403)),
 }
 
 AUTH_ROWS: dict[str, tuple[str, tuple[int, ...]]] = {  # django.contrib.auth.urls and the admin's login
@@ -327,6 +334,7 @@ class World:
     viewport: object  # a viewport of the reader's comparative reading (in another study)
     import_job: ImportJob
     generation_job: GenerationJob
+    standalone: object  # a standalone algorithm of the study (a StandaloneAlgorithm)
     media_root: str
     sessions: dict[str, str] = field(default_factory=dict)  # role -> session key of a logged-in client
     client_id: uuid.UUID = field(default_factory=lambda: uuid.UUID("00000000-0000-4000-8000-000000000001"))
@@ -459,6 +467,7 @@ def _build_world(folder) -> World:
         finished_at=timezone.now() - timedelta(minutes=1),
         status=GenerationJob.Status.DONE,
     )
+    standalone = StandaloneAlgorithm.objects.create(study=study, code="CAD1", name="Detector")
     users["anonymous"] = None
     sessions = {}
     for role, user in users.items():  # log each role in once (a login writes the session, the audit log...)
@@ -480,6 +489,7 @@ def _build_world(folder) -> World:
         viewport=viewport,
         import_job=import_job,
         generation_job=generation_job,
+        standalone=standalone,
         media_root=str(folder.parent / "media"),
         sessions=sessions,
     )
@@ -549,6 +559,7 @@ def url_kwargs(name: str, kwarg_names: tuple[str, ...], world: World) -> dict[st
         "participation_id": world.participation.pk,
         "session_id": world.session.pk,
         "job_id": world.generation_job.pk if "generation" in name else world.import_job.pk,
+        "algorithm_id": world.standalone.pk,
         "name": "likert",
         "kind": "tables.xlsx",
         "frames": "1",

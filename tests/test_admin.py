@@ -26,6 +26,12 @@ from readerstudy.measurements.models import (
 from readerstudy.reading.models import ReadingViewport, ReadingVisit
 from readerstudy.references.models import ReferenceFinding
 from readerstudy.results.models import AnalysisRun
+from readerstudy.standalone.models import (
+    StandaloneAlgorithm,
+    StandaloneImport,
+    StandaloneMark,
+    StandaloneRating,
+)
 from tests import dicom_files
 from tests import factories as f
 
@@ -76,6 +82,7 @@ def admin_client_with_data(client, reader_setup, study, tmp_path):
     ImportJob.objects.create(study=study, source_name="upload.zip", manifest_text="case,condition,folder\n")
     _measurements(reader_setup, superuser)
     _segmentation(reader_setup, superuser, tmp_path)
+    _standalone(reader_setup, superuser)
     client.force_login(superuser)
     return client
 
@@ -133,6 +140,21 @@ def _segmentation(reader_setup, user, folder) -> None:
             labels_text=labels,
             actor=user,
         )
+
+
+def _standalone(reader_setup, user) -> None:
+    """A standalone algorithm with a mark, a rating and an import."""
+    case, condition = reader_setup["case"], reader_setup["conditions"][0]
+    algorithm = StandaloneAlgorithm.objects.create(
+        study=case.study, code="CAD1", name="Detector", created_by=user
+    )
+    StandaloneMark.objects.create(
+        algorithm=algorithm, case=case, condition=condition, x_mm=1, y_mm=2, z_mm=3, rating=1
+    )
+    StandaloneRating.objects.create(algorithm=algorithm, case=case, condition=condition, rating=0.5)
+    StandaloneImport.objects.create(
+        algorithm=algorithm, kind="marks", file_name="cad.csv", sha256="0" * 64, rows=1
+    )
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)

@@ -71,6 +71,9 @@ class AuditAction(models.TextChoices):
     SERIES_IMPORT = "series.import"
     SESSION_OPEN_NOTIFY = "session.open_notify"
     SESSION_WASHOUT_WAIVE = "session.washout_waive"
+    STANDALONE_CREATE = "standalone.create"
+    STANDALONE_DELETE = "standalone.delete"
+    STANDALONE_IMPORT = "standalone.import"
     STUDY_ANALYSIS_SETTINGS = "study.analysis_settings"
     STUDY_CREATE = "study.create"
     STUDY_DISPLAY_GRID = "study.display_grid"
@@ -116,6 +119,9 @@ AUDIT_CHANGE_ACTIONS: frozenset[AuditAction] = frozenset(
         AuditAction.SEGMENTATION_MASK_DELETE,
         AuditAction.SEGMENTATION_MASK_IMPORT,
         AuditAction.SESSION_WASHOUT_WAIVE,
+        AuditAction.STANDALONE_CREATE,
+        AuditAction.STANDALONE_DELETE,
+        AuditAction.STANDALONE_IMPORT,
         AuditAction.STUDY_ANALYSIS_SETTINGS,
         AuditAction.STUDY_DISPLAY_GRID,
         AuditAction.STUDY_LOCK,

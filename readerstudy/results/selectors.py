@@ -4,6 +4,7 @@ Everything the analysis uses passes through :func:`study_record`: submitted read
 only (a reading in progress or never opened is not a result), their answers and marks
 in patient coordinates, the reference's lesions and findings, objective measurements,
 segmentation overlap metrics,
+standalone algorithms' marks and ratings (their own tables: never readers),
 image checksums and the provenance of the schedule and reference versions. The tables
 are then computed by ``stats`` alone (:func:`stats.study_tables.analyse_study`), from
 the platform or, identically, from the reproducibility bundle.
@@ -34,6 +35,7 @@ from readerstudy.reading.selectors import reading_telemetry
 from readerstudy.references.models import ReferenceFinding, ReferenceLesion, ReferenceSet, ReferenceStandard
 from readerstudy.results.models import AnalysisRun
 from readerstudy.segmentation.selectors import overlap_rows
+from readerstudy.standalone.selectors import standalone_record_rows
 from readerstudy.studies.models import AB_KINDS, Question, ReadingPhase, Study
 from stats.matching import natural_key
 from stats.study_record import AnalysisSettings, StudyRecord, normalise
@@ -255,6 +257,8 @@ def study_record(
         ).values_list("series__case__code", "series__condition__label", "slice_index", "sha256")
     ]
     images.sort(key=lambda r: (natural_key(r["case"]), r["condition"], r["slice"]))
+    # Standalone algorithms: their own tables, never readers (stats.tables.standalone)
+    standalone_readers, standalone_marks, standalone_ratings = standalone_record_rows(study)
 
     record = StudyRecord(
         study={
@@ -319,6 +323,9 @@ def study_record(
         roi_pairs=measurement_pair_rows(study),
         case_attributes=case_attribute_rows(study),
         comparisons=comparisons,
+        standalone_readers=standalone_readers,
+        standalone_marks=standalone_marks,
+        standalone_ratings=standalone_ratings,
     )
     return normalise(record)
 

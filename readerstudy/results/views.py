@@ -37,6 +37,8 @@ from readerstudy.results.services import (
     results_export,
     results_export_filename,
 )
+from readerstudy.standalone.policy import can_manage_standalone
+from readerstudy.standalone.selectors import standalone_exists
 from readerstudy.studies.models import Study
 from readerstudy.studies.policy import can_set_analysis_settings, can_view_results, study_for_request
 from stats.dataset import DatasetError
@@ -428,5 +430,7 @@ def study_results(request: HttpRequest, slug: str) -> HttpResponse:
             "runs": study.analysis_runs.select_related("requested_by").prefetch_related("reference_sets")[
                 :50
             ],
+            "standalone_import_link": can_manage_standalone(request.user, study)
+            and not standalone_exists(study),
         },
     )

@@ -26,6 +26,7 @@ from readerstudy.audit.models import AuditAction
 from readerstudy.audit.services import audit_change, audit_event_create
 from readerstudy.errors import ServiceError
 from readerstudy.reading.models import Answer, LesionMark, Reading
+from readerstudy.standalone.models import code_taken
 from readerstudy.studies.models import Condition, Question, ReaderParticipation, ReadingPhase, Study
 from readerstudy.studies.policy import READER
 from readerstudy.studies.study_templates import scale_as_json, study_template_get
@@ -662,6 +663,8 @@ def reader_invite(
                 f"(by {taken.user.get_username()}).",
                 field="code",
             )
+        if reason := code_taken(study, code):  # a standalone algorithm's code
+            raise ReaderInviteError(reason, field="code")
         user, created = _reader_user_get_or_create(username, email)
         user.groups.add(Group.objects.get_or_create(name=READER)[0])
         try:

@@ -35,7 +35,7 @@ def true_lesions(record: StudyRecord, cases: set[str]) -> list[TrueLesion]:
     ]
 
 
-def _marks(record: StudyRecord, cases: set[str]) -> list[Mark]:
+def _marks(rows: list[dict], cases: set[str]) -> list[Mark]:
     return [
         Mark(
             modality=row["condition"],
@@ -45,9 +45,28 @@ def _marks(record: StudyRecord, cases: set[str]) -> list[Mark]:
             rating=row["rating"],
             mark=row["mark"],
         )
-        for row in record.marks
+        for row in rows
         if row["case"] in cases
     ]
+
+
+def froc_of_marks(
+    record: StudyRecord, rows: list[dict], *, cases: list[str], conditions: list[str], readers: list[str]
+) -> tuple[ReaderStudy, list[MarkMatch]]:
+    """The FROC data of mark ``rows`` (the record's ``marks`` columns) on ``cases``, matched to the
+    record's reference lesions by the settings' acceptance rule: the one matching of every analysis
+    (the readers' and, in :mod:`.standalone`, an algorithm's)."""
+    settings = record.settings
+    return froc_study(
+        true_lesions(record, set(cases)),
+        _marks(rows, set(cases)),
+        modalities=conditions,
+        readers=readers,
+        cases=cases,
+        rule=settings.acceptance_rule(),
+        duplicates=settings.duplicates,
+        name=str(record.study.get("name", "")),
+    )
 
 
 def matching_part(record: StudyRecord, cases: list[str]) -> Matching:
@@ -64,15 +83,8 @@ def matching_part(record: StudyRecord, cases: list[str]) -> Matching:
             + "."
         )
     used = [c for c in cases if c not in set(unlocalised)]
-    froc, matches = froc_study(
-        true_lesions(record, set(used)),
-        _marks(record, set(used)),
-        modalities=record.condition_ids,
-        readers=record.reader_ids,
-        cases=used,
-        rule=settings.acceptance_rule(),
-        duplicates=settings.duplicates,
-        name=str(record.study.get("name", "")),
+    froc, matches = froc_of_marks(
+        record, record.marks, cases=used, conditions=record.condition_ids, readers=record.reader_ids
     )
     table = _matches_table(matches, settings.acceptance_rule().describe())
     return Matching(tables=(table,), notes=tuple(notes), froc=froc, matches=tuple(matches))
