@@ -1,4 +1,4 @@
-"""Command line: ``python -m stats fom|mrmc|power|single-modality|cad-vs-readers PATH``,
+"""Command line: ``python -m stats fom|mrmc|power|single-modality|cad-vs-readers|ustat PATH``,
 ``python -m stats tables BUNDLE`` and ``python -m stats comparative FILE.csv``.
 
 Installed (``pip install /path/to/repo``), the same command line is ``readerstudy-stats``.
@@ -45,6 +45,14 @@ conditions' order given by ``--conditions LR,SR`` or ``--conditions-csv conditio
 (columns condition, order): preference shares with Wilson intervals, sign tests and the
 Wilcoxon signed-rank test of the A/B scale, per reader and pooled (``stats.comparative``).
 
+``ustat`` analyses ROC data on all its reads, missing reads included (an incomplete study, as
+iMRMC does): the reader-averaged Wilcoxon AUC per modality with the unbiased U-statistic variance
+of Gallas (``stats.ustat``), and each difference with its SE, z, two-sided p and CI (normal
+approximation). A case without a rating (no line in an iMRMC file, NA or no row in a tidy CSV,
+-inf in the other layouts) is a read not made; ``--confidence`` (default 0.95) and
+``--reader-weights equal|pairs`` (pairs: iMRMC's weighting of the readers) are its options.
+FROC and LROC data, and designs too thin for the variance, are refused (exit status 2).
+
 ``curves``, ``fit`` and ``pauc`` (reader-averaged curves with bands, binormal and CBM ROC
 fits, partial areas) are described in ``stats.cli_curves``.
 """
@@ -70,7 +78,7 @@ from .fom import DEFAULT_FPF, FROC_FOMS, LROC_FOMS, ROC_FOMS, ROI_FOMS, check_fp
 from .io_excel import read_excel
 from .io_imrmc import read_imrmc
 from .io_plain import read_plain
-from .io_tidy import read_tidy
+from .io_tidy import rated, read_tidy
 from .mrmc import (
     ALPHA,
     ALTERNATIVES,
@@ -88,6 +96,7 @@ from .mrmc import (
 )
 from .power import cases_for_power, pilot_components, power_or
 from .rjafroc_engine import rjafroc_foms, rjafroc_mrmc
+from .ustat import READER_WEIGHTS, UStatResult, roc_ratings, ustat_analysis
 
 
 def load(path: str) -> ReaderStudy:
@@ -323,6 +332,83 @@ def _print_mrmc(payload: dict) -> None:
     )
 
 
+def ustat_payload(result: UStatResult) -> dict:
+    """``ustat``: the readers' AUCs and reads, each modality's AUC and CI, each difference's test."""
+    readers = result.reader_ids
+    return {
+        "method": result.method,
+        "fom": "Wilcoxon",
+        "confidence": result.confidence,
+        "reader_weights": result.reader_weights,
+        "readers_random": result.readers_random,
+        "reads": result.reads,
+        "foms": {
+            m: {r: _number(result.reader_aucs[i, j]) for j, r in enumerate(readers)}
+            for i, m in enumerate(result.modality_ids)
+        },
+        "reads_per_reader": {
+            m: {
+                r: {"normal": int(result.normal_reads[i, j]), "abnormal": int(result.abnormal_reads[i, j])}
+                for j, r in enumerate(readers)
+            }
+            for i, m in enumerate(result.modality_ids)
+        },
+        "modalities": [
+            {
+                "modality": e.modality,
+                "auc": e.auc,
+                "variance": e.variance,
+                "stderr": _number(e.stderr),
+                "ci": [_number(e.ci[0]), _number(e.ci[1])],
+                "readers": e.readers,
+                "reads": e.reads,
+            }
+            for e in result.modalities
+        ],
+        "differences": [
+            {
+                "modalities": list(d.modalities),
+                "estimate": d.estimate,
+                "variance": d.variance,
+                "stderr": _number(d.stderr),
+                "z": _number(d.statistic),
+                "p": _number(d.p),
+                "ci": [_number(d.ci[0]), _number(d.ci[1])],
+            }
+            for d in result.differences
+        ],
+    }
+
+
+def _print_ustat(payload: dict) -> None:
+    level = f"{round(100 * payload['confidence'], 6):g}%"
+    readers = "random readers" if payload["readers_random"] else "readers fixed (a single reader)"
+    print(f"{payload['method']}: {payload['reads']} reads, {readers}")
+    names = list(next(iter(payload["foms"].values())))
+    print("Wilcoxon AUC per modality (rows) and reader (columns), reads normal/abnormal below")
+    print("modality".ljust(12) + "".join(r[:10].rjust(11) for r in names))
+    for m, row in payload["foms"].items():
+        print(m[:12].ljust(12) + "".join("—".rjust(11) if v is None else f"{v:11.4f}" for v in row.values()))
+        reads = payload["reads_per_reader"][m]
+        print(" " * 12 + "".join(f"{reads[r]['normal']}/{reads[r]['abnormal']}".rjust(11) for r in names))
+    print(f"\nreader-averaged AUC ({level} CI, normal approximation)")
+    for e in payload["modalities"]:
+        print(
+            f"  {e['modality']}: {e['auc']:.4f} (SE {_plain(e['stderr'])}), CI [{_plain(e['ci'][0])}, "
+            f"{_plain(e['ci'][1])}], {e['readers']} readers, {e['reads']} reads"
+        )
+    for d in payload["differences"]:
+        a, b = d["modalities"]
+        print(
+            f"  {a} - {b}: {d['estimate']:+.4f} (SE {_plain(d['stderr'])}), z = {_plain(d['z'])}, "
+            f"p = {_p_text(d['p'])}, {level} CI [{_signed(d['ci'][0])}, {_signed(d['ci'][1])}]"
+        )
+
+
+def _plain(x: float | None) -> str:
+    return "nan" if x is None else f"{x:.4f}"
+
+
 def _p_text(p: float | None) -> str:
     return "nan" if p is None else f"{p:.4g}"
 
@@ -496,6 +582,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     s1.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default 0.05)")
     s1.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    u = sub.add_parser(
+        "ustat", help="ROC AUC on all reads (missing reads allowed): U-statistic variance (Gallas, iMRMC)"
+    )
+    u.add_argument("path", help="dataset folder (plain layout), or .xlsx, .imrmc or tidy .csv file")
+    u.add_argument("--confidence", type=float, default=0.95, help="of the intervals (default 0.95)")
+    u.add_argument(
+        "--reader-weights",
+        choices=READER_WEIGHTS,
+        default="equal",
+        help="equal: the mean of the readers' AUCs (default); pairs: weighted by their pairs (iMRMC)",
+    )
+    u.add_argument("--json", action="store_true", help="print JSON instead of tables")
     for name, helptext in (
         ("fom", "figures of merit per modality and reader"),
         ("mrmc", "DBM or OR significance test"),
@@ -580,6 +678,16 @@ def main(argv: list[str] | None = None) -> int:
         except (DatasetError, OSError, ValueError) as exc:
             return _input_error(args.path, exc)
         return _emit(payload, args.json, _print_tables)
+    if args.command == "ustat":
+        try:
+            data = load(args.path)
+            roc_ratings(data)  # ROC data only, before its read mask is taken
+            analysis = ustat_analysis(
+                data, rated(data), confidence=args.confidence, reader_weights=args.reader_weights
+            )
+        except (DatasetError, OSError, KeyError, ValueError) as exc:
+            return _input_error(args.path, exc)
+        return _emit(ustat_payload(analysis), args.json, _print_ustat)
     if args.command == "single-modality":
         try:
             data = load(args.path)

@@ -9,7 +9,9 @@ modalityID (``0``, or ``truth`` as in RJafroc's ``RocData.imrmc``) and score 0
 one. The other lines are the readers' ratings, one per reader x modality x case.
 
 Ids stay strings, in numeric order when every id is an integer and in order of first
-appearance otherwise; a reader x modality x case without a line is a missing rating.
+appearance otherwise; a reader x modality x case without a line is a missing rating (-inf;
+``stats.io_tidy.rated`` gives the mask of the reads the file holds, which ``python -m stats
+ustat`` analyses).
 """
 
 from pathlib import Path

@@ -9,9 +9,9 @@ dataset02 this way). Other columns (``treatment_name``, ``case2``, ...) are igno
 
 A missing rating (-inf) is written ``NA`` (R's missing value); on reading, ``NA``, an
 empty rating cell and a reader x modality x case without a row all mean a missing
-rating. Readers, modalities and cases
-keep their ids as strings, in numeric order when every id is an integer and in
-order of first appearance otherwise; normal cases come first.
+rating (:func:`rated` gives the mask of the ratings present, e.g. for ``stats.ustat``).
+Readers, modalities and cases keep their ids as strings, in numeric order when every id is an
+integer and in order of first appearance otherwise; normal cases come first.
 
 This module also holds the helpers the one-rating-per-case formats share (iMRMC).
 """
@@ -86,6 +86,14 @@ def build_roc(
         return roc_study(case_ratings, len(normal), modalities, readers, normal + abnormal, study)
     except DatasetError as exc:
         raise DatasetError(f"{name}: {exc}") from None
+
+
+def rated(data: ReaderStudy) -> np.ndarray:
+    """``[I, J, K]``: True where ROC data holds a case's rating, False where it is missing (-inf:
+    no line in an iMRMC file, ``NA`` or no row in a tidy CSV) -- the read mask of
+    :func:`stats.ustat.ustat_analysis`, for which a missing rating is a read not made."""
+    ratings = np.concatenate([data.nl[:, :, : data.k1, 0], data.ll[:, :, :, 0]], axis=2)
+    return np.asarray(ratings != NO_MARK)
 
 
 def roc_table(data: ReaderStudy, name: str, fmt: str) -> tuple[list[str], list[int], np.ndarray]:

@@ -38,7 +38,11 @@ functions of ``stats``:
   analysis, by RJafroc's StCadVsRad methods (:mod:`stats.tables.standalone`, :mod:`stats.cad`).
 
 Only cases that every reader read (submitted) under every condition enter the paired and
-MRMC analyses; the ``design`` table lists what was left out and why. A split-plot study
+MRMC analyses; the ``design`` table lists what was left out and why. Such an incomplete crossed
+study also gets the case-level ROC AUC on every submitted reading (``roc_all_reads``,
+``roc_all_reads_auc``: the U-statistic analysis of :mod:`stats.ustat`, Gallas 2006/2008), which
+the ``design`` table points to; it is the only case-level analysis when no case is complete
+(e.g. a reader has not started). A split-plot study
 (reader groups reading disjoint case subsets, :mod:`stats.tables.split_plot`) is analysed
 instead by the split-plot OR analysis of its JAFROC figure of merit
 (:mod:`stats.splitplot`), each group on the cases all its readers read; the tables that
@@ -51,10 +55,13 @@ in the order of :data:`SECTIONS`, exports as CSV and XLSX, and that
 ``python -m stats tables BUNDLE`` re-creates from the bundle.
 """
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .dataset import ReaderStudy
+import numpy as np
+
+from .dataset import DatasetError, ReaderStudy
 from .fom import Jackknife
 from .matching import MarkMatch
 from .mrmc import MRMCResult
@@ -69,7 +76,7 @@ from .tables.marks import Matching, matching_part
 from .tables.measurements import fidelity_part, measurements_part
 from .tables.overlap import overlap_part
 from .tables.per_case import case_detection_mrmc_part, case_detection_part, false_positives_part
-from .tables.roc import Roc, roc_part
+from .tables.roc import Roc, all_cases, roc_all_reads_part, roc_part
 from .tables.sensitivity import sensitivity_part
 from .tables.split_plot import (
     ReaderGroup,
@@ -81,7 +88,7 @@ from .tables.split_plot import (
 from .tables.standalone import SPLIT_PLOT_NOTE as STANDALONE_SPLIT_PLOT_NOTE
 from .tables.standalone import StandaloneComparison, standalone_part
 from .tables.t2 import t2_part
-from .tables.table import Part, Table
+from .tables.table import Cell, Part, Table
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,7 +113,11 @@ SECTIONS = (
         title="Lesion detection: JAFROC",
         tables=("jafroc_fom", "jafroc_conditions", "jafroc_tests"),
     ),
-    Section(key="roc", title="Case-level ROC", tables=("roc_auc", "roc_auc_tests", "roc_mrmc")),
+    Section(
+        key="roc",
+        title="Case-level ROC",
+        tables=("roc_auc", "roc_auc_tests", "roc_mrmc", "roc_all_reads", "roc_all_reads_auc"),
+    ),
     Section(
         key="standalone",
         title="Standalone algorithm against the readers",
@@ -163,6 +174,10 @@ PREVIEW_ROWS = {"lesion_matches": 25}
 NO_READINGS = (
     "No case has been read (submitted) by every reader under every condition yet: "
     "there are no readings to analyse."
+)
+NO_COMPLETE_CASES = (
+    "No case has been read (submitted) by every reader under every condition yet: the paired and "
+    "MRMC analyses have no cases; roc_all_reads analyses the case-level ROC on the submitted readings."
 )
 
 
@@ -226,18 +241,28 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
     if len(groups) > 1 and schedule_kind in (None, "split_plot"):
         return _split_plot_analysis(record, groups)
     complete, left_out = complete_cases(record)
-    parts: list[Part] = [design_part(record, complete, left_out)]
+    parts: list[Part] = []
     matching: Matching | None = None
     jafroc: Jafroc | None = None
     roc: Roc | None = None
+    all_reads: Part | None = None
     likert = Likert()
+    has_marks = bool(record.lesions or record.marks or record.study.get("mark_scale"))
     if not complete:
-        parts.append(Part(notes=(NO_READINGS,)))
+        if has_marks and record.readings:  # e.g. a reader has not started: the others' readings
+            all_reads = _all_reads_part(record, None)
+        ready = all_reads is not None and bool(all_reads.tables)
+        parts.append(Part(notes=(NO_COMPLETE_CASES if ready else NO_READINGS,)))
+        if all_reads is not None:
+            parts.append(all_reads)
     else:
-        if record.lesions or record.marks or record.study.get("mark_scale"):
+        if has_marks:
             matching = matching_part(record, complete)
             detection, jafroc, roc = _detection_parts(record, matching)
             parts += detection
+            if left_out:
+                all_reads = _all_reads_part(record, matching)
+                parts.append(all_reads)
         likert = likert_part(record, complete)
         parts += [likert, external_part(record, complete)]
     standalone = standalone_part(record, matching.froc if matching else None)
@@ -245,6 +270,7 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
     parts += [measurements_part(record), fidelity_part(record), t2_part(record), characteristics_part(record)]
     parts.append(overlap_part(record))
     parts.append(comparative_part(record))
+    parts.insert(0, design_part(record, complete, left_out, _incomplete_rows(left_out, all_reads)))
     return StudyAnalysis(
         tables=_tables(parts),
         froc=matching.froc if matching else None,
@@ -256,6 +282,44 @@ def analyse_study(record: StudyRecord) -> StudyAnalysis:
         included_cases=tuple(complete),
         standalone=standalone.comparisons,
         notes=tuple(note for part in parts for note in part.notes),
+    )
+
+
+def _all_reads_part(record: StudyRecord, complete: Matching | None) -> Part:
+    """The case-level ROC on every submitted reading of an incomplete crossed study (``roc_all_reads``).
+
+    The marks of every read case are matched to the lesions as those of the complete cases are
+    (:func:`stats.tables.marks.matching_part`; its table and notes are the complete cases' already).
+    """
+    readers, conditions = set(record.reader_ids), set(record.condition_ids)
+    ours = dataclasses.replace(  # the readings and marks of the study's readers and conditions
+        record,
+        readings=[r for r in record.readings if r["reader"] in readers and r["condition"] in conditions],
+        marks=[m for m in record.marks if m["reader"] in readers and m["condition"] in conditions],
+    )
+    try:
+        every = matching_part(ours, all_cases(ours))
+    except DatasetError as exc:
+        return Part(
+            notes=(f"The case-level ROC analysis on all readings (roc_all_reads) is left out: {exc}",)
+        )
+    complete_readings = int(np.prod(complete.froc.shape)) if complete is not None else 0
+    return roc_all_reads_part(ours, every.froc, complete_readings=complete_readings)
+
+
+def _incomplete_rows(left_out: list[str], all_reads: Part | None) -> tuple[dict[str, Cell], ...]:
+    """The ``design`` row of an incomplete crossed study: how many cases, and which table uses them."""
+    if not left_out:
+        return ()
+    detail = "left out of the paired and MRMC analyses (see the notes)"
+    if all_reads is not None and all_reads.tables:
+        detail += "; roc_all_reads (Case-level ROC) analyses every submitted reading"
+    return (
+        {
+            "item": "incomplete: cases not read by every reader in every condition",
+            "count": len(left_out),
+            "detail": detail,
+        },
     )
 
 

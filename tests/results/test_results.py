@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,9 @@ def _pixel(series, point_mm) -> tuple[int, float, float]:
     return int(np.clip(round(k), 0, series.num_slices - 1)), float(x) + 0.5, float(y) + 0.5
 
 
-def simulate_readers(study: Study, seed: int = 7) -> None:
-    """Every reader reads every reading of the schedule: answers every question, marks lesions."""
+def simulate_readers(study: Study, seed: int = 7, skip: Callable[[Reading], bool] | None = None) -> None:
+    """Every reader reads every reading of the schedule (but those ``skip`` leaves unread): answers
+    every question, marks lesions."""
     rng = np.random.default_rng(seed)
     lesions = {}
     for lesion in ReferenceLesion.objects.filter(reference__reference_set__study=study).select_related(
@@ -59,6 +61,8 @@ def simulate_readers(study: Study, seed: int = 7) -> None:
     )
     order = ("session__participation__code", "session__phase__order", "session__number", "position")
     for reading in readings.order_by(*order):
+        if skip is not None and skip(reading):
+            continue
         user = reading.session.participation.user
         reading_open(reading=reading, user=user)
         label = reading.series.condition.label

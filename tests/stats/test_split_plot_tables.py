@@ -7,7 +7,7 @@ import pytest
 
 from stats.splitplot import split_plot_or_analysis
 from stats.study_record import StudyRecord
-from stats.study_tables import NO_READINGS, analyse_study
+from stats.study_tables import NO_COMPLETE_CASES, NO_READINGS, analyse_study
 from stats.tables.split_plot import reader_groups
 
 from .study_fixtures import simulated_record
@@ -74,4 +74,6 @@ def test_a_split_plot_record_is_analysed_group_by_group():
 def test_a_crossed_schedule_part_read_stays_crossed():
     record = dataclasses.replace(split_record(), provenance={"schedule": {"kind": "crossed"}})
     analysis = analyse_study(record)
-    assert analysis.mrmc is None and NO_READINGS in analysis.notes
+    # no case is complete: no paired or MRMC analysis, only the case-level ROC on all readings
+    assert analysis.mrmc is None and NO_COMPLETE_CASES in analysis.notes
+    assert "roc_all_reads" in analysis.tables and "jafroc_fom" not in analysis.tables
