@@ -24,13 +24,15 @@ Modules:
     training       training resnet3d/resnet2d, transfer from one to several echoes
     tiling         tiled inference with a halo (identical to untiled, bounded memory)
     weights        weight files with their metadata
+    model_file     the model method: a brought ONNX or TorchScript model with its JSON metadata
     metrics        PSNR, SSIM, RMSE, NRMSE, whole volume and tissue mask
     roi            measurements on one image: line profiles (FWHM, edge rise), circles (mean, SD, SNR, CNR)
     dess           T2 maps from dual-echo DESS and their agreement with a reference
     lesions        synthetic lesions with their ground truth, for simulation studies
     brain_phantom  realistic brain volumes with metastasis-like lesions for demos and tests
     progress       progress reporting: silent, a bar, or a callback
-    extras         the optional dependencies (torch: the [sr] extra) and the message when one is missing
+    extras         the optional dependencies (the [sr] extra: torch, onnxruntime) and the message
+                   when one is missing
     cli            the command line
 """
 

@@ -31,8 +31,8 @@ from .provenance import jsonable
 from .volume import Volume
 from .volume_io import read_volume, write_volume
 
-METHODS = ("nearest", "tci", "fi", "selfsr", "resnet3d", "resnet2d")
-LEARNED = ("selfsr", "resnet3d", "resnet2d")
+METHODS = ("nearest", "tci", "fi", "selfsr", "resnet3d", "resnet2d", "model")
+LEARNED = ("selfsr", "resnet3d", "resnet2d", "model")
 
 SIMULATE_EPILOG = """examples:
   python -m sr_engine simulate knee/echo1 lr/ --factor 2
@@ -45,6 +45,11 @@ UPSCALE_EPILOG = """examples:
   python -m sr_engine upscale echo1/ echo2/ sr/ --factor 2 --method resnet3d --weights dess.pt --device cuda
   python -m sr_engine upscale lr.nii.gz sr.nii.gz --factor 4 --method tci     # thick axis from the spacing
   python -m sr_engine upscale iso/ sr/ --factor 2 --method tci --axis slice     # no single thick axis
+  python -m sr_engine upscale lr.nii.gz sr.nii.gz --factor 2 --method model --model hat_x2.onnx
+
+--method model runs a model trained elsewhere: an ONNX file (.onnx) or a TorchScript file
+(.pt), with its metadata beside it (hat_x2.json: factor, axes, channels, dims,
+normalisation, input_grid, halo, generative, name, description; see sr_engine.model_file).
 
 The thick axis is the one with the coarsest spacing, wherever the file stores it; the
 output keeps the input's storage order. A volume with two or three equally coarse axes
@@ -130,6 +135,8 @@ def _upscale(volume: Volume, factor: int, method: str, args: argparse.Namespace,
 
     if method in ("resnet3d", "resnet2d") and not args.weights:
         raise ValueError(f"The method {method} needs a weight file: --weights FILE.")
+    if method == "model" and not args.model_file:
+        raise ValueError("The method model needs a model file: --model FILE.onnx or FILE.pt.")
     try:
         return upscale(
             volume,
@@ -137,6 +144,7 @@ def _upscale(volume: Volume, factor: int, method: str, args: argparse.Namespace,
             method,
             seed=args.seed,
             weights=args.weights if method in ("resnet3d", "resnet2d") else None,
+            model=args.model_file if method == "model" else None,
             device=args.device,
             progress=True,
             **options,
@@ -395,6 +403,12 @@ def _positive_int(text: str) -> int:
 
 def _add_learning_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", metavar="FILE", help="weight file of a trained resnet3d/resnet2d model")
+    parser.add_argument(
+        "--model",
+        dest="model_file",
+        metavar="FILE",
+        help="for --method model: an ONNX (.onnx) or TorchScript (.pt) model, its FILE.json beside it",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0): same seed, same result")
     parser.add_argument(
         "--device", choices=("cpu", "cuda"), help="where networks run (default: cuda if seen)"

@@ -9,6 +9,11 @@ and that margin is cropped from its output. At the volume's true borders the til
 stops at the border and adds nothing: there the network's own zero padding does
 exactly what it does on the whole volume. The result equals the untiled call up to
 floating-point rounding, with memory bounded by the tile size.
+
+A function that upsamples (a model that takes the low-resolution grid, ``scale`` of
+:func:`tiled_apply`) turns input sample ``m`` along an axis with scale ``s`` into output
+samples ``m*s .. m*s + s - 1``; the boxes are the same, multiplied by ``s`` on the output
+side, and ``halo`` counts input voxels.
 """
 
 import itertools
@@ -51,6 +56,7 @@ def tiled_apply(
     tile: int | Sequence[int],
     halo: int,
     spatial_dims: int | None = None,
+    scale: Sequence[int] | None = None,
     progress: ProgressArg = None,
 ) -> np.ndarray:
     """Apply the fully convolutional ``fn`` to ``array`` tile by tile; equal to ``fn(array)``.
@@ -60,7 +66,8 @@ def tiled_apply(
     whole. ``fn`` must return an array whose last ``spatial_dims`` axes have the
     spatial shape of its input (its leading axes may differ, e.g. other channels).
     ``halo`` must be at least ``fn``'s receptive-field radius for the result to be
-    exact (``ResNetSR.halo_needed``).
+    exact (``ResNetSR.halo_needed``). With ``scale`` (an integer per spatial axis), ``fn``
+    returns ``scale`` times its input's spatial shape instead (see the module docstring).
     """
     if isinstance(tile, int):
         spatial_dims = spatial_dims or 3
@@ -73,18 +80,29 @@ def tiled_apply(
     if any(t < 1 for t in tiles) or halo < 0:
         raise ValueError("Tile sizes must be positive and the halo non-negative.")
     spatial_shape = array.shape[-spatial_dims:]
+    scales = tuple(int(s) for s in scale) if scale is not None else (1,) * spatial_dims
+    if len(scales) != spatial_dims or any(s < 1 for s in scales):
+        raise ValueError(f"scale must give a positive integer for each of the {spatial_dims} spatial axes.")
+
+    def scaled(box: tuple[slice, ...]) -> tuple[slice, ...]:
+        return tuple(slice(b.start * s, b.stop * s) for b, s in zip(box, scales, strict=True))
+
+    out_shape = tuple(n * s for n, s in zip(spatial_shape, scales, strict=True))
     lead = (slice(None),) * (array.ndim - spatial_dims)
     boxes = tile_boxes(spatial_shape, tiles, halo)
     out: np.ndarray | None = None
     with progress_reporter(progress, "tiles") as report:
         for done, (in_box, out_box, crop) in enumerate(boxes, start=1):
             result = np.asarray(fn(array[(*lead, *in_box)]))
-            if result.shape[-spatial_dims:] != tuple(s.stop - s.start for s in in_box):
-                raise ValueError("fn must keep the spatial shape of its input (a 'same'-padded network).")
+            expected = tuple((b.stop - b.start) * s for b, s in zip(in_box, scales, strict=True))
+            if result.shape[-spatial_dims:] != expected:
+                raise ValueError(
+                    "fn must keep the spatial shape of its input (a 'same'-padded network), times scale."
+                )
             if out is None:
-                out = np.empty(result.shape[:-spatial_dims] + tuple(spatial_shape), dtype=result.dtype)
+                out = np.empty(result.shape[:-spatial_dims] + out_shape, dtype=result.dtype)
             out_lead = (slice(None),) * (result.ndim - spatial_dims)
-            out[(*out_lead, *out_box)] = result[(*out_lead, *crop)]
+            out[(*out_lead, *scaled(out_box))] = result[(*out_lead, *scaled(crop))]
             report(done / len(boxes))
     assert out is not None  # at least one tile: every axis has length >= 1
     return out

@@ -10,7 +10,9 @@ study apart by image quality alone:
   made: ``method``, ``factor``, ``axis`` (the upscaled axis in the input's storage
   order, see :mod:`sr_engine.axes`) and ``axis_rule`` (``spacing`` or ``named``),
   ``seed``, ``options``, ``weights`` (name, sha256 and metadata of the weight file,
-  for ``resnet3d``/``resnet2d``),
+  for ``resnet3d``/``resnet2d``; for ``model`` also its ``format`` and ``generative``),
+  ``generative`` (``model`` only: true when the model file's metadata says it can invent
+  detail, see :mod:`sr_engine.model_file`),
   ``sr_engine_version``, ``input_sha256`` (of the input voxels, see
   :func:`sr_engine.simulate.voxel_sha256`) and ``input_provenance`` (the input's own
   record, e.g. its simulation, or None);
@@ -27,6 +29,7 @@ super-resolution, which is always a mistake in a study. Learned methods are impo
 only when used, so ``import sr_engine.upscale`` does not import torch.
 """
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,7 +44,7 @@ from .simulate import voxel_sha256
 from .volume import Volume, index_spacing
 
 CLASSICAL = {"nearest": nearest, "linear": linear, "tci": tci, "fi": fi}
-LEARNED = ("selfsr", "resnet3d", "resnet2d")
+LEARNED = ("selfsr", "resnet3d", "resnet2d", "model")
 METHODS = (*CLASSICAL, *LEARNED)
 
 #: The code version recorded in provenance (and by sr_engine.weights): the package's version.
@@ -87,10 +90,40 @@ def _weights_record(weights: Any) -> dict[str, Any] | None:
     return {"name": described["name"], "sha256": described["sha256"], "metadata": described}
 
 
+def _model_record(model: tuple[Path, Any]) -> dict[str, Any]:
+    from .model_file import model_record
+
+    return model_record(*model)
+
+
 def _learned(
-    volume: Volume, factor: int, method: str, *, seed: int, weights: Any, device: Any, report, options: dict
+    volume: Volume,
+    factor: int,
+    method: str,
+    *,
+    seed: int,
+    weights: Any,
+    device: Any,
+    report,
+    options: dict,
+    model: Any = None,
 ) -> np.ndarray:
     """The learned method's output for all channels, shaped like the volume's data."""
+    if method == "model":
+        from .model_file import model_upscale
+
+        path, metadata = model
+        axis = "inplane" if metadata.axes == "inplane" else "slice"
+        return model_upscale(
+            volume,
+            factor,
+            model=path,
+            metadata=metadata,
+            axis=axis,
+            device=device,
+            progress=report,
+            **options,
+        )
     if method == "selfsr":
         from .selfsr import selfsr_upscale
 
@@ -125,6 +158,7 @@ def upscale(
     *,
     seed: int = 0,
     weights: Any = None,
+    model: str | Path | None = None,
     device: Any = None,
     progress: ProgressArg = None,
     **options: Any,
@@ -136,7 +170,9 @@ def upscale(
     single coarsest axis needs ``axis="slice"|"row"|"column"``, and a named axis finer than
     another is refused. ``axis="inplane"`` (classical methods) and ``resnet2d`` upscale the
     image plane. The output keeps the input's storage order. ``weights`` (a file path) is for ``resnet3d`` and
-    ``resnet2d``; ``device`` (e.g. ``"cuda"``) and other ``options`` go to the learned
+    ``resnet2d``; ``model`` (a ``.onnx`` or TorchScript ``.pt`` file with its ``.json``
+    metadata, :mod:`sr_engine.model_file`) for ``model``, whose metadata also chooses
+    through-plane or in-plane; ``device`` (e.g. ``"cuda"``) and other ``options`` go to the learned
     method (see :func:`sr_engine.selfsr.selfsr_upscale`,
     :func:`sr_engine.resnet.resnet_upscale`). Every method is deterministic for a given
     ``seed``. See the module docstring for what every output shares.
@@ -153,11 +189,26 @@ def upscale(
         require_torch(f"The method {method}")
         if method == "resnet2d" and requested not in ("auto", "inplane"):
             raise ValueError(f"resnet2d upscales the image plane; it takes no axis={requested}.")
-        if method != "resnet2d" and requested == "inplane":
+        if method not in ("resnet2d", "model") and requested == "inplane":
             raise ValueError(f"{method} upscales the thick axis, not the image plane (use resnet2d).")
-    choice = choose_axes(volume, requested, inplane=method == "resnet2d")
+    if (model is not None) != (method == "model"):
+        raise ValueError(
+            "The method model needs model=PATH." if model is None else f"{method} takes no model file."
+        )
+    loaded_model = None
+    inplane = method == "resnet2d"
+    if model is not None:
+        from .model_file import model_check_axis, read_metadata
+
+        metadata = read_metadata(model)  # refused before any voxel is touched
+        model_check_axis(model, metadata, requested)
+        loaded_model = (Path(model), metadata)
+        inplane = metadata.axes == "inplane"
+    choice = choose_axes(volume, requested, inplane=inplane)
     front = to_front(volume, choice)  # the axis to upscale first: what every method works along
-    result = _upscale_front(front, factor, method, choice.kind, seed, weights, device, progress, options)
+    result = _upscale_front(
+        front, factor, method, choice.kind, seed, weights, device, progress, options, loaded_model
+    )
     provenance = {
         "method": method,
         "factor": factor,
@@ -165,11 +216,15 @@ def upscale(
         "axis_rule": "named" if requested != "auto" else "spacing",
         "seed": int(seed),
         "options": options,
-        "weights": _weights_record(weights) if method in LEARNED else None,
+        "weights": _model_record(loaded_model)
+        if loaded_model
+        else (_weights_record(weights) if method in LEARNED else None),
         "sr_engine_version": SR_ENGINE_VERSION,
         "input_sha256": voxel_sha256(volume.data),
         "input_provenance": volume.acquisition.get("provenance"),
     }
+    if loaded_model is not None:
+        provenance["generative"] = loaded_model[1].generative
     acquisition: dict[str, Any] = {"provenance": provenance}
     if choice.kind == "slice":
         acquisition["slice_thickness_mm"] = result.axis_spacing[0]
@@ -187,6 +242,7 @@ def _upscale_front(
     device: Any,
     progress: ProgressArg,
     options: dict[str, Any],
+    model: Any = None,
 ) -> Volume:
     """The method run along data axis 0 (``axis="slice"``) or the stored plane (``"inplane"``)."""
     affine = upscaled_affine(volume, factor, axis)
@@ -204,6 +260,7 @@ def _upscale_front(
                 device=device,
                 report=report.part(0.0, 0.95),
                 options=options,
+                model=model,
             )
             if learned.shape != expected_shape:
                 raise RuntimeError(f"{method} returned shape {learned.shape}, expected {expected_shape}.")

@@ -36,7 +36,7 @@ BUNDLE_FORMAT = "readerstudy-bundle/1"
 
 #: The record's tables and their columns with types: str, int, float, bool (None = empty cell).
 TABLES: dict[str, tuple[tuple[str, type], ...]] = {
-    "conditions": (("condition", str), ("order", int)),
+    "conditions": (("condition", str), ("order", int), ("generative", bool)),
     "readers": (("reader", str),),
     "cases": (("case", str), ("abnormal", bool)),
     "questions": (("question", str), ("kind", str), ("text", str), ("scale", str)),
@@ -316,10 +316,13 @@ def _names(values: Any, setting: str) -> tuple[str, ...]:
 #: Columns a record's rows may leave out, with the value they then hold: an answer is about
 #: the case unless it names the reference lesion it is about (``lesion``); readings and
 #: answers of a study with several reading phases name their phase (its key; empty: the
-#: study's only phase).
+#: study's only phase); a condition is not generative unless it says so (made by a model that
+#: can invent detail, a GAN or diffusion model). A bundle from before such a column existed
+#: has none in its CSV: its rows read back with the default.
 COLUMN_DEFAULTS: dict[str, dict[str, Any]] = {
     "answers": {"lesion": "", "phase": ""},
     "readings": {"phase": ""},
+    "conditions": {"generative": False},
 }
 
 
@@ -359,6 +362,11 @@ class StudyRecord:
 
     def table(self, name: str) -> list[dict]:
         return getattr(self, name)
+
+    @property
+    def generative_condition_ids(self) -> set[str]:
+        """The conditions made by a generative model (``generative`` true in their row)."""
+        return {row["condition"] for row in self.conditions if row.get("generative")}
 
     @property
     def condition_ids(self) -> list[str]:
@@ -427,16 +435,23 @@ def _read_table(name: str, text: str) -> list[dict]:
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     expected = [c for c, _ in schema]
-    if header != expected:
+    defaults = COLUMN_DEFAULTS.get(name, {})
+    left_out = [c for c in expected if c not in (header or ())]  # a bundle from before these columns
+    if header is None or header != [c for c in expected if c in header] or set(left_out) - set(defaults):
         raise DatasetError(f"record/{name}.csv: expected the columns {', '.join(expected)}; got {header}.")
+    schema = tuple((c, kind) for c, kind in schema if c in header)
+    missing = {c: defaults[c] for c in left_out}
     rows = []
     for line, cells in enumerate(reader, start=2):
         if len(cells) != len(schema):
             raise DatasetError(f"record/{name}.csv line {line}: {len(cells)} cells, expected {len(schema)}.")
         rows.append(
             {
-                c: _parse_cell(cell, kind, f"record/{name}.csv line {line}, {c}")
-                for (c, kind), cell in zip(schema, cells, strict=True)
+                **missing,
+                **{
+                    c: _parse_cell(cell, kind, f"record/{name}.csv line {line}, {c}")
+                    for (c, kind), cell in zip(schema, cells, strict=True)
+                },
             }
         )
     return rows

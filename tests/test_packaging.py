@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 from sr_engine.cli import main as sr_engine_main
+from sr_engine.extras import EXTRAS
 from stats.cli import main as stats_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +69,9 @@ def test_the_package_pins_are_the_requirements_pins():
     assert len(package) == len(declared), "every dependency of the package is pinned with =="
     assert {name: platform.get(name) for name in package} == package
     assert "django" not in package and "torch" not in _requirement_pins("\n".join(project["dependencies"]))
-    assert project["optional-dependencies"]["sr"] == ["torch==2.13.0"]
+    assert project["optional-dependencies"]["sr"] == ["torch==2.13.0", "onnxruntime==1.32.0"]
+    for extra, packages in EXTRAS.items():  # what sr_engine.extras tells users to install
+        assert project["optional-dependencies"][extra] == [f"{m}=={v}" for m, v in packages.items()]
 
 
 class Env:

@@ -50,7 +50,13 @@ from readerstudy.audit.services import audit_event_create
 from readerstudy.design.services import schedule_design_change_check
 from readerstudy.errors import ServiceError
 from readerstudy.generation.models import ACTIVE_TASK_STATUSES, GenerationJob, GenerationTask
-from readerstudy.generation.selectors import generation_task_stale_before, generation_tasks_retryable
+from readerstudy.generation.selectors import (
+    ModelFile,
+    generation_model_file,
+    generation_task_stale_before,
+    generation_tasks_retryable,
+    generation_weights_choices,
+)
 from readerstudy.imaging.deidentify import uid_pseudonymize
 from readerstudy.imaging.dicom_import import DicomImportError, dicom_import
 from readerstudy.imaging.display_grid import series_native_files
@@ -63,6 +69,9 @@ from sr_engine.progress import progress_reporter
 logger = logging.getLogger(__name__)
 #: Methods that need a trained weights file (chosen from READERSTUDY_SR_WEIGHTS_DIR).
 WEIGHTED_METHODS = frozenset({"resnet3d", "resnet2d"})
+#: The method that runs a brought model file (ONNX or TorchScript with its .json, from the same
+#: folder); the job's ``weights`` field holds its path.
+MODEL_METHOD = "model"
 #: Upscaling factors a coordinator may ask for.
 FACTORS = (2, 3, 4, 5, 6)
 #: Progress is written to the database at most this often (seconds) unless it moved by PROGRESS_STEP.
@@ -85,24 +94,23 @@ def generation_methods() -> tuple[str, ...]:
     return tuple(METHODS)
 
 
-def generation_weights_choices() -> list[str]:
-    """The weight files a coordinator may choose: files under ``READERSTUDY_SR_WEIGHTS_DIR``,
-    as paths relative to it (hidden files left out)."""
-    root = Path(settings.READERSTUDY_SR_WEIGHTS_DIR)
-    if not root.is_dir():
-        return []
-    return sorted(
-        path.relative_to(root).as_posix()
-        for path in root.rglob("*")
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)
-    )
-
-
 def _weights_path(name: str) -> Path:
     """The absolute path of a listed weights file; ``GenerationError`` for anything else."""
     if name not in generation_weights_choices():
         raise GenerationError(f"There is no weights file '{name}' in the configured weights folder.")
     return Path(settings.READERSTUDY_SR_WEIGHTS_DIR) / name
+
+
+def _model_path(name: str) -> tuple[Path, ModelFile]:
+    """The absolute path of a listed, usable model file; ``GenerationError`` (with the reason) else.
+
+    Only files the listing found are accepted, so no name leads outside the weights folder."""
+    model = generation_model_file(name)
+    if model is None:
+        raise GenerationError(f"There is no model file '{name}' in the configured weights folder.")
+    if not model.usable:
+        raise GenerationError(f"The model file {name} cannot be used: {model.reason}")
+    return Path(settings.READERSTUDY_SR_WEIGHTS_DIR) / model.path, model
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,7 @@ class GenerationRequest:
     method: str
     factor: int
     seed: int = 0
-    weights: str = ""
+    weights: str = ""  # the weights file (resnet3d, resnet2d) or the model file (model)
     options: dict[str, Any] | None = None
 
 
@@ -139,6 +147,10 @@ def _request_check(study: Study, request: GenerationRequest) -> None:
         if not request.weights:
             raise GenerationError(f"The method {request.method} needs a weights file.")
         _weights_path(request.weights)
+    elif request.method == MODEL_METHOD:
+        if not request.weights:
+            raise GenerationError("The method model needs a model file.")
+        _model_path(request.weights)
     elif request.weights:
         raise GenerationError(f"The method {request.method} takes no weights file.")
     if not isinstance(request.options or {}, dict):
@@ -158,7 +170,13 @@ def _target_condition(study: Study, label: str, request: GenerationRequest) -> t
         return existing, False
     order = (study.conditions.aggregate(last=Max("order"))["last"] or 0) + 1
     description = f"Generated from {request.source_condition.label} by {request.method} x{request.factor}"
-    return Condition.objects.create(study=study, label=label, description=description, order=order), True
+    condition = Condition.objects.create(study=study, label=label, description=description, order=order)
+    return condition, True
+
+
+def _generative(request: GenerationRequest) -> bool:
+    """Whether the request's output is generative: a model file whose metadata says so."""
+    return request.method == MODEL_METHOD and _model_path(request.weights)[1].generative
 
 
 def generation_job_start(
@@ -198,6 +216,9 @@ def generation_job_start(
                     f"No case has a series for the condition {request.source_condition.label}."
                 )
             target, created = _target_condition(study, label, request)
+            if _generative(request) and not target.generative:
+                target.generative = True
+                target.save(update_fields=["generative"])
             design_change = schedule_design_change_check(  # raising rolls the new condition back
                 study, new_condition_labels=[target.label], acknowledged=acknowledge_design_change
             )
@@ -228,6 +249,7 @@ def generation_job_start(
                     "seed": job.seed,
                     "weights": job.weights,
                     "options": job.options,
+                    "generative": target.generative,
                     "cases": [case.code for case in cases],
                     "design_change": design_change.audit_data() if design_change else None,
                 },
@@ -406,7 +428,8 @@ def _own_series(task: GenerationTask) -> ImageSeries | None:
 
 def _task_execute(task: GenerationTask, progress: _ProgressWriter) -> tuple[ImageSeries, dict[str, Any]]:
     """Make and import the case's derived series; return it and its provenance."""
-    from sr_engine.upscale import upscale  # imported on use: the app starts without the engine loaded
+    from sr_engine.model_file import ModelError  # imported on use: the app starts without the engine
+    from sr_engine.upscale import upscale
 
     job, case = task.job, task.case
     existing = _own_series(task)
@@ -425,16 +448,21 @@ def _task_execute(task: GenerationTask, progress: _ProgressWriter) -> tuple[Imag
     with tempfile.TemporaryDirectory(prefix="generation-") as tmp:
         volume = _source_volume(source, Path(tmp) / "source")
         report.part(*READ_PART)(1.0)
-        weights = _weights_path(job.weights) if job.weights else None
-        result = upscale(
-            volume,
-            job.factor,
-            job.method,
-            seed=job.seed,
-            weights=weights,
-            progress=report.part(*UPSCALE_PART),
-            **job.options,
-        )
+        model = _model_path(job.weights)[0] if job.method == MODEL_METHOD else None
+        weights = _weights_path(job.weights) if job.weights and model is None else None
+        try:
+            result = upscale(
+                volume,
+                job.factor,
+                job.method,
+                seed=job.seed,
+                weights=weights,
+                model=model,
+                progress=report.part(*UPSCALE_PART),
+                **job.options,
+            )
+        except ModelError as exc:  # the model does not fit this volume: the reason, for the coordinator
+            raise GenerationError(f"Case {case.code}: {exc}") from exc
         out = Path(tmp) / "derived"
         write_dicom_series(result, out, _series_info(task, source, result))
         provenance = dict(result.acquisition.get("provenance") or {})

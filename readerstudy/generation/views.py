@@ -20,24 +20,27 @@ from readerstudy.generation.models import GenerationJob
 from readerstudy.generation.selectors import (
     generation_jobs_for_study,
     generation_jobs_state,
+    generation_model_files,
     generation_tasks_retryable,
+    generation_weights_choices,
 )
 from readerstudy.generation.services import (
     FACTORS,
+    MODEL_METHOD,
     WEIGHTED_METHODS,
     GenerationError,
     GenerationRequest,
     generation_job_retry,
     generation_job_start,
     generation_methods,
-    generation_weights_choices,
 )
 from readerstudy.studies.models import Study
 from readerstudy.studies.policy import can_coordinate, study_for_request
 
 
 class GenerationForm(forms.Form):
-    """What a coordinator chooses: source condition, new condition, method, factor, seed, weights."""
+    """What a coordinator chooses: source condition, new condition, method, factor, seed, weights
+    (resnet3d/resnet2d) or model file (the method model)."""
 
     source = forms.ChoiceField(label="Source condition", help_text="Conditions with at least one series.")
     target = forms.CharField(
@@ -50,6 +53,11 @@ class GenerationForm(forms.Form):
     seed = forms.IntegerField(initial=0, min_value=0, max_value=2**31 - 1)
     weights = forms.ChoiceField(
         required=False, help_text=f"Trained weights ({', '.join(sorted(WEIGHTED_METHODS))} only)."
+    )
+    model = forms.ChoiceField(
+        required=False,
+        label="Model file",
+        help_text="A model trained elsewhere (ONNX or TorchScript with its .json; method model only).",
     )
     options = forms.CharField(
         required=False,
@@ -69,6 +77,10 @@ class GenerationForm(forms.Form):
         cast(forms.ChoiceField, self.fields["weights"]).choices = [
             ("", "—"),
             *((w, w) for w in generation_weights_choices()),
+        ]
+        cast(forms.ChoiceField, self.fields["model"]).choices = [
+            ("", "—"),
+            *((m.path, m.label) for m in generation_model_files() if m.usable),
         ]
         if active_schedule is not None:
             self.fields["acknowledge_design_change"] = forms.BooleanField(
@@ -96,7 +108,7 @@ class GenerationForm(forms.Form):
             method=data["method"],
             factor=data["factor"],
             seed=data["seed"],
-            weights=data["weights"],
+            weights=data["model"] if data["method"] == MODEL_METHOD else data["weights"],
             options=data["options"],
         )
 
@@ -147,6 +159,7 @@ def study_generation(request: HttpRequest, slug: str) -> HttpResponse:
             "retryable": retryable,
             "editable": editable,
             "coverage": coverage,
+            "model_files": generation_model_files() if editable else [],
         },
     )
 

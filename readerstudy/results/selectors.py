@@ -295,7 +295,7 @@ def study_record(
             "software": _versions(),
         },
         conditions=[  # a DESS condition's second echo is no arm of the study (measurements.selectors)
-            {"condition": c.label, "order": c.order}
+            {"condition": c.label, "order": c.order, "generative": c.generative}
             for c in study.conditions.exclude(pk__in=dess_second_echo_condition_ids(study))
         ],
         readers=sorted(

@@ -130,6 +130,11 @@ class Condition(models.Model):
     )
     description = models.TextField(blank=True)
     order = models.PositiveIntegerField(default=0)
+    generative = models.BooleanField(
+        default=False,
+        help_text="Made by a generative model (GAN, diffusion) that can invent detail; set when a "
+        "generation job's model file says so, and shown to the statistician in the design table.",
+    )
 
     class Meta:
         ordering = ["study", "order", "label"]

@@ -40,10 +40,13 @@ def design_part(
     left_out: list[str],
     extra_rows: tuple[dict[str, Cell], ...] = (),
 ) -> Part:
-    """The counts of the study's data; ``left_out`` (from :func:`complete_cases`) become its notes;
+    """The counts of the study's data (the generative conditions, made by a model that can invent
+    detail, by name); ``left_out`` (from :func:`complete_cases`) become its notes;
     ``extra_rows`` (e.g. a split-plot study's reader groups) follow the counts."""
+    generative = [c for c in record.condition_ids if c in record.generative_condition_ids]
     rows: tuple[dict[str, Cell], ...] = (
         {"item": "conditions", "count": len(record.conditions), "detail": ", ".join(record.condition_ids)},
+        {"item": "generative conditions", "count": len(generative), "detail": ", ".join(generative)},
         {"item": "readers", "count": len(record.readers), "detail": ", ".join(record.reader_ids)},
         {"item": "cases", "count": len(record.cases), "detail": ""},
         {"item": "cases read by every reader in every condition", "count": len(complete), "detail": ""},

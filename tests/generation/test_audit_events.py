@@ -31,6 +31,7 @@ def test_generation_job_start_and_the_finish_of_its_tasks(
             "seed": 1,
             "weights": "",
             "options": {},
+            "generative": False,
             "cases": list(CASES),
             "design_change": None,
         },

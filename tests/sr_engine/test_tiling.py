@@ -55,3 +55,21 @@ def test_tile_for_budget_shrinks_with_features_and_halo():
     assert tile_for_budget(64, 3, 20, budget_bytes=512e6) < tile_for_budget(16, 3, 20, budget_bytes=512e6)
     assert tile_for_budget(64, 3, 20, budget_bytes=512e6) < tile_for_budget(64, 3, 5, budget_bytes=512e6)
     assert tile_for_budget(64, 3, 200, budget_bytes=1e6) == 8
+
+
+def test_an_upsampling_function_is_tiled_with_its_output_scale():
+    """A function that upsamples (a model on the LR grid): each tile's output is ``scale`` times its
+    input; the halo counts input voxels. Here a 3-tap smoothing (receptive radius 1) then repeats."""
+
+    def fn(array: np.ndarray) -> np.ndarray:
+        padded = np.pad(array, [(0, 0), (1, 1), (0, 0), (0, 0)])
+        smooth = padded[:, :-2] + 2 * padded[:, 1:-1] + padded[:, 2:]
+        return np.repeat(np.repeat(smooth, 3, axis=1), 2, axis=3)
+
+    array = np.random.default_rng(1).normal(size=(1, 11, 7, 9)).astype(np.float32)
+    whole = fn(array)
+    tiled = tiled_apply(fn, array, tile=(4, 3, 5), halo=1, scale=(3, 1, 2))
+    np.testing.assert_allclose(tiled, whole, atol=1e-6)
+    assert not np.allclose(tiled_apply(fn, array, tile=(4, 3, 5), halo=0, scale=(3, 1, 2)), whole)
+    with pytest.raises(ValueError, match="times scale"):
+        tiled_apply(fn, array, tile=4, halo=1, scale=(1, 1, 1))
