@@ -1,6 +1,6 @@
 """Quality and cost of every super-resolution method on the knee DESS exam (run by hand; not a test).
 
-    .venv/bin/python bench/sr_quality.py [--factors 2,4] [--methods nearest,tci,fi,selfsr,resnet3d]
+    .venv/bin/python bench/sr_quality.py [--factors 2,4] [--methods nearest,tci,fi,selfsr,selfsr-v1,resnet3d]
                                          [--device cpu|cuda] [--quick] [--json results.json]
 
 Data: echo 1 of the knee DESS exam in ``../shared/mri/knee-dess/echo1`` (512 x 512 x 80,
@@ -46,14 +46,14 @@ sys.path.insert(0, str(ROOT))
 from sr_engine.volume import Volume  # noqa: E402
 
 KNEE = ROOT.parent / "shared" / "mri" / "knee-dess"
-METHODS = ("nearest", "tci", "fi", "selfsr", "resnet3d")
+METHODS = ("nearest", "tci", "fi", "selfsr", "selfsr-v1", "resnet3d")
 
 #: The resnet3d configuration trained on CPU here (the published one is depth 20, 64 features).
 RESNET_CPU = dict(depth=6, features=16, patch=24, batch=4, steps=300, lr=5e-4, seed=0)
 RESNET_QUICK = {**RESNET_CPU, "steps": 60}
 #: resnet3d trains on the reference's slices 0..SPLIT-1 (one half of the sagittal stack).
 SPLIT = 40
-SELFSR_QUICK = dict(steps=80)
+SELFSR_QUICK = dict(steps=80)  # both versions take steps
 
 
 def _save_volume(path: Path, volume: Volume) -> None:
@@ -194,6 +194,8 @@ def main() -> None:
                 options: dict = {}
                 if method == "selfsr":
                     options = {**(SELFSR_QUICK if args.quick else {}), **json.loads(args.selfsr_options)}
+                if method == "selfsr-v1":
+                    options = SELFSR_QUICK if args.quick else {}
                 if method == "resnet3d":
                     options = RESNET_QUICK if args.quick else RESNET_CPU
                 out_path = tmp_dir / f"{method}_x{factor}.npy"

@@ -31,8 +31,8 @@ from .provenance import jsonable
 from .volume import Volume
 from .volume_io import read_volume, write_volume
 
-METHODS = ("nearest", "tci", "fi", "selfsr", "resnet3d", "resnet2d", "model")
-LEARNED = ("selfsr", "resnet3d", "resnet2d", "model")
+METHODS = ("nearest", "tci", "fi", "selfsr", "selfsr-v1", "resnet3d", "resnet2d", "model")
+LEARNED = ("selfsr", "selfsr-v1", "resnet3d", "resnet2d", "model")
 
 SIMULATE_EPILOG = """examples:
   python -m sr_engine simulate knee/echo1 lr/ --factor 2

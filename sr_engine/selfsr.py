@@ -137,7 +137,8 @@ def training_pairs(
     phases: int = 2,
     simulated: bool = False,
     target_fwhm_mm: float | None = None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
+    lr_inputs: bool = False,
+) -> list[tuple[np.ndarray, ...]]:
     """(input, target) stacks from in-plane ``images`` (K, rows, columns), as the module docstring says.
 
     Each stack is (K, n, M): axis 1 runs along the degraded axis at ``spacing_mm / factor``,
@@ -148,6 +149,8 @@ def training_pairs(
     (:func:`sr_engine.simulate.simulate_slices`), so the inputs are made from the
     targets by that very simulation (its slice-profile matrix); otherwise from the
     image, by a profile of FWHM ``thickness_mm``, as a scanner acquires thick slices.
+    With ``lr_inputs`` each item is (thick-slice image, its tci, target), the thick rows cut
+    to match (rows ``1 .. n - 1``), for a network on the thick-slice grid (:mod:`sr_engine.selfsr_v2`).
     """
     from .simulate import slice_profile_operator
 
@@ -185,7 +188,10 @@ def training_pairs(
                 lr = blur_and_sample(oriented, fwhm_px=thickness_mm / p, positions=positions, profile=profile)
             inputs = slice_axis_tci(lr.transpose(1, 0, 2), factor).transpose(1, 0, 2)
             keep = slice(factor, n_lr * factor - factor)
-            pairs.append((np.ascontiguousarray(inputs[:, keep]), np.ascontiguousarray(targets[:, keep])))
+            kept: tuple[np.ndarray, ...] = (inputs[:, keep], targets[:, keep])
+            if lr_inputs:
+                kept = (lr[:, 1 : n_lr - 1], *kept)
+            pairs.append(tuple(np.ascontiguousarray(a) for a in kept))
     return pairs
 
 
@@ -202,7 +208,7 @@ def simulated_from_thin_slices(volume: Volume, factor: int) -> bool:
 
 
 def _sample_batch(
-    pairs: list[tuple[np.ndarray, np.ndarray]], batch: int, patch: int, rng: np.random.Generator, floor: float
+    pairs: list[tuple[np.ndarray, ...]], batch: int, patch: int, rng: np.random.Generator, floor: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """A batch of random patches, mostly with tissue in them (mean target above ``floor``), random flips."""
     xs, ys = [], []

@@ -44,7 +44,7 @@ from .simulate import voxel_sha256
 from .volume import Volume, index_spacing
 
 CLASSICAL = {"nearest": nearest, "linear": linear, "tci": tci, "fi": fi}
-LEARNED = ("selfsr", "resnet3d", "resnet2d", "model")
+LEARNED = ("selfsr", "selfsr-v1", "resnet3d", "resnet2d", "model")
 METHODS = (*CLASSICAL, *LEARNED)
 
 #: The code version recorded in provenance (and by sr_engine.weights): the package's version.
@@ -107,8 +107,12 @@ def _learned(
     report,
     options: dict,
     model: Any = None,
+    runs: list[dict[str, Any]] | None = None,
 ) -> np.ndarray:
-    """The learned method's output for all channels, shaped like the volume's data."""
+    """The learned method's output for all channels, shaped like the volume's data.
+
+    ``selfsr`` appends to ``runs`` what each channel's training did (steps run, seconds).
+    """
     if method == "model":
         from .model_file import model_upscale
 
@@ -124,22 +128,21 @@ def _learned(
             progress=report,
             **options,
         )
-    if method == "selfsr":
+    if method in ("selfsr", "selfsr-v1"):
         from .selfsr import selfsr_upscale
+        from .selfsr_v2 import selfsr_v2_upscale
 
         outputs = []
         n = volume.n_channels
         for index in range(n):
-            outputs.append(
-                selfsr_upscale(
-                    volume.channel(index),
-                    factor,
-                    seed=seed,
-                    device=device,
-                    progress=report.part(index / n, (index + 1) / n),
-                    **options,
-                )
-            )
+            common = dict(seed=seed, device=device, progress=report.part(index / n, (index + 1) / n))
+            if method == "selfsr-v1":
+                outputs.append(selfsr_upscale(volume.channel(index), factor, **common, **options))
+                continue
+            output, run = selfsr_v2_upscale(volume.channel(index), factor, **common, **options)
+            outputs.append(output)
+            if runs is not None:
+                runs.append(run)
         return outputs[0] if volume.data.ndim == 3 else np.stack(outputs)
     if weights is None:
         raise ValueError(f"{method} needs weights: the path of a weight file trained for this factor.")
@@ -206,8 +209,9 @@ def upscale(
         inplane = metadata.axes == "inplane"
     choice = choose_axes(volume, requested, inplane=inplane)
     front = to_front(volume, choice)  # the axis to upscale first: what every method works along
+    runs: list[dict[str, Any]] = []
     result = _upscale_front(
-        front, factor, method, choice.kind, seed, weights, device, progress, options, loaded_model
+        front, factor, method, choice.kind, seed, weights, device, progress, options, loaded_model, runs
     )
     provenance = {
         "method": method,
@@ -225,6 +229,10 @@ def upscale(
     }
     if loaded_model is not None:
         provenance["generative"] = loaded_model[1].generative
+    if method in ("selfsr", "selfsr-v1"):
+        provenance["method_version"] = 1 if method == "selfsr-v1" else 2
+    if runs:  # selfsr v2: the steps each channel's time budget gave (steps=N reruns it exactly)
+        provenance["training"] = runs
     acquisition: dict[str, Any] = {"provenance": provenance}
     if choice.kind == "slice":
         acquisition["slice_thickness_mm"] = result.axis_spacing[0]
@@ -243,6 +251,7 @@ def _upscale_front(
     progress: ProgressArg,
     options: dict[str, Any],
     model: Any = None,
+    runs: list[dict[str, Any]] | None = None,
 ) -> Volume:
     """The method run along data axis 0 (``axis="slice"``) or the stored plane (``"inplane"``)."""
     affine = upscaled_affine(volume, factor, axis)
@@ -261,6 +270,7 @@ def _upscale_front(
                 report=report.part(0.0, 0.95),
                 options=options,
                 model=model,
+                runs=runs,
             )
             if learned.shape != expected_shape:
                 raise RuntimeError(f"{method} returned shape {learned.shape}, expected {expected_shape}.")

@@ -137,7 +137,7 @@ def test_a_learned_method_runs_through_the_same_path(
 ):
     """selfsr in its smoke setting (a few steps of a tiny network): torch in the job runner."""
     study, _ = lr_study
-    tiny = {"steps": 2, "patch": 12, "batch": 2, "features": 4, "depth": 2, "phases": 1}
+    tiny = {"steps": 2, "patch": 12, "batch": 2, "features": 4, "blocks": 1, "phases": 1}
     job = start(study, coordinator, django_capture_on_commit_callbacks, method="selfsr", options=tiny)
     assert job.status == GenerationJob.Status.DONE, list(job.tasks.values_list("error", flat=True))
     for task in job.tasks.all():

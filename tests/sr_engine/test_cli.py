@@ -170,7 +170,7 @@ def test_learned_methods_and_training_run_from_the_command_line(hr_series, tmp_p
     assert sr.acquisition["provenance"]["weights"]["name"] == "tiny.pt"
 
     smoke = ["--option", "steps=2", "--option", "patch=16", "--option", "batch=2", "--option", "features=4",
-             "--option", "depth=2"]  # fmt: skip
+             "--option", "blocks=1"]  # fmt: skip
     assert main(["upscale", lr, str(tmp_path / "self"), "--factor", "2", "--method", "selfsr", *smoke]) == 0
     assert provenance_verify(tmp_path / "self").record["options"]["steps"] == 2
     capsys.readouterr()
