@@ -18,11 +18,11 @@ from readerstudy.references.models import ReferenceLesion
 from readerstudy.standalone.services import standalone_algorithm_create
 from stats.cad import METHODS, cad_vs_readers
 from stats.io_excel import write_excel
-from stats.matching import Mark, TrueLesion, froc_study
 from stats.study_record import read_bundle
 from stats.study_tables import analyse_study, tables_csv
 from tests.results.test_results import _download, _lock, statistician, study
 from tests.stats.rjafroc_support import RTOL, r_array, r_call, r_names, r_read, require_rjafroc
+from tests.stats.study_fixtures import froc_with_algorithms
 
 __all__ = ["statistician", "study"]  # fixtures of test_results, used here
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,40 +46,9 @@ def _marks_csv(demo) -> bytes:
 
 
 def _one_modality(record, cases):
-    """Readers plus the algorithm under SR, matched here from the record by the study's rule."""
-    lesions = [
-        TrueLesion(
-            case=r["case"],
-            lesion=r["lesion"],
-            position=(r["x_mm"], r["y_mm"], r["z_mm"]),
-            size_mm=r["size_mm"],
-            weight=r["weight"],
-        )
-        for r in record.lesions
-        if r["case"] in cases
-    ]
-    marks = [
-        Mark(
-            modality="SR",
-            reader=r["reader"],
-            case=r["case"],
-            position=(r["x_mm"], r["y_mm"], r["z_mm"]),
-            rating=r["rating"],
-            mark=r["mark"],
-        )
-        for r in [*record.marks, *record.standalone_marks]
-        if r["condition"] == "SR" and r["case"] in cases
-    ]
-    data, _ = froc_study(
-        lesions,
-        marks,
-        modalities=["SR"],
-        readers=["CAD1", *record.reader_ids],  # the algorithm first, as RJafroc's StCadVsRad wants it
-        cases=list(cases),
-        rule=record.settings.acceptance_rule(),
-        duplicates=record.settings.duplicates,
-    )
-    return data
+    """Readers plus the algorithm under SR, matched here from the record by the study's rule;
+    the algorithm first, as RJafroc's StCadVsRad wants it."""
+    return froc_with_algorithms(record, cases, ["CAD1", *record.reader_ids])
 
 
 def test_imported_marks_are_compared_with_the_readers(client, statistician, study, tmp_path):

@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 
+from stats.dataset import ReaderStudy
+from stats.matching import Mark, TrueLesion, froc_study
 from stats.study_record import AnalysisSettings, StudyRecord, normalise
 
 LIKERT = [{"value": v, "label": str(v)} for v in (1, 2, 3, 4)]
@@ -172,3 +174,44 @@ def simulated_record(
                     }
                 )
     return normalise(record)
+
+
+def froc_with_algorithms(
+    record: StudyRecord, cases: tuple[str, ...], readers: list[str], condition: str = "SR"
+) -> ReaderStudy:
+    """The one-condition FROC data of ``readers`` (readers and algorithms, in that order), their
+    marks (``marks`` and ``standalone_marks``) matched to the lesions of ``cases`` here, from the
+    definitions, by the study's acceptance rule: what the standalone tables must reproduce."""
+    lesions = [
+        TrueLesion(
+            case=r["case"],
+            lesion=r["lesion"],
+            position=(r["x_mm"], r["y_mm"], r["z_mm"]),
+            size_mm=r["size_mm"],
+            weight=r["weight"],
+        )
+        for r in record.lesions
+        if r["case"] in cases
+    ]
+    marks = [
+        Mark(
+            modality=condition,
+            reader=r["reader"],
+            case=r["case"],
+            position=(r["x_mm"], r["y_mm"], r["z_mm"]),
+            rating=r["rating"],
+            mark=r["mark"],
+        )
+        for r in [*record.marks, *record.standalone_marks]
+        if r["condition"] == condition and r["case"] in cases
+    ]
+    data, _ = froc_study(
+        lesions,
+        marks,
+        modalities=[condition],
+        readers=readers,
+        cases=list(cases),
+        rule=record.settings.acceptance_rule(),
+        duplicates=record.settings.duplicates,
+    )
+    return data

@@ -11,13 +11,13 @@ import pytest
 from stats.cad import METHODS, cad_vs_readers
 from stats.dataset import roc_study
 from stats.io_excel import write_excel
-from stats.matching import Mark, TrueLesion, froc_study, roc_from_froc
+from stats.matching import roc_from_froc
 from stats.mrmc import Difference, one_sided
 from stats.study_record import AnalysisSettings, StudyRecord, read_bundle, write_bundle
 from stats.study_tables import SECTIONS, analyse_study, tables_csv
 
 from .rjafroc_support import RTOL, r_array, r_call, r_names, r_read, require_rjafroc
-from .study_fixtures import simulated_record
+from .study_fixtures import froc_with_algorithms, simulated_record
 
 ALGORITHM = "CAD1"
 
@@ -82,39 +82,7 @@ def by_method(analysis) -> dict[str, dict]:
 
 def independent_froc(record: StudyRecord, cases: tuple[str, ...]):
     """The one-modality FROC data of readers + algorithm under SR, built here from the definitions."""
-    lesions = [
-        TrueLesion(
-            case=r["case"],
-            lesion=r["lesion"],
-            position=(r["x_mm"], r["y_mm"], r["z_mm"]),
-            size_mm=r["size_mm"],
-            weight=r["weight"],
-        )
-        for r in record.lesions
-        if r["case"] in cases
-    ]
-    marks = [
-        Mark(
-            modality="SR",
-            reader=r["reader"],
-            case=r["case"],
-            position=(r["x_mm"], r["y_mm"], r["z_mm"]),
-            rating=r["rating"],
-            mark=r["mark"],
-        )
-        for r in [*record.marks, *record.standalone_marks]
-        if r["condition"] == "SR" and r["case"] in cases
-    ]
-    data, _ = froc_study(
-        lesions,
-        marks,
-        modalities=["SR"],
-        readers=[*record.reader_ids, ALGORITHM],
-        cases=list(cases),
-        rule=record.settings.acceptance_rule(),
-        duplicates=record.settings.duplicates,
-    )
-    return data
+    return froc_with_algorithms(record, cases, [*record.reader_ids, ALGORITHM])
 
 
 def test_marks_rows_equal_cad_vs_readers_on_the_same_data(marks_record, marks_analysis):
