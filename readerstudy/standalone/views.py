@@ -65,7 +65,11 @@ def _page(
     )
 
 
-def _add_errors(form: forms.Form, exc: StandaloneInvalid) -> None:
+def _add_errors(request: HttpRequest, form: forms.Form, exc: StandaloneInvalid, what: str) -> None:
+    """The refusal at the form (every problem) and, at the top of the page, that nothing was saved."""
+    count = len(exc.errors) if isinstance(exc, StandaloneImportInvalid) else 1
+    problems = f"{count} problem{'s' if count != 1 else ''}"
+    messages.error(request, f"{what}: nothing was saved ({problems}, listed at the form).")
     if isinstance(exc, StandaloneImportInvalid):
         form.add_error("file", "The file was not imported; nothing was written.")
         for error in exc.errors:
@@ -99,7 +103,7 @@ def standalone_create(request: HttpRequest, slug: str) -> HttpResponse:
                 actor=request.user,
             )
         except StandaloneInvalid as exc:
-            _add_errors(form, exc)
+            _add_errors(request, form, exc, "The new algorithm was refused")
         else:
             imported = " and its file imported" if form.cleaned_data["file"] else ""
             messages.success(request, f"Standalone algorithm {algorithm.code} saved{imported}.")
@@ -119,7 +123,7 @@ def standalone_import_view(request: HttpRequest, slug: str, algorithm_id: int) -
                 algorithm=algorithm, file=form.cleaned_data["file"], actor=request.user
             )
         except StandaloneInvalid as exc:
-            _add_errors(form, exc)
+            _add_errors(request, form, exc, f"The file for {algorithm.code} was refused")
         else:
             record = outcome.record
             if outcome.created:

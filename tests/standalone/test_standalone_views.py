@@ -55,6 +55,7 @@ def test_a_refused_file_shows_every_problem_and_writes_nothing(coordinator, urls
     assert response.status_code == 400
     html = response.content.decode()
     assert "Line 2: unknown case" in html and "nothing was written" in html
+    assert "was refused: nothing was saved (1 problem, listed at the form)" in html  # atop the page
     refused = logged_in(coordinator).post(urls["create"], {"code": "R 1", "name": "x"})
     assert refused.status_code == 400 and "The code must be" in refused.content.decode()
 
