@@ -18,7 +18,10 @@ Modules:
     slice_profile  the box-profile thick slices of the demo (a wrapper over simulate)
     interpolate    the upscaled grid rule and the classical methods: nearest, linear, tci, fi
     upscale        the one entry point for every method, classical and learned
-    selfsr         self-supervised through-plane SR (SMORE/ECLARE style), trained on the volume itself
+    selfsr_v2      the method selfsr: self-supervised through-plane SR on the thick-slice grid
+                   (ECLARE's design on a CPU budget), trained on the volume itself
+    selfsr         version 1 (the method selfsr-v1, SMORE style) and the training pairs both use
+    axes           which axis a method upscales: the thick one from the spacing, or the image plane
     networks       the residual CNNs (3D and 2D) of the learned methods
     resnet         inference with trained resnet3d/resnet2d weights
     training       training resnet3d/resnet2d, transfer from one to several echoes
