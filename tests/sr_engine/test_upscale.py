@@ -102,7 +102,8 @@ def test_magnitude_images_are_clipped_at_zero_and_signed_ones_are_not():
 
 
 def test_bad_arguments_are_refused_with_the_list_of_methods(thick):
-    with pytest.raises(ValueError, match="nearest, linear, tci, fi, selfsr, selfsr-v1, resnet3d, resnet2d, model"):
+    every = "nearest, linear, tci, fi, selfsr, selfsr-v1, resnet3d, resnet2d, model"
+    with pytest.raises(ValueError, match=every):
         upscale(thick, 2, "bicubic")
     for factor in (1, 2.5, True, 0):
         with pytest.raises(ValueError, match="integer of at least 2"):
