@@ -108,12 +108,8 @@ def receptive_radius(blocks: int) -> int:
 def _pairs_on_lr_grid(
     data: np.ndarray, volume: Volume, factor: int, opts: dict, rng: np.random.Generator
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(thick-slice image, its tci, thin-slice target) triples, from version 1's pairs.
-
-    Version 1 keeps target rows ``factor .. (n - 1) factor`` of each pair (tci's edges cut);
-    its input is the tci of the thick image, so the thick rows are every ``factor``-th
-    mean of the fine grid's rule: recovered exactly by re-deriving them here.
-    """
+    """(thick-slice image, its tci, thin-slice target) triples: version 1's training pairs
+    (:func:`sr_engine.selfsr.training_pairs` with ``lr_inputs``) with the thick image kept."""
     col_mm, row_mm, spacing = volume.spacing
     profile = opts.get("profile") or recorded_profile(volume) or "gaussian"
     thickness = float(opts.get("thickness_mm") or volume.slice_thickness)
@@ -325,11 +321,5 @@ def selfsr_v2_upscale(
         ).transpose(1, 0, 2)
     clock.append(time.perf_counter())
     seconds = dict(zip(("pairs", "training", "inference"), np.diff(clock).round(1).tolist(), strict=True))
-    record = {
-        "version": 2,
-        "steps_run": steps_run,
-        "seconds_taken": seconds,
-        **{k: v for k, v in opts.items() if k != "steps"},
-    }
-    record["steps"] = opts["steps"]
+    record = {"version": 2, "steps_run": steps_run, "seconds_taken": seconds, **opts}
     return ((along_rows + along_cols) * (0.5 * scale)).astype(np.float32), record
